@@ -36,7 +36,7 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _TRAINING_PLAN_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):training-plan/[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
-_ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,11}$")  # bucket names must stay under 63 characters
 
 
 class _Strict(BaseModel):
@@ -231,7 +231,7 @@ def load_environment(context: dict[str, Any], env_name: str | None) -> Environme
     if env_name not in environments:
         raise ConfigError(f"env: unknown environment {env_name!r}; cdk.json defines {', '.join(environments)}")
     if not _ENV_NAME.fullmatch(env_name):
-        raise ConfigError(f"environments.{env_name}: name must be lower-case letters, digits and '-', at most 16 characters")
+        raise ConfigError(f"environments.{env_name}: name must be lower-case letters, digits and '-', at most 12 characters")
     raw = environments[env_name]
     if not isinstance(raw, dict):
         raise ConfigError(f"environments.{env_name}: expected an object, got {type(raw).__name__}")

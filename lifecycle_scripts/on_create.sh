@@ -1,0 +1,9 @@
+#!/bin/bash
+# HyperPod runs this once per node at creation. Everything it needs is in this folder or
+# already on the HyperPod AMI: the nodes have no internet route, so nothing is downloaded.
+set -euo pipefail
+cd "$(dirname "$0")"
+exec python3 configure_slurm.py \
+  --resource-config /opt/ml/config/resource_config.json \
+  --provisioning-parameters provisioning_parameters.json \
+  --slurm-config-dir /opt/slurm/etc

@@ -1,0 +1,42 @@
+"""All stacks of one environment, wired together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import App, Environment, Tags
+
+from stacks.compute_stack import ComputeStack
+from stacks.data_stack import DataStack
+from stacks.environment_config import EnvironmentConfig
+from stacks.network_stack import NetworkStack
+from stacks.tracking_stack import TrackingStack
+
+
+@dataclass(frozen=True)
+class Platform:
+    data: DataStack
+    network: NetworkStack
+    tracking: TrackingStack
+    compute: ComputeStack
+
+
+def build_platform(app: App, config: EnvironmentConfig) -> Platform:
+    env = Environment(account=config.account, region=config.region)
+    prefix = f"OpenForge-{config.name}"
+    data = DataStack(app, f"{prefix}-Data", config=config, env=env)
+    network = NetworkStack(app, f"{prefix}-Network", config=config, logs_key=data.logs_key, env=env)
+    tracking = TrackingStack(app, f"{prefix}-Tracking", config=config, artifacts=data.artifacts, env=env)
+    compute = ComputeStack(
+        app,
+        f"{prefix}-Compute",
+        config=config,
+        network=network.network,
+        datasets=data.datasets,
+        artifacts=data.artifacts,
+        tracking_server_arn=tracking.mlflow.tracking_server_arn,
+        env=env,
+    )
+    Tags.of(app).add("project", "openforge")
+    Tags.of(app).add("environment", config.name)
+    return Platform(data=data, network=network, tracking=tracking, compute=compute)
