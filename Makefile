@@ -27,11 +27,11 @@ node_modules/.installed: package.json package-lock.json
 
 synth: setup
 	@for env in $(ENVIRONMENTS); do \
-	  $(PY) -m security.synth --env $$env || exit 1; \
+	  $(PY) -m security.review --env $$env || exit 1; \
 	done
 
 demo: setup
-	$(PY) -m security.synth --env dev --announce
+	$(PY) -m security.review --env dev --announce
 
 test: setup
 	$(PY) -m pytest -q tests

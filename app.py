@@ -2,23 +2,31 @@
 """CDK entry point: `cdk synth -c env=dev` builds every stack of one environment from
 cdk.json, with the security review attached."""
 
+from __future__ import annotations
+
 import sys
 
 from aws_cdk import App
 
 from security.nag_packs import add_security_review
 from stacks.environment_config import ConfigError, load_environment
-from stacks.platform import build_platform
+from stacks.platform import Platform, build_platform
+
+
+def build_app(**app_options) -> tuple[App, Platform]:
+    """The app for the environment named by the `env` context; raises ConfigError."""
+    app = App(**app_options)
+    config = load_environment({"environments": app.node.try_get_context("environments")}, app.node.try_get_context("env"))
+    platform = build_platform(app, config)
+    add_security_review(app)
+    return app, platform
 
 
 def main() -> None:
-    app = App()
     try:
-        config = load_environment({"environments": app.node.try_get_context("environments")}, app.node.try_get_context("env"))
+        app, _ = build_app()
     except ConfigError as error:
         sys.exit(f"OpenForge configuration error: {error}")
-    build_platform(app, config)
-    add_security_review(app)
     app.synth()
 
 
