@@ -1,0 +1,48 @@
+"""Shared, session-scoped synthesis: each environment is built once per test run."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+from app import build_app
+from stacks.platform import Platform
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
+ENVIRONMENTS = sorted(CONTEXT["environments"])
+
+
+@dataclass
+class Synthesised:
+    app: App
+    platform: Platform
+    templates: dict[str, Template]
+
+    def resources(self, resource_type: str) -> dict[str, tuple[str, dict]]:
+        """{logical id: (stack name, resource)} across every stack of the environment."""
+        found = {}
+        for stack_name, template in self.templates.items():
+            for logical_id, resource in template.find_resources(resource_type).items():
+                found[logical_id] = (stack_name, resource)
+        return found
+
+
+def synthesise(tmp_dir: Path, env_name: str, environments: dict | None = None) -> Synthesised:
+    context = copy.deepcopy(CONTEXT)
+    if environments is not None:
+        context["environments"] = environments
+    app, platform = build_app(context={**context, "env": env_name}, outdir=str(tmp_dir))
+    stacks = (platform.data, platform.network, platform.tracking, platform.compute)
+    return Synthesised(app, platform, {stack.stack_name.rsplit("-", 1)[-1]: Template.from_stack(stack) for stack in stacks})
+
+
+@pytest.fixture(scope="session", params=ENVIRONMENTS)
+def env(request, tmp_path_factory) -> Synthesised:
+    return synthesise(tmp_path_factory.mktemp(request.param), request.param)

@@ -1,0 +1,83 @@
+"""Our cdk-nag rules fire on what the standard packs cannot see."""
+
+from __future__ import annotations
+
+from aws_cdk import App, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+
+from security.openforge_checks import OpenForgeChecks
+
+
+def _rules_fired(stack: Stack) -> set[str]:
+    report = OpenForgeChecks().validate_scope(stack)
+    return {violation.rule_name for violation in report.violations}
+
+
+Cluster = sagemaker.CfnCluster
+
+
+def _volume(**props) -> Cluster.ClusterInstanceStorageConfigProperty:
+    return Cluster.ClusterInstanceStorageConfigProperty(ebs_volume_config=Cluster.ClusterEbsVolumeConfigProperty(**props))
+
+
+def _group(**overrides) -> Cluster.ClusterInstanceGroupProperty:
+    group = {
+        "instance_group_name": "gpu",
+        "instance_type": "ml.p5.48xlarge",
+        "instance_count": 1,
+        "execution_role": "arn:aws:iam::111111111111:role/node",
+        "instance_storage_configs": [_volume(root_volume=True, volume_kms_key_id="key")],
+        "on_start_deep_health_checks": ["InstanceStress", "InstanceConnectivity"],
+    }
+    return Cluster.ClusterInstanceGroupProperty(**{**group, **overrides})
+
+
+def _cluster(stack: Stack, **overrides) -> None:
+    vpc = Cluster.VpcConfigProperty(security_group_ids=["sg-1"], subnets=["subnet-1"])
+    props = {"node_recovery": "Automatic", "vpc_config": vpc, "instance_groups": [_group()]}
+    sagemaker.CfnCluster(stack, "Cluster", **{**props, **overrides})
+
+
+def test_a_compliant_cluster_passes():
+    stack = Stack(App(), "Good")
+    _cluster(stack)
+    assert _rules_fired(stack) == set()
+
+
+def test_cluster_outside_the_vpc_fails():
+    stack = Stack(App(), "NoVpc")
+    _cluster(stack, vpc_config=None)
+    assert _rules_fired(stack) == {"OpenForge-HyperPodInVpc"}
+
+
+def test_cluster_volume_without_customer_key_fails():
+    stack = Stack(App(), "NoKey")
+    _cluster(stack, instance_groups=[_group(instance_storage_configs=[_volume(volume_size_in_gb=500)])])
+    assert _rules_fired(stack) == {"OpenForge-HyperPodVolumesEncrypted[InstanceGroup::gpu]"}
+
+
+def test_accelerated_group_without_deep_health_checks_fails():
+    stack = Stack(App(), "NoChecks")
+    _cluster(stack, node_recovery="None", instance_groups=[_group(on_start_deep_health_checks=["InstanceStress"])])
+    assert _rules_fired(stack) == {"OpenForge-HyperPodHealthAndRecovery[NodeRecovery]", "OpenForge-HyperPodHealthAndRecovery[InstanceGroup::gpu]"}
+
+
+def test_mlflow_store_in_an_unencrypted_bucket_fails_and_in_a_kms_bucket_passes():
+    stack = Stack(App(), "Mlflow")
+    plain = s3.Bucket(stack, "Plain", encryption=s3.BucketEncryption.S3_MANAGED)
+    sagemaker.CfnMlflowTrackingServer(stack, "Plain Server", artifact_store_uri=f"s3://{plain.bucket_name}/m", role_arn="arn:aws:iam::1:role/r", tracking_server_name="a")
+    assert _rules_fired(stack) == {"OpenForge-MlflowArtifactsEncrypted"}
+
+    stack = Stack(App(), "MlflowKms")
+    keyed = s3.Bucket(stack, "Keyed", encryption=s3.BucketEncryption.KMS, encryption_key=kms.Key(stack, "Key", enable_key_rotation=True))
+    sagemaker.CfnMlflowTrackingServer(stack, "Server", artifact_store_uri=f"s3://{keyed.bucket_name}/m", role_arn="arn:aws:iam::1:role/r", tracking_server_name="b")
+    assert _rules_fired(stack) == set()
+
+
+def test_allow_every_action_fails():
+    stack = Stack(App(), "Wildcard")
+    iam.ManagedPolicy(stack, "Policy", statements=[iam.PolicyStatement(actions=["*"], resources=["arn:aws:s3:::b"])])
+    assert _rules_fired(stack) == {"OpenForge-NoFullWildcardAction"}
