@@ -2,7 +2,7 @@
 CLI (the gate: any unacknowledged finding fails it) and write the reviewer's report.
 
 The report needs every finding, acknowledged ones included, but CDK's validation report
-leaves acknowledged findings out. So the app is synthesised a second time in process with
+leaves acknowledged findings out. So the app is synthesised a second time (same CLI) with
 acknowledgements recorded instead of applied, and each finding is matched to its
 acknowledgement. The two runs must agree on what is unacknowledged.
 """
@@ -10,7 +10,6 @@ acknowledgement. The two runs must agree on what is unacknowledged.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -25,10 +24,11 @@ CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
 QUIET_NODE = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_VERSION_CHECK": "1"}
 
 
-def cdk_synth(env_name: str, outdir: Path) -> subprocess.CompletedProcess:
+def cdk_synth(env_name: str, outdir: Path, *extra_context: str) -> subprocess.CompletedProcess:
     """The real `cdk synth` of one environment, no credentials, no AWS calls."""
+    context = [arg for pair in (("-c", item) for item in (f"env={env_name}", *extra_context)) for arg in pair]
     return subprocess.run(
-        [str(CDK_CLI), "synth", "--quiet", "--no-notices", "--no-version-reporting", "-c", f"env={env_name}", "-o", str(outdir)],
+        [str(CDK_CLI), "synth", "--quiet", "--no-notices", "--no-version-reporting", *context, "-o", str(outdir)],
         cwd=ROOT,
         env={**os.environ, **QUIET_NODE},
         capture_output=True,
@@ -37,15 +37,11 @@ def cdk_synth(env_name: str, outdir: Path) -> subprocess.CompletedProcess:
 
 
 def _record_only_assembly(env_name: str, outdir: Path) -> Path:
-    from app import build_app  # noqa: PLC0415 - imports CDK, only needed here
-
-    context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    app, _ = build_app(context={**context, "env": env_name, RECORD_ONLY_CONTEXT: True}, outdir=str(outdir))
-    try:
-        app.synth()
-    except RuntimeError as error:  # every finding is unacknowledged here, by design
-        if "ValidationFailed" not in str(error):
-            raise
+    """Synth with acknowledgements recorded, not applied: it fails by design (every finding
+    is open), but leaves the full validation report and the recorded reasons behind."""
+    result = cdk_synth(env_name, outdir, f"{RECORD_ONLY_CONTEXT}=true")
+    if not (outdir / "validation-report.json").exists():
+        raise RuntimeError(f"record-only synth of {env_name} wrote no validation report:\n{result.stdout}{result.stderr}")
     return outdir
 
 
