@@ -3,23 +3,35 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+TORCH_VERSION := 2.13.0
 CDK := node_modules/.bin/cdk
 ENVIRONMENTS := $(shell $(PYTHON) -c "import json; print(' '.join(json.load(open('cdk.json'))['context']['environments']))")
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 
-.PHONY: setup synth demo test bench clean
+.PHONY: setup lock synth demo test bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
 # uv is pinned inside the lock so `uv pip sync` keeps it; bytecode is compiled once here
-# because this machine sets PYTHONDONTWRITEBYTECODE.
-$(VENV)/.installed: requirements/infra.lock
+# because this machine sets PYTHONDONTWRITEBYTECODE. torch comes last, from pip, because
+# pip finds the CPU build that lies on the machine (uv does not look there, and the
+# registry's build drags in gigabytes of CUDA); the lock leaves torch out for that reason.
+$(VENV)/.installed: requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$$(sed -n 's/^uv==//p' requirements/infra.lock)
-	$(VENV)/bin/uv pip sync --quiet --python $(PY) --compile-bytecode requirements/infra.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$$(sed -n 's/^uv==//p' requirements/dev.lock)
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) --compile-bytecode requirements/dev.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION)
 	touch $@
+
+# Re-lock after editing a *.in file. Needs the CPU torch wheel on pip's find-links so the
+# lock carries the CPU build's dependencies, not CUDA's.
+LOCK := $(VENV)/bin/uv pip compile --quiet --python-version 3.11 --no-header \
+	--find-links $${PIP_FIND_LINKS} --override requirements/torch-cpu.override --no-emit-package torch
+lock:
+	$(LOCK) requirements/dev.in -o requirements/dev.lock
+	$(LOCK) training_container/requirements.in -o training_container/requirements.lock
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

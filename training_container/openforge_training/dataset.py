@@ -1,0 +1,77 @@
+"""The training stream handed to the Trainer: one item per micro-batch, already packed.
+
+A global batch (one optimiser step) of mixed records is split into
+``micro_batches_per_step`` micro-batches (gradient accumulation x data-parallel ranks).
+The Trainer's loader uses batch size 1 and ``unwrap`` as collator, so every item it gets
+is exactly one micro-batch and optimiser steps line up with global batches. Under several
+processes accelerate hands micro-batch *i* of each group to rank *i mod world*.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import IterableDataset
+
+from .chat import ChatRenderer, Tokenised
+from .mixing import MixedRecordStream
+from .packing import PackStats, collate
+from .records import parse_line
+from .sources import SourceRecord
+
+SOURCE_COUNTS = "openforge_source_counts"  # records per source in this micro-batch
+TRAINED_TOKENS = "openforge_tokens"  # non-padding tokens in this micro-batch
+EXTRA_KEYS = (SOURCE_COUNTS, TRAINED_TOKENS)
+
+
+def unwrap(items: list[dict]) -> dict:
+    return items[0]
+
+
+class MixedPackedDataset(IterableDataset):
+    def __init__(
+        self,
+        stream: MixedRecordStream,
+        renderer: ChatRenderer,
+        *,
+        max_length: int,
+        micro_batches_per_step: int,
+        start_batch: int = 0,
+        pack: bool = True,
+        fixed_rows: int | None = None,
+    ):
+        self.stream, self.renderer = stream, renderer
+        self.max_length, self.micro_batches = max_length, micro_batches_per_step
+        self.start_batch, self.pack, self.fixed_rows = start_batch, pack, fixed_rows
+        self.sources = ["customer", *stream.plan.spec.categories]
+        self.stats = PackStats()
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        pad_id = self.renderer.tokenizer.pad_token_id
+        for batch in self.stream.batches(self.start_batch):
+            size = len(batch) // self.micro_batches
+            for start in range(0, len(batch), size):
+                chunk = batch[start : start + size]
+                tokens_before = self.stats.tokens
+                item = collate([self.tokenise(r) for r in chunk], self.max_length, pad_id, self.pack, self.fixed_rows, self.stats)
+                counts = [0] * len(self.sources)
+                for record in chunk:
+                    counts[self.sources.index(record.pool)] += 1
+                item[SOURCE_COUNTS] = torch.tensor(counts)
+                item[TRAINED_TOKENS] = torch.tensor(self.stats.tokens - tokens_before)
+                yield item
+
+    def tokenise(self, record: SourceRecord) -> Tokenised:
+        return self.renderer.tokenise(parse_line(record.text))
+
+
+class RecordsDataset(IterableDataset):
+    """Records in file order (validation): one pass, packed micro-batches."""
+
+    def __init__(self, records: list[Tokenised], renderer: ChatRenderer, *, max_length: int, batch_records: int, fixed_rows: int | None = None):
+        self.records, self.pad_id = records, renderer.tokenizer.pad_token_id
+        self.max_length, self.batch_records, self.fixed_rows = max_length, batch_records, fixed_rows
+
+    def __iter__(self):
+        for start in range(0, len(self.records), self.batch_records):
+            yield collate(self.records[start : start + self.batch_records], self.max_length, self.pad_id, True, self.fixed_rows)

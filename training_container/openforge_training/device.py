@@ -1,0 +1,29 @@
+"""The only place device kinds differ: precision and whether shapes must be static."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Device:
+    kind: str  # cuda | neuron | cpu
+    bf16: bool
+    static_shapes: bool  # XLA (Neuron) recompiles for every new tensor shape
+
+
+def detect() -> Device:
+    if importlib.util.find_spec("torch_neuronx") is not None or os.environ.get("NEURON_RT_VISIBLE_CORES"):
+        return Device("neuron", bf16=True, static_shapes=True)
+    if torch.cuda.is_available():
+        return Device("cuda", bf16=torch.cuda.is_bf16_supported(), static_shapes=False)
+    return Device("cpu", bf16=False, static_shapes=False)
+
+
+def use_bf16(device: Device, precision: str) -> bool:
+    if precision == "bf16" and not device.bf16:
+        raise ValueError(f"precision=bf16 but this {device.kind} device has no bf16 support; use auto or fp32")
+    return device.bf16 if precision == "auto" else precision == "bf16"

@@ -1,0 +1,57 @@
+"""Export portable weights: merged safetensors + tokenizer (load with plain transformers),
+the LoRA adapter (load with peft), and a model card saying how they were made."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+MODEL_CARD = "README.md"
+RUN_RECORD = "openforge-run.json"
+
+
+def export_model(model, tokenizer, output_dir: Path, *, method: str, record: dict) -> Path:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if method == "lora":
+        model.save_pretrained(output_dir / "adapter", safe_serialization=True)
+        model = model.merge_and_unload()
+    model.config.use_cache = True  # training switched it off; inference wants it
+    model.save_pretrained(output_dir, safe_serialization=True)
+    tokenizer.save_pretrained(output_dir)
+    (output_dir / RUN_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+    (output_dir / MODEL_CARD).write_text(model_card(record, method))
+    return output_dir
+
+
+def model_card(record: dict, method: str) -> str:
+    mix = record["mix"]
+    lines = [
+        f"# {record.get('run_name') or 'OpenForge fine-tune'}",
+        "",
+        f"Fine-tuned by OpenForge from **{record['base_model']}** with **{'LoRA' if method == 'lora' else 'full-rank SFT'}**.",
+        "",
+        "## Files",
+        "- `model.safetensors`, `config.json`, tokenizer files: the full weights; load with "
+        "`AutoModelForCausalLM.from_pretrained(<this folder>)`.",
+    ]
+    if method == "lora":
+        lines.append("- `adapter/`: the LoRA adapter alone; load with `PeftModel.from_pretrained(base, <this folder>/adapter)`.")
+    lines += [
+        f"- `{RUN_RECORD}`: everything below, machine-readable.",
+        "",
+        "## Data",
+        f"- dataset version: `{record['dataset_version']}`",
+        *[f"- {name}: {count} records" for name, count in record["data_records"].items()],
+        "",
+        "## Mix (per global batch)",
+        "| source | target % | realised % |",
+        "|---|---|---|",
+        *[f"| {name} | {target:.2f} | {mix['realised'].get(name, float('nan')):.2f} |" for name, target in mix["target"].items()],
+        "",
+        "## Hyperparameters",
+        *[f"- {key}: {value}" for key, value in sorted(record["hyperparameters"].items())],
+        "",
+        "## Training",
+        f"- steps: {record['steps']}, final loss: {record.get('final_loss')}, compute: {record['compute']}, commit: {record['commit_hash']}",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,298 @@
+"""Training entrypoint: ``python -m openforge_training.train [--flag value ...]``.
+
+Everything that can be wrong with the input is checked in ``prepare`` (channels, pools,
+weights, every record rendered through the chat template) before a model is loaded, so a
+bad run fails in seconds with a message naming the problem, never after GPU hours.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from the model channel only
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from .chat import ChatRenderer, TemplateError, Tokenised  # noqa: E402
+from .config import RunConfig, load  # noqa: E402
+from .errors import InputError, RecordError  # noqa: E402
+from .mixing import CUSTOMER, MixedRecordStream, MixPlan, MixSpec  # noqa: E402
+from .records import parse_line  # noqa: E402
+from .sources import Pool, curated_pools, customer_pool, jsonl_files  # noqa: E402
+
+log = logging.getLogger("openforge.train")
+
+
+@dataclass
+class Prepared:
+    config: RunConfig
+    tokenizer: object
+    renderer: ChatRenderer
+    spec: MixSpec
+    plan: MixPlan
+    pools: dict[str, Pool]
+    validation: list[Tokenised]
+    world_size: int
+    gradient_accumulation: int
+    max_steps: int
+    dataset_version: str
+    fingerprint: str
+    resume_from: Path | None
+    start_batch: int
+
+
+def prepare(config: RunConfig) -> Prepared:
+    from transformers import AutoTokenizer
+
+    model_dir = config.paths.channel("model")
+    if not (model_dir / "config.json").is_file():
+        raise InputError(f"channel 'model' is missing or not a Hugging Face model folder: no config.json in {model_dir}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise InputError(f"channel 'model' has no usable tokenizer ({model_dir}): {error}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token  # padding is never trained on, so any id will do
+    try:
+        renderer = ChatRenderer(tokenizer)
+    except TemplateError as error:
+        raise InputError(str(error)) from None
+
+    def check(line: str) -> None:
+        renderer.tokenise(parse_line(line))
+
+    t = config.tuning
+    spec = MixSpec.from_percentages(config.mix.customer_data_percent, config.mix.weights(), config.mix.normalise_curated_weights)
+    pools: dict[str, Pool] = {}
+    if spec.customer > 0:
+        pools[CUSTOMER] = customer_pool(config.paths.channel("customer"), check)
+    if spec.needs_curated:
+        categories = curated_pools(config.paths.channel("curated"), list(spec.categories) or None, check)
+        if not spec.categories:
+            spec = spec.with_equal_categories(sorted(categories))
+        pools.update(categories)
+    plan = MixPlan(spec, t.global_batch_size)
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    per_step = t.per_device_batch_size * world_size
+    if t.global_batch_size % per_step:
+        raise InputError(
+            f"global_batch_size ({t.global_batch_size}) must be a multiple of per_device_batch_size x devices "
+            f"({t.per_device_batch_size} x {world_size} = {per_step})"
+        )
+    if t.max_steps > 0:
+        max_steps = t.max_steps
+    elif CUSTOMER in pools:
+        max_steps = math.ceil(t.num_epochs * plan.batches_per_epoch(pools[CUSTOMER].records))
+    else:
+        raise InputError("customer_data_percent is 0, so epochs are undefined: set max_steps")
+
+    validation = _validation_records(config, renderer, check)
+    digest = hashlib.sha256("".join(p.digest for p in pools.values()).encode()).hexdigest()
+    dataset_version = config.tracking.dataset_version or digest[:12]
+    fingerprint = hashlib.sha256(
+        json.dumps({"data": digest, "mix": spec.as_percentages(), "batch": t.global_batch_size, "seed": t.seed, "block": config.mix.shuffle_block}).encode()
+    ).hexdigest()[:16]
+    resume_from, start_batch = _resume_point(Path(config.paths.checkpoint_dir), fingerprint)
+    return Prepared(
+        config, tokenizer, renderer, spec, plan, pools, validation, world_size,
+        t.global_batch_size // per_step, max_steps, dataset_version, fingerprint, resume_from, start_batch,
+    )
+
+
+def _validation_records(config: RunConfig, renderer: ChatRenderer, check) -> list[Tokenised]:
+    channel = config.paths.channel("validation")
+    if config.paths.validation_channel is None and not channel.is_dir():
+        return []
+    if not channel.is_dir():
+        raise InputError(f"channel 'validation' is missing: expected a folder of JSONL files at {channel}")
+    records = []
+    for path in jsonl_files(channel):
+        with open(path, "rb") as handle:
+            for line_number, raw in enumerate(handle, start=1):
+                if raw.strip():
+                    try:
+                        records.append(renderer.tokenise(parse_line(raw.decode("utf-8"))))
+                    except (ValueError, UnicodeDecodeError) as error:
+                        raise RecordError(str(path), line_number, str(error)) from None
+    return records
+
+
+def _resume_point(checkpoint_dir: Path, fingerprint: str) -> tuple[Path | None, int]:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from .trainer import MIXING_STATE_FILE, read_mixing_state
+
+    if not checkpoint_dir.is_dir():
+        return None, 0
+    last = get_last_checkpoint(str(checkpoint_dir))
+    if last is None:
+        return None, 0
+    state = read_mixing_state(Path(last))
+    if state is None:
+        raise InputError(f"checkpoint {last} has no {MIXING_STATE_FILE}: it was not written by this container; clear checkpoint_dir to start afresh")
+    if state["fingerprint"] != fingerprint:
+        raise InputError(
+            f"checkpoint {last} was written for different data, mix, batch size or seed (fingerprint {state['fingerprint']} != {fingerprint}); "
+            "restore them or clear checkpoint_dir to start afresh"
+        )
+    return Path(last), int(state["global_batches_done"])
+
+
+def run(prepared: Prepared) -> dict:
+    """Train, export, and return the run record (also written next to the model)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, TrainingArguments
+
+    from . import device as devices
+    from .dataset import MixedPackedDataset, RecordsDataset, unwrap
+    from .export import export_model
+    from .tracking import compute_description, mlflow_run, run_tags
+    from .trainer import MixingStateCallback, MixingTrainer
+
+    config, t = prepared.config, prepared.config.tuning
+    device = devices.detect()
+    bf16 = devices.use_bf16(device, t.precision)
+    torch.manual_seed(t.seed)
+    model_dir = config.paths.channel("model")
+    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=torch.bfloat16 if bf16 else torch.float32)
+    model.config.use_cache = False  # a KV cache in training would also disable packed-sequence masking
+    if t.method == "lora":
+        targets = "all-linear" if t.lora_target_modules == "all-linear" else [m.strip() for m in t.lora_target_modules.split(",") if m.strip()]
+        lora = LoraConfig(r=t.lora_rank, lora_alpha=t.lora_alpha, lora_dropout=t.lora_dropout, target_modules=targets, task_type="CAUSAL_LM")
+        model = get_peft_model(model, lora)
+
+    fixed_rows = t.per_device_batch_size if device.static_shapes else None
+    stream = MixedRecordStream(prepared.plan, prepared.pools, t.seed, config.mix.shuffle_block)
+    train_data = MixedPackedDataset(
+        stream, prepared.renderer, max_length=config.mix.max_length, micro_batches_per_step=prepared.gradient_accumulation * prepared.world_size,
+        start_batch=prepared.start_batch, pack=config.mix.packing, fixed_rows=fixed_rows,
+    )
+    eval_data = RecordsDataset(prepared.validation, prepared.renderer, max_length=config.mix.max_length, batch_records=t.per_device_batch_size, fixed_rows=fixed_rows) if prepared.validation else None
+    arguments = TrainingArguments(
+        output_dir=config.paths.checkpoint_dir,
+        per_device_train_batch_size=1,  # one item = one packed micro-batch
+        per_device_eval_batch_size=1,
+        gradient_accumulation_steps=prepared.gradient_accumulation,
+        max_steps=prepared.max_steps,
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler_type,
+        warmup_steps=int(t.warmup_ratio * prepared.max_steps),
+        weight_decay=t.weight_decay,
+        logging_steps=t.logging_steps,
+        save_steps=t.save_steps,
+        save_total_limit=2,
+        seed=t.seed,
+        bf16=bf16,
+        activation_checkpointing=t.gradient_checkpointing,
+        report_to="none",  # MixingTrainer.log sends our own metrics to MLflow
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        ignore_data_skip=True,  # the dataset itself starts at the checkpoint's batch
+        accelerator_config={"split_batches": False, "dispatch_batches": False},
+        disable_tqdm=True,
+        use_cpu=device.kind == "cpu",
+    )
+    trainer = MixingTrainer(
+        model=model, args=arguments, train_dataset=train_data, eval_dataset=eval_data, data_collator=unwrap,
+        processing_class=prepared.tokenizer, sources=train_data.sources,
+        callbacks=[MixingStateCallback(prepared.plan, t.seed, prepared.fingerprint)],
+    )
+    compute = compute_description(config.paths.input_dir, device.kind)
+    tags = run_tags(config, dataset_version=prepared.dataset_version, compute=compute)
+    params = {**config.as_flat_dict(), "base_model": str(model_dir), "gradient_accumulation": prepared.gradient_accumulation, "max_steps_resolved": prepared.max_steps}
+    with mlflow_run(config, tags, params) as mlflow_active:
+        if prepared.resume_from:
+            log.info("resuming from %s at global batch %d", prepared.resume_from, prepared.start_batch)
+        result = trainer.train(resume_from_checkpoint=str(prepared.resume_from) if prepared.resume_from else None)
+        metrics = {"train_loss": result.training_loss}
+        if eval_data is not None:
+            metrics.update(trainer.evaluate())
+        record = {
+            "run_name": config.tracking.run_name,
+            "base_model": _base_model_name(model_dir),
+            "dataset_version": prepared.dataset_version,
+            "data_records": {name: pool.records for name, pool in prepared.pools.items()},
+            "mix": {"target": prepared.spec.as_percentages(), "realised": trainer.meter.overall()},
+            "hyperparameters": params,
+            "tags": tags,
+            "steps": trainer.state.global_step,
+            "final_loss": _last_loss(trainer.state.log_history),
+            "metrics": metrics,
+            "padding_fraction": train_data.stats.padding_fraction,
+            "compute": compute,
+            "commit_hash": config.tracking.commit_hash,
+            "mlflow_run_id": mlflow_active.info.run_id if mlflow_active else None,
+        }
+        if trainer.is_world_process_zero():
+            output = export_model(trainer.model, prepared.tokenizer, Path(config.paths.output_dir), method=t.method, record=record)
+            if mlflow_active:
+                import mlflow
+
+                mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
+                mlflow.log_metrics({f"mix/realised_overall/{k}": v for k, v in record["mix"]["realised"].items()})
+                mlflow.log_artifact(str(output / "README.md"))
+                mlflow.log_artifact(str(output / "openforge-run.json"))
+    return record
+
+
+def _base_model_name(model_dir: Path) -> str:
+    config = json.loads((model_dir / "config.json").read_text())
+    return config.get("_name_or_path") or config.get("name_or_path") or f"{config.get('model_type', 'model')} from the model channel"
+
+
+def _last_loss(history: list[dict]) -> float | None:
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    return losses[-1] if losses else None
+
+
+def failure_file(config_input_dir: str) -> Path:
+    """SageMaker shows the first line of /opt/ml/output/failure as the job's FailureReason."""
+    return Path(config_input_dir).parent / "output" / "failure"
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    if "-h" in argv or "--help" in argv:
+        from .config import parser
+
+        parser().print_help()
+        return 0
+    input_dir = "/opt/ml/input"
+    try:
+        config = load(argv)
+        input_dir = config.paths.input_dir
+        prepared = prepare(config)
+    except InputError as error:
+        log.error("input error: %s", error)
+        _write_failure(input_dir, f"InputError: {error}")
+        return 2
+    log.info(
+        "mix %s | pools %s | %d steps x %d records (accumulation %d, world %d)",
+        {k: round(v, 2) for k, v in prepared.spec.as_percentages().items()},
+        {k: p.records for k, p in prepared.pools.items()}, prepared.max_steps, config.tuning.global_batch_size,
+        prepared.gradient_accumulation, prepared.world_size,
+    )
+    record = run(prepared)
+    log.info("done: %d steps, final loss %s, exported to %s", record["steps"], record["final_loss"], config.paths.output_dir)
+    return 0
+
+
+def _write_failure(input_dir: str, message: str) -> None:
+    path = failure_file(input_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(message[:1024])
+    except OSError:
+        pass  # locally the SageMaker output folder may not be writable; the log has it
+
+
+if __name__ == "__main__":
+    sys.exit(main())

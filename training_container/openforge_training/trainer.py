@@ -1,0 +1,104 @@
+"""transformers' Trainer with the two hooks mixing needs: measure what each micro-batch
+really held (realised mix, tokens/s) and save the sampler position with every checkpoint."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from .dataset import SOURCE_COUNTS, TRAINED_TOKENS
+from .mixing import CUSTOMER, MixPlan
+from .tracking import log_metrics
+
+MIXING_STATE_FILE = "openforge_mixing_state.json"
+
+
+class MixMeter:
+    """Running totals of records per source and tokens, read at every log step."""
+
+    def __init__(self, sources: list[str]):
+        self.sources = sources
+        self.records = torch.zeros(len(sources), dtype=torch.long)
+        self.tokens = 0
+        self._tokens_at_last_log, self._time_at_last_log = 0, time.perf_counter()
+
+    def add(self, counts: torch.Tensor, tokens: torch.Tensor) -> None:
+        self.records += counts.cpu()
+        self.tokens += int(tokens)
+
+    def realised(self) -> dict[str, float]:
+        total = int(self.records.sum())
+        if not total:
+            return {}
+        metrics = {"mix/customer_percent": 100 * int(self.records[0]) / total}
+        curated = total - int(self.records[0])
+        for index, name in enumerate(self.sources[1:], start=1):
+            metrics[f"mix/curated/{name}_percent"] = 100 * int(self.records[index]) / curated if curated else 0.0
+        return metrics
+
+    def overall(self) -> dict[str, float]:
+        """Share of all records per source, keyed like ``MixSpec.as_percentages``."""
+        total = int(self.records.sum()) or 1
+        names = ["customer", *[f"curated/{n}" for n in self.sources[1:]]]
+        return {name: 100 * int(count) / total for name, count in zip(names, self.records)}
+
+    def throughput(self) -> dict[str, float]:
+        now = time.perf_counter()
+        rate = (self.tokens - self._tokens_at_last_log) / max(now - self._time_at_last_log, 1e-9)
+        self._tokens_at_last_log, self._time_at_last_log = self.tokens, now
+        return {"tokens_per_second": rate}
+
+
+class MixingTrainer(Trainer):
+    def __init__(self, *args, sources: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.meter = MixMeter(sources)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        counts, tokens = inputs.pop(SOURCE_COUNTS, None), inputs.pop(TRAINED_TOKENS, None)
+        if counts is not None and model.training:
+            self.meter.add(counts, tokens)
+        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
+    def log(self, logs: dict, start_time: float | None = None) -> None:
+        if "loss" in logs:
+            logs.update(self.meter.realised())
+            logs.update(self.meter.throughput())
+        super().log(logs, start_time)
+        if self.is_world_process_zero():
+            log_metrics(logs, step=self.state.global_step)
+
+
+class MixingStateCallback(TrainerCallback):
+    """Writes the sampler's position beside each checkpoint. The position is the number of
+    global batches done; the JSON also holds what that means per source and a fingerprint
+    of data and mix, so a resume on different data is refused instead of silently wrong."""
+
+    def __init__(self, plan: MixPlan, seed: int, fingerprint: str):
+        self.plan, self.seed, self.fingerprint = plan, seed, fingerprint
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                (folder / MIXING_STATE_FILE).write_text(json.dumps(self.state(state.global_step), indent=2))
+        return control
+
+    def state(self, batches_done: int) -> dict:
+        return {
+            "global_batches_done": batches_done,
+            "seed": self.seed,
+            "fingerprint": self.fingerprint,
+            "records_consumed": self.plan.consumed(batches_done),
+        }
+
+
+def read_mixing_state(checkpoint: Path) -> dict | None:
+    path = checkpoint / MIXING_STATE_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+__all__ = ["CUSTOMER", "MixingTrainer", "MixingStateCallback", "read_mixing_state", "MIXING_STATE_FILE"]
