@@ -6,9 +6,16 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+import logging
+
 import mlflow
 
 from .config import RunConfig
+
+
+# The sagemaker-mlflow plugin's header provider warns on every request to a non-SageMaker
+# (http) server; the requests themselves succeed.
+logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)
 
 
 def compute_description(input_dir: str, device_kind: str) -> str:

@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from the model chan
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .chat import ChatRenderer, TemplateError, Tokenised  # noqa: E402
-from .config import RunConfig, load  # noqa: E402
+from .config import RunConfig, hyperparameters_file, load  # noqa: E402
 from .errors import InputError, RecordError  # noqa: E402
 from .mixing import CUSTOMER, MixedRecordStream, MixPlan, MixSpec  # noqa: E402
 from .records import parse_line  # noqa: E402
@@ -144,8 +144,9 @@ def _resume_point(checkpoint_dir: Path, fingerprint: str) -> tuple[Path | None, 
     return Path(last), int(state["global_batches_done"])
 
 
-def run(prepared: Prepared) -> dict:
-    """Train, export, and return the run record (also written next to the model)."""
+def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
+    """Train, export, and return the run record (also written next to the model).
+    ``extra_callbacks`` are transformers TrainerCallbacks (progress displays, tests)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, TrainingArguments
@@ -202,7 +203,7 @@ def run(prepared: Prepared) -> dict:
     trainer = MixingTrainer(
         model=model, args=arguments, train_dataset=train_data, eval_dataset=eval_data, data_collator=unwrap,
         processing_class=prepared.tokenizer, sources=train_data.sources,
-        callbacks=[MixingStateCallback(prepared.plan, t.seed, prepared.fingerprint)],
+        callbacks=[MixingStateCallback(prepared.plan, t.seed, prepared.fingerprint), *extra_callbacks],
     )
     compute = compute_description(config.paths.input_dir, device.kind)
     tags = run_tags(config, dataset_version=prepared.dataset_version, compute=compute)
@@ -252,9 +253,9 @@ def _last_loss(history: list[dict]) -> float | None:
     return losses[-1] if losses else None
 
 
-def failure_file(config_input_dir: str) -> Path:
-    """SageMaker shows the first line of /opt/ml/output/failure as the job's FailureReason."""
-    return Path(config_input_dir).parent / "output" / "failure"
+def failure_file(input_dir: str) -> Path:
+    """SageMaker shows /opt/ml/output/failure as the job's FailureReason."""
+    return Path(input_dir).parent / "output" / "failure"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,10 +266,9 @@ def main(argv: list[str] | None = None) -> int:
 
         parser().print_help()
         return 0
-    input_dir = "/opt/ml/input"
+    input_dir = str(hyperparameters_file(argv).parent.parent)
     try:
         config = load(argv)
-        input_dir = config.paths.input_dir
         prepared = prepare(config)
     except InputError as error:
         log.error("input error: %s", error)

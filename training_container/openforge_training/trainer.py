@@ -56,6 +56,20 @@ class MixingTrainer(Trainer):
     def __init__(self, *args, sources: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.meter = MixMeter(sources)
+        self.restore_rng_from: str | None = None
+
+    def train(self, resume_from_checkpoint=None, **kwargs):
+        self.restore_rng_from = resume_from_checkpoint
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        batches = super().get_batch_samples(epoch_iterator, num_batches, device)
+        # With ignore_data_skip the Trainer never restores the RNG (dropout) state of a
+        # checkpoint; do it where its own data-skip path would, after the first fetch.
+        if self.restore_rng_from:
+            self._load_rng_state(self.restore_rng_from)
+            self.restore_rng_from = None
+        return batches
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         counts, tokens = inputs.pop(SOURCE_COUNTS, None), inputs.pop(TRAINED_TOKENS, None)
