@@ -31,7 +31,6 @@ LOCK := $(VENV)/bin/uv pip compile --quiet --python-version 3.11 --no-header \
 	--find-links $${PIP_FIND_LINKS} --override requirements/torch-cpu.override --no-emit-package torch
 lock:
 	$(LOCK) requirements/dev.in -o requirements/dev.lock
-	$(LOCK) training_container/requirements.in -o training_container/requirements.lock
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

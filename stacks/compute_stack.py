@@ -3,8 +3,12 @@ SageMaker training job runs as."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 from aws_cdk import DefaultStackSynthesizer, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3_deployment
@@ -35,6 +39,9 @@ LIFECYCLE_SCRIPTS_DIR = "lifecycle_scripts"
 DATASET_PREFIXES = ("sanitised", "curated", "evaluation")
 ARTIFACT_READ_PREFIXES = ("base-models",)
 ARTIFACT_WRITE_PREFIXES = ("training", "checkpoints", "reports")
+TRAINING_CONTAINER_DIR = Path(__file__).resolve().parent.parent / "training_container"
+# One image per accelerator family, same package: CUDA for p5, Neuron for trn1.
+TRAINING_DOCKERFILES = {"gpu": "Dockerfile", "neuron": "Dockerfile.neuron"}
 
 
 class ComputeStack(Stack):
@@ -57,9 +64,27 @@ class ComputeStack(Stack):
         datasets_ref = BucketRef(datasets.name, datasets.encryption_key.key_arn)
         artifacts_ref = BucketRef(artifacts.name, artifacts.encryption_key.key_arn)
         self.training_job_role = self._build_training_job_role(datasets_ref, artifacts_ref, tracking_server_arn)
+        self.training_images = self._build_training_images()
         self.cluster: HyperPodCluster | None = None
         if config.has_cluster:
             self.cluster = self._build_cluster(network, datasets_ref, artifacts, artifacts_ref, tracking_server_arn)
+
+    def _build_training_images(self) -> dict[str, ecr_assets.DockerImageAsset]:
+        """Built by `cdk deploy` (Docker needed there, not for synth) into the bootstrap
+        container-assets repository, which the training role may pull from."""
+        commit = source_commit()
+        return {
+            family: ecr_assets.DockerImageAsset(
+                self,
+                f"TrainingImage{family.capitalize()}",
+                directory=str(TRAINING_CONTAINER_DIR),
+                file=dockerfile,
+                platform=ecr_assets.Platform.LINUX_AMD64,
+                build_args={"OPENFORGE_COMMIT": commit},
+                exclude=["**/__pycache__", "**/*.pyc"],
+            )
+            for family, dockerfile in TRAINING_DOCKERFILES.items()
+        }
 
     def _grant_training_access(self, role: JobRole, datasets: BucketRef, artifacts: BucketRef, tracking_server_arn: str) -> None:
         for prefix in DATASET_PREFIXES:
@@ -196,3 +221,12 @@ def _allow_within(group: ec2.SecurityGroup) -> None:
     )
     group.add_ingress_rule(group, ec2.Port.all_traffic(), "Peers in the same job or cluster")
     group.add_egress_rule(group, ec2.Port.all_traffic(), "Peers in the same job or cluster")
+
+
+def source_commit() -> str:
+    """The repository's commit, baked into the image and tagged on every MLflow run."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=TRAINING_CONTAINER_DIR, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 else "unknown"

@@ -16,7 +16,7 @@ class Device:
 
 
 def detect() -> Device:
-    if importlib.util.find_spec("torch_neuronx") is not None or os.environ.get("NEURON_RT_VISIBLE_CORES"):
+    if os.environ.get("OPENFORGE_DEVICE") == "neuron" or importlib.util.find_spec("torch_neuronx") is not None:
         return Device("neuron", bf16=True, static_shapes=True)
     if torch.cuda.is_available():
         return Device("cuda", bf16=torch.cuda.is_bf16_supported(), static_shapes=False)

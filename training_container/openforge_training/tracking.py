@@ -53,6 +53,8 @@ def mlflow_run(config: RunConfig, tags: dict[str, str], params: dict):
     if not uri:
         yield None
         return
+    import mlflow  # only when tracking: it is a heavy import
+
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(config.tracking.experiment)
     run_name = config.tracking.run_name or os.environ.get("TRAINING_JOB_NAME")
@@ -62,7 +64,10 @@ def mlflow_run(config: RunConfig, tags: dict[str, str], params: dict):
 
 
 def log_metrics(metrics: dict, step: int) -> None:
-    if mlflow.active_run() is not None:
+    import sys
+
+    mlflow = sys.modules.get("mlflow")  # imported by mlflow_run when tracking is on
+    if mlflow is not None and mlflow.active_run() is not None:
         numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if numeric:
             mlflow.log_metrics(numeric, step=step)

@@ -1,0 +1,22 @@
+"""The container entrypoint: SageMaker's `train` word, one process per device and host."""
+import json
+
+from openforge_training import launch
+
+
+def test_sagemaker_hosts_and_rank_come_from_resourceconfig(tmp_path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-2", "hosts": ["algo-1", "algo-2"], "current_instance_type": "ml.p5.48xlarge"}))
+    assert launch.hosts(tmp_path) == (["algo-1", "algo-2"], 1)
+
+
+def test_torchrun_command_spans_every_host_and_device():
+    command = launch.torchrun_argv(["--max_steps", "5"], ["algo-1", "algo-2"], 1, 8)
+    assert command[:5] == ["torchrun", "--nnodes=2", "--node_rank=1", "--nproc_per_node=8", "--master_addr=algo-1"]
+    assert command[-4:] == ["-m", "openforge_training.train", "--max_steps", "5"]
+
+
+def test_one_device_on_one_host_trains_in_process_and_drops_the_train_word(job):
+    job.write_data(customer=16, per_category=8)
+    code = launch.main(["train", *job.argv(max_steps=2, global_batch_size=4, per_device_batch_size=4, max_length=64)])
+    assert code == 0 and (job.output / "model.safetensors").is_file()
