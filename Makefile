@@ -49,6 +49,7 @@ test: setup
 
 bench: setup
 	$(PY) -m benchmarks.synth_time
+	$(PY) -m benchmarks.training
 
 clean:
 	rm -rf cdk.out .pytest_cache

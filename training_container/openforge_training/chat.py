@@ -46,7 +46,8 @@ class ChatRenderer:
                 if message["role"] != "assistant":
                     continue
                 prefix = self._template(messages[:index], add_generation_prompt=True)
-                upto = self._template(messages[: index + 1], add_generation_prompt=False)
+                last = index == len(messages) - 1
+                upto = text if last else self._template(messages[: index + 1], add_generation_prompt=False)
                 if not upto.startswith(prefix) or not text.startswith(upto):
                     raise TemplateError("the chat template does not render conversations prefix by prefix, so assistant turns cannot be located")
                 spans.append((len(prefix), len(upto)))
@@ -57,17 +58,28 @@ class ChatRenderer:
         return text, spans
 
     def tokenise(self, messages: list[dict]) -> Tokenised:
-        text, spans = self.render(messages)
-        encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        labels, span_index = [], 0
-        for token_id, (start, _end) in zip(encoding["input_ids"], encoding["offset_mapping"]):
-            while span_index < len(spans) and start >= spans[span_index][1]:
-                span_index += 1
-            inside = span_index < len(spans) and spans[span_index][0] <= start < spans[span_index][1]
-            labels.append(token_id if inside else IGNORE_INDEX)
-        if not any(label != IGNORE_INDEX for label in labels):
-            raise TemplateError("no assistant tokens after rendering: the template dropped the assistant turn")
-        return Tokenised(list(encoding["input_ids"]), labels)
+        return self.tokenise_many([messages])[0]
+
+    def tokenise_many(self, conversations: list[list[dict]]) -> list[Tokenised]:
+        """One tokenizer call for many conversations: the fast tokenizer batches in Rust."""
+        rendered = [self.render(messages) for messages in conversations]
+        encodings = self.tokenizer([text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True)
+        return [
+            _label(ids, offsets, spans)
+            for ids, offsets, (_, spans) in zip(encodings["input_ids"], encodings["offset_mapping"], rendered)
+        ]
 
     def _template(self, messages: list[dict], add_generation_prompt: bool) -> str:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+
+def _label(input_ids: list[int], offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> Tokenised:
+    labels, span_index = [], 0
+    for token_id, (start, _end) in zip(input_ids, offsets):
+        while span_index < len(spans) and start >= spans[span_index][1]:
+            span_index += 1
+        inside = span_index < len(spans) and spans[span_index][0] <= start < spans[span_index][1]
+        labels.append(token_id if inside else IGNORE_INDEX)
+    if not any(label != IGNORE_INDEX for label in labels):
+        raise TemplateError("no assistant tokens after rendering: the template dropped the assistant turn")
+    return Tokenised(list(input_ids), labels)

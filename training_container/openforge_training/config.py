@@ -73,6 +73,7 @@ class TuningArguments:
     per_device_batch_size: int = field(default=4, metadata={"help": "Records per micro-batch on one device; gradient accumulation makes up the rest."})
     num_epochs: float = field(default=1.0, metadata={"help": "Passes over the customer data (curated pools cycle)."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimiser steps (e.g. 5 for a validation run); overrides num_epochs."})
+    dataloader_workers: int = field(default=0, metadata={"help": "Processes preparing batches (render, tokenise, pack) ahead of the device; 0 = in the training process."})
     seed: int = field(default=42, metadata={"help": "Seeds the data order, the mix and initialisation."})
     precision: str = field(default="auto", metadata={"help": "auto (bf16 where the device has it), bf16 or fp32."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for activation memory."})

@@ -17,7 +17,6 @@ from .chat import ChatRenderer, Tokenised
 from .mixing import MixedRecordStream
 from .packing import PackStats, collate
 from .records import parse_line
-from .sources import SourceRecord
 
 SOURCE_COUNTS = "openforge_source_counts"  # records per source in this micro-batch
 TRAINED_TOKENS = "openforge_tokens"  # non-padding tokens in this micro-batch
@@ -53,16 +52,13 @@ class MixedPackedDataset(IterableDataset):
             for start in range(0, len(batch), size):
                 chunk = batch[start : start + size]
                 tokens_before = self.stats.tokens
-                item = collate([self.tokenise(r) for r in chunk], self.max_length, pad_id, self.pack, self.fixed_rows, self.stats)
+                item = collate(self.renderer.tokenise_many([parse_line(r.text) for r in chunk]), self.max_length, pad_id, self.pack, self.fixed_rows, self.stats)
                 counts = [0] * len(self.sources)
                 for record in chunk:
                     counts[self.sources.index(record.pool)] += 1
                 item[SOURCE_COUNTS] = torch.tensor(counts)
                 item[TRAINED_TOKENS] = torch.tensor(self.stats.tokens - tokens_before)
                 yield item
-
-    def tokenise(self, record: SourceRecord) -> Tokenised:
-        return self.renderer.tokenise(parse_line(record.text))
 
 
 class RecordsDataset(IterableDataset):

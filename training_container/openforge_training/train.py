@@ -193,7 +193,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
         bf16=bf16,
         activation_checkpointing=t.gradient_checkpointing,
         report_to="none",  # MixingTrainer.log sends our own metrics to MLflow
-        dataloader_num_workers=0,
+        dataloader_num_workers=t.dataloader_workers,  # tokenise and pack while the device computes
         remove_unused_columns=False,
         ignore_data_skip=True,  # the dataset itself starts at the checkpoint's batch
         accelerator_config={"split_batches": False, "dispatch_batches": False},
@@ -212,7 +212,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
         if prepared.resume_from:
             log.info("resuming from %s at global batch %d", prepared.resume_from, prepared.start_batch)
         result = trainer.train(resume_from_checkpoint=str(prepared.resume_from) if prepared.resume_from else None)
-        metrics = {"train_loss": result.training_loss}
+        metrics = dict(result.metrics)  # train_loss, train_runtime, ...
         if eval_data is not None:
             metrics.update(trainer.evaluate())
         record = {
@@ -226,7 +226,9 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
             "steps": trainer.state.global_step,
             "final_loss": _last_loss(trainer.state.log_history),
             "metrics": metrics,
-            "padding_fraction": train_data.stats.padding_fraction,
+            "padding_fraction": trainer.meter.padding_fraction,
+            "tokens_trained": trainer.meter.tokens,
+            "tokens_per_second": trainer.meter.tokens / max(result.metrics.get("train_runtime", 0.0), 1e-9),
             "compute": compute,
             "commit_hash": config.tracking.commit_hash,
             "mlflow_run_id": mlflow_active.info.run_id if mlflow_active else None,

@@ -23,11 +23,17 @@ class MixMeter:
         self.sources = sources
         self.records = torch.zeros(len(sources), dtype=torch.long)
         self.tokens = 0
+        self.slots = 0  # tokens + padding
         self._tokens_at_last_log, self._time_at_last_log = 0, time.perf_counter()
 
-    def add(self, counts: torch.Tensor, tokens: torch.Tensor) -> None:
+    def add(self, counts: torch.Tensor, tokens: torch.Tensor, slots: int) -> None:
         self.records += counts.cpu()
         self.tokens += int(tokens)
+        self.slots += slots
+
+    @property
+    def padding_fraction(self) -> float:
+        return 1 - self.tokens / self.slots if self.slots else 0.0
 
     def realised(self) -> dict[str, float]:
         total = int(self.records.sum())
@@ -74,7 +80,7 @@ class MixingTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         counts, tokens = inputs.pop(SOURCE_COUNTS, None), inputs.pop(TRAINED_TOKENS, None)
         if counts is not None and model.training:
-            self.meter.add(counts, tokens)
+            self.meter.add(counts, tokens, inputs["input_ids"].numel())
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     def log(self, logs: dict, start_time: float | None = None) -> None:
