@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 
-.PHONY: setup lock synth demo test bench clean
+.PHONY: setup lock synth demo test bench train-example clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -51,5 +51,16 @@ bench: setup
 	$(PY) -m benchmarks.synth_time
 	$(PY) -m benchmarks.training
 
+# The training container end to end on this machine: a tiny model and generated data laid
+# out as SageMaker channels, a mixed LoRA run, portable weights in work/sandbox/model.
+SANDBOX := work/sandbox
+train-example: setup
+	rm -rf $(SANDBOX)
+	PYTHONPATH=training_container $(PY) -m openforge_training.sandbox --out $(SANDBOX)
+	PYTHONPATH=training_container $(PY) -m openforge_training.train \
+	  --input_dir $(SANDBOX)/input --output_dir $(SANDBOX)/model --checkpoint_dir $(SANDBOX)/checkpoints \
+	  --customer_data_percent 75 --curated_weights '{"reasoning": 40, "instruction_following": 30, "factuality": 30}' \
+	  --method lora --max_steps 40 --learning_rate 2e-3 --global_batch_size 16 --per_device_batch_size 8 --max_length 256 --logging_steps 10
+
 clean:
-	rm -rf cdk.out .pytest_cache
+	rm -rf cdk.out .pytest_cache work

@@ -151,3 +151,24 @@ def test_epochs_are_defined_by_the_customer_data():
     assert plan.batches_per_epoch(240) == 10  # 24 customer records per batch
     with pytest.raises(InputError, match="set max_steps"):
         MixPlan(MixSpec.from_percentages(0, {"reasoning": 100}), 32).batches_per_epoch(240)
+
+
+def test_streaming_memory_does_not_grow_with_the_dataset(tmp_path):
+    import tracemalloc
+
+    from openforge_training.sources import PoolStream, scan_file
+
+    def peak_while_reading(records: int) -> int:
+        path = tmp_path / f"{records}.jsonl"
+        with open(path, "w") as f:
+            f.writelines(json.dumps({"input": "x" * 200, "output": str(i)}) + "\n" for i in range(records))
+        tracemalloc.start()
+        pool = Pool("customer", (scan_file(path),))
+        consumed = sum(1 for _ in islice(PoolStream(pool, seed=0, shuffle_block=64).read(), records))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert consumed == records
+        return peak
+
+    small, large = peak_while_reading(2_000), peak_while_reading(40_000)
+    assert large < 2 * small, (small, large)  # 20x the data, about the same memory

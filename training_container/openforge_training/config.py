@@ -87,6 +87,7 @@ class TrackingArguments:
     project: str = field(default="openforge", metadata={"help": "MLflow tag: project."})
     experiment: str = field(default="fine-tune", metadata={"help": "MLflow experiment name (and tag)."})
     run_name: str | None = field(default=None, metadata={"help": "MLflow run name. Default: the SageMaker job name, or a generated one."})
+    base_model: str | None = field(default=None, metadata={"help": "The base model's name for the model card, e.g. its S3 URI. Default: from its config.json."})
     dataset_version: str | None = field(default=None, metadata={"help": "MLflow tag. Default: a hash of every data file's bytes."})
     commit_hash: str | None = field(default=None, metadata={"help": "MLflow tag. Default: $OPENFORGE_COMMIT, baked into the image at build time."})
 

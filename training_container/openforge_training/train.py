@@ -217,7 +217,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
             metrics.update(trainer.evaluate())
         record = {
             "run_name": config.tracking.run_name,
-            "base_model": _base_model_name(model_dir),
+            "base_model": config.tracking.base_model or _base_model_name(model_dir),
             "dataset_version": prepared.dataset_version,
             "data_records": {name: pool.records for name, pool in prepared.pools.items()},
             "mix": {"target": prepared.spec.as_percentages(), "realised": trainer.meter.overall()},
@@ -247,7 +247,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
 
 def _base_model_name(model_dir: Path) -> str:
     config = json.loads((model_dir / "config.json").read_text())
-    return config.get("_name_or_path") or config.get("name_or_path") or f"{config.get('model_type', 'model')} from the model channel"
+    return config.get("_name_or_path") or config.get("name_or_path") or f"a {config.get('model_type', 'causal LM')} model from the model channel"
 
 
 def _last_loss(history: list[dict]) -> float | None:
