@@ -215,20 +215,21 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
         metrics = dict(result.metrics)  # train_loss, train_runtime, ...
         if eval_data is not None:
             metrics.update(trainer.evaluate())
+        measured = trainer.meter.summary()  # every process takes part in the sum
         record = {
             "run_name": config.tracking.run_name,
             "base_model": config.tracking.base_model or _base_model_name(model_dir),
             "dataset_version": prepared.dataset_version,
             "data_records": {name: pool.records for name, pool in prepared.pools.items()},
-            "mix": {"target": prepared.spec.as_percentages(), "realised": trainer.meter.overall()},
+            "mix": {"target": prepared.spec.as_percentages(), "realised": measured["realised"]},
             "hyperparameters": params,
             "tags": tags,
             "steps": trainer.state.global_step,
             "final_loss": _last_loss(trainer.state.log_history),
             "metrics": metrics,
-            "padding_fraction": trainer.meter.padding_fraction,
-            "tokens_trained": trainer.meter.tokens,
-            "tokens_per_second": trainer.meter.tokens / max(result.metrics.get("train_runtime", 0.0), 1e-9),
+            "padding_fraction": measured["padding_fraction"],
+            "tokens_trained": measured["tokens"],
+            "tokens_per_second": measured["tokens"] / max(result.metrics.get("train_runtime", 0.0), 1e-9),
             "compute": compute,
             "commit_hash": config.tracking.commit_hash,
             "mlflow_run_id": mlflow_active.info.run_id if mlflow_active else None,

@@ -17,52 +17,67 @@ MIXING_STATE_FILE = "openforge_mixing_state.json"
 
 
 class MixMeter:
-    """Running totals of records per source and tokens, read at every log step."""
+    """Running totals of records per source, tokens and padding, read at every log step.
 
-    def __init__(self, sources: list[str]):
-        self.sources = sources
-        self.records = torch.zeros(len(sources), dtype=torch.long)
-        self.tokens = 0
-        self.slots = 0  # tokens + padding
+    Each process only sees its own micro-batches; ``reduce`` sums the totals over all
+    processes (every process calls it at the same log steps), so the logged mix is the
+    mix of the global batches.
+    """
+
+    def __init__(self, sources: list[str], reduce=lambda totals: totals):
+        self.sources, self.reduce = sources, reduce
+        self.local = torch.zeros(len(sources) + 2, dtype=torch.long)  # records per source, tokens, slots
         self._tokens_at_last_log, self._time_at_last_log = 0, time.perf_counter()
 
     def add(self, counts: torch.Tensor, tokens: torch.Tensor, slots: int) -> None:
-        self.records += counts.cpu()
-        self.tokens += int(tokens)
-        self.slots += slots
+        self.local[: len(self.sources)] += counts.cpu()
+        self.local[-2] += int(tokens)
+        self.local[-1] += slots
 
-    @property
-    def padding_fraction(self) -> float:
-        return 1 - self.tokens / self.slots if self.slots else 0.0
+    def totals(self) -> tuple[list[int], int, int]:
+        summed = self.reduce(self.local.clone()).tolist()
+        return summed[: len(self.sources)], summed[-2], summed[-1]
 
-    def realised(self) -> dict[str, float]:
-        total = int(self.records.sum())
+    def realised(self, totals=None) -> dict[str, float]:
+        records, _, _ = totals or self.totals()
+        total = sum(records)
         if not total:
             return {}
-        metrics = {"mix/customer_percent": 100 * int(self.records[0]) / total}
-        curated = total - int(self.records[0])
-        for index, name in enumerate(self.sources[1:], start=1):
-            metrics[f"mix/curated/{name}_percent"] = 100 * int(self.records[index]) / curated if curated else 0.0
+        metrics = {"mix/customer_percent": 100 * records[0] / total}
+        curated = total - records[0]
+        for name, count in zip(self.sources[1:], records[1:]):
+            metrics[f"mix/curated/{name}_percent"] = 100 * count / curated if curated else 0.0
         return metrics
 
-    def overall(self) -> dict[str, float]:
+    def overall(self, totals=None) -> dict[str, float]:
         """Share of all records per source, keyed like ``MixSpec.as_percentages``."""
-        total = int(self.records.sum()) or 1
+        records, _, _ = totals or self.totals()
         names = ["customer", *[f"curated/{n}" for n in self.sources[1:]]]
-        return {name: 100 * int(count) / total for name, count in zip(names, self.records)}
+        return {name: 100 * count / (sum(records) or 1) for name, count in zip(names, records)}
 
-    def throughput(self) -> dict[str, float]:
+    def throughput(self, totals=None) -> dict[str, float]:
+        _, tokens, _ = totals or self.totals()
         now = time.perf_counter()
-        rate = (self.tokens - self._tokens_at_last_log) / max(now - self._time_at_last_log, 1e-9)
-        self._tokens_at_last_log, self._time_at_last_log = self.tokens, now
+        rate = (tokens - self._tokens_at_last_log) / max(now - self._time_at_last_log, 1e-9)
+        self._tokens_at_last_log, self._time_at_last_log = tokens, now
         return {"tokens_per_second": rate}
+
+    def summary(self) -> dict:
+        totals = self.totals()
+        _, tokens, slots = totals
+        return {"realised": self.overall(totals), "tokens": tokens, "padding_fraction": 1 - tokens / slots if slots else 0.0}
 
 
 class MixingTrainer(Trainer):
     def __init__(self, *args, sources: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.meter = MixMeter(sources)
+        self.meter = MixMeter(sources, reduce=self._sum_over_processes)
         self.restore_rng_from: str | None = None
+
+    def _sum_over_processes(self, totals: torch.Tensor) -> torch.Tensor:
+        if self.accelerator.num_processes == 1:
+            return totals
+        return self.accelerator.reduce(totals.to(self.accelerator.device), reduction="sum").cpu()
 
     def train(self, resume_from_checkpoint=None, **kwargs):
         self.restore_rng_from = resume_from_checkpoint
@@ -85,8 +100,9 @@ class MixingTrainer(Trainer):
 
     def log(self, logs: dict, start_time: float | None = None) -> None:
         if "loss" in logs:
-            logs.update(self.meter.realised())
-            logs.update(self.meter.throughput())
+            totals = self.meter.totals()
+            logs.update(self.meter.realised(totals))
+            logs.update(self.meter.throughput(totals))
         super().log(logs, start_time)
         if self.is_world_process_zero():
             log_metrics(logs, step=self.state.global_step)
