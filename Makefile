@@ -43,6 +43,7 @@ synth: setup
 
 demo: setup
 	$(PY) -m security.review --env dev --announce
+	$(MAKE) --no-print-directory train-example
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -2,6 +2,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openforge_training.records import FormatError, detect_format, parse_line
 
@@ -53,3 +55,31 @@ def test_bedrock_conversation_joins_text_blocks_and_system():
 def test_records_that_cannot_train_say_why(line, message):
     with pytest.raises(FormatError, match=message):
         parse_line(line)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(["input", "output", "messages", "role", "content", "text", "system", "schemaVersion"]) | st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=json_values)
+def test_any_json_either_becomes_a_valid_conversation_or_a_format_error(value):
+    try:
+        messages = parse_line(json.dumps(value))
+    except FormatError:
+        return
+    turns = [m for m in messages if m["role"] != "system"]
+    assert turns and turns[-1]["role"] == "assistant"
+    assert all(isinstance(m["content"], str) and m["content"].strip() for m in messages)
+
+
+@settings(max_examples=200, deadline=None)
+@given(line=st.binary(max_size=200))
+def test_arbitrary_bytes_never_raise_anything_but_a_format_error(line):
+    try:
+        parse_line(line)
+    except FormatError:
+        pass
