@@ -44,3 +44,33 @@ def test_a_template_that_drops_the_assistant_is_named(tiny_model):
     tokenizer.chat_template = "{% for m in messages %}{% if m['role'] == 'user' %}{{ m['content'] }}{% endif %}{% endfor %}"
     with pytest.raises(TemplateError, match="no assistant tokens"):
         ChatRenderer(tokenizer).tokenise([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}])
+
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+LLAMA3_STYLE = (
+    "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n{{ m['content'] | trim }}<|eot_id|>{% endfor %}"
+    "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+MISTRAL_STYLE = (
+    "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]"
+    "{% elif m['role'] == 'assistant' %} {{ m['content'] }}{{ eos_token }}{% endif %}{% endfor %}"
+)
+
+
+@pytest.mark.parametrize(
+    "template, expected",
+    [(CHATML, "Paris<|im_end|>\nBerlin<|im_end|>\n"), (LLAMA3_STYLE, "Paris<|eot_id|>Berlin<|eot_id|>"), (MISTRAL_STYLE, " Paris<|end|> Berlin<|end|>")],
+)
+def test_templates_shaped_like_real_models_label_exactly_the_answers(tiny_model, template, expected):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.chat_template = template
+    messages = [
+        {"role": "user", "content": "Capital of France?"},
+        {"role": "assistant", "content": "Paris"},
+        {"role": "user", "content": "And of Germany?"},
+        {"role": "assistant", "content": "Berlin"},
+    ]
+    assert labelled_text(ChatRenderer(tokenizer), ChatRenderer(tokenizer).tokenise(messages)) == expected
