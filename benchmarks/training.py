@@ -89,7 +89,7 @@ def throughput(steps: int = 100, repeats: int = 3) -> tuple[float, float]:
     from openforge_training import sandbox, train
     from openforge_training.config import load
     from openforge_training.mixing import MixedRecordStream
-    from openforge_training.records import parse_line
+    from sanitiser.formats import parse_line
 
     root = Path(tempfile.mkdtemp(prefix="openforge-bench-"))
     input_dir = sandbox.build(root, customer=100, per_category=800)

@@ -16,7 +16,7 @@ from torch.utils.data import IterableDataset
 from .chat import ChatRenderer, Tokenised
 from .mixing import MixedRecordStream
 from .packing import PackStats, collate
-from .records import parse_line
+from sanitiser.formats import parse_line
 
 SOURCE_COUNTS = "openforge_source_counts"  # records per source in this micro-batch
 TRAINED_TOKENS = "openforge_tokens"  # non-padding tokens in this micro-batch

@@ -22,7 +22,7 @@ from .chat import ChatRenderer, TemplateError, Tokenised  # noqa: E402
 from .config import RunConfig, hyperparameters_file, load  # noqa: E402
 from .errors import InputError, RecordError  # noqa: E402
 from .mixing import CUSTOMER, MixedRecordStream, MixPlan, MixSpec  # noqa: E402
-from .records import parse_line  # noqa: E402
+from sanitiser.formats import parse_line  # noqa: E402
 from .sources import Pool, curated_pools, customer_pool, jsonl_files  # noqa: E402
 
 log = logging.getLogger("openforge.train")

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openforge_training.records import FormatError, detect_format, parse_line
+from sanitiser.formats import FormatError, detect_format, parse_line
 
 
 def test_input_output_becomes_one_user_and_one_assistant_turn():

@@ -122,3 +122,17 @@ def _check_turns(messages: list[Message]) -> None:
             raise FormatError(f"turn {index + 1} is {message['role']!r} but should be {expected!r}: turns alternate user/assistant, starting with user")
     if not turns or turns[-1]["role"] != "assistant":
         raise FormatError("the conversation must end with an assistant turn (nothing to learn otherwise)")
+
+
+def text_slots(record: dict) -> list[tuple[Any, Any]]:
+    """Every text field of a validated record as (container, key), so it can be rewritten
+    in place and the record keeps its own format."""
+    fmt = detect_format(record)
+    if fmt == "input-output":
+        return [(record, "input"), (record, "output")]
+    if fmt == "messages":
+        return [(message, "content") for message in record["messages"]]
+    slots = [(block, "text") for block in record.get("system") or []]
+    for message in record["messages"]:
+        slots += [(block, "text") for block in message["content"]]
+    return slots

@@ -1,0 +1,192 @@
+"""The streaming pass: every line in ends up clean, quarantined (with a reason) or recorded
+as a duplicate of an earlier line; ``Stats.balanced`` checks that nothing went missing.
+
+Fast path: a line is parsed once (orjson) and written out as the very bytes it came in
+with unless a rule changed one of its texts; only changed records are serialised again.
+"""
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import orjson
+
+from .dedup import ExactDuplicates, NearDuplicates, content_key
+from .formats import FormatError, text_slots, to_messages
+from .reader import Line
+from .rules import Findings, Rules
+
+REASONS = {
+    "empty_line": "the line is blank",
+    "line_too_long": "the line is longer than max_line_bytes",
+    "invalid_utf8": "the line is not valid UTF-8",
+    "invalid_json": "the line is not valid JSON",
+    "truncated_last_line": "the last line has no newline and is not valid JSON (the file was cut short)",
+    "invalid_structure": "valid JSON but not a usable conversation in an accepted format",
+    "reserved_marker": "a reserved chat marker in the text (marker_fix=quarantine)",
+    "empty_after_cleaning": "a text field is empty once cleaned",
+}
+QUARANTINE_RAW_BYTES = 64 * 1024
+LINE_BITS = 40  # up to a trillion lines per source  # a quarantine record keeps at most this much of the raw line
+
+
+class Sink(Protocol):
+    def clean(self, data: bytes) -> None: ...
+    def quarantine(self, record: dict) -> None: ...
+    def duplicate(self, record: dict) -> None: ...
+
+
+@dataclass
+class Stats:
+    lines_in: int = 0
+    clean: int = 0
+    quarantined: int = 0
+    exact_duplicates: int = 0
+    near_duplicates: int = 0
+    rewritten: int = 0  # clean records whose text a rule changed
+    bytes_in: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    markers: Counter = field(default_factory=Counter)
+    pii: Counter = field(default_factory=Counter)
+    normalised_fields: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        return self.lines_in == self.clean + self.quarantined + self.exact_duplicates + self.near_duplicates
+
+    def add(self, other: Stats) -> Stats:
+        for name in ("lines_in", "clean", "quarantined", "exact_duplicates", "near_duplicates", "rewritten", "bytes_in", "normalised_fields"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("reasons", "markers", "pii"):
+            getattr(self, name).update(getattr(other, name))
+        return self
+
+    def to_dict(self) -> dict:
+        return {
+            "lines_in": self.lines_in, "clean": self.clean, "quarantined": self.quarantined,
+            "exact_duplicates": self.exact_duplicates, "near_duplicates": self.near_duplicates,
+            "rewritten": self.rewritten, "bytes_in": self.bytes_in, "normalised_fields": self.normalised_fields,
+            "quarantine_reasons": dict(sorted(self.reasons.items())), "reserved_markers": dict(sorted(self.markers.items())),
+            "pii_scrubbed": dict(sorted(self.pii.items())), "balanced": self.balanced,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Stats:
+        stats = cls(**{k: data[k] for k in ("lines_in", "clean", "quarantined", "exact_duplicates", "near_duplicates", "rewritten", "bytes_in", "normalised_fields")})
+        stats.reasons.update(data.get("quarantine_reasons", {}))
+        stats.markers.update(data.get("reserved_markers", {}))
+        stats.pii.update(data.get("pii_scrubbed", {}))
+        return stats
+
+
+@dataclass(frozen=True)
+class Settings:
+    marker_fix: str = "space"
+    extra_markers: tuple[str, ...] = ()
+    scrub_pii: bool = True
+    normalise: bool = True
+    exact_dedup: bool = True
+    near_dedup: bool = True
+    near_threshold: float = 0.85
+    max_line_bytes: int = 8 * 1024 * 1024
+
+
+class Sanitiser:
+    def __init__(self, settings: Settings = Settings()):
+        self.settings = settings
+        self.rules = Rules(marker_fix=settings.marker_fix, extra_markers=settings.extra_markers, scrub_pii=settings.scrub_pii, normalise=settings.normalise)
+        self.exact = ExactDuplicates() if settings.exact_dedup else None
+        self.near = NearDuplicates(settings.near_threshold) if settings.near_dedup else None
+        self.sources: list[str] = []  # duplicates are found across every source this instance ran over
+
+    def run(self, lines: Iterable[Line], source: str, sink: Sink) -> Stats:
+        """Sanitise one source (a file or an S3 object) into ``sink``."""
+        self.sources.append(source)
+        stats = Stats()
+        for line in lines:
+            stats.lines_in += 1
+            stats.bytes_in += line.length + line.terminated
+            self._one(line, source, sink, stats)
+        return stats
+
+    def _one(self, line: Line, source: str, sink: Sink, stats: Stats) -> None:
+        if line.too_long:
+            return self._quarantine(sink, stats, source, line, "line_too_long", f"{line.length} bytes > {self.settings.max_line_bytes}")
+        if not line.data.strip():
+            return self._quarantine(sink, stats, source, line, "empty_line", "")
+        try:
+            record = orjson.loads(line.data)
+        except orjson.JSONDecodeError as error:
+            return self._quarantine(sink, stats, source, line, *self._unparsable(line, error))
+        try:
+            messages = to_messages(record)
+        except FormatError as error:
+            return self._quarantine(sink, stats, source, line, "invalid_structure", str(error))
+
+        findings = Findings()
+        changed = False
+        for container, key in text_slots(record):
+            text = container[key]
+            cleaned = self.rules.apply(text, findings)
+            if cleaned != text:
+                if not cleaned:
+                    return self._quarantine(sink, stats, source, line, "empty_after_cleaning", f"'{key}' is empty after cleaning")
+                container[key] = cleaned
+                changed = True
+        if findings.markers and self.settings.marker_fix == "quarantine":
+            return self._quarantine(sink, stats, source, line, "reserved_marker", ", ".join(sorted(findings.markers)))
+
+        if changed:
+            messages = to_messages(record)
+        pairs = [(m["role"], m["content"]) for m in messages]
+        if self.exact is not None:
+            first = self.exact.check_and_add(content_key(pairs), self._locate(line))
+            if first is not None:
+                stats.exact_duplicates += 1
+                return sink.duplicate({"source": source, "line": line.number, "kind": "exact", "duplicate_of": self._location(first)})
+        if self.near is not None:
+            match = self.near.check_and_add(" ".join(text for _, text in pairs), self._locate(line))
+            if match is not None:
+                stats.near_duplicates += 1
+                return sink.duplicate({"source": source, "line": line.number, "kind": "near", "similarity": round(match[1], 3),
+                                       "duplicate_of": self._location(match[0])})
+
+        stats.markers.update(findings.markers)
+        stats.pii.update(findings.pii)
+        stats.normalised_fields += findings.normalised
+        stats.clean += 1
+        if changed:
+            stats.rewritten += 1
+            sink.clean(orjson.dumps(record))
+        else:
+            sink.clean(line.data)
+
+    def _locate(self, line: Line) -> int:
+        """Source and line packed in one int, so the dedup indexes stay compact."""
+        return ((len(self.sources) - 1) << LINE_BITS) | line.number
+
+    def _location(self, packed: int) -> dict:
+        return {"source": self.sources[packed >> LINE_BITS], "line": packed & ((1 << LINE_BITS) - 1)}
+
+    def _unparsable(self, line: Line, error: Exception) -> tuple[str, str]:
+        try:
+            line.data.decode("utf-8")
+        except UnicodeDecodeError as decode_error:
+            return "invalid_utf8", f"byte {decode_error.start}: {decode_error.reason}"
+        if not line.terminated:
+            return "truncated_last_line", str(error)
+        return "invalid_json", str(error)
+
+    def _quarantine(self, sink: Sink, stats: Stats, source: str, line: Line, reason: str, detail: str) -> None:
+        stats.quarantined += 1
+        stats.reasons[reason] += 1
+        raw = line.data[:QUARANTINE_RAW_BYTES]
+        try:
+            kept = {"raw": raw.decode("utf-8")}
+        except UnicodeDecodeError:
+            kept = {"raw_base64": base64.b64encode(raw).decode()}
+        sink.quarantine({"source": source, "line": line.number, "reason": reason, "detail": detail, **kept,
+                         "raw_bytes": line.length, "raw_truncated": line.length > len(raw)})

@@ -1,0 +1,73 @@
+"""Exact and near-duplicate detection; the first occurrence is kept and every later one
+records which line it duplicated.
+
+Exact: a 64-bit xxh3 hash of the cleaned conversation (roles + texts), so formatting and
+key order do not hide a duplicate. Near: MinHash over word bigrams with LSH (rensa, in
+Rust); records shorter than ``MIN_NEAR_TOKENS`` words are left to exact matching because
+their Jaccard estimates are noise.
+"""
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+import rensa
+import xxhash
+
+MIN_NEAR_TOKENS = 8
+
+
+def content_key(messages: list[tuple[str, str]]) -> int:
+    return xxhash.xxh3_64_intdigest("\x1e".join(f"{role}\x1f{text}" for role, text in messages).encode())
+
+
+class ExactDuplicates:
+    """Hash -> line of first occurrence. ~100 bytes per unique record (a dict entry)."""
+
+    def __init__(self):
+        self._first: dict[int, int] = {}
+
+    def check_and_add(self, key: int, line: int) -> int | None:
+        first = self._first.setdefault(key, line)
+        return None if first == line else first
+
+    def keys(self) -> array:
+        return array("Q", self._first.keys())
+
+
+class NearDuplicates:
+    """LSH proposes candidates; a candidate counts only if the estimated Jaccard similarity
+    of the two signatures reaches ``threshold``. Kept signatures cost 4 x num_perm bytes."""
+
+    def __init__(self, threshold: float = 0.85, num_perm: int = 64, bands: int = 16, seed: int = 42):
+        if not 0 < threshold <= 1:
+            raise ValueError(f"near-duplicate threshold must be in (0, 1], got {threshold}")
+        self.threshold, self.num_perm, self.seed = threshold, num_perm, seed
+        self._lsh = rensa.RMinHashLSH(threshold, num_perm, bands)
+        self._lines = array("q")  # LSH key -> line of the kept record
+        self._signatures = array("I")  # kept signatures, num_perm each
+
+    def check_and_add(self, text: str, line: int) -> tuple[int, float] | None:
+        """(line it duplicates, estimated similarity) or None, after remembering this one."""
+        words = text.split()
+        if len(words) < MIN_NEAR_TOKENS:
+            return None
+        minhash = rensa.RMinHash(self.num_perm, self.seed)
+        minhash.update([f"{a} {b}" for a, b in zip(words, words[1:])])
+        signature = np.asarray(minhash.digest(), dtype=np.uint32)
+        best, best_similarity = None, 0.0
+        for key in sorted(self._lsh.query(minhash)):  # earliest kept record first
+            similarity = self._similarity(key, signature)
+            if similarity >= self.threshold and similarity > best_similarity:
+                best, best_similarity = key, similarity
+        if best is not None:
+            return self._lines[best], best_similarity
+        self._lsh.insert(len(self._lines), minhash)
+        self._lines.append(line)
+        self._signatures.extend(signature.tolist())
+        return None
+
+    def _similarity(self, key: int, signature: np.ndarray) -> float:
+        # A view into the array; released on return, so the array can grow again.
+        kept = np.frombuffer(self._signatures, dtype=np.uint32, count=self.num_perm, offset=4 * self.num_perm * key)
+        return float(np.mean(kept == signature))

@@ -1,0 +1,95 @@
+"""Per-field text rules: reserved markers, normalisation, PII. Each returns the new text
+and what it found, and each has a cheap test first so clean text costs almost nothing."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+# Nova's reserved markers (case-sensitive, as Nova matches them).
+NOVA_RESERVED_MARKERS = (
+    "System:", "SYSTEM:", "User:", "USER:", "Bot:", "BOT:", "Assistant:", "ASSISTANT:", "Thought:",
+    "[EOS]", "<image>", "<video>", "<unk>",
+)
+MARKER_FIXES = ("space", "strip", "quarantine")
+
+QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"', "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u2032": "'"})
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)  # zero-width characters
+SPACES = dict.fromkeys(map(ord, "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"), " ")
+TRAILING_SPACE = re.compile(r"[ \t]+(?=\n)")
+
+EMAIL = r"(?P<EMAIL>\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b)"
+SSN = r"(?P<SSN>\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b)"
+CARD = r"(?P<CREDIT_CARD>\b\d(?:[ -]?\d){12,18}\b)"
+PHONE = r"(?P<PHONE>(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]\d{3}[ .-]\d{4}\b)"
+IPV4 = r"(?P<IP_ADDRESS>\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b)"
+PII = re.compile("|".join((EMAIL, SSN, CARD, PHONE, IPV4)))
+PII_TRIGGER = re.compile(r"@|\d[\d .()-]{6,}\d")  # nothing can match PII without one of these
+
+
+def luhn_valid(digits: str) -> bool:
+    total, parity = 0, len(digits) % 2
+    for index, char in enumerate(digits):
+        digit = int(char)
+        if index % 2 == parity:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+@dataclass
+class Findings:
+    markers: Counter = field(default_factory=Counter)
+    pii: Counter = field(default_factory=Counter)
+    normalised: int = 0
+
+
+class Rules:
+    def __init__(self, *, marker_fix: str = "space", extra_markers: Iterable[str] = (), scrub_pii: bool = True, normalise: bool = True):
+        if marker_fix not in MARKER_FIXES:
+            raise ValueError(f"marker_fix must be one of {', '.join(MARKER_FIXES)}, got {marker_fix!r}")
+        self.marker_fix, self.scrub_pii, self.normalise = marker_fix, scrub_pii, normalise
+        self.markers = tuple(dict.fromkeys([*NOVA_RESERVED_MARKERS, *(m for m in extra_markers if m)]))
+        self._markers = re.compile("|".join(re.escape(m) for m in sorted(self.markers, key=len, reverse=True)))
+
+    def apply(self, text: str, findings: Findings) -> str:
+        """The cleaned text. With marker_fix='quarantine' markers are only counted."""
+        if self._markers.search(text):
+            text = self._markers.sub(lambda m: self._fix_marker(m.group(0), findings), text)
+        if self.scrub_pii and PII_TRIGGER.search(text):
+            text = PII.sub(lambda m: self._scrub(m, findings), text)
+        if self.normalise:  # last, so it also tidies what removing a tag left behind
+            text = self._normalise(text, findings)
+        return text
+
+    def _normalise(self, text: str, findings: Findings) -> str:
+        original = text
+        if not text.isascii():
+            text = unicodedata.normalize("NFC", text.translate(QUOTES).translate(INVISIBLE).translate(SPACES))
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if " \n" in text or "\t\n" in text:
+            text = TRAILING_SPACE.sub("", text)
+        if text[:1].isspace() or text[-1:].isspace():
+            text = text.strip()
+        if text != original:
+            findings.normalised += 1
+        return text
+
+    def _fix_marker(self, marker: str, findings: Findings) -> str:
+        findings.markers[marker] += 1
+        if self.marker_fix == "quarantine":
+            return marker
+        if self.marker_fix == "space" and marker.endswith(":"):
+            return marker[:-1] + " :"  # the seed's fix: "System:" -> "System :"
+        return ""  # tags like <image> or [EOS], and every marker with marker_fix='strip'
+
+    @staticmethod
+    def _scrub(match: re.Match, findings: Findings) -> str:
+        kind = match.lastgroup
+        if kind == "CREDIT_CARD" and not luhn_valid(re.sub(r"\D", "", match.group(0))):
+            return match.group(0)  # a long number that is not a card
+        findings.pii[kind] += 1
+        return f"[{kind}]"
