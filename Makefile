@@ -57,8 +57,8 @@ bench: setup
 SANDBOX := work/sandbox
 train-example: setup
 	rm -rf $(SANDBOX)
-	PYTHONPATH=training_container $(PY) -m openforge_training.sandbox --out $(SANDBOX)
-	PYTHONPATH=training_container $(PY) -m openforge_training.train \
+	PYTHONPATH=.:training_container $(PY) -m openforge_training.sandbox --out $(SANDBOX)
+	PYTHONPATH=.:training_container $(PY) -m openforge_training.train \
 	  --input_dir $(SANDBOX)/input --output_dir $(SANDBOX)/model --checkpoint_dir $(SANDBOX)/checkpoints \
 	  --customer_data_percent 75 --curated_weights '{"reasoning": 40, "instruction_following": 30, "factuality": 30}' \
 	  --method lora --max_steps 40 --learning_rate 2e-3 --global_batch_size 16 --per_device_batch_size 8 --max_length 256 --logging_steps 10

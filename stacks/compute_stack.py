@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from aws_cdk import DefaultStackSynthesizer, Stack
+from aws_cdk import DefaultStackSynthesizer, IgnoreMode, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -39,7 +39,10 @@ LIFECYCLE_SCRIPTS_DIR = "lifecycle_scripts"
 DATASET_PREFIXES = ("sanitised", "curated", "evaluation")
 ARTIFACT_READ_PREFIXES = ("base-models",)
 ARTIFACT_WRITE_PREFIXES = ("training", "checkpoints", "reports")
-TRAINING_CONTAINER_DIR = Path(__file__).resolve().parent.parent / "training_container"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TRAINING_CONTAINER_DIR = REPO_ROOT / "training_container"
+# The build context is the repository, narrowed to what the image copies.
+TRAINING_IMAGE_CONTEXT = ["*", "!training_container", "!sanitiser", "**/__pycache__", "**/*.pyc", "training_container/README.md"]
 # One image per accelerator family, same package: CUDA for p5, Neuron for trn1.
 TRAINING_DOCKERFILES = {"gpu": "Dockerfile", "neuron": "Dockerfile.neuron"}
 
@@ -77,11 +80,12 @@ class ComputeStack(Stack):
             family: ecr_assets.DockerImageAsset(
                 self,
                 f"TrainingImage{family.capitalize()}",
-                directory=str(TRAINING_CONTAINER_DIR),
-                file=dockerfile,
+                directory=str(REPO_ROOT),
+                file=f"training_container/{dockerfile}",
                 platform=ecr_assets.Platform.LINUX_AMD64,
                 build_args={"OPENFORGE_COMMIT": commit},
-                exclude=["**/__pycache__", "**/*.pyc"],
+                exclude=TRAINING_IMAGE_CONTEXT,
+                ignore_mode=IgnoreMode.DOCKER,
             )
             for family, dockerfile in TRAINING_DOCKERFILES.items()
         }

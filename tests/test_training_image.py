@@ -16,7 +16,7 @@ def docker_assets(env) -> dict:
 def test_a_gpu_and_a_neuron_image_are_built_from_the_training_container(env):
     images = docker_assets(env).values()
     dockerfiles = sorted(image["source"]["dockerFile"] for image in images)
-    assert dockerfiles == sorted(TRAINING_DOCKERFILES.values())
+    assert dockerfiles == sorted(f"training_container/{name}" for name in TRAINING_DOCKERFILES.values())
     for image in images:
         assert image["source"]["platform"] == "linux/amd64"
         assert "OPENFORGE_COMMIT" in image["source"]["dockerBuildArgs"]
@@ -40,3 +40,12 @@ def test_dockerfiles_keep_the_base_torch_and_run_the_launcher():
         assert 'ENTRYPOINT ["python", "-m", "openforge_training.launch"]' in text
         assert "HF_HUB_OFFLINE=1" in text
     assert (TRAINING_CONTAINER_DIR / "openforge_training" / "launch.py").is_file()
+
+
+def test_the_build_context_is_only_what_the_image_copies(env):
+    assembly = env.app.synth()
+    for image in docker_assets(env).values():
+        staged = Path(assembly.directory) / image["source"]["directory"]
+        top = sorted(p.name for p in staged.iterdir())
+        assert top == ["sanitiser", "training_container"], top
+        assert not list(staged.rglob("__pycache__"))
