@@ -90,7 +90,7 @@ class Settings:
     normalise: bool = True
     exact_dedup: bool = True
     near_dedup: bool = True
-    near_threshold: float = 0.85
+    near_threshold: float = 0.8
     max_line_bytes: int = 8 * 1024 * 1024
 
 

@@ -39,7 +39,7 @@ class NearDuplicates:
     """LSH proposes candidates; a candidate counts only if the estimated Jaccard similarity
     of the two signatures reaches ``threshold``. Kept signatures cost 4 x num_perm bytes."""
 
-    def __init__(self, threshold: float = 0.85, num_perm: int = 64, bands: int = 16, seed: int = 42):
+    def __init__(self, threshold: float = 0.8, num_perm: int = 64, bands: int = 16, seed: int = 42):
         if not 0 < threshold <= 1:
             raise ValueError(f"near-duplicate threshold must be in (0, 1], got {threshold}")
         self.threshold, self.num_perm, self.seed = threshold, num_perm, seed

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from .core import Sanitiser, Settings, Stats
 from .reader import read_lines
 from .report import over_limit, write_report
+from .rules import special_tokens
 
 
 class FileSink:
@@ -86,14 +87,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--marker-fix", choices=["space", "strip", "quarantine"], default="space", help="what to do with reserved markers (default: 'System:' -> 'System :', tags removed)")
     parser.add_argument("--extra-marker", action="append", default=[], help="another reserved string, e.g. the base model's special tokens (repeatable)")
+    parser.add_argument("--tokenizer", type=Path, help="a model folder with tokenizer.json: its special tokens become reserved markers too")
     parser.add_argument("--no-pii", action="store_true", help="do not scrub PII patterns")
     parser.add_argument("--no-near-dedup", action="store_true", help="skip near-duplicate detection")
-    parser.add_argument("--near-threshold", type=float, default=0.85, help="estimated Jaccard similarity for a near duplicate")
+    parser.add_argument("--near-threshold", type=float, default=0.8, help="estimated Jaccard similarity for a near duplicate")
     parser.add_argument("--max-line-bytes", type=int, default=8 * 1024 * 1024)
     parser.add_argument("--max-quarantine-percent", type=float, default=5.0)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    settings = Settings(marker_fix=args.marker_fix, extra_markers=tuple(args.extra_marker), scrub_pii=not args.no_pii, near_dedup=not args.no_near_dedup,
+    extra = list(args.extra_marker)
+    if args.tokenizer:
+        try:
+            extra += special_tokens(args.tokenizer)
+        except FileNotFoundError as error:
+            print(f"sanitiser: {error}", file=sys.stderr)
+            return 2
+    settings = Settings(marker_fix=args.marker_fix, extra_markers=tuple(extra), scrub_pii=not args.no_pii, near_dedup=not args.no_near_dedup,
                         near_threshold=args.near_threshold, max_line_bytes=args.max_line_bytes)
     try:
         stats = sanitise_paths(args.inputs, args.out, settings, progress=not args.quiet)

@@ -46,3 +46,11 @@ def synthesise(tmp_dir: Path, env_name: str, environments: dict | None = None) -
 @pytest.fixture(scope="session", params=ENVIRONMENTS)
 def env(request, tmp_path_factory) -> Synthesised:
     return synthesise(tmp_path_factory.mktemp(request.param), request.param)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny Llama-architecture model and tokenizer built here (never downloaded)."""
+    from openforge_training import sandbox
+
+    return sandbox.build_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)

@@ -16,11 +16,6 @@ import pytest
 from openforge_training import sandbox
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    return sandbox.build_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
-
-
 @pytest.fixture
 def job(tmp_path, tiny_model):
     """A SageMaker-shaped job folder: input/data/<channel>, model, checkpoints."""

@@ -1,0 +1,116 @@
+"""The streaming pass: clean, quarantine with reasons, duplicates; nothing lost."""
+import orjson
+import pytest
+
+from sanitiser.core import Sanitiser, Settings
+from sanitiser.formats import parse_line
+from tests.sanitiser.conftest import jsonl, sanitise
+
+TICKET = {"input": "My parcel number 7731 never arrived and the tracking page shows nothing at all", "output": "shipping"}
+
+
+def test_a_clean_record_is_written_as_the_bytes_it_came_in_with():
+    raw = b'{"output": "billing",   "input": "charged twice"}\n'
+    stats, sink = sanitise(raw)
+    assert sink.clean_lines == [raw[:-1]] and stats.rewritten == 0 and stats.balanced
+
+
+def test_a_record_a_rule_changed_is_rewritten_in_its_own_format():
+    record = {"schemaVersion": "bedrock-conversation-2024", "system": [{"text": "System: be brief"}],
+              "messages": [{"role": "user", "content": [{"text": "User: hi"}]}, {"role": "assistant", "content": [{"text": "hello"}]}]}
+    stats, sink = sanitise(jsonl(record))
+    out = orjson.loads(sink.clean_lines[0])
+    assert out["system"][0]["text"] == "System : be brief" and out["messages"][0]["content"][0]["text"] == "User : hi"
+    assert out["schemaVersion"] == "bedrock-conversation-2024" and stats.rewritten == 1
+
+
+def test_exact_duplicates_are_found_through_formatting_differences():
+    same = [{"input": "charged twice", "output": "billing"}, {"messages": [{"role": "user", "content": "charged twice"}, {"role": "assistant", "content": "billing"}]}]
+    stats, sink = sanitise(jsonl(*same, {"input": " charged twice ", "output": "billing"}))
+    assert stats.clean == 1 and stats.exact_duplicates == 2
+    assert [d["duplicate_of"] for d in sink.duplicates] == [{"source": "s3://bucket/data.jsonl", "line": 1}] * 2
+
+
+def test_near_duplicates_point_at_the_first_occurrence():
+    near = dict(TICKET, output=TICKET["output"] + " please")
+    other = {"input": "How do I change the email address on my account settings page today", "output": "account"}
+    stats, sink = sanitise(jsonl(TICKET, other, near))
+    assert stats.near_duplicates == 1 and sink.duplicates[0]["line"] == 3 and sink.duplicates[0]["duplicate_of"]["line"] == 1
+    assert sink.duplicates[0]["kind"] == "near" and sink.duplicates[0]["similarity"] >= 0.8
+
+
+def test_dedup_can_be_off():
+    stats, _ = sanitise(jsonl(TICKET, TICKET), Settings(exact_dedup=False, near_dedup=False))
+    assert stats.clean == 2
+
+
+def test_duplicates_across_sources_name_the_other_source():
+    sanitiser = Sanitiser()
+    sanitise(jsonl(TICKET), sanitiser=sanitiser, source="a.jsonl")
+    stats, sink = sanitise(jsonl(TICKET), sanitiser=sanitiser, source="b.jsonl")
+    assert sink.duplicates[0]["duplicate_of"] == {"source": "a.jsonl", "line": 1}
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b'{"input": "caf\xe9", "output": "x"}\n', "invalid_utf8"),
+        (bytes(range(128, 256)) + b"\n", "invalid_utf8"),
+        (b"\x00\x01binary\x02junk\n", "invalid_json"),
+        (b'{"input": "a", "output": "b"} trailing\n', "invalid_json"),
+        (b'{"input": "a", "outp', "truncated_last_line"),
+        (b"   \n", "empty_line"),
+        (b'{"input": "a"}\n', "invalid_structure"),
+        (b'{"input": "<image>", "output": "b"}\n', "empty_after_cleaning"),
+    ],
+)
+def test_hostile_lines_are_quarantined_with_a_reason_and_the_raw_line(data, reason):
+    stats, sink = sanitise(data)
+    assert stats.quarantined == 1 and sink.quarantined[0]["reason"] == reason and stats.balanced
+    kept = sink.quarantined[0].get("raw") or sink.quarantined[0]["raw_base64"]
+    assert kept and sink.quarantined[0]["line"] == 1
+
+
+def test_a_50_mb_line_is_quarantined_without_holding_it(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "big.jsonl"
+    with open(path, "wb") as f:
+        f.write(jsonl(TICKET))
+        f.write(b'{"input": "' + b"x" * (50 * 1024 * 1024) + b'", "output": "y"}\n')
+        f.write(jsonl({"input": "after the big one", "output": "fine"}))
+    from sanitiser.reader import read_lines
+
+    from tests.sanitiser.conftest import ListSink
+
+    tracemalloc.start()
+    sink = ListSink()
+    with open(path, "rb") as handle:
+        stats = Sanitiser(Settings(max_line_bytes=1024 * 1024)).run(read_lines(handle, 1024 * 1024), str(path), sink)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [q["reason"] for q in sink.quarantined] == ["line_too_long"] and sink.quarantined[0]["raw_bytes"] > 50 * 1024 * 1024
+    assert sink.quarantined[0]["raw_truncated"] and stats.clean == 2 and stats.balanced
+    assert peak < 8 * 1024 * 1024, peak  # a few 1 MiB reads, never the 50 MB line
+
+
+def test_an_empty_file_is_reported_not_a_crash():
+    stats, sink = sanitise(b"")
+    assert stats.lines_in == 0 and stats.balanced and not sink.clean_lines
+
+
+def test_marker_quarantine_mode():
+    stats, sink = sanitise(jsonl({"input": "User: hi", "output": "ok"}), Settings(marker_fix="quarantine"))
+    assert sink.quarantined[0]["reason"] == "reserved_marker" and "User:" in sink.quarantined[0]["detail"]
+
+
+def test_stats_count_what_the_rules_did():
+    stats, _ = sanitise(jsonl({"input": "System: mail me at a@b.io", "output": "ok\u00a0done"}))
+    assert stats.markers == {"System:": 1} and stats.pii == {"EMAIL": 1} and stats.normalised_fields == 1
+    assert stats.to_dict()["balanced"] is True
+
+
+def test_clean_output_parses_as_training_records():
+    _, sink = sanitise(jsonl(TICKET, {"input": "System: a\u201cb\u201d", "output": "c"}))
+    for line in sink.clean_lines:
+        assert parse_line(line)[-1]["role"] == "assistant"
