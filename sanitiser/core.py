@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import orjson
 
 from .dedup import ExactDuplicates, NearDuplicates, content_key
+from .fastpath import fast_pairs
 from .formats import FormatError, text_slots, to_messages
-from .reader import Line
+from .prefilter import Prefilter
+from .reader import KEEP_OF_LONG_LINE, Line
 from .rules import Findings, Rules
 
 REASONS = {
@@ -91,7 +92,9 @@ class Settings:
     exact_dedup: bool = True
     near_dedup: bool = True
     near_threshold: float = 0.8
-    max_line_bytes: int = 8 * 1024 * 1024
+    max_line_bytes: int = 2 * 1024 * 1024
+    chunk_bytes: int = 8 * 1024 * 1024  # raw bytes scanned at once by the prefilter
+    fast_path: bool = True  # False: every line through every rule (the reference the tests compare with)
 
 
 class Sanitiser:
@@ -100,17 +103,113 @@ class Sanitiser:
         self.rules = Rules(marker_fix=settings.marker_fix, extra_markers=settings.extra_markers, scrub_pii=settings.scrub_pii, normalise=settings.normalise)
         self.exact = ExactDuplicates() if settings.exact_dedup else None
         self.near = NearDuplicates(settings.near_threshold) if settings.near_dedup else None
+        self.prefilter = Prefilter(settings.extra_markers)
         self.sources: list[str] = []  # duplicates are found across every source this instance ran over
 
-    def run(self, lines: Iterable[Line], source: str, sink: Sink) -> Stats:
-        """Sanitise one source (a file or an S3 object) into ``sink``."""
+    def run(self, stream: BinaryIO, source: str, sink: Sink) -> Stats:
+        """Sanitise one source (a file or an S3 object stream) into ``sink``."""
         self.sources.append(source)
         stats = Stats()
-        for line in lines:
-            stats.lines_in += 1
-            stats.bytes_in += line.length + line.terminated
-            self._one(line, source, sink, stats)
+        number = 0
+        for lines, flagged, terminated_last in self._chunks(stream, stats):
+            last = len(lines) - 1
+            for index, data in enumerate(lines):
+                number += 1
+                terminated = index < last or terminated_last
+                if isinstance(data, Line):  # an over-long line, already cut short
+                    self._one(Line(number, data.data, data.length, data.terminated), source, sink, stats)
+                elif len(data) > self.settings.max_line_bytes:
+                    self._one(Line(number, data[:KEEP_OF_LONG_LINE], len(data), terminated), source, sink, stats)
+                elif index in flagged or not self._fast(data, number, source, sink, stats):
+                    data = data[:-1] if data.endswith(b"\r") else data  # CRLF files
+                    self._one(Line(number, data, len(data), terminated), source, sink, stats)
+            stats.lines_in = number
         return stats
+
+    def _chunks(self, stream: BinaryIO, stats: Stats):
+        """(lines, indexes the prefilter flagged, whether the last line ended with a newline),
+        reading ``chunk_bytes`` at a time; a line longer than max_line_bytes is read past in
+        pieces and handed on as a cut-short ``Line``."""
+        limit, carry = self.settings.max_line_bytes, b""
+        while True:
+            block = stream.read(self.settings.chunk_bytes)
+            stats.bytes_in += len(block)
+            data = carry + block
+            if not block:
+                if data:
+                    yield self._split(data, terminated=False)
+                return
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                if len(data) > limit:
+                    yield [self._skip_long_line(data, stream, stats)], set(), True
+                    carry = b""
+                else:
+                    carry = data
+                continue
+            carry = data[cut + 1 :]
+            yield self._split(data[:cut], terminated=True)
+            if len(carry) > limit:
+                yield [self._skip_long_line(carry, stream, stats)], set(), True
+                carry = b""
+
+    def _split(self, chunk: bytes, terminated: bool):
+        lines = chunk.split(b"\n")
+        if not self.settings.fast_path:
+            return lines, set(range(len(lines))), terminated
+        ends, offset = [], -1
+        for line in lines:
+            offset += len(line) + 1
+            ends.append(offset)
+        return lines, self.prefilter.flagged(chunk, ends), terminated
+
+    def _skip_long_line(self, start: bytes, stream: BinaryIO, stats: Stats) -> Line:
+        length, terminated = len(start), False
+        while True:
+            piece = stream.readline(1 << 20)
+            stats.bytes_in += len(piece)
+            if not piece:
+                break
+            if piece.endswith(b"\n"):
+                length += len(piece) - 1
+                terminated = True
+                break
+            length += len(piece)
+        return Line(0, start[:KEEP_OF_LONG_LINE], length, terminated)
+
+    def _fast(self, data: bytes, number: int, source: str, sink: Sink, stats: Stats) -> bool:
+        """A line the prefilter passed: no rule can change it, so only parse, validate and
+        deduplicate. False sends it down the full path (which words any error)."""
+        if data.endswith(b"\r"):
+            return False
+        try:
+            pairs = fast_pairs(orjson.loads(data))
+        except orjson.JSONDecodeError:
+            return False
+        if pairs is None:
+            return False
+        line = Line(number, data, len(data), True)
+        if self._is_duplicate(pairs, line, source, sink, stats):
+            return True
+        stats.clean += 1
+        sink.clean(data)
+        return True
+
+    def _is_duplicate(self, pairs: list[tuple[str, str]], line: Line, source: str, sink: Sink, stats: Stats) -> bool:
+        if self.exact is not None:
+            first = self.exact.check_and_add(content_key(pairs), self._locate(line))
+            if first is not None:
+                stats.exact_duplicates += 1
+                sink.duplicate({"source": source, "line": line.number, "kind": "exact", "duplicate_of": self._location(first)})
+                return True
+        if self.near is not None:
+            match = self.near.check_and_add(" ".join(text for _, text in pairs), self._locate(line))
+            if match is not None:
+                stats.near_duplicates += 1
+                sink.duplicate({"source": source, "line": line.number, "kind": "near", "similarity": round(match[1], 3),
+                                "duplicate_of": self._location(match[0])})
+                return True
+        return False
 
     def _one(self, line: Line, source: str, sink: Sink, stats: Stats) -> None:
         if line.too_long:
@@ -141,18 +240,8 @@ class Sanitiser:
 
         if changed:
             messages = to_messages(record)
-        pairs = [(m["role"], m["content"]) for m in messages]
-        if self.exact is not None:
-            first = self.exact.check_and_add(content_key(pairs), self._locate(line))
-            if first is not None:
-                stats.exact_duplicates += 1
-                return sink.duplicate({"source": source, "line": line.number, "kind": "exact", "duplicate_of": self._location(first)})
-        if self.near is not None:
-            match = self.near.check_and_add(" ".join(text for _, text in pairs), self._locate(line))
-            if match is not None:
-                stats.near_duplicates += 1
-                return sink.duplicate({"source": source, "line": line.number, "kind": "near", "similarity": round(match[1], 3),
-                                       "duplicate_of": self._location(match[0])})
+        if self._is_duplicate([(m["role"], m["content"]) for m in messages], line, source, sink, stats):
+            return
 
         stats.markers.update(findings.markers)
         stats.pii.update(findings.pii)

@@ -14,7 +14,6 @@ import orjson
 from tqdm import tqdm
 
 from .core import Sanitiser, Settings, Stats
-from .reader import read_lines
 from .report import over_limit, write_report
 from .rules import special_tokens
 
@@ -43,6 +42,11 @@ class _Progress:
 
     def __init__(self, handle, bar):
         self._handle, self._bar = handle, bar
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self._bar.update(len(data))
+        return data
 
     def readline(self, limit: int = -1) -> bytes:
         data = self._handle.readline(limit)
@@ -73,7 +77,7 @@ def sanitise_paths(paths: list[Path], out: Path, settings: Settings, progress: b
         for path, relative in files:
             sink = FileSink(out / "clean" / relative, quarantine, duplicates)
             with open(path, "rb") as handle:
-                stats = sanitiser.run(read_lines(_Progress(handle, bar), settings.max_line_bytes), str(path), sink)
+                stats = sanitiser.run(_Progress(handle, bar), str(path), sink)
             sink.close()
             per_source[str(path)] = stats.to_dict()
             total.add(stats)

@@ -26,7 +26,7 @@ CARD = r"(?P<CREDIT_CARD>\b\d(?:[ -]?\d){12,18}\b)"
 PHONE = r"(?P<PHONE>(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]\d{3}[ .-]\d{4}\b)"
 IPV4 = r"(?P<IP_ADDRESS>\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b)"
 PII = re.compile("|".join((EMAIL, SSN, CARD, PHONE, IPV4)))
-PII_TRIGGER = re.compile(r"@|\d[\d .()-]{6,}\d")  # nothing can match PII without one of these
+PII_TRIGGER = re.compile(r"@|\d[\d .()-]{5,}\d")  # nothing can match PII without one of these
 
 
 def luhn_valid(digits: str) -> bool:

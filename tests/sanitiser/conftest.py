@@ -4,7 +4,6 @@ import orjson
 import pytest
 
 from sanitiser.core import Sanitiser, Settings
-from sanitiser.reader import read_lines
 
 
 class ListSink:
@@ -24,7 +23,7 @@ class ListSink:
 def sanitise(data: bytes, settings: Settings = Settings(), source: str = "s3://bucket/data.jsonl", sanitiser: Sanitiser | None = None):
     sink = ListSink()
     sanitiser = sanitiser or Sanitiser(settings)
-    stats = sanitiser.run(read_lines(io.BufferedReader(io.BytesIO(data)), settings.max_line_bytes), source, sink)
+    stats = sanitiser.run(io.BytesIO(data), source, sink)
     return stats, sink
 
 

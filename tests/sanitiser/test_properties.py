@@ -39,3 +39,33 @@ def test_cleaning_clean_output_again_changes_nothing(batch):
     again_stats, again = sanitise(b"".join(line + b"\n" for line in first.clean_lines))
     assert again.clean_lines == first.clean_lines
     assert again_stats.quarantined == 0 and again_stats.rewritten == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch=st.lists(lines, max_size=25), chunk=st.integers(16, 4096), crlf=st.booleans())
+def test_fast_path_and_chunking_give_exactly_what_every_rule_on_every_line_gives(batch, chunk, crlf):
+    from sanitiser.core import Settings
+
+    newline = b"\r\n" if crlf else b"\n"
+    data = newline.join(line.replace(b"\n", b" ").replace(b"\r", b" ") for line in batch) + newline
+    fast_stats, fast = sanitise(data, Settings(chunk_bytes=chunk, max_line_bytes=2048))
+    slow_stats, slow = sanitise(data, Settings(fast_path=False, max_line_bytes=2048))
+    assert fast.clean_lines == slow.clean_lines
+    assert fast.quarantined == slow.quarantined and fast.duplicates == slow.duplicates
+    assert fast_stats.to_dict() == slow_stats.to_dict()
+
+
+@settings(max_examples=400, deadline=None)
+@given(record=records | st.builds(lambda m: {"messages": m}, st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant", "tool"]), "content": texts}), max_size=5)))
+def test_fast_validation_agrees_with_the_full_validator_whenever_it_answers(record):
+    from sanitiser.fastpath import fast_pairs
+    from sanitiser.formats import FormatError, to_messages
+
+    pairs = fast_pairs(record)
+    if pairs is None:
+        return
+    try:
+        messages = to_messages(record)
+    except FormatError as error:
+        raise AssertionError(f"fast path accepted what the validator refuses: {error}") from None
+    assert pairs == [(m["role"], m["content"]) for m in messages]

@@ -1,0 +1,133 @@
+"""`make bench`, sanitiser: throughput as a ratio to a bare orjson parse-and-dump of the
+same file in the same run (the ceiling), and peak memory while sanitising a large shard.
+
+Goals from the issue: per-record rules (validation, reserved markers, normalisation, PII
+patterns, exact dedup) >= 0.5 of the bare parse; near-duplicate detection >= 0.2.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sanitiser.core import Sanitiser, Settings  # noqa: E402
+from sanitiser.reader import read_lines  # noqa: E402
+
+WORDS = ("the a to of and in is it you that for on was with as have be at or are this but from not by they we say her she will an my one all "
+         "would there their what so up out if about who get which go me when make can like time no just him know take people into year your "
+         "good some could them see other than then now look only come its over think also back after use two how our work first well way even "
+         "new want because any these give day most us order account refund shipping parcel invoice password login error crash update").split()
+
+
+def sentence(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
+
+
+def realistic_record(rng: random.Random) -> dict:
+    """Chat records of log-normal length in all three formats; some carry what the rules
+    fix (markers, PII, curly quotes, stray spaces) in the proportions real exports show."""
+    length = max(5, int(rng.lognormvariate(4.2, 0.8)))
+    user, answer = sentence(rng, length), sentence(rng, max(3, length // 3))
+    roll = rng.random()
+    if roll < 0.03:
+        user = "System: " + user
+    elif roll < 0.06:
+        user += f" Contact me at user{rng.randint(1, 99999)}@example.com or 555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}."
+    elif roll < 0.09:
+        answer = f"\u201c{answer}\u201d\u00a0"
+    kind = rng.random()
+    if kind < 0.4:
+        return {"messages": [{"role": "system", "content": "You are a helpful support agent."}, {"role": "user", "content": user}, {"role": "assistant", "content": answer}]}
+    if kind < 0.7:
+        return {"schemaVersion": "bedrock-conversation-2024", "system": [{"text": "You are a helpful support agent."}],
+                "messages": [{"role": "user", "content": [{"text": user}]}, {"role": "assistant", "content": [{"text": answer}]}]}
+    return {"input": user, "output": answer}
+
+
+def generate(path: Path, megabytes: int, seed: int = 0) -> Path:
+    rng, written = random.Random(seed), 0
+    recent: list[bytes] = []
+    with open(path, "wb") as handle:
+        while written < megabytes * 1024 * 1024:
+            line = orjson.dumps(realistic_record(rng)) + b"\n"
+            if recent and rng.random() < 0.02:
+                line = rng.choice(recent)  # exact duplicates, as exports have
+            recent = (recent + [line])[-1000:]
+            handle.write(line)
+            written += len(line)
+    return path
+
+
+def bare(path: Path) -> float:
+    start = time.perf_counter()
+    with open(path, "rb") as handle, open(os.devnull, "wb") as sink:
+        for line in handle:
+            sink.write(orjson.dumps(orjson.loads(line)) + b"\n")
+    return time.perf_counter() - start
+
+
+class NullSink:
+    def clean(self, data): pass
+    def quarantine(self, record): pass
+    def duplicate(self, record): pass
+
+
+def ours(path: Path, settings: Settings) -> float:
+    start = time.perf_counter()
+    with open(path, "rb") as handle:
+        stats = Sanitiser(settings).run(read_lines(handle, settings.max_line_bytes), str(path), NullSink())
+    assert stats.balanced
+    return time.perf_counter() - start
+
+
+PEAK_SCRIPT = """
+import resource, sys
+sys.path.insert(0, {root!r})
+from sanitiser.local import sanitise_paths
+from sanitiser.core import Settings
+from pathlib import Path
+sanitise_paths([Path({path!r})], Path({out!r}), Settings(near_dedup={near}), progress=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_mb(path: Path, out: Path, near: bool) -> float:
+    script = PEAK_SCRIPT.format(root=str(ROOT), path=str(path), out=str(out), near=near)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return int(result.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    size = int(os.environ.get("SANITISER_BENCH_MB", "200"))
+    large = int(os.environ.get("SANITISER_BENCH_LARGE_MB", "1024"))
+    with tempfile.TemporaryDirectory(prefix="openforge-sanitiser-bench-") as tmp:
+        path = generate(Path(tmp) / "chat.jsonl", size)
+        mb = path.stat().st_size / 1e6
+        bare_s = bare(path)
+        rules_s = ours(path, Settings(near_dedup=False))
+        near_s = ours(path, Settings())
+        print(f"Sanitiser throughput on {mb:.0f} MB of generated chat JSONL (1 core):")
+        print(f"  bare orjson parse + dump (ceiling)   {mb / bare_s:7.1f} MB/s")
+        print(f"  per-record rules + exact dedup       {mb / rules_s:7.1f} MB/s = {bare_s / rules_s:.2f} of bare (goal >= 0.5: {'met' if bare_s / rules_s >= 0.5 else 'NOT met'})")
+        print(f"  ... + near-duplicates (MinHash LSH)  {mb / near_s:7.1f} MB/s = {bare_s / near_s:.2f} of bare (goal >= 0.2: {'met' if bare_s / near_s >= 0.2 else 'NOT met'})")
+        small_peak = peak_rss_mb(path, Path(tmp) / "out-small", near=True)
+        os.remove(path)
+        big = generate(Path(tmp) / "big.jsonl", large, seed=1)
+        big_peak = peak_rss_mb(big, Path(tmp) / "out-big", near=True)
+        print(f"Peak memory (RSS, whole process incl. ~60 MB interpreter + libraries): {size} MB shard {small_peak:.0f} MB, "
+              f"{large} MB shard {big_peak:.0f} MB ({big_peak / small_peak:.2f}x for {large / size:.1f}x the data)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""The (role, text) pairs of a record in the common, plainly valid shapes, with as little
+Python as possible; ``None`` sends the record down the full validator in formats.py,
+which also words the error. A property test checks both agree whenever this answers."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+
+def _text(value: str) -> bool:
+    """Non-empty and not only whitespace (isspace stops at the first other character)."""
+    return bool(value) and not value.isspace()
+
+
+@lru_cache(maxsize=4096)
+def _valid_roles(roles: tuple) -> bool:
+    turns = roles[1:] if roles and roles[0] == "system" else roles
+    return (
+        len(turns) >= 2
+        and len(turns) % 2 == 0
+        and all(role == ("user" if index % 2 == 0 else "assistant") for index, role in enumerate(turns))
+    )
+
+
+def fast_pairs(record) -> list[tuple[str, str]] | None:
+    if type(record) is not dict:
+        return None
+    if "input" in record or "output" in record:
+        question, answer = record.get("input"), record.get("output")
+        if type(question) is str and type(answer) is str and _text(question) and _text(answer):
+            return [("user", question), ("assistant", answer)]
+        return None
+    messages = record.get("messages")
+    if type(messages) is not list or not messages or type(messages[0]) is not dict:
+        return None
+    if "schemaVersion" in record or type(messages[0].get("content")) is list:
+        return _bedrock(record, messages)
+    try:
+        roles = tuple(m["role"] for m in messages)
+        contents = [m["content"] for m in messages]
+    except (TypeError, KeyError):
+        return None
+    if not _valid_roles(roles) or not all(type(c) is str and _text(c) for c in contents):
+        return None
+    return list(zip(roles, contents))
+
+
+def _bedrock(record: dict, messages: list) -> list[tuple[str, str]] | None:
+    pairs = []
+    system = record.get("system")
+    if system is not None:
+        if type(system) is not list or not all(type(b) is dict and type(b.get("text")) is str and _text(b["text"]) for b in system):
+            return None
+        if system:
+            pairs.append(("system", "\n".join(b["text"] for b in system)))
+    try:
+        for message in messages:
+            blocks, role = message["content"], message["role"]
+            if role not in ("user", "assistant") or type(blocks) is not list or not blocks:
+                return None
+            if not all(type(b) is dict and type(b.get("text")) is str and _text(b["text"]) for b in blocks):
+                return None  # an empty block would leave a stray newline for normalisation to fix
+            pairs.append((role, "\n".join(b["text"] for b in blocks)))
+    except (TypeError, KeyError):
+        return None
+    if not _valid_roles(tuple(role for role, _ in pairs)):
+        return None
+    return pairs
