@@ -16,7 +16,7 @@ import orjson
 from .dedup import ExactDuplicates, NearDuplicates, content_key
 from .fastpath import fast_pairs
 from .formats import FormatError, text_slots, to_messages
-from .prefilter import Prefilter
+from .prefilter import ALL_RULES, Prefilter
 from .reader import KEEP_OF_LONG_LINE, Line
 from .rules import Findings, Rules
 
@@ -35,7 +35,8 @@ LINE_BITS = 40  # up to a trillion lines per source  # a quarantine record keeps
 
 
 class Sink(Protocol):
-    def clean(self, data: bytes) -> None: ...
+    def clean(self, data: bytes) -> None:
+        """One or more clean lines, joined by newlines, without a final newline."""
     def quarantine(self, record: dict) -> None: ...
     def duplicate(self, record: dict) -> None: ...
 
@@ -109,22 +110,49 @@ class Sanitiser:
     def run(self, stream: BinaryIO, source: str, sink: Sink) -> Stats:
         """Sanitise one source (a file or an S3 object stream) into ``sink``."""
         self.sources.append(source)
-        stats = Stats()
-        number = 0
+        source_bits = (len(self.sources) - 1) << LINE_BITS
+        stats, number = Stats(), 0
+        loads, decode_error, max_bytes = orjson.loads, orjson.JSONDecodeError, self.settings.max_line_bytes
+        exact, near = self.exact, self.near
         for lines, flagged, terminated_last in self._chunks(stream, stats):
+            clean: list[bytes] = []  # written once per chunk, in line order
             last = len(lines) - 1
             for index, data in enumerate(lines):
                 number += 1
-                terminated = index < last or terminated_last
-                if isinstance(data, Line):  # an over-long line, already cut short
-                    self._one(Line(number, data.data, data.length, data.terminated), source, sink, stats)
-                elif len(data) > self.settings.max_line_bytes:
-                    self._one(Line(number, data[:KEEP_OF_LONG_LINE], len(data), terminated), source, sink, stats)
-                elif index in flagged or not self._fast(data, number, source, sink, stats):
-                    data = data[:-1] if data.endswith(b"\r") else data  # CRLF files
-                    self._one(Line(number, data, len(data), terminated), source, sink, stats)
+                # The fast path, inlined: a line no rule can change is only parsed,
+                # validated and deduplicated, and written out as the bytes it came in as.
+                if index not in flagged and type(data) is bytes and len(data) <= max_bytes:
+                    try:
+                        pairs = fast_pairs(loads(data))
+                    except decode_error:
+                        pairs = None
+                    if pairs is not None and not data.endswith(b"\r"):
+                        if exact is not None:
+                            first = exact.check_and_add(content_key(pairs), source_bits | number)
+                            if first is not None:
+                                stats.exact_duplicates += 1
+                                sink.duplicate({"source": source, "line": number, "kind": "exact", "duplicate_of": self._location(first)})
+                                continue
+                        if near is None or not self._near_duplicate(pairs, source_bits | number, source, number, sink, stats):
+                            stats.clean += 1
+                            clean.append(data)
+                        continue
+                written = self._one(self._line(data, number, index < last or terminated_last), source, sink, stats, flagged.get(index, ALL_RULES))
+                if written is not None:
+                    clean.append(written)
+            if clean:
+                sink.clean(b"\n".join(clean))
             stats.lines_in = number
         return stats
+
+    def _line(self, data, number: int, terminated: bool) -> Line:
+        if type(data) is Line:  # an over-long line, already cut short by the reader
+            return Line(number, data.data, data.length, data.terminated)
+        if len(data) > self.settings.max_line_bytes:
+            return Line(number, data[:KEEP_OF_LONG_LINE], len(data), terminated)
+        if data.endswith(b"\r"):  # CRLF files
+            data = data[:-1]
+        return Line(number, data, len(data), terminated)
 
     def _chunks(self, stream: BinaryIO, stats: Stats):
         """(lines, indexes the prefilter flagged, whether the last line ended with a newline),
@@ -142,7 +170,7 @@ class Sanitiser:
             cut = data.rfind(b"\n")
             if cut < 0:
                 if len(data) > limit:
-                    yield [self._skip_long_line(data, stream, stats)], set(), True
+                    yield [self._skip_long_line(data, stream, stats)], {}, True
                     carry = b""
                 else:
                     carry = data
@@ -150,13 +178,13 @@ class Sanitiser:
             carry = data[cut + 1 :]
             yield self._split(data[:cut], terminated=True)
             if len(carry) > limit:
-                yield [self._skip_long_line(carry, stream, stats)], set(), True
+                yield [self._skip_long_line(carry, stream, stats)], {}, True
                 carry = b""
 
     def _split(self, chunk: bytes, terminated: bool):
         lines = chunk.split(b"\n")
         if not self.settings.fast_path:
-            return lines, set(range(len(lines))), terminated
+            return lines, dict.fromkeys(range(len(lines)), ALL_RULES), terminated
         ends, offset = [], -1
         for line in lines:
             offset += len(line) + 1
@@ -177,41 +205,17 @@ class Sanitiser:
             length += len(piece)
         return Line(0, start[:KEEP_OF_LONG_LINE], length, terminated)
 
-    def _fast(self, data: bytes, number: int, source: str, sink: Sink, stats: Stats) -> bool:
-        """A line the prefilter passed: no rule can change it, so only parse, validate and
-        deduplicate. False sends it down the full path (which words any error)."""
-        if data.endswith(b"\r"):
+    def _near_duplicate(self, pairs, packed: int, source: str, number: int, sink: Sink, stats: Stats) -> bool:
+        match = self.near.check_and_add(" ".join(text for _, text in pairs), packed)
+        if match is None:
             return False
-        try:
-            pairs = fast_pairs(orjson.loads(data))
-        except orjson.JSONDecodeError:
-            return False
-        if pairs is None:
-            return False
-        line = Line(number, data, len(data), True)
-        if self._is_duplicate(pairs, line, source, sink, stats):
-            return True
-        stats.clean += 1
-        sink.clean(data)
+        stats.near_duplicates += 1
+        sink.duplicate({"source": source, "line": number, "kind": "near", "similarity": round(match[1], 3), "duplicate_of": self._location(match[0])})
         return True
 
-    def _is_duplicate(self, pairs: list[tuple[str, str]], line: Line, source: str, sink: Sink, stats: Stats) -> bool:
-        if self.exact is not None:
-            first = self.exact.check_and_add(content_key(pairs), self._locate(line))
-            if first is not None:
-                stats.exact_duplicates += 1
-                sink.duplicate({"source": source, "line": line.number, "kind": "exact", "duplicate_of": self._location(first)})
-                return True
-        if self.near is not None:
-            match = self.near.check_and_add(" ".join(text for _, text in pairs), self._locate(line))
-            if match is not None:
-                stats.near_duplicates += 1
-                sink.duplicate({"source": source, "line": line.number, "kind": "near", "similarity": round(match[1], 3),
-                                "duplicate_of": self._location(match[0])})
-                return True
-        return False
-
-    def _one(self, line: Line, source: str, sink: Sink, stats: Stats) -> None:
+    def _one(self, line: Line, source: str, sink: Sink, stats: Stats, rules: frozenset = ALL_RULES) -> bytes | None:
+        """Every rule on one line; returns the clean bytes to write, or None when the line
+        was quarantined or recorded as a duplicate."""
         if line.too_long:
             return self._quarantine(sink, stats, source, line, "line_too_long", f"{line.length} bytes > {self.settings.max_line_bytes}")
         if not line.data.strip():
@@ -229,7 +233,7 @@ class Sanitiser:
         changed = False
         for container, key in text_slots(record):
             text = container[key]
-            cleaned = self.rules.apply(text, findings)
+            cleaned = self.rules.apply(text, findings, rules)
             if cleaned != text:
                 if not cleaned:
                     return self._quarantine(sink, stats, source, line, "empty_after_cleaning", f"'{key}' is empty after cleaning")
@@ -240,8 +244,16 @@ class Sanitiser:
 
         if changed:
             messages = to_messages(record)
-        if self._is_duplicate([(m["role"], m["content"]) for m in messages], line, source, sink, stats):
-            return
+        pairs = [(m["role"], m["content"]) for m in messages]
+        packed = self._locate(line)
+        if self.exact is not None:
+            first = self.exact.check_and_add(content_key(pairs), packed)
+            if first is not None:
+                stats.exact_duplicates += 1
+                sink.duplicate({"source": source, "line": line.number, "kind": "exact", "duplicate_of": self._location(first)})
+                return None
+        if self.near is not None and self._near_duplicate(pairs, packed, source, line.number, sink, stats):
+            return None
 
         stats.markers.update(findings.markers)
         stats.pii.update(findings.pii)
@@ -249,9 +261,8 @@ class Sanitiser:
         stats.clean += 1
         if changed:
             stats.rewritten += 1
-            sink.clean(orjson.dumps(record))
-        else:
-            sink.clean(line.data)
+            return orjson.dumps(record)
+        return line.data
 
     def _locate(self, line: Line) -> int:
         """Source and line packed in one int, so the dedup indexes stay compact."""
@@ -270,6 +281,7 @@ class Sanitiser:
         return "invalid_json", str(error)
 
     def _quarantine(self, sink: Sink, stats: Stats, source: str, line: Line, reason: str, detail: str) -> None:
+        """Records the line with its reason; returns None, like every path that writes nothing clean."""
         stats.quarantined += 1
         stats.reasons[reason] += 1
         raw = line.data[:QUARANTINE_RAW_BYTES]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from array import array
 
 import numpy as np
+import orjson
 import rensa
 import xxhash
 
@@ -18,7 +19,8 @@ MIN_NEAR_TOKENS = 8
 
 
 def content_key(messages: list[tuple[str, str]]) -> int:
-    return xxhash.xxh3_64_intdigest("\x1e".join(f"{role}\x1f{text}" for role, text in messages).encode())
+    """Stable across processes and machines (cross-shard dedup compares these)."""
+    return xxhash.xxh3_64_intdigest(orjson.dumps(messages))
 
 
 class ExactDuplicates:

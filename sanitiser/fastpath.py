@@ -4,6 +4,9 @@ which also words the error. A property test checks both agree whenever this answ
 from __future__ import annotations
 
 from functools import lru_cache
+from operator import itemgetter
+
+ROLE, CONTENT = itemgetter("role"), itemgetter("content")
 
 
 def _text(value: str) -> bool:
@@ -35,11 +38,12 @@ def fast_pairs(record) -> list[tuple[str, str]] | None:
     if "schemaVersion" in record or type(messages[0].get("content")) is list:
         return _bedrock(record, messages)
     try:
-        roles = tuple(m["role"] for m in messages)
-        contents = [m["content"] for m in messages]
+        roles = tuple(map(ROLE, messages))
+        contents = list(map(CONTENT, messages))
+        # str.isspace raises TypeError on anything but a string, so this is the type check too.
+        if not _valid_roles(roles) or not all(contents) or any(map(str.isspace, contents)):
+            return None
     except (TypeError, KeyError):
-        return None
-    if not _valid_roles(roles) or not all(type(c) is str and _text(c) for c in contents):
         return None
     return list(zip(roles, contents))
 

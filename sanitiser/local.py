@@ -25,7 +25,8 @@ class FileSink:
         self._quarantine, self._duplicates = quarantine, duplicates
 
     def clean(self, data: bytes) -> None:
-        self._clean.write(data + b"\n")
+        self._clean.write(data)
+        self._clean.write(b"\n")
 
     def quarantine(self, record: dict) -> None:
         self._quarantine.write(orjson.dumps(record) + b"\n")

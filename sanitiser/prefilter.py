@@ -21,15 +21,17 @@ try:
 except ImportError:  # pragma: no cover - exercised where hyperscan is not installed
     hyperscan = None
 
+# (pattern, rules a match can concern); "all" where an escape could hide anything.
 ALWAYS = [
-    rb"[\x80-\xff]",  # non-ASCII: NFC, curly quotes, exotic spaces
-    rb"\\[urtfb]",  # escapes that may hide any character, carriage returns, tabs, form feeds
-    rb"[A-Za-z0-9._%+-]@[A-Za-z0-9-]",  # e-mail
-    rb"\d[\d .()-]{5,}\d",  # phone, card, SSN, IPv4
-    rb'[:\[,{]\s*"(?:\s|\\n)',  # a string value starting with whitespace
-    rb'(?:\s|\\n)"\s*[,}\]]',  # ... or ending with it
-    rb" \\n",  # a space before a newline inside a string
+    (rb"[\x80-\xff]", "all"),  # non-ASCII: NFC, quotes, spaces; dropping a zero-width character can reveal a marker
+    (rb"\\[urtfb]", "all"),  # escapes that may hide any character, carriage returns, tabs, form feeds
+    (rb"[A-Za-z0-9._%+-]@[A-Za-z0-9-]", "pii"),  # e-mail
+    (rb"\d[\d .()-]{5,}\d", "pii"),  # phone, card, SSN, IPv4
+    (rb'[:\[,{]\s*"(?:\s|\\n)', "normalise"),  # a string value starting with whitespace
+    (rb'(?:\s|\\n)"\s*[,}\]]', "normalise"),  # ... or ending with it
+    (rb" \\n", "normalise"),  # a space before a newline inside a string
 ]
+ALL_RULES = frozenset({"markers", "pii", "normalise"})
 
 
 def marker_patterns(markers: Iterable[str]) -> list[bytes]:
@@ -38,27 +40,33 @@ def marker_patterns(markers: Iterable[str]) -> list[bytes]:
 
 class Prefilter:
     def __init__(self, extra_markers: Iterable[str] = ()):
-        self.patterns = ALWAYS + marker_patterns(dict.fromkeys([*NOVA_RESERVED_MARKERS, *extra_markers]))
+        markers = [(pattern, "markers") for pattern in marker_patterns(dict.fromkeys([*NOVA_RESERVED_MARKERS, *extra_markers]))]
+        self.patterns = [pattern for pattern, _ in ALWAYS + markers]
+        self._rules = [ALL_RULES if concern == "all" else frozenset({concern}) for _, concern in ALWAYS + markers]
         if hyperscan is not None:
             self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             self._database.compile(expressions=self.patterns, ids=list(range(len(self.patterns))), elements=len(self.patterns),
                                    flags=[hyperscan.HS_FLAG_ALLOWEMPTY * 0] * len(self.patterns))
         else:
-            self._regex = re.compile(b"|".join(self.patterns))
+            self._regexes = [re.compile(pattern) for pattern in self.patterns]
 
     @property
     def engine(self) -> str:
         return "hyperscan" if hyperscan is not None else "re"
 
-    def flagged(self, chunk: bytes, line_ends: list[int]) -> set[int]:
-        """Indexes of the lines (``line_ends[i]`` = offset of line i's newline) with a match."""
-        hits: set[int] = set()
-        if hyperscan is not None:
-            def on_match(_id, _start, end, _flags, _context):
-                hits.add(bisect_right(line_ends, end - 1))
+    def flagged(self, chunk: bytes, line_ends: list[int]) -> dict[int, frozenset]:
+        """{index of a line with a match: the rules that may change it}; ``line_ends[i]`` is
+        the offset of line i's newline in ``chunk``."""
+        hits: dict[int, frozenset] = {}
 
-            self._database.scan(chunk, match_event_handler=on_match)
+        def record(pattern_id: int, end: int) -> None:
+            line = bisect_right(line_ends, end - 1)
+            hits[line] = hits.get(line, frozenset()) | self._rules[pattern_id]
+
+        if hyperscan is not None:
+            self._database.scan(chunk, match_event_handler=lambda pattern_id, _start, end, _flags, _context: record(pattern_id, end))
         else:
-            for match in self._regex.finditer(chunk):
-                hits.add(bisect_right(line_ends, match.end() - 1))
+            for pattern_id, regex in enumerate(self._regexes):
+                for match in regex.finditer(chunk):
+                    record(pattern_id, match.end())
         return hits

@@ -25,8 +25,20 @@ SSN = r"(?P<SSN>\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b)"
 CARD = r"(?P<CREDIT_CARD>\b\d(?:[ -]?\d){12,18}\b)"
 PHONE = r"(?P<PHONE>(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]\d{3}[ .-]\d{4}\b)"
 IPV4 = r"(?P<IP_ADDRESS>\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b)"
-PII = re.compile("|".join((EMAIL, SSN, CARD, PHONE, IPV4)))
-PII_TRIGGER = re.compile(r"@|\d[\d .()-]{5,}\d")  # nothing can match PII without one of these
+EMAIL_LOCAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
+EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+NUMERIC_PII = re.compile("|".join((SSN, CARD, PHONE, IPV4)))
+NUMERIC_TRIGGER = re.compile(r"\d[\d .()-]{5,}\d")  # no numeric PII without a run like this
+RULES = frozenset({"markers", "pii", "normalise"})
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _word_boundary(text: str, index: int) -> bool:
+    before = index > 0 and _is_word(text[index - 1])
+    return before != (index < len(text) and _is_word(text[index]))
 
 
 def luhn_valid(digits: str) -> bool:
@@ -54,20 +66,32 @@ class Rules:
         self.markers = tuple(dict.fromkeys([*NOVA_RESERVED_MARKERS, *(m for m in extra_markers if m)]))
         self._markers = re.compile("|".join(re.escape(m) for m in sorted(self.markers, key=len, reverse=True)))
 
-    def apply(self, text: str, findings: Findings) -> str:
-        """The cleaned text. With marker_fix='quarantine' markers are only counted."""
-        if self._markers.search(text):
+    def apply(self, text: str, findings: Findings, rules: frozenset = RULES) -> str:
+        """The cleaned text. ``rules`` narrows which rules can apply (the prefilter knows).
+        With marker_fix='quarantine' markers are only counted."""
+        if self.normalise and not text.isascii():  # first: removing an invisible character can reveal a marker
+            text = self._unicode(text, findings)
+        if "markers" in rules and any(marker in text for marker in self.markers):  # substring tests beat one big regex
             text = self._markers.sub(lambda m: self._fix_marker(m.group(0), findings), text)
-        if self.scrub_pii and PII_TRIGGER.search(text):
-            text = PII.sub(lambda m: self._scrub(m, findings), text)
-        if self.normalise:  # last, so it also tidies what removing a tag left behind
-            text = self._normalise(text, findings)
+        if self.scrub_pii and "pii" in rules:
+            if "@" in text:
+                text = self._scrub_emails(text, findings)
+            if NUMERIC_TRIGGER.search(text):
+                text = self._scrub_numbers(text, findings)
+        if self.normalise:  # last: it also tidies what removing a tag left behind
+            text = self._tidy(text, findings)
         return text
 
-    def _normalise(self, text: str, findings: Findings) -> str:
+    @staticmethod
+    def _unicode(text: str, findings: Findings) -> str:
+        cleaned = unicodedata.normalize("NFC", text.translate(QUOTES).translate(INVISIBLE).translate(SPACES))
+        if cleaned != text:
+            findings.normalised += 1
+        return cleaned
+
+    @staticmethod
+    def _tidy(text: str, findings: Findings) -> str:
         original = text
-        if not text.isascii():
-            text = unicodedata.normalize("NFC", text.translate(QUOTES).translate(INVISIBLE).translate(SPACES))
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         if " \n" in text or "\t\n" in text:
@@ -85,6 +109,37 @@ class Rules:
         if self.marker_fix == "space" and marker.endswith(":"):
             return marker[:-1] + " :"  # the seed's fix: "System:" -> "System :"
         return ""  # tags like <image> or [EOS], and every marker with marker_fix='strip'
+
+    @staticmethod
+    def _scrub_emails(text: str, findings: Findings) -> str:
+        """Anchored on each '@' (a regex starting at every word would backtrack on all text)."""
+        pieces, done, at = [], 0, text.find("@")
+        while at != -1:
+            start = at
+            while start > done and text[start - 1] in EMAIL_LOCAL:
+                start -= 1
+            while start < at and not _word_boundary(text, start):  # the regex's leading \b
+                start += 1
+            domain = EMAIL_DOMAIN.match(text, at + 1)
+            if start < at and domain:
+                pieces += [text[done:start], "[EMAIL]"]
+                findings.pii["EMAIL"] += 1
+                done = domain.end()
+            at = text.find("@", max(done, at + 1))
+        return "".join(pieces) + text[done:] if pieces else text
+
+    def _scrub_numbers(self, text: str, findings: Findings) -> str:
+        """Same result as ``NUMERIC_PII.sub`` over the whole text, but the regex only runs
+        around the digit runs the trigger found, so prose costs nothing. A match cannot
+        reach outside its run, except a leading '+' or '(' (6 characters of slack) and the
+        one character after that decides a word boundary."""
+        pieces, done = [], 0
+        for run in NUMERIC_TRIGGER.finditer(text):
+            position, end = max(done, run.start() - 6), min(len(text), run.end() + 1)
+            while (match := NUMERIC_PII.search(text, position, end)) is not None:
+                pieces += [text[done : match.start()], self._scrub(match, findings)]
+                done = position = match.end()
+        return "".join(pieces) + text[done:] if pieces else text
 
     @staticmethod
     def _scrub(match: re.Match, findings: Findings) -> str:

@@ -11,7 +11,7 @@ class ListSink:
         self.clean_lines, self.quarantined, self.duplicates = [], [], []
 
     def clean(self, data: bytes) -> None:
-        self.clean_lines.append(bytes(data))
+        self.clean_lines.extend(data.split(b"\n"))  # a sink gets one or more lines at once
 
     def quarantine(self, record: dict) -> None:
         self.quarantined.append(record)

@@ -24,6 +24,10 @@ def test_tag_markers_are_removed(tag):
     assert clean(f"see {tag} here")[0] == "see  here"
 
 
+def test_a_marker_hidden_by_an_invisible_character_is_still_caught():
+    assert clean("Sys\u200btem: hi")[0] == "System : hi"
+
+
 def test_markers_are_case_sensitive_like_nova():
     assert clean("system: user: Bot says")[0] == "system: user: Bot says"
 
@@ -108,3 +112,23 @@ def test_pii_scrubbing_can_be_off():
 
 def test_luhn():
     assert luhn_valid("4111111111111111") and luhn_valid("79927398713") and not luhn_valid("79927398710")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from sanitiser.rules import EMAIL, NUMERIC_PII  # noqa: E402
+
+pii_like = st.lists(st.sampled_from(["4111 1111 1111 1111", "555-123-4567", "(555) 123-4567", "+1 555.123.4567", "123-45-6789", "10.0.0.1",
+                                     "1.1.1.1", "12345678", "a@b.io", "x.y+z@mail.example.org", "@", " ", "-", ".", "(", ")", "+", "word", "9", "07"]),
+                    max_size=14).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=pii_like)
+def test_windowed_scrubbing_equals_one_regex_over_the_whole_text(text):
+    import re
+
+    rules = Rules(normalise=False)
+    reference = NUMERIC_PII.sub(lambda m: Rules._scrub(m, Findings()), re.sub(EMAIL, "[EMAIL]", text))
+    assert rules.apply(text, Findings()) == reference
