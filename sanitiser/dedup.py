@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from array import array
 
-import numpy as np
 import orjson
 import rensa
 import xxhash
@@ -55,8 +54,8 @@ class NearDuplicates:
         if len(words) < MIN_NEAR_TOKENS:
             return None
         minhash = rensa.RMinHash(self.num_perm, self.seed)
-        minhash.update([f"{a} {b}" for a, b in zip(words, words[1:])])
-        signature = np.asarray(minhash.digest(), dtype=np.uint32)
+        minhash.update(list(map(" ".join, zip(words, words[1:]))))  # word bigrams, built in C
+        signature = minhash.digest()
         best, best_similarity = None, 0.0
         for key in sorted(self._lsh.query(minhash)):  # earliest kept record first
             similarity = self._similarity(key, signature)
@@ -66,10 +65,9 @@ class NearDuplicates:
             return self._lines[best], best_similarity
         self._lsh.insert(len(self._lines), minhash)
         self._lines.append(line)
-        self._signatures.extend(signature.tolist())
+        self._signatures.extend(signature)
         return None
 
-    def _similarity(self, key: int, signature: np.ndarray) -> float:
-        # A view into the array; released on return, so the array can grow again.
-        kept = np.frombuffer(self._signatures, dtype=np.uint32, count=self.num_perm, offset=4 * self.num_perm * key)
-        return float(np.mean(kept == signature))
+    def _similarity(self, key: int, signature: list[int]) -> float:
+        kept = self._signatures[self.num_perm * key : self.num_perm * (key + 1)]
+        return sum(a == b for a, b in zip(kept, signature)) / self.num_perm
