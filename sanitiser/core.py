@@ -7,6 +7,7 @@ with unless a rule changed one of its texts; only changed records are serialised
 from __future__ import annotations
 
 import base64
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
@@ -112,6 +113,7 @@ class Sanitiser:
         self.sources.append(source)
         source_bits = (len(self.sources) - 1) << LINE_BITS
         stats, number = Stats(), 0
+        self.clean_keys = clean_keys = array("Q")  # (content key, input line) of each clean record, in output order
         loads, decode_error, max_bytes = orjson.loads, orjson.JSONDecodeError, self.settings.max_line_bytes
         exact, near = self.exact, self.near
         for lines, flagged, terminated_last in self._chunks(stream, stats):
@@ -127,8 +129,9 @@ class Sanitiser:
                     except decode_error:
                         pairs = None
                     if pairs is not None and not data.endswith(b"\r"):
+                        key = content_key(pairs)
                         if exact is not None:
-                            first = exact.check_and_add(content_key(pairs), source_bits | number)
+                            first = exact.check_and_add(key, source_bits | number)
                             if first is not None:
                                 stats.exact_duplicates += 1
                                 sink.duplicate({"source": source, "line": number, "kind": "exact", "duplicate_of": self._location(first)})
@@ -136,10 +139,12 @@ class Sanitiser:
                         if near is None or not self._near_duplicate(pairs, source_bits | number, source, number, sink, stats):
                             stats.clean += 1
                             clean.append(data)
+                            clean_keys.extend((key, number))
                         continue
                 written = self._one(self._line(data, number, index < last or terminated_last), source, sink, stats, flagged.get(index, ALL_RULES))
                 if written is not None:
                     clean.append(written)
+                    clean_keys.extend((self._last_key, number))
             if clean:
                 sink.clean(b"\n".join(clean))
             stats.lines_in = number
@@ -246,8 +251,9 @@ class Sanitiser:
             messages = to_messages(record)
         pairs = [(m["role"], m["content"]) for m in messages]
         packed = self._locate(line)
+        self._last_key = key = content_key(pairs)
         if self.exact is not None:
-            first = self.exact.check_and_add(content_key(pairs), packed)
+            first = self.exact.check_and_add(key, packed)
             if first is not None:
                 stats.exact_duplicates += 1
                 sink.duplicate({"source": source, "line": line.number, "kind": "exact", "duplicate_of": self._location(first)})

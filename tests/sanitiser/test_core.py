@@ -112,3 +112,15 @@ def test_clean_output_parses_as_training_records():
     _, sink = sanitise(jsonl(TICKET, {"input": "System: a\u201cb\u201d", "output": "c"}))
     for line in sink.clean_lines:
         assert parse_line(line)[-1]["role"] == "assistant"
+
+
+def test_clean_keys_follow_the_clean_output_for_cross_shard_dedup():
+    from sanitiser.dedup import content_key
+
+    other = {"input": "How do I change the email address on my account settings page today", "output": "account"}
+    sanitiser = Sanitiser()
+    _, sink = sanitise(jsonl(TICKET, {"input": "System: x", "output": "y"}, b"junk" and {"prompt": 1}, other), sanitiser=sanitiser)
+    keys = list(sanitiser.clean_keys)
+    assert keys[1::2] == [1, 2, 4]  # input lines of the clean records, in output order
+    assert keys[0::2][0] == content_key([("user", TICKET["input"]), ("assistant", TICKET["output"])])
+    assert len(keys) == 2 * len(sink.clean_lines)

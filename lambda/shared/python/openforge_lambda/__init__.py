@@ -1,0 +1,1 @@
+"""Code shared by OpenForge's Lambda handlers, shipped once as a layer."""

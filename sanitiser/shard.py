@@ -1,0 +1,92 @@
+"""One shard (an S3 object) through the sanitiser, with its outputs beside each other.
+
+Storage-agnostic: the caller passes how to open the input and an output object, so the
+Lambda (S3 streams) and tests (moto) share it.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import orjson
+
+from .core import Sanitiser, Settings
+
+OUTPUT_KINDS = ("clean", "quarantine", "duplicates", "stats", "keys")
+
+
+class BadRequest(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ShardRequest:
+    bucket: str
+    key: str
+    input_prefix: str
+    output_bucket: str
+    output_prefix: str
+    settings: Settings
+
+    @classmethod
+    def from_event(cls, event: dict) -> ShardRequest:
+        try:
+            output = event["output"]
+            request = cls(event["bucket"], event["key"], event.get("input_prefix", ""), output["bucket"], output["prefix"],
+                          settings_from(event.get("settings") or {}))
+        except (KeyError, TypeError) as error:
+            raise BadRequest(f"shard event is missing {error}: expected bucket, key, output.bucket, output.prefix") from None
+        if not request.key.startswith(request.input_prefix):
+            raise BadRequest(f"key {request.key} is not under input_prefix {request.input_prefix}")
+        return request
+
+    def output_key(self, kind: str) -> str:
+        relative = self.key[len(self.input_prefix) :]
+        suffix = {"stats": ".json", "keys": ".bin"}.get(kind, "")
+        return f"{self.output_prefix.rstrip('/')}/{kind}/{relative}{suffix}"
+
+
+def settings_from(values: dict) -> Settings:
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise BadRequest(f"unknown sanitiser setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    if "extra_markers" in values:
+        values = {**values, "extra_markers": tuple(values["extra_markers"])}
+    try:
+        return Settings(**values)
+    except TypeError as error:
+        raise BadRequest(str(error)) from None
+
+
+class _Sink:
+    def __init__(self, clean, quarantine, duplicates):
+        self._clean, self._quarantine, self._duplicates = clean, quarantine, duplicates
+
+    def clean(self, data: bytes) -> None:
+        self._clean.write(data + b"\n")
+
+    def quarantine(self, record: dict) -> None:
+        self._quarantine.write(orjson.dumps(record) + b"\n")
+
+    def duplicate(self, record: dict) -> None:
+        self._duplicates.write(orjson.dumps(record) + b"\n")
+
+
+def sanitise_shard(request: ShardRequest, open_input: Callable, open_output: Callable[[str], object]) -> dict:
+    """Returns the shard's counts (what the Map collects); the full stats go to stats/."""
+    sanitiser = Sanitiser(request.settings)
+    source = f"s3://{request.bucket}/{request.key}"
+    with open_output(request.output_key("clean")) as clean, open_output(request.output_key("quarantine")) as quarantine, \
+            open_output(request.output_key("duplicates")) as duplicates:
+        with open_input() as stream:
+            stats = sanitiser.run(stream, source, _Sink(clean, quarantine, duplicates))
+    with open_output(request.output_key("keys")) as keys:
+        keys.write(sanitiser.clean_keys.tobytes())
+    with open_output(request.output_key("stats")) as out:
+        out.write(json.dumps({"source": source, "clean_key": request.output_key("clean"), **stats.to_dict()}).encode())
+    if not stats.balanced:
+        raise RuntimeError(f"{source}: lines in ({stats.lines_in}) != clean + quarantined + duplicates: a record went missing")
+    return {"source": source, "lines_in": stats.lines_in, "clean": stats.clean, "quarantined": stats.quarantined,
+            "duplicates": stats.exact_duplicates + stats.near_duplicates, "stats_key": request.output_key("stats")}
