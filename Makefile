@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION := 2.13.0
+LAMBDA_DEPS := build/lambda-deps
 CDK := node_modules/.bin/cdk
 ENVIRONMENTS := $(shell $(PYTHON) -c "import json; print(' '.join(json.load(open('cdk.json'))['context']['environments']))")
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -12,7 +13,7 @@ export CDK_CLI_NOTICES := false
 
 .PHONY: setup lock synth demo test bench train-example clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(LAMBDA_DEPS)/.installed
 
 # uv is pinned inside the lock so `uv pip sync` keeps it; bytecode is compiled once here
 # because this machine sets PYTHONDONTWRITEBYTECODE. torch comes last, from pip, because
@@ -31,6 +32,15 @@ LOCK := $(VENV)/bin/uv pip compile --quiet --python-version 3.11 --no-header \
 	--find-links $${PIP_FIND_LINKS} --override requirements/torch-cpu.override --no-emit-package torch
 lock:
 	$(LOCK) requirements/dev.in -o requirements/dev.lock
+
+# The Lambda layer's third-party packages, as wheels built for the Lambda runtime
+# (Python 3.12, x86_64): nothing is compiled here, and synth copies them into the layer.
+$(LAMBDA_DEPS)/.installed: requirements/lambda.txt
+	rm -rf $(LAMBDA_DEPS)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-compile --no-deps --only-binary=:all: \
+	  --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --python-version 3.12 --implementation cp \
+	  --target $(LAMBDA_DEPS)/python -r requirements/lambda.txt
+	touch $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -156,6 +156,12 @@ class Tracking(_Strict):
     weekly_maintenance_window_start: str = "Sun:02:00"
 
 
+class Sanitisation(_Strict):
+    max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 40
+    shard_memory_mb: Annotated[int, Field(ge=1024, le=10240)] = 3008
+    max_quarantine_percent: Annotated[float, Field(ge=0, le=100)] = 5.0
+
+
 class EnvironmentConfig(_Strict):
     name: str
     account: str
@@ -166,6 +172,7 @@ class EnvironmentConfig(_Strict):
     limits: Limits = Limits()
     retention: Retention = Retention()
     tracking: Tracking = Tracking()
+    sanitisation: Sanitisation = Sanitisation()
 
     @field_validator("account")
     @classmethod

@@ -66,13 +66,13 @@ def manage_network_interfaces(role: JobRole) -> None:
     )
 
 
-def write_logs(role: JobRole, log_group_prefix: str) -> None:
+def write_logs(role: JobRole, log_group_prefix: str, *, writer: str = "SageMaker names log groups and streams per job or node") -> None:
     stack = Stack.of(role)
     group = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{log_group_prefix}*"
     role.allow(
         ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
         [group, f"{group}:log-stream:*"],
-        why_wildcard=f"SageMaker names log groups and streams per job or node under {log_group_prefix}; the prefix is the narrowest scope.",
+        why_wildcard=f"{writer} under {log_group_prefix}; the prefix is the narrowest scope.",
     )
 
 

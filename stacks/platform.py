@@ -10,6 +10,7 @@ from stacks.compute_stack import ComputeStack
 from stacks.data_stack import DataStack
 from stacks.environment_config import EnvironmentConfig
 from stacks.network_stack import NetworkStack
+from stacks.sanitisation_stack import SanitisationStack
 from stacks.tracking_stack import TrackingStack
 
 
@@ -19,6 +20,7 @@ class Platform:
     network: NetworkStack
     tracking: TrackingStack
     compute: ComputeStack
+    sanitisation: SanitisationStack
 
 
 def build_platform(app: App, config: EnvironmentConfig) -> Platform:
@@ -37,6 +39,8 @@ def build_platform(app: App, config: EnvironmentConfig) -> Platform:
         tracking_server_arn=tracking.mlflow.tracking_server_arn,
         env=env,
     )
+    sanitisation = SanitisationStack(app, f"{prefix}-Sanitisation", config=config, network=network.network, datasets=data.datasets,
+                                     logs_key=data.logs_key, env=env)
     Tags.of(app).add("project", "openforge")
     Tags.of(app).add("environment", config.name)
-    return Platform(data=data, network=network, tracking=tracking, compute=compute)
+    return Platform(data=data, network=network, tracking=tracking, compute=compute, sanitisation=sanitisation)
