@@ -50,18 +50,21 @@ class SanitisationWorkflow(Construct):
         super().__init__(scope, id_)
         self._datasets, self._network, self._logs_key, self._retention = datasets, network, logs_key, log_retention
         self._name = state_machine_name
+        self.roles: dict[str, JobRole] = {}
         self._bucket_ref = BucketRef(datasets.name, datasets.encryption_key.key_arn)
         self.security_group = network.workload_security_group(self, "FunctionsSecurityGroup", description="Sanitisation Lambdas")
         self.layer = lambda_.LayerVersion(self, "SharedLayer", code=shared_layer_code(), compatible_runtimes=[RUNTIME],
                                           compatible_architectures=[lambda_.Architecture.X86_64], description="OpenForge sanitiser + shared code")
         self.shard_function = self._build_function("SanitiseShard", "sanitise_shard", shard_memory_mb, max_concurrency,
                                                    reads=[RAW_PREFIX], writes=[SANITISED_PREFIX])
+        self.roles["SanitiseShard"].allow(  # the comprehend_pii setting; reached through the VPC endpoint
+            ["comprehend:DetectPiiEntities"], ["*"], why_wildcard="Comprehend's DetectPiiEntities has no resource type to scope to.")
         self.summary_function = self._build_function("SummariseSanitisation", "summarise_sanitisation", 3008, 2,
                                                      reads=[], writes=[SANITISED_PREFIX])
         self.state_machine = self._build_state_machine(state_machine_name, max_concurrency, max_quarantine_percent)
 
     def _build_function(self, id_: str, folder: str, memory_mb: int, concurrency: int, *, reads: list[str], writes: list[str]) -> lambda_.Function:
-        role = JobRole(self, f"{id_}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=f"OpenForge {folder} Lambda")
+        role = self.roles[id_] = JobRole(self, f"{id_}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=f"OpenForge {folder} Lambda")
         for prefix in reads:
             read_objects(role, self._bucket_ref, prefix)
         for prefix in writes:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import base64
 from array import array
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO, Protocol
 
 import orjson
 
+from .comprehend import ComprehendScrubber
 from .dedup import ExactDuplicates, NearDuplicates, content_key
 from .fastpath import fast_pairs
 from .formats import FormatError, text_slots, to_messages
@@ -97,12 +98,18 @@ class Settings:
     max_line_bytes: int = 2 * 1024 * 1024
     chunk_bytes: int = 8 * 1024 * 1024  # raw bytes scanned at once by the prefilter
     fast_path: bool = True  # False: every line through every rule (the reference the tests compare with)
+    comprehend_pii: bool = False  # also Amazon Comprehend's DetectPiiEntities on every text field
+    comprehend_language: str = "en"
 
 
 class Sanitiser:
-    def __init__(self, settings: Settings = Settings()):
+    def __init__(self, settings: Settings = Settings(), *, comprehend_client=None):
+        if settings.comprehend_pii:  # Comprehend must see every record: no line may skip the rules
+            settings = replace(settings, fast_path=False)
         self.settings = settings
-        self.rules = Rules(marker_fix=settings.marker_fix, extra_markers=settings.extra_markers, scrub_pii=settings.scrub_pii, normalise=settings.normalise)
+        comprehend = ComprehendScrubber(comprehend_client, language=settings.comprehend_language) if settings.comprehend_pii else None
+        self.rules = Rules(marker_fix=settings.marker_fix, extra_markers=settings.extra_markers, scrub_pii=settings.scrub_pii,
+                           normalise=settings.normalise, comprehend=comprehend)
         self.exact = ExactDuplicates() if settings.exact_dedup else None
         self.near = NearDuplicates(settings.near_threshold) if settings.near_dedup else None
         self.prefilter = Prefilter(settings.extra_markers)

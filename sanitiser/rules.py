@@ -59,10 +59,11 @@ class Findings:
 
 
 class Rules:
-    def __init__(self, *, marker_fix: str = "space", extra_markers: Iterable[str] = (), scrub_pii: bool = True, normalise: bool = True):
+    def __init__(self, *, marker_fix: str = "space", extra_markers: Iterable[str] = (), scrub_pii: bool = True, normalise: bool = True,
+                 comprehend=None):
         if marker_fix not in MARKER_FIXES:
             raise ValueError(f"marker_fix must be one of {', '.join(MARKER_FIXES)}, got {marker_fix!r}")
-        self.marker_fix, self.scrub_pii, self.normalise = marker_fix, scrub_pii, normalise
+        self.marker_fix, self.scrub_pii, self.normalise, self.comprehend = marker_fix, scrub_pii, normalise, comprehend
         self.markers = tuple(dict.fromkeys([*NOVA_RESERVED_MARKERS, *(m for m in extra_markers if m)]))
         self._markers = re.compile("|".join(re.escape(m) for m in sorted(self.markers, key=len, reverse=True)))
 
@@ -78,6 +79,8 @@ class Rules:
                 text = self._scrub_emails(text, findings)
             if NUMERIC_TRIGGER.search(text):
                 text = self._scrub_numbers(text, findings)
+        if self.comprehend is not None:
+            text = self.comprehend(text, findings)
         if self.normalise:  # last: it also tidies what removing a tag left behind
             text = self._tidy(text, findings)
         return text

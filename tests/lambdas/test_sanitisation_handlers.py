@@ -91,3 +91,21 @@ def test_large_outputs_go_up_in_parts_and_failures_leave_nothing(shards, monkeyp
             raise RuntimeError("crash mid-write")
     assert "Contents" not in shards.s3.list_objects_v2(Bucket=shards.datasets, Prefix="sanitised/half")
     assert not shards.s3.list_multipart_uploads(Bucket=shards.datasets).get("Uploads")
+
+
+def test_comprehend_behind_a_flag_replaces_what_it_finds(shards):
+    import boto3
+
+    from sanitiser.core import Sanitiser, Settings
+    from tests.sanitiser.conftest import ListSink
+
+    import io
+
+    text = "Please route this to the team that handles it for " + "Jane Doe" + " today."  # moto names characters 50-58 a NAME
+
+    sink = ListSink()
+    sanitiser = Sanitiser(Settings(comprehend_pii=True, scrub_pii=False), comprehend_client=boto3.client("comprehend"))
+    stats = sanitiser.run(io.BytesIO(orjson.dumps({"input": text, "output": "ok"}) + b"\n"), "test", sink)
+    cleaned = orjson.loads(sink.clean_lines[0])["input"]
+    assert cleaned == "Please route this to the team that handles it for [NAME] today."
+    assert stats.pii == {"COMPREHEND_NAME": 1}  # the EMAIL span moto also returns lies past this text
