@@ -5,6 +5,7 @@ Lambda (S3 streams) and tests (moto) share it.
 """
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -12,6 +13,7 @@ from dataclasses import dataclass, fields
 import orjson
 
 from .core import Sanitiser, Settings
+from .ranges import RangeLines
 
 OUTPUT_KINDS = ("clean", "quarantine", "duplicates", "stats", "keys")
 
@@ -28,13 +30,25 @@ class ShardRequest:
     output_bucket: str
     output_prefix: str
     settings: Settings
+    byte_range: tuple[int, int] | None = None  # inclusive; lines that start inside it
+
+    @property
+    def read_from(self) -> int:
+        """Where to start reading: one byte early, to see whether a line starts at the range."""
+        return max(self.byte_range[0] - 1, 0) if self.byte_range else 0
 
     @classmethod
     def from_event(cls, event: dict) -> ShardRequest:
         try:
             output = event["output"]
+            byte_range = event.get("range")
+            if byte_range is not None:
+                start, end = (int(v) for v in byte_range)
+                if not 0 <= start <= end:
+                    raise BadRequest(f"range must be [start, end] with 0 <= start <= end, got {byte_range}")
+                byte_range = (start, end)
             request = cls(event["bucket"], event["key"], event.get("input_prefix", ""), output["bucket"], output["prefix"],
-                          settings_from(event.get("settings") or {}))
+                          settings_from(event.get("settings") or {}), byte_range)
         except (KeyError, TypeError) as error:
             raise BadRequest(f"shard event is missing {error}: expected bucket, key, output.bucket, output.prefix") from None
         if not request.key.startswith(request.input_prefix):
@@ -43,6 +57,8 @@ class ShardRequest:
 
     def output_key(self, kind: str) -> str:
         relative = self.key[len(self.input_prefix) :]
+        if self.byte_range:
+            relative += f".bytes-{self.byte_range[0]:015d}-{self.byte_range[1]:015d}"  # zero-padded: ranges sort in order
         suffix = {"stats": ".json", "keys": ".bin"}.get(kind, "")
         return f"{self.output_prefix.rstrip('/')}/{kind}/{relative}{suffix}"
 
@@ -78,9 +94,13 @@ def sanitise_shard(request: ShardRequest, open_input: Callable, open_output: Cal
     """Returns the shard's counts (what the Map collects); the full stats go to stats/."""
     sanitiser = Sanitiser(request.settings)
     source = f"s3://{request.bucket}/{request.key}"
+    if request.byte_range:
+        source += f"#bytes={request.byte_range[0]}-{request.byte_range[1]}"  # line numbers count from the range's first line
     with open_output(request.output_key("clean")) as clean, open_output(request.output_key("quarantine")) as quarantine, \
             open_output(request.output_key("duplicates")) as duplicates:
         with open_input() as stream:
+            if request.byte_range:
+                stream = io.BufferedReader(RangeLines(stream, *request.byte_range))
             stats = sanitiser.run(stream, source, _Sink(clean, quarantine, duplicates))
     with open_output(request.output_key("keys")) as keys:
         keys.write(sanitiser.clean_keys.tobytes())

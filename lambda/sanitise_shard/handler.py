@@ -3,7 +3,8 @@
 Event (the map's ItemSelector builds it):
     {"bucket": ..., "key": ..., "input_prefix": "raw/job-1/",
      "output": {"bucket": ..., "prefix": "sanitised/job-1/"},
-     "settings": {"marker_fix": "space", "scrub_pii": true, "near_dedup": true, ...}}
+     "settings": {"marker_fix": "space", "scrub_pii": true, "near_dedup": true, ...},
+     "range": [start, end]}  (optional: only the lines starting in these bytes of a large object)
 Writes, under the output prefix and the key's path below input_prefix: clean/<path>,
 quarantine/<path>, duplicates/<path>, stats/<path>.json and keys/<path>.bin (content keys
 of the clean records, for the summary's cross-shard dedup). Returns the counts.
@@ -27,7 +28,7 @@ def handler(event: dict, context) -> dict:
     kms_key_id = required("OUTPUT_KMS_KEY_ID")
     summary = sanitise_shard(
         request,
-        open_input=lambda: open_object(s3, request.bucket, request.key),
+        open_input=lambda: open_object(s3, request.bucket, request.key, start=request.read_from),
         open_output=lambda key: ObjectWriter(s3, request.output_bucket, key, kms_key_id),
     )
     logger.info("sanitised shard", extra=summary)

@@ -109,3 +109,19 @@ def test_comprehend_behind_a_flag_replaces_what_it_finds(shards):
     cleaned = orjson.loads(sink.clean_lines[0])["input"]
     assert cleaned == "Please route this to the team that handles it for [NAME] today."
     assert stats.pii == {"COMPREHEND_NAME": 1}  # the EMAIL span moto also returns lies past this text
+
+
+def test_byte_ranges_of_one_large_object_together_give_the_whole(shards):
+    records = [{"input": f"ticket {i}" + " word" * (i % 17), "output": "label"} for i in range(400)]
+    records[123] = b"not json at all"
+    body = jsonl(*records)
+    shards.put("raw/job-1/large.jsonl", body)
+    handler = load_handler("sanitise_shard")
+    third = len(body) // 3
+    ranges = [(0, third), (third + 1, 2 * third), (2 * third + 1, len(body) - 1)]
+    results = [handler(dict(shard_event("raw/job-1/large.jsonl", {"near_dedup": False}), range=list(r)), LambdaContext()) for r in ranges]
+    assert sum(r["lines_in"] for r in results) == 400 and sum(r["quarantined"] for r in results) == 1
+    clean = b"".join(shards.get(f"sanitised/job-1/clean/large.jsonl.bytes-{s:015d}-{e:015d}") for s, e in ranges)
+    assert clean == jsonl(*(r for i, r in enumerate(records) if i != 123))
+    summary = load_handler("summarise_sanitisation")({"output": {"bucket": shards.datasets, "prefix": "sanitised/job-1/"}, "max_quarantine_percent": 5}, LambdaContext())
+    assert summary["lines_in"] == 400 and summary["passed"] and summary["balanced"]

@@ -29,10 +29,11 @@ class _Body(io.RawIOBase):
         super().close()
 
 
-def open_object(s3, bucket: str, key: str, byte_range: tuple[int, int] | None = None) -> io.BufferedReader:
+def open_object(s3, bucket: str, key: str, start: int = 0) -> io.BufferedReader:
+    """The object from byte ``start`` to its end, read a part at a time."""
     request = {"Bucket": bucket, "Key": key}
-    if byte_range is not None:
-        request["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+    if start:
+        request["Range"] = f"bytes={start}-"
     return io.BufferedReader(_Body(s3.get_object(**request)["Body"]), buffer_size=PART_BYTES)
 
 

@@ -1,0 +1,22 @@
+"""Byte ranges of one object: every line read by exactly one range."""
+import io
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sanitiser.ranges import RangeLines
+
+
+def read_range(data: bytes, start: int, end: int, chunk: int) -> bytes:
+    raw = RangeLines(io.BytesIO(data[max(start - 1, 0) :]), start, end)
+    return io.BufferedReader(raw, buffer_size=chunk).read()
+
+
+@settings(max_examples=400, deadline=None)
+@given(lines=st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")), max_size=30),
+       cuts=st.lists(st.integers(0, 2000), max_size=6), chunk=st.integers(1, 64), final_newline=st.booleans())
+def test_ranges_partition_the_lines(lines, cuts, chunk, final_newline):
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    bounds = sorted({c for c in cuts if c < len(data)} | {0})
+    ranges = [(bounds[i], (bounds[i + 1] - 1) if i + 1 < len(bounds) else max(len(data) - 1, 0)) for i in range(len(bounds))]
+    assert b"".join(read_range(data, start, end, chunk) for start, end in ranges) == data
