@@ -96,13 +96,13 @@ sys.path.insert(0, {root!r})
 from sanitiser.local import sanitise_paths
 from sanitiser.core import Settings
 from pathlib import Path
-sanitise_paths([Path({path!r})], Path({out!r}), Settings(near_dedup={near}), progress=False)
+sanitise_paths([Path({path!r})], Path({out!r}), Settings(exact_dedup={dedup}, near_dedup={dedup}), progress=False)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def peak_rss_mb(path: Path, out: Path, near: bool) -> float:
-    script = PEAK_SCRIPT.format(root=str(ROOT), path=str(path), out=str(out), near=near)
+def peak_rss_mb(path: Path, out: Path, dedup: bool) -> float:
+    script = PEAK_SCRIPT.format(root=str(ROOT), path=str(path), out=str(out), dedup=dedup)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     return int(result.stdout.strip().splitlines()[-1]) / 1024
 
@@ -120,12 +120,16 @@ def main() -> None:
         print(f"  bare orjson parse + dump (ceiling)   {mb / bare_s:7.1f} MB/s")
         print(f"  per-record rules + exact dedup       {mb / rules_s:7.1f} MB/s = {bare_s / rules_s:.2f} of bare (goal >= 0.5: {'met' if bare_s / rules_s >= 0.5 else 'NOT met'})")
         print(f"  ... + near-duplicates (MinHash LSH)  {mb / near_s:7.1f} MB/s = {bare_s / near_s:.2f} of bare (goal >= 0.2: {'met' if bare_s / near_s >= 0.2 else 'NOT met'})")
-        small_peak = peak_rss_mb(path, Path(tmp) / "out-small", near=True)
+        records = sum(1 for _ in open(path, "rb"))
+        small = {dedup: peak_rss_mb(path, Path(tmp) / f"out-small-{dedup}", dedup) for dedup in (False, True)}
         os.remove(path)
         big = generate(Path(tmp) / "big.jsonl", large, seed=1)
-        big_peak = peak_rss_mb(big, Path(tmp) / "out-big", near=True)
-        print(f"Peak memory (RSS, whole process incl. ~60 MB interpreter + libraries): {size} MB shard {small_peak:.0f} MB, "
-              f"{large} MB shard {big_peak:.0f} MB ({big_peak / small_peak:.2f}x for {large / size:.1f}x the data)")
+        big_records = sum(1 for _ in open(big, "rb"))
+        large_peak = {dedup: peak_rss_mb(big, Path(tmp) / f"out-big-{dedup}", dedup) for dedup in (False, True)}
+        per_record = (large_peak[True] - large_peak[False] - small[True] + small[False]) * 1024 * 1024 / max(big_records - records, 1)
+        print(f"Peak memory (RSS of the whole process, interpreter and libraries included), {size} MB vs {large} MB shard:")
+        print(f"  streaming rules, no dedup index:   {small[False]:6.0f} MB vs {large_peak[False]:6.0f} MB ({large_peak[False] / small[False]:.2f}x for {large / size:.1f}x the data: flat)")
+        print(f"  with exact + near-dup indexes:     {small[True]:6.0f} MB vs {large_peak[True]:6.0f} MB (indexes ~{per_record:.0f} bytes per record)")
 
 
 if __name__ == "__main__":
