@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sanitiser: {error}", file=sys.stderr)
         return 2
     print((args.out / "report.md").read_text())
+    print(f"Written to {args.out}: clean/ (same paths as the input), quarantine.jsonl, duplicates.jsonl, stats.json, report.md")
     failure = over_limit(stats, args.max_quarantine_percent)
     if failure:
         print(f"sanitiser: {failure}", file=sys.stderr)
