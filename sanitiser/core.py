@@ -7,6 +7,8 @@ with unless a rule changed one of its texts; only changed records are serialised
 from __future__ import annotations
 
 import base64
+from itertools import accumulate
+from operator import add
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -197,10 +199,7 @@ class Sanitiser:
         lines = chunk.split(b"\n")
         if not self.settings.fast_path:
             return lines, dict.fromkeys(range(len(lines)), ALL_RULES), terminated
-        ends, offset = [], -1
-        for line in lines:
-            offset += len(line) + 1
-            ends.append(offset)
+        ends = list(map(add, accumulate(map(len, lines)), range(len(lines))))  # offset of each line's newline, in C
         return lines, self.prefilter.flagged(chunk, ends), terminated
 
     def _skip_long_line(self, start: bytes, stream: BinaryIO, stats: Stats) -> Line:
@@ -236,10 +235,11 @@ class Sanitiser:
             record = orjson.loads(line.data)
         except orjson.JSONDecodeError as error:
             return self._quarantine(sink, stats, source, line, *self._unparsable(line, error))
-        try:
-            messages = to_messages(record)
-        except FormatError as error:
-            return self._quarantine(sink, stats, source, line, "invalid_structure", str(error))
+        if fast_pairs(record) is None:  # the full validator only where the quick one declines (and to word the error)
+            try:
+                to_messages(record)
+            except FormatError as error:
+                return self._quarantine(sink, stats, source, line, "invalid_structure", str(error))
 
         findings = Findings()
         changed = False
@@ -254,9 +254,9 @@ class Sanitiser:
         if findings.markers and self.settings.marker_fix == "quarantine":
             return self._quarantine(sink, stats, source, line, "reserved_marker", ", ".join(sorted(findings.markers)))
 
-        if changed:
-            messages = to_messages(record)
-        pairs = [(m["role"], m["content"]) for m in messages]
+        pairs = fast_pairs(record)
+        if pairs is None:
+            pairs = [(m["role"], m["content"]) for m in to_messages(record)]
         packed = self._locate(line)
         self._last_key = key = content_key(pairs)
         if self.exact is not None:

@@ -57,16 +57,18 @@ class Prefilter:
     def flagged(self, chunk: bytes, line_ends: list[int]) -> dict[int, frozenset]:
         """{index of a line with a match: the rules that may change it}; ``line_ends[i]`` is
         the offset of line i's newline in ``chunk``."""
-        hits: dict[int, frozenset] = {}
-
-        def record(pattern_id: int, end: int) -> None:
-            line = bisect_right(line_ends, end - 1)
-            hits[line] = hits.get(line, frozenset()) | self._rules[pattern_id]
-
+        ends_by_pattern: list[list[int]] = [[] for _ in self.patterns]
         if hyperscan is not None:
-            self._database.scan(chunk, match_event_handler=lambda pattern_id, _start, end, _flags, _context: record(pattern_id, end))
+            appenders = [ends.append for ends in ends_by_pattern]  # the callback runs per match: keep it to one append
+            self._database.scan(chunk, match_event_handler=lambda pattern_id, _start, end, _flags, _context: appenders[pattern_id](end))
         else:
-            for pattern_id, regex in enumerate(self._regexes):
-                for match in regex.finditer(chunk):
-                    record(pattern_id, match.end())
+            for ends, regex in zip(ends_by_pattern, self._regexes):
+                ends.extend(match.end() for match in regex.finditer(chunk))
+        hits: dict[int, frozenset] = {}
+        for pattern_id, ends in enumerate(ends_by_pattern):
+            if not ends:
+                continue
+            rules = self._rules[pattern_id]
+            for line in {bisect_right(line_ends, end - 1) for end in ends}:
+                hits[line] = hits[line] | rules if line in hits else rules
         return hits

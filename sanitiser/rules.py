@@ -15,9 +15,10 @@ NOVA_RESERVED_MARKERS = (
 )
 MARKER_FIXES = ("space", "strip", "quarantine")
 
-QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"', "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u2032": "'"})
-INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)  # zero-width characters
-SPACES = dict.fromkeys(map(ord, "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"), " ")
+QUOTES = {"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"', "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u2032": "'"}
+INVISIBLE = dict.fromkeys("\u200b\u200c\u200d\u2060\ufeff", "")  # zero-width characters
+SPACES = dict.fromkeys("\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000", " ")
+UNICODE_FIXES = str.maketrans({**QUOTES, **INVISIBLE, **SPACES})  # one pass for all three
 TRAILING_SPACE = re.compile(r"[ \t]+(?=\n)")
 
 EMAIL = r"(?P<EMAIL>\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b)"
@@ -87,7 +88,7 @@ class Rules:
 
     @staticmethod
     def _unicode(text: str, findings: Findings) -> str:
-        cleaned = unicodedata.normalize("NFC", text.translate(QUOTES).translate(INVISIBLE).translate(SPACES))
+        cleaned = unicodedata.normalize("NFC", text.translate(UNICODE_FIXES))
         if cleaned != text:
             findings.normalised += 1
         return cleaned
