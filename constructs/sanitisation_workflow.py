@@ -16,6 +16,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -29,7 +30,23 @@ from stacks.permissions import BucketRef, manage_network_interfaces, read_object
 
 RAW_PREFIX = "raw"
 SANITISED_PREFIX = "sanitised"
+MAP_RESULTS_PREFIX = f"{SANITISED_PREFIX}/map-results"
 LAMBDA_TIMEOUT = Duration.minutes(15)
+
+
+class PrefixResultWriter(sfn.ResultWriterV2):
+    """Map results to S3 under one prefix. aws-cdk-lib's own writer grants the state machine
+    read and write on the whole bucket (here: all customer data); this grants the prefix."""
+
+    def __init__(self, bucket: s3.IBucket, prefix: str, objects_arn: str, key_arn: str):
+        super().__init__(bucket=bucket, prefix=prefix)
+        self._objects_arn, self._key_arn = objects_arn, key_arn
+
+    def provide_policy_statements(self) -> list[iam.PolicyStatement]:
+        return [
+            iam.PolicyStatement(actions=["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"], resources=[self._objects_arn]),
+            iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self._key_arn]),
+        ]
 
 
 class SanitisationWorkflow(Construct):
@@ -121,7 +138,11 @@ class SanitisationWorkflow(Construct):
                 "settings.$": "$.settings",
             },
             max_concurrency=max_concurrency,
-            result_path=sfn.JsonPath.DISCARD,  # every shard's stats are in S3; the summary reads them there
+            # Each shard's counts go to S3 as the map's results (its full stats are in stats/);
+            # the state's own output keeps only the map run's summary, never thousands of items.
+            result_writer_v2=PrefixResultWriter(s3.Bucket.from_bucket_name(self, "MapResults", self._datasets.name), MAP_RESULTS_PREFIX,
+                                                self._bucket_ref.objects(Stack.of(self), MAP_RESULTS_PREFIX), self._datasets.encryption_key.key_arn),
+            result_path="$.map_run",
         )
         shards.item_processor(self._invoke(self.shard_function, "Sanitise one shard"))
         summarise = self._invoke(self.summary_function, "Summarise and check the quarantine share",
@@ -141,6 +162,8 @@ class SanitisationWorkflow(Construct):
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
         )
+        acknowledge(machine, "The Distributed Map writes its result files (one per run, named by Step Functions) under this prefix only.",
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{self._datasets.name}/{MAP_RESULTS_PREFIX}/*]")
         acknowledge(machine, "Step Functions' own role: aws-cdk-lib writes its policies (invoke these two functions and their versions, run and stop this state machine's Distributed Map child executions, X-Ray and log delivery, which have no resource scoping) as inline policies scoped to these resources.",
                     "HIPAA.Security-IAMNoInlinePolicy", "NIST.800.53.R5-IAMNoInlinePolicy", *self._generated_wildcards(machine))
         return machine

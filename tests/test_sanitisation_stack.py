@@ -30,10 +30,19 @@ def test_lambdas_run_in_the_isolated_subnets_with_the_shared_layer(env):
     template.resource_count_is("AWS::Lambda::LayerVersion", 1)
 
 
+def test_the_state_machine_may_write_map_results_under_their_prefix_only(env):
+    statements = [s for policy in sanitisation(env).find_resources("AWS::IAM::Policy").values() for s in policy["Properties"]["PolicyDocument"]["Statement"]]
+    writes = [s for s in statements if "s3:PutObject" in s["Action"]]
+    assert writes and all("/sanitised/map-results/*" in json.dumps(s["Resource"]) for s in writes)
+
+
 def test_the_distributed_map_reads_the_dataset_prefix_with_the_configured_concurrency(env):
     definition = json.dumps(sanitisation(env).find_resources("AWS::StepFunctions::StateMachine"))
     assert '\\"ProcessorConfig\\":{\\"Mode\\":\\"DISTRIBUTED\\"' in definition
     assert '\\"Resource\\":\\"arn:' in definition and "s3:listObjectsV2" in definition
+    # Results go to S3 (moto's interpreter ignores ResultWriter, so this is checked here, not in the run below).
+    assert '\\"ResultWriter\\":{\\"Resource\\":\\"arn:' in definition and ':states:::s3:putObject' in definition
+    assert '\\"Prefix\\":\\"sanitised/map-results\\"' in definition
     assert f'\\"MaxConcurrency\\":{env.platform.sanitisation.workflow.shard_function.node.default_child.reserved_concurrent_executions}' in definition
     sanitisation(env).has_resource_properties("AWS::StepFunctions::StateMachine", {
         "TracingConfiguration": {"Enabled": True},
