@@ -9,12 +9,14 @@ their Jaccard estimates are noise.
 from __future__ import annotations
 
 from array import array
+from operator import eq
 
 import orjson
 import rensa
 import xxhash
 
 MIN_NEAR_TOKENS = 8
+MAX_CANDIDATES = 32  # verify at most this many LSH candidates (the earliest): bounds the cost on repetitive data
 
 
 def content_key(messages: list[tuple[str, str]]) -> int:
@@ -59,7 +61,7 @@ class NearDuplicates:
         minhash.update(list(map(" ".join, zip(words, words[1:]))))  # word bigrams, built in C
         signature = minhash.digest()
         best, best_similarity = None, 0.0
-        for key in sorted(self._lsh.query(minhash)):  # earliest kept record first
+        for key in sorted(self._lsh.query(minhash))[:MAX_CANDIDATES]:  # earliest kept records first
             similarity = self._similarity(key, signature)
             if similarity >= self.threshold and similarity > best_similarity:
                 best, best_similarity = key, similarity
@@ -72,4 +74,4 @@ class NearDuplicates:
 
     def _similarity(self, key: int, signature: list[int]) -> float:
         kept = self._signatures[self.num_perm * key : self.num_perm * (key + 1)]
-        return sum(a == b for a, b in zip(kept, signature)) / self.num_perm
+        return sum(map(eq, kept, signature)) / self.num_perm
