@@ -187,7 +187,3 @@ class SanitisationWorkflow(Construct):
                        interval=Duration.seconds(2), backoff_rate=2, max_attempts=6)
         return task
 
-
-def state_machine_definition(stack: Stack, workflow: SanitisationWorkflow) -> dict:
-    """The definition as synthesised (tokens left in), for tests and tooling."""
-    return stack.resolve(workflow.state_machine.node.default_child.definition_string)

@@ -34,9 +34,6 @@ class ExactDuplicates:
         first = self._first.setdefault(key, line)
         return None if first == line else first
 
-    def keys(self) -> array:
-        return array("Q", self._first.keys())
-
 
 class NearDuplicates:
     """LSH proposes candidates; a candidate counts only if the estimated Jaccard similarity

@@ -24,10 +24,6 @@ class Tokenised:
     def __len__(self) -> int:
         return len(self.input_ids)
 
-    @property
-    def trained_tokens(self) -> int:
-        return sum(label != IGNORE_INDEX for label in self.labels)
-
 
 class ChatRenderer:
     def __init__(self, tokenizer):

@@ -129,9 +129,6 @@ class PoolStream:
         self.pool, self.seed, self.block = pool, seed, shuffle_block
         self._pool_key = zlib.crc32(pool.name.encode())
 
-    def epoch_of(self, position: int) -> int:
-        return position // self.pool.records
-
     def read(self, start: int = 0) -> Iterator[SourceRecord]:
         epoch, skip = divmod(start, self.pool.records)
         while True:

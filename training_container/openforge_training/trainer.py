@@ -10,7 +10,7 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from .dataset import SOURCE_COUNTS, TRAINED_TOKENS
-from .mixing import CUSTOMER, MixPlan
+from .mixing import MixPlan
 from .tracking import log_metrics
 
 MIXING_STATE_FILE = "openforge_mixing_state.json"
@@ -137,4 +137,4 @@ def read_mixing_state(checkpoint: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-__all__ = ["CUSTOMER", "MixingTrainer", "MixingStateCallback", "read_mixing_state", "MIXING_STATE_FILE"]
+__all__ = ["MixingTrainer", "MixingStateCallback", "read_mixing_state", "MIXING_STATE_FILE"]
