@@ -124,7 +124,6 @@ class Sanitiser:
         stats, number = Stats(), 0
         self.clean_keys = clean_keys = array("Q")  # (content key, input line) of each clean record, in output order
         loads, decode_error, max_bytes = orjson.loads, orjson.JSONDecodeError, self.settings.max_line_bytes
-        exact, near = self.exact, self.near
         for lines, flagged, terminated_last in self._chunks(stream, stats):
             clean: list[bytes] = []  # written once per chunk, in line order
             last = len(lines) - 1
@@ -139,21 +138,15 @@ class Sanitiser:
                         pairs = None
                     if pairs is not None and not data.endswith(b"\r"):
                         key = content_key(pairs)
-                        if exact is not None:
-                            first = exact.check_and_add(key, source_bits | number)
-                            if first is not None:
-                                stats.exact_duplicates += 1
-                                sink.duplicate({"source": source, "line": number, "kind": "exact", "duplicate_of": self._location(first)})
-                                continue
-                        if near is None or not self._near_duplicate(pairs, source_bits | number, source, number, sink, stats):
+                        if not self._duplicate(pairs, key, source_bits | number, source, number, sink, stats):
                             stats.clean += 1
                             clean.append(data)
                             clean_keys.extend((key, number))
                         continue
                 written = self._one(self._line(data, number, index < last or terminated_last), source, sink, stats, flagged.get(index, ALL_RULES))
                 if written is not None:
-                    clean.append(written)
-                    clean_keys.extend((self._last_key, number))
+                    clean.append(written[0])
+                    clean_keys.extend((written[1], number))
             if clean:
                 sink.clean(b"\n".join(clean))
             stats.lines_in = number
@@ -216,16 +209,24 @@ class Sanitiser:
             length += len(piece)
         return Line(0, start[:KEEP_OF_LONG_LINE], length, terminated)
 
-    def _near_duplicate(self, pairs, packed: int, source: str, number: int, sink: Sink, stats: Stats) -> bool:
-        match = self.near.check_and_add(" ".join(text for _, text in pairs), packed)
-        if match is None:
-            return False
-        stats.near_duplicates += 1
-        sink.duplicate({"source": source, "line": number, "kind": "near", "similarity": round(match[1], 3), "duplicate_of": self._location(match[0])})
-        return True
+    def _duplicate(self, pairs, key: int, packed: int, source: str, number: int, sink: Sink, stats: Stats) -> bool:
+        """Records the line as a duplicate (exact first, then near) and says whether it was one."""
+        if self.exact is not None:
+            first = self.exact.check_and_add(key, packed)
+            if first is not None:
+                stats.exact_duplicates += 1
+                sink.duplicate({"source": source, "line": number, "kind": "exact", "duplicate_of": self._location(first)})
+                return True
+        if self.near is not None:
+            match = self.near.check_and_add(" ".join(text for _, text in pairs), packed)
+            if match is not None:
+                stats.near_duplicates += 1
+                sink.duplicate({"source": source, "line": number, "kind": "near", "similarity": round(match[1], 3), "duplicate_of": self._location(match[0])})
+                return True
+        return False
 
-    def _one(self, line: Line, source: str, sink: Sink, stats: Stats, rules: frozenset = ALL_RULES) -> bytes | None:
-        """Every rule on one line; returns the clean bytes to write, or None when the line
+    def _one(self, line: Line, source: str, sink: Sink, stats: Stats, rules: frozenset = ALL_RULES) -> tuple[bytes, int] | None:
+        """Every rule on one line; returns (clean bytes, content key), or None when the line
         was quarantined or recorded as a duplicate."""
         if line.too_long:
             return self._quarantine(sink, stats, source, line, "line_too_long", f"{line.length} bytes > {self.settings.max_line_bytes}")
@@ -257,15 +258,8 @@ class Sanitiser:
         pairs = fast_pairs(record)
         if pairs is None:
             pairs = [(m["role"], m["content"]) for m in to_messages(record)]
-        packed = self._locate(line)
-        self._last_key = key = content_key(pairs)
-        if self.exact is not None:
-            first = self.exact.check_and_add(key, packed)
-            if first is not None:
-                stats.exact_duplicates += 1
-                sink.duplicate({"source": source, "line": line.number, "kind": "exact", "duplicate_of": self._location(first)})
-                return None
-        if self.near is not None and self._near_duplicate(pairs, packed, source, line.number, sink, stats):
+        key = content_key(pairs)
+        if self._duplicate(pairs, key, self._locate(line), source, line.number, sink, stats):
             return None
 
         stats.markers.update(findings.markers)
@@ -274,8 +268,8 @@ class Sanitiser:
         stats.clean += 1
         if changed:
             stats.rewritten += 1
-            return orjson.dumps(record)
-        return line.data
+            return orjson.dumps(record), key
+        return line.data, key
 
     def _locate(self, line: Line) -> int:
         """Source and line packed in one int, so the dedup indexes stay compact."""
