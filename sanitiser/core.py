@@ -236,9 +236,10 @@ class Sanitiser:
             record = orjson.loads(line.data)
         except orjson.JSONDecodeError as error:
             return self._quarantine(sink, stats, source, line, *self._unparsable(line, error))
-        if fast_pairs(record) is None:  # the full validator only where the quick one declines (and to word the error)
+        pairs = fast_pairs(record)
+        if pairs is None:  # the full validator only where the quick one declines (and to word the error)
             try:
-                to_messages(record)
+                pairs = [(m["role"], m["content"]) for m in to_messages(record)]
             except FormatError as error:
                 return self._quarantine(sink, stats, source, line, "invalid_structure", str(error))
 
@@ -255,15 +256,16 @@ class Sanitiser:
         if findings.markers and self.settings.marker_fix == "quarantine":
             return self._quarantine(sink, stats, source, line, "reserved_marker", ", ".join(sorted(findings.markers)))
 
-        pairs = fast_pairs(record)
-        if pairs is None:
-            pairs = [(m["role"], m["content"]) for m in to_messages(record)]
+        if changed:  # the texts are the cleaned ones now
+            pairs = fast_pairs(record) or [(m["role"], m["content"]) for m in to_messages(record)]
         key = content_key(pairs)
         if self._duplicate(pairs, key, self._locate(line), source, line.number, sink, stats):
             return None
 
-        stats.markers.update(findings.markers)
-        stats.pii.update(findings.pii)
+        if findings.markers:
+            stats.markers.update(findings.markers)
+        if findings.pii:
+            stats.pii.update(findings.pii)
         stats.normalised_fields += findings.normalised
         stats.clean += 1
         if changed:

@@ -52,7 +52,7 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Findings:
     markers: Counter = field(default_factory=Counter)
     pii: Counter = field(default_factory=Counter)
