@@ -53,6 +53,7 @@ synth: setup
 
 demo: setup
 	$(PY) -m security.review --env dev --announce
+	$(PY) -m sanitiser examples/messy-sample.jsonl --out work/messy --quiet --max-quarantine-percent 50
 	$(MAKE) --no-print-directory train-example
 
 test: setup
