@@ -29,15 +29,21 @@ WORDS = ("the a to of and in is it you that for on was with as have be at or are
          "new want because any these give day most us order account refund shipping parcel invoice password login error crash update").split()
 
 
+BENIGN_NON_ASCII = ["Café au lait, s'il vous plaît.", "Naïve résumé attached.", "日本語で書かれた質問です。", "Привет, где мой заказ?", "¿Dónde está mi pedido?"]
+
+
 def sentence(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
 
 
 def realistic_record(rng: random.Random) -> dict:
-    """Chat records of log-normal length in all three formats; some carry what the rules
-    fix (markers, PII, curly quotes, stray spaces) in the proportions real exports show."""
+    """Chat records of log-normal length in all three formats; a fifth carry non-ASCII text
+    that needs no fix, and some carry what the rules fix (markers, PII, curly quotes, stray
+    spaces) in the proportions real exports show."""
     length = max(5, int(rng.lognormvariate(4.2, 0.8)))
     user, answer = sentence(rng, length), sentence(rng, max(3, length // 3))
+    if rng.random() < 0.2:  # multilingual text that needs no fix
+        user += " " + rng.choice(BENIGN_NON_ASCII)
     roll = rng.random()
     if roll < 0.03:
         user = "System: " + user

@@ -7,6 +7,7 @@ with unless a rule changed one of its texts; only changed records are serialised
 from __future__ import annotations
 
 import base64
+import unicodedata
 from itertools import accumulate
 from operator import add
 from array import array
@@ -20,7 +21,7 @@ from .comprehend import ComprehendScrubber
 from .dedup import ExactDuplicates, NearDuplicates, content_key
 from .fastpath import fast_pairs
 from .formats import FormatError, text_slots, to_messages
-from .prefilter import ALL_RULES, Prefilter
+from .prefilter import ALL_RULES, NFC_ONLY, Prefilter
 from .reader import KEEP_OF_LONG_LINE, Line
 from .rules import Findings, Rules
 
@@ -104,6 +105,12 @@ class Settings:
     comprehend_language: str = "en"
 
 
+def _settled_unicode(pair: tuple[str, str]) -> bool:
+    """A non-ASCII text no rule would change: already NFC and no whitespace at either end."""
+    text = pair[1]
+    return unicodedata.is_normalized("NFC", text) and not text[:1].isspace() and not text[-1:].isspace()
+
+
 class Sanitiser:
     def __init__(self, settings: Settings = Settings(), *, comprehend_client=None):
         if settings.comprehend_pii:  # Comprehend must see every record: no line may skip the rules
@@ -131,10 +138,13 @@ class Sanitiser:
                 number += 1
                 # The fast path, inlined: a line no rule can change is only parsed,
                 # validated and deduplicated, and written out as the bytes it came in as.
-                if index not in flagged and type(data) is bytes and len(data) <= max_bytes:
+                concerns = flagged.get(index)
+                if (concerns is None or concerns == NFC_ONLY) and type(data) is bytes and len(data) <= max_bytes:
                     try:
                         pairs = fast_pairs(loads(data))
                     except decode_error:
+                        pairs = None
+                    if concerns is not None and pairs is not None and not all(map(_settled_unicode, pairs)):
                         pairs = None
                     if pairs is not None and not data.endswith(b"\r"):
                         key = content_key(pairs)
@@ -143,7 +153,8 @@ class Sanitiser:
                             clean.append(data)
                             clean_keys.extend((key, number))
                         continue
-                written = self._one(self._line(data, number, index < last or terminated_last), source, sink, stats, flagged.get(index, ALL_RULES))
+                rules = ALL_RULES if concerns is None or concerns == NFC_ONLY else concerns | {"normalise"}
+                written = self._one(self._line(data, number, index < last or terminated_last), source, sink, stats, rules)
                 if written is not None:
                     clean.append(written[0])
                     clean_keys.extend((written[1], number))

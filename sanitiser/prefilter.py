@@ -23,7 +23,10 @@ except ImportError:  # pragma: no cover - exercised where hyperscan is not insta
 
 # (pattern, rules a match can concern); "all" where an escape could hide anything.
 ALWAYS = [
-    (rb"[\x80-\xff]", "all"),  # non-ASCII: NFC, quotes, spaces; dropping a zero-width character can reveal a marker
+    # The characters the Unicode fixes replace (curly quotes, exotic and zero-width spaces, BOM):
+    # "all", because dropping a zero-width character can reveal a marker.
+    (rb"\xe2\x80[\x80-\x8d\x98-\x9e\xaf\xb2\xb3]|\xe2\x81[\x9f\xa0]|\xc2\xa0|\xe3\x80\x80|\xef\xbb\xbf", "all"),
+    (rb"[\x80-\xff]", "nfc"),  # any other non-ASCII: only NFC or Unicode whitespace at an end can need a fix
     (rb"\\[urtfb]", "all"),  # escapes that may hide any character, carriage returns, tabs, form feeds
     (rb"[A-Za-z0-9._%+-]@[A-Za-z0-9-]", "pii"),  # e-mail
     (rb"\d[\d .()-]{5,}\d", "pii"),  # phone, card, SSN, IPv4
@@ -32,6 +35,7 @@ ALWAYS = [
     (rb" \\n", "normalise"),  # a space before a newline inside a string
 ]
 ALL_RULES = frozenset({"markers", "pii", "normalise"})
+NFC_ONLY = frozenset({"nfc"})  # lines the fast path may still take, once their texts are checked
 
 
 def marker_patterns(markers: Iterable[str]) -> list[bytes]:
@@ -43,6 +47,7 @@ class Prefilter:
         markers = [(pattern, "markers") for pattern in marker_patterns(dict.fromkeys([*NOVA_RESERVED_MARKERS, *extra_markers]))]
         self.patterns = [pattern for pattern, _ in ALWAYS + markers]
         self._rules = [ALL_RULES if concern == "all" else frozenset({concern}) for _, concern in ALWAYS + markers]
+        # "nfc" alone lets a line through if its texts need nothing (core checks); any other hit wins.
         if hyperscan is not None:
             self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             self._database.compile(expressions=self.patterns, ids=list(range(len(self.patterns))), elements=len(self.patterns),

@@ -124,3 +124,20 @@ def test_clean_keys_follow_the_clean_output_for_cross_shard_dedup():
     assert keys[1::2] == [1, 2, 4]  # input lines of the clean records, in output order
     assert keys[0::2][0] == content_key([("user", TICKET["input"]), ("assistant", TICKET["output"])])
     assert len(keys) == 2 * len(sink.clean_lines)
+
+
+@pytest.mark.parametrize(
+    "text, cleaned",
+    [
+        ("日本語のチケット: 配送が遅れています", "日本語のチケット: 配送が遅れています"),  # benign non-ASCII: kept byte for byte
+        ("cafe\u0301 crashes", "café crashes"),  # not NFC
+        ("line separator at the end\u2028", "line separator at the end"),  # Unicode whitespace at an end
+        ("zero\u200bwidth", "zerowidth"),
+    ],
+)
+def test_non_ascii_lines_are_fixed_exactly_when_a_rule_applies(text, cleaned):
+    raw = orjson.dumps({"input": text, "output": "ok"})
+    for fast_path in (True, False):
+        stats, sink = sanitise(raw + b"\n", Settings(fast_path=fast_path))
+        assert orjson.loads(sink.clean_lines[0])["input"] == cleaned
+        assert (sink.clean_lines[0] == raw) == (text == cleaned)  # untouched lines keep their bytes
