@@ -2,8 +2,10 @@
 
 The patterns are a superset of what the rules act on, written against raw JSON bytes:
 reserved markers, non-ASCII bytes and escapes (which could hide either), PII shapes,
-and whitespace at either end of a string value. Lines with no match are written out as
-they came in without any rule running on them. Hyperscan (a native multi-pattern regex
+and whitespace at either end of a string value. Each match also says which rules it
+concerns, so a flagged line runs only those. Lines with no match are written out as they
+came in without any rule running on them, and so are lines whose only match is ordinary
+non-ASCII text, once core has checked it is NFC with no Unicode whitespace at its ends. Hyperscan (a native multi-pattern regex
 engine) scans all patterns at once at hundreds of MB/s; without it Python's ``re`` does
 the same job, slower. Being a superset is what makes skipping safe, and a property test
 checks the fast and slow paths agree.
