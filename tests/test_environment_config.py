@@ -32,6 +32,8 @@ BAD_VALUES = [
     (lambda e: e["network"].__setitem__("az_count", "3"), "environments.prod.network.az_count: Input should be a valid integer"),
     (lambda e: e["limits"].__setitem__("max_training_hours", 0), "environments.prod.limits.max_training_hours: Input should be greater than or equal to 1"),
     (lambda e: e["retention"].__setitem__("log_retention_days", 42), "environments.prod.retention.log_retention_days: 42 is not a CloudWatch Logs retention"),
+    (lambda e: e.__setitem__("sanitisation", {"max_concurrency": 0}), "environments.prod.sanitisation.max_concurrency: Input should be greater than or equal to 1"),
+    (lambda e: e.__setitem__("sanitisation", {"max_quarantine_percent": 120}), "environments.prod.sanitisation.max_quarantine_percent: Input should be less than or equal to 100"),
 ]
 
 
