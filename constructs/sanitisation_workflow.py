@@ -25,12 +25,14 @@ from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 
 from security.acknowledgements import acknowledge
+from sanitiser.plan import DEFAULT_SHARD_BYTES
 from stacks.lambda_packaging import RUNTIME, handler_code, shared_layer_code
 from stacks.permissions import BucketRef, manage_network_interfaces, read_objects, read_write_objects, use_key, write_logs
 
 RAW_PREFIX = "raw"
 SANITISED_PREFIX = "sanitised"
 MAP_RESULTS_PREFIX = f"{SANITISED_PREFIX}/map-results"
+PLAN_MANIFESTS = f"{SANITISED_PREFIX}/*/plan/items.json"  # what plan_shards writes, one per execution
 LAMBDA_TIMEOUT = Duration.minutes(15)
 
 
@@ -46,6 +48,21 @@ class PrefixResultWriter(sfn.ResultWriterV2):
         return [
             iam.PolicyStatement(actions=["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"], resources=[self._objects_arn]),
             iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self._key_arn]),
+        ]
+
+
+class PlanItemReader(sfn.S3JsonItemReader):
+    """The map's items from the plan manifest. aws-cdk-lib's reader grants read on every
+    object in the bucket; this grants the plan manifests only."""
+
+    def __init__(self, bucket: s3.IBucket, key: str, manifests_arn: str, key_arn: str):
+        super().__init__(bucket=bucket, key=key)
+        self._manifests_arn, self._key_arn = manifests_arn, key_arn
+
+    def provide_policy_statements(self) -> list[iam.PolicyStatement]:
+        return [
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self._manifests_arn]),
+            iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self._key_arn]),
         ]
 
 
@@ -78,6 +95,7 @@ class SanitisationWorkflow(Construct):
             ["comprehend:DetectPiiEntities"], ["*"], why_wildcard="Comprehend's DetectPiiEntities has no resource type to scope to.")
         self.summary_function = self._build_function("SummariseSanitisation", "summarise_sanitisation", 3008, 2,
                                                      reads=[], writes=[SANITISED_PREFIX])
+        self.plan_function = self._build_function("PlanShards", "plan_shards", 1024, 2, reads=[RAW_PREFIX], writes=[SANITISED_PREFIX])
         self.state_machine = self._build_state_machine(state_machine_name, max_concurrency, max_quarantine_percent)
 
     def _build_function(self, id_: str, folder: str, memory_mb: int, concurrency: int, *, reads: list[str], writes: list[str]) -> lambda_.Function:
@@ -121,18 +139,25 @@ class SanitisationWorkflow(Construct):
         return function
 
     def _build_state_machine(self, name: str, max_concurrency: int, max_quarantine_percent: float) -> sfn.StateMachine:
-        defaults = {"settings": {}, "max_quarantine_percent": max_quarantine_percent}
+        defaults = {"settings": {}, "max_quarantine_percent": max_quarantine_percent, "shard_bytes": DEFAULT_SHARD_BYTES}
         apply_defaults = sfn.Pass(self, "Apply defaults", parameters={
             "job.$": f"States.JsonMerge(States.StringToJson('{json.dumps(defaults)}'), $, false)",
         }, output_path="$.job")
         output = {"bucket": self._datasets.name, "prefix.$": "$.output_prefix"}
+        plan = self._invoke(self.plan_function, "Plan shards (objects, or byte ranges of large ones)",
+                            payload=sfn.TaskInput.from_object({"bucket": self._datasets.name, "input_prefix.$": "$.input_prefix",
+                                                               "output_prefix.$": "$.output_prefix", "shard_bytes.$": "$.shard_bytes"}),
+                            result_path="$.plan")
+        datasets = s3.Bucket.from_bucket_name(self, "Datasets", self._datasets.name)
         shards = sfn.DistributedMap(
             self,
             "Sanitise every shard",
-            item_reader=sfn.S3ObjectsItemReader(bucket=self._datasets.bucket, prefix=sfn.JsonPath.string_at("$.input_prefix")),
+            item_reader=PlanItemReader(datasets, sfn.JsonPath.string_at("$.plan.manifest_key"),
+                                       f"arn:{Stack.of(self).partition}:s3:::{self._datasets.name}/{PLAN_MANIFESTS}", self._datasets.encryption_key.key_arn),
             item_selector={
                 "bucket": self._datasets.name,
-                "key.$": "$$.Map.Item.Value.Key",
+                "key.$": "$$.Map.Item.Value.key",
+                "range.$": "$$.Map.Item.Value.range",
                 "input_prefix.$": "$.input_prefix",
                 "output": output,
                 "settings.$": "$.settings",
@@ -140,7 +165,7 @@ class SanitisationWorkflow(Construct):
             max_concurrency=max_concurrency,
             # Each shard's counts go to S3 as the map's results (its full stats are in stats/);
             # the state's own output keeps only the map run's summary, never thousands of items.
-            result_writer_v2=PrefixResultWriter(s3.Bucket.from_bucket_name(self, "MapResults", self._datasets.name), MAP_RESULTS_PREFIX,
+            result_writer_v2=PrefixResultWriter(datasets, MAP_RESULTS_PREFIX,
                                                 self._bucket_ref.objects(Stack.of(self), MAP_RESULTS_PREFIX), self._datasets.encryption_key.key_arn),
             result_path="$.map_run",
         )
@@ -158,12 +183,14 @@ class SanitisationWorkflow(Construct):
             self,
             "StateMachine",
             state_machine_name=name,
-            definition_body=sfn.DefinitionBody.from_chainable(apply_defaults.next(shards).next(summarise).next(verdict)),
+            definition_body=sfn.DefinitionBody.from_chainable(apply_defaults.next(plan).next(shards).next(summarise).next(verdict)),
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
         )
         acknowledge(machine, "The Distributed Map writes its result files (one per run, named by Step Functions) under this prefix only.",
                     f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{self._datasets.name}/{MAP_RESULTS_PREFIX}/*]")
+        acknowledge(machine, "The Distributed Map reads its item list, the plan manifest each execution writes under the sanitised prefix.",
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{self._datasets.name}/{PLAN_MANIFESTS}]")
         acknowledge(machine, "Step Functions' own role: aws-cdk-lib writes its policies (invoke these two functions and their versions, run and stop this state machine's Distributed Map child executions, X-Ray and log delivery, which have no resource scoping) as inline policies scoped to these resources.",
                     "HIPAA.Security-IAMNoInlinePolicy", "NIST.800.53.R5-IAMNoInlinePolicy", *self._generated_wildcards(machine))
         return machine
@@ -177,7 +204,7 @@ class SanitisationWorkflow(Construct):
 
         executions = f'arn:<AWS::Partition>:states:{stack.region}:{stack.account}:execution:{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{logical_id(machine)}"}}]}}]}}'
         resources = ["*", f"{executions}:*", f"{executions}/*:*"]
-        resources += [f"<{logical_id(function)}.Arn>:*" for function in (self.shard_function, self.summary_function)]
+        resources += [f"<{logical_id(function)}.Arn>:*" for function in (self.plan_function, self.shard_function, self.summary_function)]
         return [f"AwsSolutions-IAM5[Resource::{resource}]" for resource in resources]
 
     def _invoke(self, function: lambda_.Function, name: str, *, payload: sfn.TaskInput | None = None, result_path: str | None = None) -> tasks.LambdaInvoke:

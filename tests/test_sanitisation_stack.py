@@ -21,7 +21,7 @@ def test_lambdas_run_in_the_isolated_subnets_with_the_shared_layer(env):
     template = sanitisation(env)
     functions = template.find_resources("AWS::Lambda::Function")
     ours = {k: v for k, v in functions.items() if v["Properties"].get("Handler") == "handler.handler"}
-    assert len(ours) == 2
+    assert len(ours) == 3  # plan, shard, summary
     for function in ours.values():
         props = function["Properties"]
         assert props["VpcConfig"]["SubnetIds"] and props["Runtime"] == "python3.12"
@@ -39,7 +39,7 @@ def test_the_state_machine_may_write_map_results_under_their_prefix_only(env):
 def test_the_distributed_map_reads_the_dataset_prefix_with_the_configured_concurrency(env):
     definition = json.dumps(sanitisation(env).find_resources("AWS::StepFunctions::StateMachine"))
     assert '\\"ProcessorConfig\\":{\\"Mode\\":\\"DISTRIBUTED\\"' in definition
-    assert '\\"Resource\\":\\"arn:' in definition and "s3:listObjectsV2" in definition
+    assert '\\"Resource\\":\\"arn:' in definition and ":states:::s3:getObject" in definition  # the plan manifest
     # Results go to S3 (moto's interpreter ignores ResultWriter, so this is checked here, not in the run below).
     assert '\\"ResultWriter\\":{\\"Resource\\":\\"arn:' in definition and ':states:::s3:putObject' in definition
     assert '\\"Prefix\\":\\"sanitised/map-results\\"' in definition
@@ -93,12 +93,18 @@ def run_workflow(synthesised_definition, summary: dict, shard_count: int = 2) ->
         for index in range(shard_count):
             s3.put_object(Bucket=bucket, Key=f"raw/job-1/part-{index}.jsonl", Body=b'{"input": "a", "output": "b"}\n')
         s3.put_object(Bucket=bucket, Key="raw/other-job/part-0.jsonl", Body=b"{}\n")
+        # What plan_shards writes (its own test checks it): here one object is split in two ranges.
+        items = [{"key": f"raw/job-1/part-{index}.jsonl", "range": None} for index in range(shard_count - 1)]
+        items += [{"key": f"raw/job-1/part-{shard_count - 1}.jsonl", "range": [0, 9]}, {"key": f"raw/job-1/part-{shard_count - 1}.jsonl", "range": [10, 30]}]
+        s3.put_object(Bucket=bucket, Key="sanitised/job-1/plan/items.json", Body=json.dumps(items).encode())
         aws_lambda = boto3.client("lambda", region_name=region)
         names = {"Datasets": bucket, "AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account, "AWS::URLSuffix": "amazonaws.com"}
         for logical_id in functions:
             names[logical_id] = aws_lambda.create_function(FunctionName=logical_id, Runtime="python3.12", Role=role, Handler="handler.handler",
                                                            Code={"ZipFile": b"not run"})["FunctionArn"]
-        for _ in range(shard_count):
+        plan = {"manifest_key": "sanitised/job-1/plan/items.json", "items": shard_count + 1, "objects": shard_count, "bytes": 93}
+        moto_api_backend.set_lambda_simple_result(result=json.dumps(plan), account_id=account, region=region)
+        for _ in range(shard_count + 1):
             moto_api_backend.set_lambda_simple_result(result=json.dumps(SHARD_RESULT), account_id=account, region=region)
         moto_api_backend.set_lambda_simple_result(result=json.dumps(summary), account_id=account, region=region)
 
@@ -122,8 +128,9 @@ def test_within_the_limit_the_execution_succeeds_with_the_summary(synthesised_de
     output = json.loads(result["described"]["output"])
     assert output["sanitisation"] == summary and output["max_quarantine_percent"] == 5.0  # the default was applied
     [map_run] = result["map_runs"]
-    assert map_run["itemCounts"]["total"] == 3 and map_run["itemCounts"]["succeeded"] == 3  # raw/job-1/ only, not raw/other-job/
-    [summary_call] = [json.loads(e["lambdaFunctionScheduledEventDetails"]["input"]) for e in result["history"] if e["type"] == "LambdaFunctionScheduled"]
+    assert map_run["itemCounts"]["total"] == 4 and map_run["itemCounts"]["succeeded"] == 4  # the plan's items: 2 objects + 2 ranges of the third
+    plan_call, summary_call = [json.loads(e["lambdaFunctionScheduledEventDetails"]["input"]) for e in result["history"] if e["type"] == "LambdaFunctionScheduled"]
+    assert plan_call == {"bucket": synthesised_definition[2], "input_prefix": "raw/job-1/", "output_prefix": "sanitised/job-1/", "shard_bytes": 1024 ** 3}
     assert summary_call == {"output": {"bucket": synthesised_definition[2], "prefix": "sanitised/job-1/"}, "max_quarantine_percent": 5.0}
 
 

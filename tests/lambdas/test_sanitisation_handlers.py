@@ -125,3 +125,15 @@ def test_byte_ranges_of_one_large_object_together_give_the_whole(shards):
     assert clean == jsonl(*(r for i, r in enumerate(records) if i != 123))
     summary = load_handler("summarise_sanitisation")({"output": {"bucket": shards.datasets, "prefix": "sanitised/job-1/"}, "max_quarantine_percent": 5}, LambdaContext())
     assert summary["lines_in"] == 400 and summary["passed"] and summary["balanced"]
+
+
+def test_plan_handler_writes_the_map_items_under_kms(shards):
+    result = load_handler("plan_shards")({"bucket": shards.datasets, "input_prefix": "raw/job-1/", "output_prefix": "sanitised/job-1/",
+                                          "shard_bytes": 100}, LambdaContext())
+    items = json.loads(shards.get(result["manifest_key"]))
+    keys = [item["key"] for item in items]
+    assert set(keys) == {"raw/job-1/part-0.jsonl", "raw/job-1/sub/part-1.jsonl"} and result["objects"] == 2
+    big = [item["range"] for item in items if item["key"] == "raw/job-1/part-0.jsonl"]
+    assert big[0][0] == 0 and all(r is not None for r in big) and len(big) > 1  # part-0 is over 100 bytes
+    head = shards.s3.head_object(Bucket=shards.datasets, Key=result["manifest_key"])
+    assert head["ServerSideEncryption"] == "aws:kms"

@@ -20,3 +20,18 @@ def test_ranges_partition_the_lines(lines, cuts, chunk, final_newline):
     bounds = sorted({c for c in cuts if c < len(data)} | {0})
     ranges = [(bounds[i], (bounds[i + 1] - 1) if i + 1 < len(bounds) else max(len(data) - 1, 0)) for i in range(len(bounds))]
     assert b"".join(read_range(data, start, end, chunk) for start, end in ranges) == data
+
+
+def test_plan_gives_small_objects_whole_and_large_ones_in_covering_ranges():
+    import pytest
+
+    from sanitiser.plan import plan_items
+
+    items = plan_items([("a.jsonl", 10), ("big.jsonl", 25), ("empty.jsonl", 0)], shard_bytes=10)
+    assert items == [
+        {"key": "a.jsonl", "range": None},
+        {"key": "big.jsonl", "range": [0, 9]}, {"key": "big.jsonl", "range": [10, 19]}, {"key": "big.jsonl", "range": [20, 24]},
+        {"key": "empty.jsonl", "range": None},
+    ]
+    with pytest.raises(ValueError, match="shard_bytes must be at least 1"):
+        plan_items([], shard_bytes=0)
