@@ -65,13 +65,18 @@ def scan_file(path: Path, check: Callable[[str], object] | None = None) -> DataF
                 continue
             records += 1
             if check is not None:
-                try:
-                    check(raw.decode("utf-8"))
-                except UnicodeDecodeError:
-                    raise RecordError(str(path), line_number, "not valid UTF-8") from None
-                except ValueError as error:
-                    raise RecordError(str(path), line_number, str(error)) from None
+                checked(path, line_number, raw, check)
     return DataFile(path, records, sha.hexdigest())
+
+
+def checked(path: Path, line_number: int, raw: bytes, check: Callable[[str], object]):
+    """``check(line)``'s result, or a RecordError naming the file and line of a bad record."""
+    try:
+        return check(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RecordError(str(path), line_number, "not valid UTF-8") from None
+    except ValueError as error:
+        raise RecordError(str(path), line_number, str(error)) from None
 
 
 def customer_pool(channel: Path, check=None) -> Pool:

@@ -20,10 +20,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .chat import ChatRenderer, TemplateError, Tokenised  # noqa: E402
 from .config import RunConfig, hyperparameters_file, load  # noqa: E402
-from .errors import InputError, RecordError  # noqa: E402
+from .errors import InputError  # noqa: E402
 from .mixing import CUSTOMER, MixedRecordStream, MixPlan, MixSpec  # noqa: E402
 from sanitiser.formats import parse_line  # noqa: E402
-from .sources import Pool, curated_pools, customer_pool, jsonl_files  # noqa: E402
+from .sources import Pool, checked, curated_pools, customer_pool, jsonl_files  # noqa: E402
 
 log = logging.getLogger("openforge.train")
 
@@ -63,8 +63,8 @@ def prepare(config: RunConfig) -> Prepared:
     except TemplateError as error:
         raise InputError(str(error)) from None
 
-    def check(line: str) -> None:
-        renderer.tokenise(parse_line(line))
+    def check(line: str) -> Tokenised:
+        return renderer.tokenise(parse_line(line))
 
     t = config.tuning
     spec = MixSpec.from_percentages(config.mix.customer_data_percent, config.mix.weights(), config.mix.normalise_curated_weights)
@@ -92,7 +92,7 @@ def prepare(config: RunConfig) -> Prepared:
     else:
         raise InputError("customer_data_percent is 0, so epochs are undefined: set max_steps")
 
-    validation = _validation_records(config, renderer, check)
+    validation = _validation_records(config, check)
     digest = hashlib.sha256("".join(p.digest for p in pools.values()).encode()).hexdigest()
     dataset_version = config.tracking.dataset_version or digest[:12]
     fingerprint = hashlib.sha256(
@@ -105,7 +105,7 @@ def prepare(config: RunConfig) -> Prepared:
     )
 
 
-def _validation_records(config: RunConfig, renderer: ChatRenderer, check) -> list[Tokenised]:
+def _validation_records(config: RunConfig, check) -> list[Tokenised]:
     channel = config.paths.channel("validation")
     if config.paths.validation_channel is None and not channel.is_dir():
         return []
@@ -114,12 +114,7 @@ def _validation_records(config: RunConfig, renderer: ChatRenderer, check) -> lis
     records = []
     for path in jsonl_files(channel):
         with open(path, "rb") as handle:
-            for line_number, raw in enumerate(handle, start=1):
-                if raw.strip():
-                    try:
-                        records.append(renderer.tokenise(parse_line(raw.decode("utf-8"))))
-                    except (ValueError, UnicodeDecodeError) as error:
-                        raise RecordError(str(path), line_number, str(error)) from None
+            records += [checked(path, number, raw, check) for number, raw in enumerate(handle, start=1) if raw.strip()]
     return records
 
 
