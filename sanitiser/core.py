@@ -46,6 +46,23 @@ class Sink(Protocol):
     def duplicate(self, record: dict) -> None: ...
 
 
+class JsonlSink:
+    """A Sink over three writable streams (files, S3 object writers): clean lines as they
+    are, quarantine and duplicate records as one JSON object per line."""
+
+    def __init__(self, clean, quarantine, duplicates):
+        self._clean, self._quarantine, self._duplicates = clean, quarantine, duplicates
+
+    def clean(self, data: bytes) -> None:
+        self._clean.write(data + b"\n")
+
+    def quarantine(self, record: dict) -> None:
+        self._quarantine.write(orjson.dumps(record) + b"\n")
+
+    def duplicate(self, record: dict) -> None:
+        self._duplicates.write(orjson.dumps(record) + b"\n")
+
+
 @dataclass
 class Stats:
     lines_in: int = 0

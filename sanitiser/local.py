@@ -10,32 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import orjson
 from tqdm import tqdm
 
-from .core import Sanitiser, Settings, Stats
+from .core import JsonlSink, Sanitiser, Settings, Stats
 from .report import over_limit, write_report
 from .rules import special_tokens
-
-
-class FileSink:
-    def __init__(self, clean_path: Path, quarantine, duplicates):
-        clean_path.parent.mkdir(parents=True, exist_ok=True)
-        self._clean = open(clean_path, "wb")
-        self._quarantine, self._duplicates = quarantine, duplicates
-
-    def clean(self, data: bytes) -> None:
-        self._clean.write(data)
-        self._clean.write(b"\n")
-
-    def quarantine(self, record: dict) -> None:
-        self._quarantine.write(orjson.dumps(record) + b"\n")
-
-    def duplicate(self, record: dict) -> None:
-        self._duplicates.write(orjson.dumps(record) + b"\n")
-
-    def close(self) -> None:
-        self._clean.close()
 
 
 class _Progress:
@@ -76,10 +55,10 @@ def sanitise_paths(paths: list[Path], out: Path, settings: Settings, progress: b
     with open(out / "quarantine.jsonl", "wb") as quarantine, open(out / "duplicates.jsonl", "wb") as duplicates, \
             tqdm(total=sum(f.stat().st_size for f, _ in files), unit="B", unit_scale=True, disable=not progress, desc="sanitising") as bar:
         for path, relative in files:
-            sink = FileSink(out / "clean" / relative, quarantine, duplicates)
-            with open(path, "rb") as handle:
-                stats = sanitiser.run(_Progress(handle, bar), str(path), sink)
-            sink.close()
+            clean_path = out / "clean" / relative
+            clean_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "rb") as handle, open(clean_path, "wb") as clean:
+                stats = sanitiser.run(_Progress(handle, bar), str(path), JsonlSink(clean, quarantine, duplicates))
             per_source[str(path)] = stats.to_dict()
             total.add(stats)
     write_report(out, total, per_source, settings)

@@ -10,9 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
-import orjson
-
-from .core import Sanitiser, Settings
+from .core import JsonlSink, Sanitiser, Settings
 from .ranges import RangeLines
 
 OUTPUT_KINDS = ("clean", "quarantine", "duplicates", "stats", "keys")
@@ -76,20 +74,6 @@ def settings_from(values: dict) -> Settings:
         raise BadRequest(str(error)) from None
 
 
-class _Sink:
-    def __init__(self, clean, quarantine, duplicates):
-        self._clean, self._quarantine, self._duplicates = clean, quarantine, duplicates
-
-    def clean(self, data: bytes) -> None:
-        self._clean.write(data + b"\n")
-
-    def quarantine(self, record: dict) -> None:
-        self._quarantine.write(orjson.dumps(record) + b"\n")
-
-    def duplicate(self, record: dict) -> None:
-        self._duplicates.write(orjson.dumps(record) + b"\n")
-
-
 def sanitise_shard(request: ShardRequest, open_input: Callable, open_output: Callable[[str], object]) -> dict:
     """Returns the shard's counts (what the Map collects); the full stats go to stats/."""
     sanitiser = Sanitiser(request.settings)
@@ -101,7 +85,7 @@ def sanitise_shard(request: ShardRequest, open_input: Callable, open_output: Cal
         with open_input() as stream:
             if request.byte_range:
                 stream = io.BufferedReader(RangeLines(stream, *request.byte_range))
-            stats = sanitiser.run(stream, source, _Sink(clean, quarantine, duplicates))
+            stats = sanitiser.run(stream, source, JsonlSink(clean, quarantine, duplicates))
     with open_output(request.output_key("keys")) as keys:
         keys.write(sanitiser.clean_keys.tobytes())
     with open_output(request.output_key("stats")) as out:
