@@ -36,6 +36,11 @@ PLAN_MANIFESTS = f"{SANITISED_PREFIX}/*/plan/items.json"  # what plan_shards wri
 LAMBDA_TIMEOUT = Duration.minutes(15)
 
 
+def _objects_under_key(s3_actions: list[str], objects_arn: str, kms_actions: list[str], key_arn: str) -> list[iam.PolicyStatement]:
+    """S3 actions on some objects of the datasets bucket, and the key they are encrypted under."""
+    return [iam.PolicyStatement(actions=s3_actions, resources=[objects_arn]), iam.PolicyStatement(actions=kms_actions, resources=[key_arn])]
+
+
 class PrefixResultWriter(sfn.ResultWriterV2):
     """Map results to S3 under one prefix. aws-cdk-lib's own writer grants the state machine
     read and write on the whole bucket (here: all customer data); this grants the prefix."""
@@ -45,10 +50,8 @@ class PrefixResultWriter(sfn.ResultWriterV2):
         self._objects_arn, self._key_arn = objects_arn, key_arn
 
     def provide_policy_statements(self) -> list[iam.PolicyStatement]:
-        return [
-            iam.PolicyStatement(actions=["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"], resources=[self._objects_arn]),
-            iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self._key_arn]),
-        ]
+        return _objects_under_key(["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"], self._objects_arn,
+                                  ["kms:GenerateDataKey", "kms:Decrypt"], self._key_arn)
 
 
 class PlanItemReader(sfn.S3JsonItemReader):
@@ -60,10 +63,7 @@ class PlanItemReader(sfn.S3JsonItemReader):
         self._manifests_arn, self._key_arn = manifests_arn, key_arn
 
     def provide_policy_statements(self) -> list[iam.PolicyStatement]:
-        return [
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self._manifests_arn]),
-            iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self._key_arn]),
-        ]
+        return _objects_under_key(["s3:GetObject"], self._manifests_arn, ["kms:Decrypt"], self._key_arn)
 
 
 class SanitisationWorkflow(Construct):
