@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import base64
 import unicodedata
-from itertools import accumulate
-from operator import add
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from itertools import chain, compress, repeat
+from operator import add, is_, is_not, itemgetter, not_, or_
 from typing import BinaryIO, Protocol
 
 import orjson
 
 from .comprehend import ComprehendScrubber
-from .dedup import ExactDuplicates, NearDuplicates, content_key
+from .dedup import ExactDuplicates, NearDuplicates, content_key, content_keys
 from .fastpath import fast_pairs
 from .formats import FormatError, text_slots, to_messages
-from .prefilter import ALL_RULES, NFC_ONLY, Prefilter
+from .prefilter import ALL_RULES, Prefilter
 from .reader import KEEP_OF_LONG_LINE, Line
 from .rules import Findings, Rules
 
@@ -116,7 +116,7 @@ class Settings:
     near_dedup: bool = True
     near_threshold: float = 0.8
     max_line_bytes: int = 2 * 1024 * 1024
-    chunk_bytes: int = 8 * 1024 * 1024  # raw bytes scanned at once by the prefilter
+    chunk_bytes: int = 128 * 1024  # raw bytes a stage works on at once: small enough that its objects stay in cache
     fast_path: bool = True  # False: every line through every rule (the reference the tests compare with)
     comprehend_pii: bool = False  # also Amazon Comprehend's DetectPiiEntities on every text field
     comprehend_language: str = "en"
@@ -126,6 +126,20 @@ def _settled_unicode(pair: tuple[str, str]) -> bool:
     """A non-ASCII text no rule would change: already NFC and no whitespace at either end."""
     text = pair[1]
     return unicodedata.is_normalized("NFC", text) and not text[:1].isspace() and not text[-1:].isspace()
+
+
+NORMALISE = frozenset({"normalise"})  # a rewritten text is always tidied
+
+
+def _parsed(lines: list[bytes]) -> list:
+    """Each line parsed, None where it is not JSON; one C-level map until a line fails."""
+    records: list = []
+    while len(records) < len(lines):
+        try:
+            records.extend(map(orjson.loads, lines[len(records):] if records else lines))
+        except orjson.JSONDecodeError:
+            records.append(None)  # extend kept what it parsed before the bad line
+    return records
 
 
 class Sanitiser:
@@ -144,49 +158,98 @@ class Sanitiser:
     def run(self, stream: BinaryIO, source: str, sink: Sink) -> Stats:
         """Sanitise one source (a file or an S3 object stream) into ``sink``."""
         self.sources.append(source)
-        source_bits = (len(self.sources) - 1) << LINE_BITS
-        stats, number = Stats(), 0
-        self.clean_keys = clean_keys = array("Q")  # (content key, input line) of each clean record, in output order
-        loads, decode_error, max_bytes = orjson.loads, orjson.JSONDecodeError, self.settings.max_line_bytes
+        stats = Stats()
+        self.clean_keys = array("Q")  # (content key, input line) of each clean record, in output order
         for lines, flagged, terminated_last in self._chunks(stream, stats):
-            clean: list[bytes] = []  # written once per chunk, in line order
-            last = len(lines) - 1
-            for index, data in enumerate(lines):
-                number += 1
-                # The fast path, inlined: a line no rule can change is only parsed,
-                # validated and deduplicated, and written out as the bytes it came in as.
-                concerns = flagged.get(index)
-                if (concerns is None or concerns == NFC_ONLY) and type(data) is bytes and len(data) <= max_bytes:
-                    try:
-                        pairs = fast_pairs(loads(data))
-                    except decode_error:
-                        pairs = None
-                    if concerns is not None and pairs is not None and not all(map(_settled_unicode, pairs)):
-                        pairs = None
-                    if pairs is not None and not data.endswith(b"\r"):
-                        key = content_key(pairs)
-                        if not self._duplicate(pairs, key, source_bits | number, source, number, sink, stats):
-                            stats.clean += 1
-                            clean.append(data)
-                            clean_keys.extend((key, number))
-                        continue
-                rules = ALL_RULES if concerns is None or concerns == NFC_ONLY else concerns | {"normalise"}
-                written = self._one(self._line(data, number, index < last or terminated_last), source, sink, stats, rules)
-                if written is not None:
-                    clean.append(written[0])
-                    clean_keys.extend((written[1], number))
-            if clean:
-                sink.clean(b"\n".join(clean))
-            stats.lines_in = number
+            self._chunk(lines, flagged, terminated_last, stats.lines_in, source, sink, stats)
+            stats.lines_in += len(lines)
         return stats
+
+    def _chunk(self, lines: list, flagged: dict, terminated_last: bool, before: int, source: str, sink: Sink, stats: Stats) -> None:
+        """One chunk, a stage at a time over all its lines (C-level maps, not a Python loop
+        per line): the fast path, the rules for the lines it declined, then deduplication
+        in line order, so the first occurrence is kept whichever path a line took."""
+        count = len(lines)
+        keys: list = [None] * count  # content key of every line still in the running
+        pairs: list = [None] * count  # its (role, text) pairs, for near-duplicate detection
+        slow = self._fast_path(lines, flagged, keys, pairs)
+        rewritten: dict[int, tuple[bytes, Findings, bool]] = {}
+        last = count - 1
+        for index in slow:
+            cleaned = self._clean(self._line(lines[index], before + index + 1, index < last or terminated_last), source, sink, stats,
+                                  flagged.get(index, ALL_RULES) | NORMALISE)
+            if cleaned is not None:
+                rewritten[index], pairs[index], keys[index] = cleaned
+
+        running = list(compress(range(count), map(is_not, keys, repeat(None))))
+        numbers = list(map(add, running, repeat(before + 1)))
+        packed = list(map(or_, numbers, repeat((len(self.sources) - 1) << LINE_BITS)))  # source and line in one int
+        duplicates: list[tuple[int, dict]] = []
+        if self.exact is not None:
+            firsts = list(map(self.exact.check_and_add, map(keys.__getitem__, running), packed))
+            for position in compress(range(len(running)), firsts):
+                duplicates.append((position, {"source": source, "line": numbers[position], "kind": "exact", "duplicate_of": self._location(firsts[position])}))
+            stats.exact_duplicates += len(duplicates)
+        if self.near is not None:
+            removed = {position for position, _ in duplicates}
+            candidates = [position for position in range(len(running)) if position not in removed]
+            found = self.near.find([pairs[running[position]] for position in candidates], [packed[position] for position in candidates])
+            for at, (first, similarity) in found.items():
+                position = candidates[at]
+                duplicates.append((position, {"source": source, "line": numbers[position], "kind": "near", "similarity": round(similarity, 3),
+                                              "duplicate_of": self._location(first)}))
+            stats.near_duplicates += len(found)
+        if duplicates:
+            duplicates.sort(key=itemgetter(0))
+            for _, record in duplicates:
+                sink.duplicate(record)
+            gone = {position for position, _ in duplicates}
+            kept = [position for position in range(len(running)) if position not in gone]
+            running, numbers = [running[p] for p in kept], [numbers[p] for p in kept]
+
+        clean = list(map(lines.__getitem__, running))
+        for position, index in enumerate(running):
+            if index in rewritten:
+                clean[position], findings, changed = rewritten[index]
+                self._count(findings, changed, stats)
+        stats.clean += len(clean)
+        self.clean_keys.extend(chain.from_iterable(zip(map(keys.__getitem__, running), numbers)))
+        if clean:
+            sink.clean(b"\n".join(clean))
+
+    def _fast_path(self, lines: list, flagged: dict, keys: list, pairs: list) -> list[int]:
+        """Fills in key and pairs of every line no rule can change (parsed, validated and
+        written as the bytes it came in as); returns the indexes of the others, in order."""
+        count = len(lines)
+        if not self.settings.fast_path or type(lines[0]) is not bytes:  # a cut-short over-long line comes alone
+            return list(range(count))
+        eligible = bytearray(b"\x01") * count
+        for index in flagged:
+            eligible[index] = 0
+        if max(map(len, lines)) > self.settings.max_line_bytes:
+            for index, data in enumerate(lines):
+                if len(data) > self.settings.max_line_bytes:
+                    eligible[index] = 0
+        taken = list(compress(range(count), eligible))
+        taken_lines = list(map(lines.__getitem__, taken))
+        taken_pairs = list(map(fast_pairs, _parsed(taken_lines)))  # None where the full validator must look
+        for position in compress(range(len(taken)), map(not_, map(bytes.isascii, taken_lines))):
+            if taken_pairs[position] is not None and not all(map(_settled_unicode, taken_pairs[position])):
+                taken_pairs[position] = None
+        for index, value in zip(taken, content_keys(taken_pairs)):
+            keys[index] = value
+        for index, value in zip(taken, taken_pairs):
+            pairs[index] = value
+        declined = [taken[position] for position in compress(range(len(taken)), map(is_, taken_pairs, repeat(None)))]
+        for index in declined:
+            keys[index] = None
+        return sorted(chain(compress(range(count), map(not_, eligible)), declined))
 
     def _line(self, data, number: int, terminated: bool) -> Line:
         if type(data) is Line:  # an over-long line, already cut short by the reader
             return Line(number, data.data, data.length, data.terminated)
         if len(data) > self.settings.max_line_bytes:
             return Line(number, data[:KEEP_OF_LONG_LINE], len(data), terminated)
-        if data.endswith(b"\r"):  # CRLF files
-            data = data[:-1]
         return Line(number, data, len(data), terminated)
 
     def _chunks(self, stream: BinaryIO, stats: Stats):
@@ -218,10 +281,11 @@ class Sanitiser:
 
     def _split(self, chunk: bytes, terminated: bool):
         lines = chunk.split(b"\n")
+        if b"\r" in chunk:  # CRLF files: the carriage return is not part of the record
+            lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
         if not self.settings.fast_path:
             return lines, dict.fromkeys(range(len(lines)), ALL_RULES), terminated
-        ends = list(map(add, accumulate(map(len, lines)), range(len(lines))))  # offset of each line's newline, in C
-        return lines, self.prefilter.flagged(chunk, ends), terminated
+        return lines, self.prefilter.flagged(chunk), terminated
 
     def _skip_long_line(self, start: bytes, stream: BinaryIO, stats: Stats) -> Line:
         length, terminated = len(start), False
@@ -237,25 +301,9 @@ class Sanitiser:
             length += len(piece)
         return Line(0, start[:KEEP_OF_LONG_LINE], length, terminated)
 
-    def _duplicate(self, pairs, key: int, packed: int, source: str, number: int, sink: Sink, stats: Stats) -> bool:
-        """Records the line as a duplicate (exact first, then near) and says whether it was one."""
-        if self.exact is not None:
-            first = self.exact.check_and_add(key, packed)
-            if first is not None:
-                stats.exact_duplicates += 1
-                sink.duplicate({"source": source, "line": number, "kind": "exact", "duplicate_of": self._location(first)})
-                return True
-        if self.near is not None:
-            match = self.near.check_and_add(" ".join(text for _, text in pairs), packed)
-            if match is not None:
-                stats.near_duplicates += 1
-                sink.duplicate({"source": source, "line": number, "kind": "near", "similarity": round(match[1], 3), "duplicate_of": self._location(match[0])})
-                return True
-        return False
-
-    def _one(self, line: Line, source: str, sink: Sink, stats: Stats, rules: frozenset = ALL_RULES) -> tuple[bytes, int] | None:
-        """Every rule on one line; returns (clean bytes, content key), or None when the line
-        was quarantined or recorded as a duplicate."""
+    def _clean(self, line: Line, source: str, sink: Sink, stats: Stats, rules: frozenset = ALL_RULES) -> tuple[tuple[bytes, Findings, bool], list, int] | None:
+        """Every rule in ``rules`` on one line: ((bytes to write, findings, whether a rule
+        changed a text), pairs, content key), or None when the line was quarantined."""
         if line.too_long:
             return self._quarantine(sink, stats, source, line, "line_too_long", f"{line.length} bytes > {self.settings.max_line_bytes}")
         if not line.data.strip():
@@ -283,27 +331,19 @@ class Sanitiser:
                 changed = True
         if findings.markers and self.settings.marker_fix == "quarantine":
             return self._quarantine(sink, stats, source, line, "reserved_marker", ", ".join(sorted(findings.markers)))
-
         if changed:  # the texts are the cleaned ones now
             pairs = fast_pairs(record) or [(m["role"], m["content"]) for m in to_messages(record)]
-        key = content_key(pairs)
-        if self._duplicate(pairs, key, self._locate(line), source, line.number, sink, stats):
-            return None
+        return (orjson.dumps(record) if changed else line.data, findings, changed), pairs, content_key(pairs)
 
+    @staticmethod
+    def _count(findings: Findings, changed: bool, stats: Stats) -> None:
+        """What the rules did to a record that was kept."""
         if findings.markers:
             stats.markers.update(findings.markers)
         if findings.pii:
             stats.pii.update(findings.pii)
         stats.normalised_fields += findings.normalised
-        stats.clean += 1
-        if changed:
-            stats.rewritten += 1
-            return orjson.dumps(record), key
-        return line.data, key
-
-    def _locate(self, line: Line) -> int:
-        """Source and line packed in one int, so the dedup indexes stay compact."""
-        return ((len(self.sources) - 1) << LINE_BITS) | line.number
+        stats.rewritten += changed
 
     def _location(self, packed: int) -> dict:
         return {"source": self.sources[packed >> LINE_BITS], "line": packed & ((1 << LINE_BITS) - 1)}

@@ -24,15 +24,21 @@ def content_key(messages: list[tuple[str, str]]) -> int:
     return xxhash.xxh3_64_intdigest(orjson.dumps(messages))
 
 
+def content_keys(pairs: list) -> list[int]:
+    """content_key of each, in one C-level map (garbage where an item is None)."""
+    return list(map(xxhash.xxh3_64_intdigest, map(orjson.dumps, pairs)))
+
+
 class ExactDuplicates:
     """Hash -> line of first occurrence. ~100 bytes per unique record (a dict entry)."""
 
     def __init__(self):
         self._first: dict[int, int] = {}
 
-    def check_and_add(self, key: int, line: int) -> int | None:
+    def check_and_add(self, key: int, line: int) -> int:
+        """The line this one duplicates, or 0 (line numbers start at 1) after remembering it."""
         first = self._first.setdefault(key, line)
-        return None if first == line else first
+        return 0 if first == line else first
 
 
 class NearDuplicates:
@@ -48,6 +54,16 @@ class NearDuplicates:
         self._lsh = rensa.RMinHashLSH(threshold, num_perm, bands)
         self._lines = array("q")  # LSH key -> line of the kept record
         self._signatures = array("I")  # kept signatures, num_perm each
+
+    def find(self, conversations: list[list[tuple[str, str]]], lines: list[int]) -> dict[int, tuple[int, float]]:
+        """{position in the batch: (line it duplicates, estimated similarity)}; every other
+        conversation is remembered, in order, so later ones (in this batch too) match it."""
+        found = {}
+        for position, (pairs, line) in enumerate(zip(conversations, lines)):
+            match = self.check_and_add(" ".join(text for _, text in pairs), line)
+            if match is not None:
+                found[position] = match
+        return found
 
     def check_and_add(self, text: str, line: int) -> tuple[int, float] | None:
         """(line it duplicates, estimated similarity) or None, after remembering this one."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from operator import itemgetter
 
-ROLE, CONTENT = itemgetter("role"), itemgetter("content")
+ROLE, CONTENT, TEXT = itemgetter("role"), itemgetter("content"), itemgetter("text")
 
 
 def _text(value: str) -> bool:
@@ -52,20 +52,41 @@ def _bedrock(record: dict, messages: list) -> list[tuple[str, str]] | None:
     pairs = []
     system = record.get("system")
     if system is not None:
-        if type(system) is not list or not all(type(b) is dict and type(b.get("text")) is str and _text(b["text"]) for b in system):
+        if type(system) is not list:
             return None
         if system:
-            pairs.append(("system", "\n".join(b["text"] for b in system)))
+            text = _joined_texts(system)
+            if text is None:
+                return None
+            pairs.append(("system", text))
     try:
         for message in messages:
-            blocks, role = message["content"], message["role"]
-            if role not in ("user", "assistant") or type(blocks) is not list or not blocks:
+            role = message["role"]
+            if role not in ("user", "assistant") or type(message["content"]) is not list:
                 return None
-            if not all(type(b) is dict and type(b.get("text")) is str and _text(b["text"]) for b in blocks):
-                return None  # an empty block would leave a stray newline for normalisation to fix
-            pairs.append((role, "\n".join(b["text"] for b in blocks)))
+            text = _joined_texts(message["content"])
+            if text is None:
+                return None
+            pairs.append((role, text))
     except (TypeError, KeyError):
         return None
-    if not _valid_roles(tuple(role for role, _ in pairs)):
+    if not _valid_roles(tuple(map(itemgetter(0), pairs))):
         return None
     return pairs
+
+
+def _joined_texts(blocks: list) -> str | None:
+    """The texts of non-empty text blocks joined by newlines, or None. An empty block is
+    refused: it would leave a stray newline for normalisation to fix."""
+    if len(blocks) == 1:  # the usual shape, without building a list
+        block = blocks[0]
+        text = block.get("text") if type(block) is dict else None
+        return text if type(text) is str and text and not text.isspace() else None
+    try:
+        texts = list(map(TEXT, blocks))  # TypeError or KeyError unless every block is an object with "text"
+        joined = "\n".join(texts)  # TypeError unless every text is a string
+    except (TypeError, KeyError):
+        return None
+    if not texts or not all(texts) or any(map(str.isspace, texts)):
+        return None
+    return joined

@@ -1,19 +1,19 @@
 """Find, in one pass over a whole chunk of raw JSONL, the lines a rule might change.
 
 The patterns are a superset of what the rules act on, written against raw JSON bytes:
-reserved markers, non-ASCII bytes and escapes (which could hide either), PII shapes,
-and whitespace at either end of a string value. Each match also says which rules it
+reserved markers, the characters the Unicode fixes replace, escapes (which could hide
+anything), PII shapes, and whitespace at either end of a string value. Each match also says which rules it
 concerns, so a flagged line runs only those. Lines with no match are written out as they
-came in without any rule running on them, and so are lines whose only match is ordinary
-non-ASCII text, once core has checked it is NFC with no Unicode whitespace at its ends. Hyperscan (a native multi-pattern regex
-engine) scans all patterns at once at hundreds of MB/s; without it Python's ``re`` does
-the same job, slower. Being a superset is what makes skipping safe, and a property test
+came in without any rule running on them. Other non-ASCII text is not a pattern here
+(a callback per byte of Japanese would cost more than the rules): core asks
+``bytes.isascii`` of each line and checks such text is NFC with no Unicode whitespace at
+its ends. Hyperscan (a native multi-pattern regex engine) scans all patterns at once at
+hundreds of MB/s; without it Python's ``re`` does the same job, slower. Being a superset is what makes skipping safe, and a property test
 checks the fast and slow paths agree.
 """
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Iterable
 
 from .rules import NOVA_RESERVED_MARKERS
@@ -28,7 +28,6 @@ ALWAYS = [
     # The characters the Unicode fixes replace (curly quotes, exotic and zero-width spaces, BOM):
     # "all", because dropping a zero-width character can reveal a marker.
     (rb"\xe2\x80[\x80-\x8d\x98-\x9e\xaf\xb2\xb3]|\xe2\x81[\x9f\xa0]|\xc2\xa0|\xe3\x80\x80|\xef\xbb\xbf", "all"),
-    (rb"[\x80-\xff]", "nfc"),  # any other non-ASCII: only NFC or Unicode whitespace at an end can need a fix
     (rb"\\[urtfb]", "all"),  # escapes that may hide any character, carriage returns, tabs, form feeds
     (rb"[A-Za-z0-9._%+-]@[A-Za-z0-9-]", "pii"),  # e-mail
     (rb"\d[\d .()-]{5,}\d", "pii"),  # phone, card, SSN, IPv4
@@ -37,7 +36,6 @@ ALWAYS = [
     (rb" \\n", "normalise"),  # a space before a newline inside a string
 ]
 ALL_RULES = frozenset({"markers", "pii", "normalise"})
-NFC_ONLY = frozenset({"nfc"})  # lines the fast path may still take, once their texts are checked
 
 
 def marker_patterns(markers: Iterable[str]) -> list[bytes]:
@@ -49,7 +47,6 @@ class Prefilter:
         markers = [(pattern, "markers") for pattern in marker_patterns(dict.fromkeys([*NOVA_RESERVED_MARKERS, *extra_markers]))]
         self.patterns = [pattern for pattern, _ in ALWAYS + markers]
         self._rules = [ALL_RULES if concern == "all" else frozenset({concern}) for _, concern in ALWAYS + markers]
-        # "nfc" alone lets a line through if its texts need nothing (core checks); any other hit wins.
         if hyperscan is not None:
             self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             self._database.compile(expressions=self.patterns, ids=list(range(len(self.patterns))), elements=len(self.patterns),
@@ -61,9 +58,9 @@ class Prefilter:
     def engine(self) -> str:
         return "hyperscan" if hyperscan is not None else "re"
 
-    def flagged(self, chunk: bytes, line_ends: list[int]) -> dict[int, frozenset]:
-        """{index of a line with a match: the rules that may change it}; ``line_ends[i]`` is
-        the offset of line i's newline in ``chunk``."""
+    def flagged(self, chunk: bytes) -> dict[int, frozenset]:
+        """{index of a line with a match: the rules that may change it}, lines being
+        ``chunk.split(b"\\n")``."""
         ends_by_pattern: list[list[int]] = [[] for _ in self.patterns]
         if hyperscan is not None:
             appenders = [ends.append for ends in ends_by_pattern]  # the callback runs per match: keep it to one append
@@ -71,11 +68,14 @@ class Prefilter:
         else:
             for ends, regex in zip(ends_by_pattern, self._regexes):
                 ends.extend(match.end() for match in regex.finditer(chunk))
+        # Matches are few (a tenth of lines or so): count newlines up to each one rather
+        # than index every line of the chunk.
+        matches = sorted((end - 1, pattern_id) for pattern_id, ends in enumerate(ends_by_pattern) for end in ends)
         hits: dict[int, frozenset] = {}
-        for pattern_id, ends in enumerate(ends_by_pattern):
-            if not ends:
-                continue
+        line, counted, count = 0, 0, chunk.count
+        for offset, pattern_id in matches:
+            line += count(b"\n", counted, offset)
+            counted = offset
             rules = self._rules[pattern_id]
-            for line in {bisect_right(line_ends, end - 1) for end in ends}:
-                hits[line] = hits[line] | rules if line in hits else rules
+            hits[line] = hits[line] | rules if line in hits else rules
         return hits
