@@ -2,21 +2,24 @@
 records which line it duplicated.
 
 Exact: a 64-bit xxh3 hash of the cleaned conversation (roles + texts), so formatting and
-key order do not hide a duplicate. Near: MinHash over word bigrams with LSH (rensa, in
-Rust); records shorter than ``MIN_NEAR_TOKENS`` words are left to exact matching because
-their Jaccard estimates are noise.
+key order do not hide a duplicate. Near: MinHash (rensa, in Rust) over word-anchored
+shingles, with LSH; records shorter than ``MIN_NEAR_TOKENS`` words are left to exact
+matching because their Jaccard estimates are noise.
 """
 from __future__ import annotations
 
 from array import array
-from operator import eq
+from bisect import bisect_right
+from functools import partial
+from itertools import chain, repeat
+from operator import itemgetter
 
+import numpy as np
 import orjson
 import rensa
 import xxhash
 
 MIN_NEAR_TOKENS = 8
-MAX_CANDIDATES = 32  # verify at most this many LSH candidates (the earliest): bounds the cost on repetitive data
 
 
 def content_key(messages: list[tuple[str, str]]) -> int:
@@ -42,49 +45,113 @@ class ExactDuplicates:
 
 
 class NearDuplicates:
-    """LSH proposes candidates; a candidate counts only if the estimated Jaccard similarity
-    of the two signatures reaches ``threshold``. 8 bands of 8 rows put the LSH's own
-    threshold, (1/8)^(1/8) ~ 0.77, just under the default 0.8, so few true pairs are missed.
-    Memory per kept record: ~700 bytes of LSH index (rensa) + 4 x num_perm of signature."""
+    """A batch of conversations at a time: shingles and their hashes in numpy, MinHash
+    signatures in rensa (Rust), LSH banding as one dict from band hash to the first kept
+    record with it, and Python only for the few records whose band hash was seen before.
+
+    Shingles: word bigrams of the texts, hashed in numpy from the raw bytes. 8 bands
+    of 8 rows put the LSH's own threshold, (1/8)^(1/8) ~ 0.77, just under the default 0.8;
+    a candidate counts only if its estimated Jaccard similarity reaches ``threshold``.
+    Memory per record: ~700 bytes of band dict + 4 x num_perm of signature."""
 
     def __init__(self, threshold: float = 0.8, num_perm: int = 64, bands: int = 8, seed: int = 42):
         if not 0 < threshold <= 1:
             raise ValueError(f"near-duplicate threshold must be in (0, 1], got {threshold}")
-        self.threshold, self.num_perm, self.seed = threshold, num_perm, seed
-        self._lsh = rensa.RMinHashLSH(threshold, num_perm, bands)
-        self._lines = array("q")  # LSH key -> line of the kept record
-        self._signatures = array("I")  # kept signatures, num_perm each
+        if num_perm % bands or (num_perm // bands) % 2:
+            raise ValueError(f"num_perm must split into {bands} bands of an even number of rows, got {num_perm}")
+        self.threshold, self.num_perm, self.bands, self.seed = threshold, num_perm, bands, seed
+        self._first_by_band: dict[int, int] = {}  # band hash -> id of the first kept record with it
+        self._lines = array("q")  # id -> line
+        self._signatures: list[np.ndarray] = []  # one (batch, num_perm) block per batch; ids count on across blocks
+        self._block_starts: list[int] = []
 
     def find(self, conversations: list[list[tuple[str, str]]], lines: list[int]) -> dict[int, tuple[int, float]]:
         """{position in the batch: (line it duplicates, estimated similarity)}; every other
-        conversation is remembered, in order, so later ones (in this batch too) match it."""
+        conversation of at least MIN_NEAR_TOKENS words is remembered, in order, so later
+        ones (in this batch too) are compared with it."""
+        if not conversations:
+            return {}
+        signatures, words = self._signatures_of(conversations)
+        band_keys = self._band_keys(signatures)
+        first_id = len(self._lines)
+        self._lines.extend(lines)
+        self._block_starts.append(first_id)
+        self._signatures.append(signatures)
+
+        long_enough = words >= MIN_NEAR_TOKENS
+        flat = band_keys[long_enough].ravel()
+        seen_before = np.fromiter(map(self._first_by_band.__contains__, flat.tolist()), dtype=bool, count=flat.size)
+        _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+        touched = np.zeros(len(conversations), dtype=bool)  # shares a band hash with an earlier record or one in this batch
+        touched[long_enough] = (seen_before | (counts[inverse] > 1)).reshape(-1, self.bands).any(axis=1)
+
+        untouched = np.flatnonzero(long_enough & ~touched)  # new for sure: remembered without a Python loop per record
+        ids = (untouched + first_id).tolist()  # one int object per record, shared by its band entries
+        self._first_by_band.update(zip(band_keys[untouched].ravel().tolist(), chain.from_iterable(map(repeat, ids, repeat(self.bands, len(ids))))))
         found = {}
-        for position, (pairs, line) in enumerate(zip(conversations, lines)):
-            match = self.check_and_add(" ".join(text for _, text in pairs), line)
-            if match is not None:
-                found[position] = match
+        for position in np.flatnonzero(touched).tolist():  # in order, so the first occurrence is the one kept
+            match = self._match(band_keys[position].tolist(), signatures[position])
+            if match is None:
+                for key in band_keys[position].tolist():
+                    self._first_by_band.setdefault(key, first_id + position)
+            else:
+                found[position] = (self._lines[match[0]], match[1])
         return found
 
-    def check_and_add(self, text: str, line: int) -> tuple[int, float] | None:
-        """(line it duplicates, estimated similarity) or None, after remembering this one."""
-        words = text.split()
-        if len(words) < MIN_NEAR_TOKENS:
-            return None
-        minhash = rensa.RMinHash(self.num_perm, self.seed)
-        minhash.update(list(map(" ".join, zip(words, words[1:]))))  # word bigrams, built in C
-        signature = minhash.digest()
+    def _match(self, keys: list[int], signature: np.ndarray) -> tuple[int, float] | None:
+        """(id, similarity) of the most similar earlier record at or over the threshold."""
         best, best_similarity = None, 0.0
-        for key in sorted(self._lsh.query(minhash))[:MAX_CANDIDATES]:  # earliest kept records first
-            similarity = self._similarity(key, signature)
+        for candidate in sorted({self._first_by_band[key] for key in keys if key in self._first_by_band}):
+            similarity = int(np.count_nonzero(self._signature(candidate) == signature)) / self.num_perm
             if similarity >= self.threshold and similarity > best_similarity:
-                best, best_similarity = key, similarity
-        if best is not None:
-            return self._lines[best], best_similarity
-        self._lsh.insert(len(self._lines), minhash)
-        self._lines.append(line)
-        self._signatures.extend(signature)
-        return None
+                best, best_similarity = candidate, similarity
+        return None if best is None else (best, best_similarity)
 
-    def _similarity(self, key: int, signature: list[int]) -> float:
-        kept = self._signatures[self.num_perm * key : self.num_perm * (key + 1)]
-        return sum(map(eq, kept, signature)) / self.num_perm
+    def _signature(self, record_id: int) -> np.ndarray:
+        block = bisect_right(self._block_starts, record_id) - 1
+        return self._signatures[block][record_id - self._block_starts[block]]
+
+    def _signatures_of(self, conversations) -> tuple[np.ndarray, np.ndarray]:
+        """(signatures, words per conversation) for a batch: MinHash over the word bigrams
+        of each conversation's texts. A word (a run of bytes > 32) is known by its length
+        and first 8 bytes, so long words that differ only after them collide: harmless
+        for similarity, and a third of the numpy work of hashing every byte."""
+        texts = list(map(str.encode, map("\n".join, map(_texts, conversations))))
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        ends = np.cumsum(lengths + 1)  # each conversation and the newline after it
+        data = np.frombuffer(b"\n" + b"\n".join(texts) + b"\n" + bytes(8), dtype=np.uint8)  # separators around, padding for loads
+        word = data > 32
+        starts = np.flatnonzero(word[1:] & ~word[:-1]) + 1
+        stops = np.flatnonzero(word[:-1] & ~word[1:]) + 1
+        size = (stops - starts).astype(np.uint64)
+        loads = np.ndarray((data.size - 7,), dtype="<u8", buffer=data, strides=(1,))  # an 8-byte load at every offset
+        kept_bits = np.uint64(64) - np.uint64(8) * np.minimum(size, np.uint64(8))
+        word_hashes = (loads[starts] << kept_bits) ^ size  # the word's first 8 bytes (shifted past the rest) and its length
+        owner = np.searchsorted(ends, starts - 1, side="right")  # data is shifted by the leading newline
+        words = np.bincount(owner, minlength=len(texts))
+        pair = owner[1:] == owner[:-1]
+        hashes = _mix(word_hashes[:-1][pair] * np.uint64(0x9E3779B97F4A7C15) + word_hashes[1:][pair])
+        offsets = np.concatenate(([0], np.cumsum(np.maximum(words - 1, 0)))).astype(np.uint64)
+        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, self.num_perm, self.seed)
+        signatures = np.fromiter(chain.from_iterable(matrix.to_rows()), dtype=np.uint32, count=len(texts) * self.num_perm)
+        return signatures.reshape(len(texts), self.num_perm), words
+
+    def _band_keys(self, signatures: np.ndarray) -> np.ndarray:
+        """One 64-bit hash per band of rows, salted by the band so bands never collide."""
+        rows = signatures.reshape(len(signatures), self.bands, -1).view(np.uint64)  # pairs of rows as one word
+        keys = np.zeros(rows.shape[:2], dtype=np.uint64)
+        for column in range(rows.shape[2]):
+            keys = _mix(keys ^ rows[:, :, column])
+        return keys ^ (np.arange(self.bands, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93))
+
+
+_texts = partial(map, itemgetter(1))
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser, elementwise (uint64 arithmetic wraps)."""
+    values = values ^ (values >> np.uint64(33))
+    values = values * np.uint64(0xFF51AFD7ED558CCD)
+    values = values ^ (values >> np.uint64(33))
+    values = values * np.uint64(0xC4CEB9FE1A85EC53)
+    return values ^ (values >> np.uint64(33))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-DEFAULT_SHARD_BYTES = 1024 * 1024 * 1024
+DEFAULT_SHARD_BYTES = 512 * 1024 * 1024  # ~1.2 GB of dedup index at most: safe in a 3008 MB Lambda
 
 
 def plan_items(objects: Iterable[tuple[str, int]], shard_bytes: int = DEFAULT_SHARD_BYTES) -> list[dict]:

@@ -14,7 +14,7 @@ LAMBDA_DIR = ROOT / "lambda"
 LAYER_DEPS = ROOT / "build" / "lambda-deps" / "python"
 SHARED_PACKAGES = {"sanitiser": ROOT / "sanitiser", "openforge_lambda": LAMBDA_DIR / "shared" / "python" / "openforge_lambda"}
 RUNTIME = lambda_.Runtime.PYTHON_3_12
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "bin")
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "bin", "tests")  # numpy ships ~10 MB of its own tests
 
 
 def shared_layer_code() -> lambda_.Code:

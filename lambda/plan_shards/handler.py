@@ -2,7 +2,7 @@
 of objects larger than the shard size.
 
 Event: {"bucket": ..., "input_prefix": "raw/job-1/", "output_prefix": "sanitised/job-1/",
-        "shard_bytes": 1073741824}
+        "shard_bytes": 536870912}
 Writes <output_prefix>/plan/items.json and returns {"manifest_key", "items", "objects", "bytes"}.
 """
 from __future__ import annotations

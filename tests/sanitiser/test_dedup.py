@@ -1,0 +1,59 @@
+"""Near-duplicate detection in batches: decisions do not depend on where a batch ends."""
+import random
+
+import pytest
+
+from sanitiser.dedup import MIN_NEAR_TOKENS, NearDuplicates
+
+WORDS = "parcel refund invoice login password shipping order account delivery address card charge late broken screen".split()
+
+
+def conversation(rng: random.Random, words: int = 30) -> list[tuple[str, str]]:
+    return [("user", " ".join(rng.choice(WORDS) for _ in range(words))), ("assistant", rng.choice(WORDS))]
+
+
+def edited(pairs, rng: random.Random) -> list[tuple[str, str]]:
+    """One word of the question replaced: a near duplicate."""
+    words = pairs[0][1].split()
+    words[rng.randrange(len(words))] = "zebra"
+    return [("user", " ".join(words)), pairs[1]]
+
+
+@pytest.fixture
+def stream():
+    rng = random.Random(7)
+    items = [conversation(rng) for _ in range(40)]
+    items += [edited(items[i], rng) for i in (3, 17, 30, 39)]
+    items.insert(10, edited(items[5], rng))  # and one close to its original
+    return items
+
+
+def run(items, batch: int) -> dict[int, tuple[int, float]]:
+    near, found = NearDuplicates(), {}
+    for start in range(0, len(items), batch):
+        part = items[start : start + batch]
+        found.update({start + position: match for position, match in near.find(part, list(range(start + 1, start + 1 + len(part)))).items()})
+    return found
+
+
+def test_near_duplicates_point_at_the_first_occurrence_whatever_the_batches(stream):
+    whole = run(stream, len(stream))
+    assert {position: line for position, (line, _) in whole.items()} == {10: 6, 41: 4, 42: 19, 43: 32, 44: 41}
+    assert all(similarity >= 0.8 for _, similarity in whole.values())
+    for batch in (1, 3, 7, 16):
+        assert run(stream, batch) == whole
+
+
+def test_different_texts_and_short_ones_are_not_near_duplicates():
+    rng = random.Random(1)
+    distinct = [conversation(rng) for _ in range(200)]
+    assert NearDuplicates().find(distinct, list(range(1, 201))) == {}
+    short = [("user", " ".join(["same"] * (MIN_NEAR_TOKENS - 2))), ("assistant", "x")]
+    assert NearDuplicates().find([short, short], [1, 2]) == {}  # too short to judge: left to exact dedup
+
+
+def test_bad_parameters_are_refused_with_the_reason():
+    with pytest.raises(ValueError, match="threshold"):
+        NearDuplicates(threshold=1.5)
+    with pytest.raises(ValueError, match="bands"):
+        NearDuplicates(num_perm=60)
