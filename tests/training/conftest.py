@@ -1,14 +1,8 @@
-"""Fixtures for the training container: a tiny base model built here (never downloaded),
-generated data laid out as SageMaker channels, and a real local MLflow server."""
+"""Fixtures for the training container: generated data laid out as SageMaker channels
+around the tiny base model (tests/conftest.py builds it, and the MLflow server)."""
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -43,35 +37,3 @@ class Job:
         return args
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
-    """``mlflow server`` on loopback with a SQLite store, shared by the whole session."""
-    root = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
-    mlflow = Path(sys.executable).with_name("mlflow")
-    process = subprocess.Popen(
-        [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")],
-        stdout=open(root / "server.log", "wb"), stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_TRACKING_URI": ""},
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if urllib.request.urlopen(f"{uri}/health", timeout=2).status == 200:
-                break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"mlflow server did not start:\n{(root / 'server.log').read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield uri
-    process.terminate()
-    process.wait(timeout=30)

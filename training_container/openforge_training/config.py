@@ -122,8 +122,8 @@ class RunConfig:
         return {f.name: getattr(part, f.name) for part in (self.mix, self.tuning) for f in fields(part)}
 
 
-def parser() -> HfArgumentParser:
-    return HfArgumentParser(ARGUMENT_CLASSES, prog="python -m openforge_training.train")
+def parser(classes: tuple = ARGUMENT_CLASSES, prog: str = "python -m openforge_training.train") -> HfArgumentParser:
+    return HfArgumentParser(classes, prog=prog)
 
 
 def hyperparameters_file(argv: list[str]) -> Path:
@@ -137,10 +137,11 @@ def hyperparameters_file(argv: list[str]) -> Path:
     return Path(input_dir) / "config" / "hyperparameters.json"
 
 
-def load(argv: list[str] | None = None) -> RunConfig:
-    """Hyperparameters file first (SageMaker passes every value as a string), then flags."""
+def parse(argv: list[str] | None, classes: tuple, prog: str) -> list:
+    """One instance of each class: the hyperparameters file first (SageMaker passes every
+    value as a string), then flags, which win. Unknown keys are refused by name."""
     argv = list(argv or [])
-    known = {f.name for cls in ARGUMENT_CLASSES for f in fields(cls)}
+    known = {f.name for cls in classes for f in fields(cls)}
     args: list[str] = []
     path = hyperparameters_file(argv)
     if path.is_file():
@@ -154,16 +155,24 @@ def load(argv: list[str] | None = None) -> RunConfig:
             args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
     args += argv
     try:
-        parts = parser().parse_args_into_dataclasses(args=args, return_remaining_strings=True)
+        parts = parser(classes, prog).parse_args_into_dataclasses(args=args, return_remaining_strings=True)
     except SystemExit as exit_:
         raise InputError(f"bad hyperparameters or flags (see the message above): {' '.join(args)}") from exit_
     *values, remaining = parts
     if remaining:
         raise InputError(f"unknown argument(s): {' '.join(remaining)}")
-    config = RunConfig(*values)
-    if config.tracking.mlflow_tracking_uri is None:
-        config.tracking.mlflow_tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or None
-    if config.tracking.commit_hash is None:
-        config.tracking.commit_hash = os.environ.get("OPENFORGE_COMMIT", "unknown")
+    return values
+
+
+def fill_tracking_defaults(tracking: TrackingArguments) -> None:
+    if tracking.mlflow_tracking_uri is None:
+        tracking.mlflow_tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or None
+    if tracking.commit_hash is None:
+        tracking.commit_hash = os.environ.get("OPENFORGE_COMMIT", "unknown")
+
+
+def load(argv: list[str] | None = None) -> RunConfig:
+    config = RunConfig(*parse(argv, ARGUMENT_CLASSES, "python -m openforge_training.train"))
+    fill_tracking_defaults(config.tracking)
     config.validate()
     return config

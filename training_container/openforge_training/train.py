@@ -20,7 +20,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .chat import ChatRenderer, TemplateError, Tokenised  # noqa: E402
 from .config import RunConfig, hyperparameters_file, load  # noqa: E402
-from .errors import InputError  # noqa: E402
+from .errors import InputError, write_failure  # noqa: E402
 from .mixing import CUSTOMER, MixedRecordStream, MixPlan, MixSpec  # noqa: E402
 from sanitiser.formats import parse_line  # noqa: E402
 from .sources import Pool, checked, curated_pools, customer_pool, jsonl_files  # noqa: E402
@@ -251,11 +251,6 @@ def _last_loss(history: list[dict]) -> float | None:
     return losses[-1] if losses else None
 
 
-def failure_file(input_dir: str) -> Path:
-    """SageMaker shows /opt/ml/output/failure as the job's FailureReason."""
-    return Path(input_dir).parent / "output" / "failure"
-
-
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
@@ -270,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         prepared = prepare(config)
     except InputError as error:
         log.error("input error: %s", error)
-        _write_failure(input_dir, f"InputError: {error}")
+        write_failure(input_dir, f"InputError: {error}")
         return 2
     log.info(
         "mix %s | pools %s | %d steps x %d records (accumulation %d, world %d)",
@@ -281,15 +276,6 @@ def main(argv: list[str] | None = None) -> int:
     record = run(prepared)
     log.info("done: %d steps, final loss %s, exported to %s", record["steps"], record["final_loss"], config.paths.output_dir)
     return 0
-
-
-def _write_failure(input_dir: str, message: str) -> None:
-    path = failure_file(input_dir)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(message[:1024])
-    except OSError:
-        pass  # locally the SageMaker output folder may not be writable; the log has it
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Experiments run against the training container: generated data, small models, measured results."""

@@ -1,0 +1,139 @@
+"""Load the base model, score it, load the tuned one (merged weights, or the base plus a
+LoRA adapter), score it the same way, then gate, write and log the results."""
+from __future__ import annotations
+
+import gc
+import logging
+from pathlib import Path
+
+from ..errors import InputError
+from . import byod, harness
+from .gate import Limits, verdict
+from .metrics import LabelExtractor
+from .report import SCHEMA, benchmark_entry, write
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(config) -> dict:
+    """``config``: evaluate.EvalConfig. Returns the results written to evaluation.json."""
+    paths, bench = config.paths, config.bench
+    base_dir, eval_dir = paths.channel("model"), paths.channel("eval")
+    tuned_dir, adapter_dir = _tuned_source(paths)
+    for name, folder in (("model", base_dir), ("eval", eval_dir)):
+        if not folder.is_dir():
+            raise InputError(f"the {name} channel is missing: expected {folder}")
+    harness.check_files(eval_dir, config.benchmarks)  # every missing file named before a model loads
+    extract = LabelExtractor(bench.byod_label_pattern)
+    held_out = byod.load(eval_dir, bench.limit) if "byod" in config.benchmarks else None
+    harness.refuse_downloads()
+
+    scores = {}
+    for role in ("base", "tuned"):
+        model, tokenizer = _load(base_dir, tuned_dir if role == "tuned" else None, adapter_dir if role == "tuned" else None)
+        chat = _use_chat_template(tokenizer, bench.chat_template)
+        log.info("scoring the %s model (%s)", role, "chat template" if chat else "plain prompts")
+        scores[role] = _score(model, tokenizer, eval_dir, config, chat=chat, held_out=held_out, extract=extract)
+        del model
+        gc.collect()
+
+    benchmarks = {name: benchmark_entry(_kind(name), scores["base"][name], scores["tuned"][name]) for name in scores["base"]}
+    results = {
+        "schema": SCHEMA,
+        "base_model": str(base_dir),
+        "tuned_model": str(tuned_dir or adapter_dir),
+        "tuned_is_adapter": tuned_dir is None,
+        "settings": {"benchmarks": config.benchmarks, "mmlu_shots": config.shots, "limit": bench.limit, "chat_template": bench.chat_template,
+                     "byod_metric": bench.byod_metric, "byod_label_pattern": bench.byod_label_pattern},
+        "benchmarks": benchmarks,
+        "gate": verdict(benchmarks, Limits(config.gate.min_general_retention, config.gate.min_domain_gain)),
+    }
+    json_path, md_path = write(results, Path(paths.output_dir))
+    _track(config.tracking, results, (json_path, md_path))
+    return results
+
+
+def _tuned_source(paths) -> tuple[Path | None, Path | None]:
+    tuned, adapter = paths.channel("tuned"), paths.channel("adapter")
+    has_tuned, has_adapter = (tuned / "config.json").is_file(), (adapter / "adapter_config.json").is_file()
+    if has_tuned == has_adapter:
+        raise InputError(
+            f"give exactly one tuned model: a merged model in the tuned channel ({tuned}, with config.json) "
+            f"or a LoRA adapter in the adapter channel ({adapter}, with adapter_config.json); found {'both' if has_tuned else 'neither'}"
+        )
+    return (tuned, None) if has_tuned else (None, adapter)
+
+
+def _load(base_dir: Path, tuned_dir: Path | None, adapter_dir: Path | None):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..device import detect
+
+    device = detect()
+    dtype = torch.bfloat16 if device.bf16 else torch.float32
+    source = tuned_dir or base_dir
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        if adapter_dir is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()  # merged: as fast as the base
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot load the model from {adapter_dir or source}: {error}") from None
+    if device.kind == "cuda":
+        model = model.to("cuda")
+    return model.eval(), tokenizer
+
+
+def _use_chat_template(tokenizer, setting: str) -> bool:
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if setting == "on" and not has_template:
+        raise InputError("chat_template=on but the tokenizer has no chat template")
+    return has_template if setting == "auto" else setting == "on"
+
+
+def _score(model, tokenizer, eval_dir: Path, config, *, chat: bool, held_out, extract) -> dict:
+    bench, scores = config.bench, {}
+    if "mmlu" in config.benchmarks or "ifeval" in config.benchmarks:
+        lm = harness.language_model(model, tokenizer, batch_size=bench.batch_size, max_length=bench.max_length)
+        if "mmlu" in config.benchmarks:
+            for shots in config.shots:
+                scores[f"mmlu_{shots}shot"] = harness.mmlu(lm, eval_dir, shots=shots, chat=chat, limit=bench.limit)
+        if "ifeval" in config.benchmarks:
+            scores["ifeval"] = harness.ifeval(lm, eval_dir, chat=chat, max_new_tokens=bench.max_new_tokens, limit=bench.limit)
+    if held_out is not None:
+        answers = byod.generate(model, tokenizer, held_out.prompts, chat=chat, max_new_tokens=bench.max_new_tokens, batch_size=bench.batch_size)
+        numbers = byod.score(answers, held_out.references, extract=extract, rouge=bench.byod_rouge)
+        examples = [{"reference": r, "answer": a} for r, a in zip(held_out.references[:5], answers[:5])]
+        scores["byod"] = harness.Score(bench.byod_metric, numbers[bench.byod_metric], len(answers), {**numbers, "examples": examples})
+    return scores
+
+
+def _kind(name: str) -> str:
+    return "domain" if name == "byod" else "general"
+
+
+def _track(tracking, results: dict, files) -> None:
+    """Metrics and the two files on the training run (or a new run), when tracking is on."""
+    if not tracking.mlflow_tracking_uri:
+        return
+    import os
+
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking.mlflow_tracking_uri)
+    if tracking.mlflow_run_id:
+        run = mlflow.start_run(run_id=tracking.mlflow_run_id)
+    else:
+        mlflow.set_experiment(tracking.experiment)
+        run = mlflow.start_run(run_name=tracking.run_name or os.environ.get("TRAINING_JOB_NAME"))
+    with run:
+        metrics = {"eval.gate_passed": float(results["gate"]["passed"])}
+        for name, b in results["benchmarks"].items():
+            metrics.update({f"eval.{name}.{key}": b[key] for key in ("base", "tuned", "delta", "retention")})
+        mlflow.log_metrics(metrics)
+        mlflow.set_tag("eval.gate", "passed" if results["gate"]["passed"] else "failed")
+        for path in files:
+            mlflow.log_artifact(str(path), artifact_path="evaluation")
