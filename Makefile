@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 
-.PHONY: setup lock synth demo test bench train-example clean
+.PHONY: setup lock synth demo test bench experiment train-example clean
 
 setup: $(VENV)/.installed node_modules/.installed $(LAMBDA_DEPS)/.installed
 
@@ -58,6 +58,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# The forgetting experiment: pre-train a small model on a generated curriculum, fine-tune it
+# customer-only and mixed (LoRA and full), score every model; table + plot in reports/.
+experiment: setup
+	PYTHONPATH=.:training_container $(PY) -m experiments.forgetting --work work/experiment --reports reports
 
 bench: setup
 	$(PY) -m benchmarks.synth_time

@@ -90,3 +90,21 @@ def test_bad_input_fails_before_scoring_with_a_message_naming_it(eval_job, tuned
     assert message in caplog.text
     assert message in failure_file(str(eval_job / "input")).read_text()
     assert not (eval_job / "out" / "evaluation.json").exists()
+
+
+def test_base_scores_are_reused_only_for_the_same_base_and_settings(eval_job, tuned_model, caplog):
+    shutil.copytree(tuned_model, eval_job / "input" / "data" / "tuned")
+    assert evaluate.main(argv(eval_job, "--benchmarks", "byod")) == 0
+    first = eval_job / "first.json"
+    shutil.copy(eval_job / "out" / "evaluation.json", first)
+
+    assert evaluate.main(argv(eval_job, "--benchmarks", "byod", "--base_results", str(first))) == 0
+    again = json.loads((eval_job / "out" / "evaluation.json").read_text())
+    assert again["base_scores_reused_from"] == str(first)
+    assert again["benchmarks"]["byod"]["base"] == json.loads(first.read_text())["benchmarks"]["byod"]["base"]
+
+    assert evaluate.main(argv(eval_job, "--benchmarks", "byod", "--limit", "5", "--base_results", str(first))) == 2
+    assert "was scored with other settings: limit" in caplog.text
+    (eval_job / "input" / "data" / "model" / "extra.txt").write_text("another base")
+    assert evaluate.main(argv(eval_job, "--benchmarks", "byod", "--base_results", str(first))) == 2
+    assert "scored another base model" in caplog.text

@@ -31,6 +31,10 @@ class EvalPathArguments:
     adapter_channel: str | None = field(default=None, metadata={"help": "A LoRA adapter to apply to the base instead of a tuned model. Default: <input_dir>/data/adapter if present."})
     eval_channel: str | None = field(default=None, metadata={"help": "Benchmark files (mmlu/, ifeval/, byod/). Default: <input_dir>/data/eval."})
     output_dir: str = field(default="/opt/ml/model", metadata={"help": "Where evaluation.json and evaluation.md go."})
+    base_results: str | None = field(
+        default=None,
+        metadata={"help": "evaluation.json of an earlier run on the same base model and settings: reuse its base scores instead of scoring the base again (a mixing grid scores the base once)."},
+    )
 
     def channel(self, name: str) -> Path:
         explicit = getattr(self, f"{name}_channel")

@@ -105,12 +105,14 @@ def build_tokenizer(texts: list[str], vocab_size: int = 1000):
     return fast
 
 
-def build_model(model_dir: Path, *, hidden_size: int = 64, layers: int = 2, heads: int = 4, vocab_size: int = 1000, seed: int = 0) -> Path:
-    """A randomly initialised Llama-architecture model and its tokenizer, in HF format."""
+def build_model(model_dir: Path, *, hidden_size: int = 64, layers: int = 2, heads: int = 4, vocab_size: int = 1000, seed: int = 0,
+                texts: list[str] | None = None) -> Path:
+    """A randomly initialised Llama-architecture model and its tokenizer (trained on
+    ``texts``, default the sandbox's own corpus), in HF format."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-    tokenizer = build_tokenizer(corpus(seed), vocab_size)
+    tokenizer = build_tokenizer(texts if texts is not None else corpus(seed), vocab_size)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2, num_hidden_layers=layers,
         num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=1024,

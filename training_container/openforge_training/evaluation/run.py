@@ -3,6 +3,8 @@ LoRA adapter), score it the same way, then gate, write and log the results."""
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -28,8 +30,13 @@ def evaluate(config) -> dict:
     held_out = byod.load(eval_dir, bench.limit) if "byod" in config.benchmarks else None
     harness.refuse_downloads()
 
-    scores = {}
+    settings = {"benchmarks": config.benchmarks, "mmlu_shots": config.shots, "limit": bench.limit, "chat_template": bench.chat_template,
+                "byod_metric": bench.byod_metric, "byod_label_pattern": bench.byod_label_pattern, "byod_rouge": bench.byod_rouge}
+    fingerprint = model_fingerprint(base_dir)
+    scores = {"base": reused_base_scores(Path(paths.base_results), settings, fingerprint)} if paths.base_results else {}
     for role in ("base", "tuned"):
+        if role in scores:
+            continue
         model, tokenizer = _load(base_dir, tuned_dir if role == "tuned" else None, adapter_dir if role == "tuned" else None)
         chat = _use_chat_template(tokenizer, bench.chat_template)
         log.info("scoring the %s model (%s)", role, "chat template" if chat else "plain prompts")
@@ -41,16 +48,43 @@ def evaluate(config) -> dict:
     results = {
         "schema": SCHEMA,
         "base_model": str(base_dir),
+        "base_fingerprint": fingerprint,
+        "base_scores_reused_from": paths.base_results,
         "tuned_model": str(tuned_dir or adapter_dir),
         "tuned_is_adapter": tuned_dir is None,
-        "settings": {"benchmarks": config.benchmarks, "mmlu_shots": config.shots, "limit": bench.limit, "chat_template": bench.chat_template,
-                     "byod_metric": bench.byod_metric, "byod_label_pattern": bench.byod_label_pattern},
+        "settings": settings,
         "benchmarks": benchmarks,
         "gate": verdict(benchmarks, Limits(config.gate.min_general_retention, config.gate.min_domain_gain)),
     }
     json_path, md_path = write(results, Path(paths.output_dir))
     _track(config.tracking, results, (json_path, md_path))
     return results
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """Which base model this is, cheaply: its config and the names and sizes of its files."""
+    digest = hashlib.sha256((model_dir / "config.json").read_bytes() if (model_dir / "config.json").is_file() else b"")
+    for path in sorted(model_dir.iterdir()):
+        if path.is_file():
+            digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    return digest.hexdigest()[:16]
+
+
+def reused_base_scores(path: Path, settings: dict, fingerprint: str) -> dict:
+    """The base model's scores from an earlier evaluation.json, if it scored this base
+    model with these settings; otherwise the run stops and says what differs."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise InputError(f"base_results {path} cannot be read as JSON: {error}") from None
+    if earlier.get("schema") != SCHEMA:
+        raise InputError(f"base_results {path} is not an evaluation.json ({SCHEMA})")
+    if earlier.get("base_fingerprint") != fingerprint:
+        raise InputError(f"base_results {path} scored another base model (fingerprint {earlier.get('base_fingerprint')}, this one {fingerprint})")
+    differing = sorted(key for key in settings if earlier.get("settings", {}).get(key) != settings[key])
+    if differing:
+        raise InputError(f"base_results {path} was scored with other settings: {', '.join(differing)}")
+    return {name: harness.Score(b["metric"], b["base"], b["count"], b["base_details"]) for name, b in earlier["benchmarks"].items()}
 
 
 def _tuned_source(paths) -> tuple[Path | None, Path | None]:
