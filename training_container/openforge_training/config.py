@@ -164,6 +164,28 @@ def parse(argv: list[str] | None, classes: tuple, prog: str) -> list:
     return values
 
 
+def entrypoint(argv: list[str] | None, classes: tuple, prog: str, work) -> int:
+    """What every container entrypoint shares: ``--help``; ``work(argv)``; an InputError
+    becomes exit status 2 and SageMaker's failure file, before any compute is spent."""
+    import logging
+    import sys
+
+    from .errors import write_failure
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    if "-h" in argv or "--help" in argv:
+        parser(classes, prog).print_help()
+        return 0
+    try:
+        work(argv)
+    except InputError as error:
+        logging.getLogger(prog.rsplit(" ", 1)[-1]).error("input error: %s", error)
+        write_failure(str(hyperparameters_file(argv).parent.parent), f"InputError: {error}")
+        return 2
+    return 0
+
+
 def fill_tracking_defaults(tracking: TrackingArguments) -> None:
     if tracking.mlflow_tracking_uri is None:
         tracking.mlflow_tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or None

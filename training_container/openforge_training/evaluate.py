@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import SAGEMAKER_INPUT, hyperparameters_file, parse
-from .errors import InputError, write_failure
+from .config import SAGEMAKER_INPUT, entrypoint, parse
+from .errors import InputError
 
 log = logging.getLogger("openforge_training.evaluate")
 BENCHMARKS = ("mmlu", "ifeval", "byod")
@@ -125,29 +124,18 @@ def load(argv: list[str] | None = None) -> EvalConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The VPC has no internet: libraries must find everything locally.
     for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ.setdefault(variable, "1")
-    argv = sys.argv[1:] if argv is None else argv
-    if "-h" in argv or "--help" in argv:
-        from .config import parser
+    return entrypoint(argv, ARGUMENT_CLASSES, PROG, _evaluate)
 
-        parser(ARGUMENT_CLASSES, PROG).print_help()
-        return 0
+
+def _evaluate(argv: list[str]) -> None:
     from .evaluation.run import evaluate  # heavy imports (torch, lm-eval) only past --help
 
-    input_dir = str(hyperparameters_file(argv).parent.parent)
-    try:
-        config = load(argv)
-        results = evaluate(config)
-    except InputError as error:
-        log.error("input error: %s", error)
-        write_failure(input_dir, f"InputError: {error}")
-        return 2
+    results = evaluate(load(argv))
     gate = results["gate"]
     log.info("gate %s: %s", "passed" if gate["passed"] else "FAILED", gate["cause"])
-    return 0
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from the model chan
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .chat import ChatRenderer, TemplateError, Tokenised  # noqa: E402
-from .config import RunConfig, hyperparameters_file, load  # noqa: E402
-from .errors import InputError, write_failure  # noqa: E402
+from .config import ARGUMENT_CLASSES, RunConfig, entrypoint, load  # noqa: E402
+from .errors import InputError  # noqa: E402
 from .mixing import CUSTOMER, MixedRecordStream, MixPlan, MixSpec  # noqa: E402
 from sanitiser.formats import parse_line  # noqa: E402
 from .sources import Pool, checked, curated_pools, customer_pool, jsonl_files  # noqa: E402
@@ -252,21 +252,12 @@ def _last_loss(history: list[dict]) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    argv = sys.argv[1:] if argv is None else argv
-    if "-h" in argv or "--help" in argv:
-        from .config import parser
+    return entrypoint(argv, ARGUMENT_CLASSES, "python -m openforge_training.train", _train)
 
-        parser().print_help()
-        return 0
-    input_dir = str(hyperparameters_file(argv).parent.parent)
-    try:
-        config = load(argv)
-        prepared = prepare(config)
-    except InputError as error:
-        log.error("input error: %s", error)
-        write_failure(input_dir, f"InputError: {error}")
-        return 2
+
+def _train(argv: list[str]) -> None:
+    config = load(argv)
+    prepared = prepare(config)
     log.info(
         "mix %s | pools %s | %d steps x %d records (accumulation %d, world %d)",
         {k: round(v, 2) for k, v in prepared.spec.as_percentages().items()},
@@ -275,7 +266,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     record = run(prepared)
     log.info("done: %d steps, final loss %s, exported to %s", record["steps"], record["final_loss"], config.paths.output_dir)
-    return 0
 
 
 if __name__ == "__main__":
