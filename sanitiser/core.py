@@ -12,7 +12,7 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from itertools import chain, compress, repeat
-from operator import add, is_, is_not, itemgetter, not_, or_
+from operator import add, is_, is_not, itemgetter, ne, not_, or_
 from typing import BinaryIO, Protocol
 
 import orjson
@@ -24,6 +24,7 @@ from .formats import FormatError, text_slots, to_messages
 from .prefilter import ALL_RULES, Prefilter
 from .reader import KEEP_OF_LONG_LINE, Line
 from .rules import Findings, Rules
+from .textgate import TextGate
 
 REASONS = {
     "empty_line": "the line is blank",
@@ -153,6 +154,7 @@ class Sanitiser:
         self.exact = ExactDuplicates() if settings.exact_dedup else None
         self.near = NearDuplicates(settings.near_threshold) if settings.near_dedup else None
         self.prefilter = Prefilter(settings.extra_markers)
+        self.gate = TextGate(self.rules)
         self.sources: list[str] = []  # duplicates are found across every source this instance ran over
 
     def run(self, stream: BinaryIO, source: str, sink: Sink) -> Stats:
@@ -175,9 +177,8 @@ class Sanitiser:
         slow = self._fast_path(lines, flagged, keys, pairs)
         rewritten: dict[int, tuple[bytes, Findings, bool]] = {}
         last = count - 1
-        for index in slow:
-            cleaned = self._clean(self._line(lines[index], before + index + 1, index < last or terminated_last), source, sink, stats,
-                                  flagged.get(index, ALL_RULES) | NORMALISE)
+        slow_lines = [self._line(lines[index], before + index + 1, index < last or terminated_last) for index in slow]
+        for index, cleaned in zip(slow, self._clean_all(slow_lines, [flagged.get(index, ALL_RULES) | NORMALISE for index in slow], source, sink, stats)):
             if cleaned is not None:
                 rewritten[index], pairs[index], keys[index] = cleaned
 
@@ -186,8 +187,8 @@ class Sanitiser:
         packed = list(map(or_, numbers, repeat((len(self.sources) - 1) << LINE_BITS)))  # source and line in one int
         duplicates: list[tuple[int, dict]] = []
         if self.exact is not None:
-            firsts = list(map(self.exact.check_and_add, map(keys.__getitem__, running), packed))
-            for position in compress(range(len(running)), firsts):
+            firsts = self.exact.firsts(map(keys.__getitem__, running), packed)
+            for position in compress(range(len(running)), map(ne, firsts, packed)):
                 duplicates.append((position, {"source": source, "line": numbers[position], "kind": "exact", "duplicate_of": self._location(firsts[position])}))
             stats.exact_duplicates += len(duplicates)
         if self.near is not None:
@@ -301,27 +302,47 @@ class Sanitiser:
             length += len(piece)
         return Line(0, start[:KEEP_OF_LONG_LINE], length, terminated)
 
-    def _clean(self, line: Line, source: str, sink: Sink, stats: Stats, rules: frozenset = ALL_RULES) -> tuple[tuple[bytes, Findings, bool], list, int] | None:
-        """Every rule in ``rules`` on one line: ((bytes to write, findings, whether a rule
-        changed a text), pairs, content key), or None when the line was quarantined."""
+    def _clean_all(self, lines: list[Line], rules: list[frozenset], source: str, sink: Sink, stats: Stats) -> list:
+        """``_clean`` of each line, in order, with one TextGate pass over the texts of all of
+        them first, so the rules run only on the texts they could change."""
+        parsed = list(map(self._parsed_line, lines))
+        slots = [text_slots(record) if failure is None else [] for record, _, failure in parsed]
+        texts = [container[key] for container, key in chain.from_iterable(slots)]
+        needed = iter(self.gate.needs_rules(texts))
+        return [self._clean(line, record_pairs_failure, [(container, key, next(needed)) for container, key in record_slots], source, sink, stats, line_rules)
+                for line, record_pairs_failure, record_slots, line_rules in zip(lines, parsed, slots, rules)]
+
+    def _parsed_line(self, line: Line) -> tuple:
+        """(record, its pairs, None), or (None, None, (quarantine reason, detail))."""
         if line.too_long:
-            return self._quarantine(sink, stats, source, line, "line_too_long", f"{line.length} bytes > {self.settings.max_line_bytes}")
+            return None, None, ("line_too_long", f"{line.length} bytes > {self.settings.max_line_bytes}")
         if not line.data.strip():
-            return self._quarantine(sink, stats, source, line, "empty_line", "")
+            return None, None, ("empty_line", "")
         try:
             record = orjson.loads(line.data)
         except orjson.JSONDecodeError as error:
-            return self._quarantine(sink, stats, source, line, *self._unparsable(line, error))
+            return None, None, self._unparsable(line, error)
         pairs = fast_pairs(record)
         if pairs is None:  # the full validator only where the quick one declines (and to word the error)
             try:
                 pairs = [(m["role"], m["content"]) for m in to_messages(record)]
             except FormatError as error:
-                return self._quarantine(sink, stats, source, line, "invalid_structure", str(error))
+                return None, None, ("invalid_structure", str(error))
+        return record, pairs, None
 
+    def _clean(self, line: Line, parsed: tuple, slots: list[tuple], source: str, sink: Sink, stats: Stats,
+               rules: frozenset = ALL_RULES) -> tuple[tuple[bytes, Findings, bool], list, int] | None:
+        """Every rule in ``rules`` on the texts of one parsed line that need them (``slots``:
+        container, key, whether the gate let it through): ((bytes to write, findings, whether
+        a rule changed a text), pairs, content key), or None when the line was quarantined."""
+        record, pairs, failure = parsed
+        if failure is not None:
+            return self._quarantine(sink, stats, source, line, *failure)
         findings = Findings()
         changed = False
-        for container, key in text_slots(record):
+        for container, key, needed in slots:
+            if not needed:
+                continue
             text = container[key]
             cleaned = self.rules.apply(text, findings, rules)
             if cleaned != text:

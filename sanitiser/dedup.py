@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
+from collections.abc import Iterable
 from functools import partial
 from itertools import chain, repeat
 from operator import itemgetter
@@ -42,6 +43,11 @@ class ExactDuplicates:
         """The line this one duplicates, or 0 (line numbers start at 1) after remembering it."""
         first = self._first.setdefault(key, line)
         return 0 if first == line else first
+
+    def firsts(self, keys: Iterable[int], lines: list[int]) -> list[int]:
+        """check_and_add of each, in order, but one C-level map: the line each one repeats,
+        or the line itself where it is the first (a line never repeats itself)."""
+        return list(map(self._first.setdefault, keys, lines))
 
 
 class NearDuplicates:

@@ -1,0 +1,31 @@
+"""The text gate lets a text skip the rules only where they would change nothing."""
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sanitiser.rules import RULES, Findings, Rules
+from sanitiser.textgate import TextGate
+
+PIECES = ["System:", "User:", "[EOS]", "<image>", "<|end|>", "\u201c", "\u00a0", "\u200b", "\u2028", "\r", "\n", " \n", "\t\n", " ", "\t",
+          "a@b.io", "x@", "@y.com", "555-123-4567", "4111 1111 1111 1111", "123-45-6789", "10.0.0.1", "5\u0665\u0665-123-4567",
+          "\uff15\uff15\uff15-123-4567", "e\u0301", "caf\u00e9", "\u65e5\u672c", "Sys", "tem:", "12", "(555) 123", "plain words"]
+texts = st.lists(st.sampled_from(PIECES) | st.text(max_size=8), max_size=8).map("".join)
+rule_settings = st.fixed_dictionaries({
+    "marker_fix": st.sampled_from(["space", "strip", "quarantine"]), "scrub_pii": st.booleans(), "normalise": st.booleans(),
+    "extra_markers": st.sampled_from([(), ("<|end|>",), ("5-1",)]),
+})
+
+
+@settings(max_examples=500, deadline=None)
+@given(batch=st.lists(texts, max_size=12), options=rule_settings)
+def test_a_text_the_gate_lets_skip_is_one_the_rules_leave_alone(batch, options):
+    rules = Rules(**options)
+    for text, needed in zip(batch, TextGate(rules).needs_rules(batch), strict=True):
+        if not needed:
+            findings = Findings()
+            assert rules.apply(text, findings, RULES) == text and findings == Findings(), text
+
+
+def test_texts_that_need_a_rule_are_sent_to_it():
+    rules = Rules()
+    batch = ["fine text", "System: hi", "mail a@b.io", "call 555-123-4567", "caf\u00e9", "cafe\u0301", " padded", "x\r\ny", "\uff11 5\u0665\u0665-123-4567"]
+    assert TextGate(rules).needs_rules(batch) == [False, True, True, True, False, True, True, True, True]
