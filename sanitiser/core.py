@@ -126,7 +126,7 @@ class Settings:
 def _settled_unicode(pair: tuple[str, str]) -> bool:
     """A non-ASCII text no rule would change: already NFC and no whitespace at either end."""
     text = pair[1]
-    return unicodedata.is_normalized("NFC", text) and not text[:1].isspace() and not text[-1:].isspace()
+    return (text.isascii() or unicodedata.is_normalized("NFC", text)) and not text[:1].isspace() and not text[-1:].isspace()
 
 
 NORMALISE = frozenset({"normalise"})  # a rewritten text is always tidied
@@ -282,11 +282,10 @@ class Sanitiser:
 
     def _split(self, chunk: bytes, terminated: bool):
         lines = chunk.split(b"\n")
+        flagged = self.prefilter.flagged(chunk, lines) if self.settings.fast_path else dict.fromkeys(range(len(lines)), ALL_RULES)
         if b"\r" in chunk:  # CRLF files: the carriage return is not part of the record
             lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
-        if not self.settings.fast_path:
-            return lines, dict.fromkeys(range(len(lines)), ALL_RULES), terminated
-        return lines, self.prefilter.flagged(chunk), terminated
+        return lines, flagged, terminated
 
     def _skip_long_line(self, start: bytes, stream: BinaryIO, stats: Stats) -> Line:
         length, terminated = len(start), False
@@ -308,7 +307,7 @@ class Sanitiser:
         parsed = list(map(self._parsed_line, lines))
         slots = [text_slots(record) if failure is None else [] for record, _, failure in parsed]
         texts = [container[key] for container, key in chain.from_iterable(slots)]
-        needed = iter(self.gate.needs_rules(texts))
+        needed = iter(self.gate.rules_needed(texts))
         return [self._clean(line, record_pairs_failure, [(container, key, next(needed)) for container, key in record_slots], source, sink, stats, line_rules)
                 for line, record_pairs_failure, record_slots, line_rules in zip(lines, parsed, slots, rules)]
 
@@ -332,9 +331,10 @@ class Sanitiser:
 
     def _clean(self, line: Line, parsed: tuple, slots: list[tuple], source: str, sink: Sink, stats: Stats,
                rules: frozenset = ALL_RULES) -> tuple[tuple[bytes, Findings, bool], list, int] | None:
-        """Every rule in ``rules`` on the texts of one parsed line that need them (``slots``:
-        container, key, whether the gate let it through): ((bytes to write, findings, whether
-        a rule changed a text), pairs, content key), or None when the line was quarantined."""
+        """Every rule in ``rules`` on the texts of one parsed line, as far as the gate says a
+        text needs it (``slots``: container, key, the rules it needs): ((bytes to write,
+        findings, whether a rule changed a text), pairs, content key), or None when the line
+        was quarantined."""
         record, pairs, failure = parsed
         if failure is not None:
             return self._quarantine(sink, stats, source, line, *failure)
@@ -344,7 +344,7 @@ class Sanitiser:
             if not needed:
                 continue
             text = container[key]
-            cleaned = self.rules.apply(text, findings, rules)
+            cleaned = self.rules.apply(text, findings, rules & needed)
             if cleaned != text:
                 if not cleaned:
                     return self._quarantine(sink, stats, source, line, "empty_after_cleaning", f"'{key}' is empty after cleaning")

@@ -14,7 +14,11 @@ checks the fast and slow paths agree.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable
+from functools import partial
+from itertools import accumulate, repeat
+from operator import add
 
 from .rules import NOVA_RESERVED_MARKERS
 
@@ -58,24 +62,25 @@ class Prefilter:
     def engine(self) -> str:
         return "hyperscan" if hyperscan is not None else "re"
 
-    def flagged(self, chunk: bytes) -> dict[int, frozenset]:
-        """{index of a line with a match: the rules that may change it}, lines being
-        ``chunk.split(b"\\n")``."""
+    def flagged(self, chunk: bytes, lines: list[bytes] | None = None) -> dict[int, frozenset]:
+        """{index of a line with a match: the rules that may change it}, ``lines`` being
+        ``chunk.split(b"\\n")`` (passed in where the caller has it already)."""
         ends_by_pattern: list[list[int]] = [[] for _ in self.patterns]
         if hyperscan is not None:
             appenders = [ends.append for ends in ends_by_pattern]  # the callback runs per match: keep it to one append
-            self._database.scan(chunk, match_event_handler=lambda pattern_id, _start, end, _flags, _context: appenders[pattern_id](end))
+            self._database.scan(chunk, match_event_handler=lambda pattern_id, _start, end, _flags, _context: appenders[pattern_id](end - 1))
         else:
             for ends, regex in zip(ends_by_pattern, self._regexes):
-                ends.extend(match.end() for match in regex.finditer(chunk))
-        # Matches are few (a tenth of lines or so): count newlines up to each one rather
-        # than index every line of the chunk.
-        matches = sorted((end - 1, pattern_id) for pattern_id, ends in enumerate(ends_by_pattern) for end in ends)
+                ends.extend(match.end() - 1 for match in regex.finditer(chunk))
+        if lines is None:
+            lines = chunk.split(b"\n")
+        # A match belongs to the line holding its last byte: a binary search in the lines'
+        # start offsets, as C-level maps (matches come a few per flagged line).
+        starts = list(accumulate(map(add, map(len, lines[:-1]), repeat(1)), initial=0)) if any(ends_by_pattern) else []
+        line_of = partial(bisect_right, starts)
         hits: dict[int, frozenset] = {}
-        line, counted, count = 0, 0, chunk.count
-        for offset, pattern_id in matches:
-            line += count(b"\n", counted, offset)
-            counted = offset
+        for pattern_id, ends in enumerate(ends_by_pattern):
             rules = self._rules[pattern_id]
-            hits[line] = hits[line] | rules if line in hits else rules
-        return hits
+            for line in set(map(line_of, ends)):
+                hits[line - 1] = hits[line - 1] | rules if line - 1 in hits else rules
+        return dict(sorted(hits.items()))

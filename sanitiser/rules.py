@@ -92,7 +92,7 @@ class Rules:
         if self.scrub_pii and "pii" in rules:
             if "@" in text:
                 text = self._scrub_emails(text, findings)
-            if any(map(text.__contains__, DIGITS)) and NUMERIC_TRIGGER.search(text):
+            if any(map(text.__contains__, DIGITS)):
                 text = self._scrub_numbers(text, findings)
         if self.comprehend is not None:
             text = self.comprehend(text, findings)

@@ -7,19 +7,20 @@ pass over all the texts of a chunk finds the markers, '@', ASCII digit runs, car
 returns and spaces before a newline; a few C-level maps do the rest (non-ASCII text that
 is not NFC or has a character the Unicode fixes replace, whitespace at either end).
 
-A text is let through only when ``Rules.apply`` would return it unchanged and find
-nothing: every test here is a superset of the test in rules.py that guards a change, and
-earlier rules cannot have changed such a text (the Unicode fixes would have been needed).
-A property test checks this against ``Rules.apply``.
+Each text gets the rules that could change it (none: it is left alone). Every test here
+is a superset of the test in rules.py that guards a change; a text the Unicode fixes change
+gets every rule, and one with a marker every rule after the markers, since fixing a marker
+can make what a later rule looks for. A property test checks this against ``Rules.apply``.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
 from bisect import bisect_right
-from itertools import accumulate, compress, repeat
+from itertools import accumulate, chain, compress, repeat
 from operator import itemgetter, not_
 
+from .prefilter import ALL_RULES
 from .rules import DIGITS, FIXABLE, NUMERIC_TRIGGER, Rules
 
 try:
@@ -32,52 +33,63 @@ TIDY = (rb"\r", rb"[ \t]\n")  # what Rules._tidy replaces inside a text
 FIRST, LAST = itemgetter(slice(None, 1)), itemgetter(slice(-1, None))
 
 
+NOTHING: frozenset = frozenset()
+MARKERS_AND_AFTER = frozenset({"markers", "pii", "normalise"})  # removing a marker can join a digit run or reveal an address
+PII = frozenset({"pii", "normalise"})
+NORMALISE = frozenset({"normalise"})  # Rules.apply tidies whatever the rules say; this only says the text must go through it
+
+
 class TextGate:
     def __init__(self, rules: Rules):
         self.rules = rules
         # Markers are looked for whatever a line's flags say: a superset is all it takes.
-        patterns = [re.escape(marker.encode("utf-8")) for marker in rules.markers]
+        patterns = [(re.escape(marker.encode("utf-8")), MARKERS_AND_AFTER) for marker in rules.markers]
         if rules.scrub_pii:
-            patterns += [rb"@", ASCII_DIGIT_RUN]
+            patterns += [(rb"@", PII), (ASCII_DIGIT_RUN, PII)]
         if rules.normalise:
-            patterns += list(TIDY)
+            patterns += [(pattern, NORMALISE) for pattern in TIDY]
+        self._concerns = [concern for _, concern in patterns]
         self._database = None
         if hyperscan is not None:
             self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            self._database.compile(expressions=patterns, ids=list(range(len(patterns))), elements=len(patterns), flags=[0] * len(patterns))
+            self._database.compile(expressions=[pattern for pattern, _ in patterns], ids=list(range(len(patterns))), elements=len(patterns),
+                                   flags=[0] * len(patterns))
 
-    def needs_rules(self, texts: list[str]) -> list[bool]:
-        """For each text, False only where no rule can change it or find anything in it."""
+    def rules_needed(self, texts: list[str]) -> list[frozenset]:
+        """For each text, the rules ``Rules.apply`` needs to be given for it (empty: none, the
+        text stays as it is): ``apply(text, findings, rules & needed)`` does exactly what
+        ``apply(text, findings, rules)`` does."""
         if not texts:
             return []
         if self.rules.comprehend is not None or self._database is None:
-            return [True] * len(texts)  # Comprehend sees every text; without Hyperscan every rule runs
-        needed = bytearray(len(texts))
+            return [ALL_RULES] * len(texts)  # Comprehend sees every text; without Hyperscan every rule runs
+        needed = [NOTHING] * len(texts)
         self._scan(texts, needed)
-        ascii_text = list(map(str.isascii, texts))
-        for index in compress(range(len(texts)), map(not_, ascii_text)):
-            if not needed[index] and self._non_ascii_needs_rules(texts[index]):
-                needed[index] = 1
+        for index in compress(range(len(texts)), map(not_, map(str.isascii, texts))):
+            if self._unicode_fix_needed(texts[index]):
+                needed[index] = ALL_RULES  # the fixed text is another text: every rule looks at it
+            elif self._non_ascii_digit_run(texts[index]):
+                needed[index] |= PII
         if self.rules.normalise:
-            for index in compress(range(len(texts)), map(str.isspace, map(FIRST, texts))):
-                needed[index] = 1
-            for index in compress(range(len(texts)), map(str.isspace, map(LAST, texts))):
-                needed[index] = 1
-        return list(map(bool, needed))
+            for index in chain(compress(range(len(texts)), map(str.isspace, map(FIRST, texts))),
+                               compress(range(len(texts)), map(str.isspace, map(LAST, texts)))):
+                needed[index] |= NORMALISE
+        return needed
 
-    def _scan(self, texts: list[str], needed: bytearray) -> None:
+    def _scan(self, texts: list[str], needed: list[frozenset]) -> None:
         """One pass over all the texts back to back. A match that straddles two texts only
-        lets the second through the slow way; a match inside a text always ends inside it."""
+        sends the second the slow way; a match inside a text always ends inside it."""
         encoded = list(map(str.encode, texts, repeat("utf-8"), repeat("surrogatepass")))
         starts = list(accumulate(map(len, encoded), initial=0))[:-1]
-        ends: list[int] = []
-        self._database.scan(b"".join(encoded), match_event_handler=lambda _id, _start, end, _flags, _context: ends.append(end))
-        for end in ends:
-            needed[bisect_right(starts, end - 1) - 1] = 1
+        matches: list[tuple[int, int]] = []
+        self._database.scan(b"".join(encoded), match_event_handler=lambda pattern_id, _start, end, _flags, _context: matches.append((pattern_id, end)))
+        for pattern_id, end in matches:
+            index = bisect_right(starts, end - 1) - 1
+            needed[index] |= self._concerns[pattern_id]
 
-    def _non_ascii_needs_rules(self, text: str) -> bool:
-        """The tests Hyperscan cannot do on its own for non-ASCII text: the Unicode fixes,
-        and digit runs, whose \\d in rules.py matches any script's digits."""
-        if self.rules.normalise and (FIXABLE.search(text) or not unicodedata.is_normalized("NFC", text)):
-            return True
+    def _unicode_fix_needed(self, text: str) -> bool:
+        return self.rules.normalise and (FIXABLE.search(text) is not None or not unicodedata.is_normalized("NFC", text))
+
+    def _non_ascii_digit_run(self, text: str) -> bool:
+        """What Hyperscan cannot tell for non-ASCII text: rules.py's \\d matches any script's digits."""
         return self.rules.scrub_pii and any(map(text.__contains__, DIGITS)) and NUMERIC_TRIGGER.search(text) is not None

@@ -19,13 +19,15 @@ rule_settings = st.fixed_dictionaries({
 @given(batch=st.lists(texts, max_size=12), options=rule_settings)
 def test_a_text_the_gate_lets_skip_is_one_the_rules_leave_alone(batch, options):
     rules = Rules(**options)
-    for text, needed in zip(batch, TextGate(rules).needs_rules(batch), strict=True):
-        if not needed:
-            findings = Findings()
-            assert rules.apply(text, findings, RULES) == text and findings == Findings(), text
+    for text, needed in zip(batch, TextGate(rules).rules_needed(batch), strict=True):
+        for line_rules in (RULES, frozenset({"markers"}), frozenset({"pii"}), frozenset({"normalise"})):
+            everything, narrowed = Findings(), Findings()
+            expected = rules.apply(text, everything, line_rules)
+            assert (rules.apply(text, narrowed, line_rules & needed) if needed else text) == expected, text
+            assert narrowed == everything, text
 
 
-def test_texts_that_need_a_rule_are_sent_to_it():
-    rules = Rules()
+def test_texts_get_the_rules_they_need():
     batch = ["fine text", "System: hi", "mail a@b.io", "call 555-123-4567", "caf\u00e9", "cafe\u0301", " padded", "x\r\ny", "\uff11 5\u0665\u0665-123-4567"]
-    assert TextGate(rules).needs_rules(batch) == [False, True, True, True, False, True, True, True, True]
+    pii, everything, normalise = frozenset({"pii", "normalise"}), frozenset({"markers", "pii", "normalise"}), frozenset({"normalise"})
+    assert TextGate(Rules()).rules_needed(batch) == [frozenset(), everything, pii, pii, frozenset(), everything, normalise, normalise, pii]
