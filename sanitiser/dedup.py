@@ -127,19 +127,23 @@ class NearDuplicates:
         ends = np.cumsum(lengths + 1)  # each conversation and the newline after it
         data = np.frombuffer(b"\n" + b"\n".join(texts) + b"\n" + bytes(8), dtype=np.uint8)  # separators around, padding for loads
         word = data > 32
-        starts = np.flatnonzero(word[1:] & ~word[:-1]) + 1
-        stops = np.flatnonzero(word[:-1] & ~word[1:]) + 1
+        edges = np.flatnonzero(word[1:] != word[:-1]) + 1  # data starts and ends outside a word: starts and stops alternate
+        starts, stops = edges[0::2], edges[1::2]
         size = (stops - starts).astype(np.uint64)
         loads = np.ndarray((data.size - 7,), dtype="<u8", buffer=data, strides=(1,))  # an 8-byte load at every offset
         kept_bits = np.uint64(64) - np.uint64(8) * np.minimum(size, np.uint64(8))
         word_hashes = (loads[starts] << kept_bits) ^ size  # the word's first 8 bytes (shifted past the rest) and its length
-        owner = np.searchsorted(ends, starts - 1, side="right")  # data is shifted by the leading newline
-        words = np.bincount(owner, minlength=len(texts))
-        pair = owner[1:] == owner[:-1]
+        # Index of each conversation's first word (a search per conversation, not per word):
+        first_words = np.searchsorted(starts, np.concatenate(([0], ends)) + 1)
+        words = np.diff(first_words)
+        pair = np.ones(max(starts.size - 1, 0), dtype=bool)  # word k and k + 1 are a bigram unless k + 1 starts a conversation
+        boundaries = first_words[1:-1]
+        pair[boundaries[(boundaries > 0) & (boundaries < starts.size)] - 1] = False
         hashes = _mix(word_hashes[:-1][pair] * np.uint64(0x9E3779B97F4A7C15) + word_hashes[1:][pair])
         offsets = np.concatenate(([0], np.cumsum(np.maximum(words - 1, 0)))).astype(np.uint64)
         matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, self.num_perm, self.seed)
-        signatures = np.fromiter(chain.from_iterable(matrix.to_rows()), dtype=np.uint32, count=len(texts) * self.num_perm)
+        # rensa hands rows out only as lists: each row to a C array, the bytes joined, one numpy view.
+        signatures = np.frombuffer(b"".join(map(bytes, map(array, repeat("I"), matrix.to_rows()))), dtype=np.uint32)
         return signatures.reshape(len(texts), self.num_perm), words
 
     def _band_keys(self, signatures: np.ndarray) -> np.ndarray:

@@ -2,6 +2,8 @@
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sanitiser.dedup import MIN_NEAR_TOKENS, NearDuplicates
 
@@ -57,3 +59,36 @@ def test_bad_parameters_are_refused_with_the_reason():
         NearDuplicates(threshold=1.5)
     with pytest.raises(ValueError, match="bands"):
         NearDuplicates(num_perm=60)
+
+
+def reference_signature(conversation, near: NearDuplicates) -> tuple[list[int], int]:
+    """One conversation's MinHash over word bigrams, word by word in plain Python: a word is
+    a run of bytes > 32, known by its first 8 bytes (little-endian, shifted to the top) and
+    its length; a bigram hash is MurmurHash3's finaliser of w1 * golden + w2 (mod 2^64)."""
+    import re
+
+    import numpy as np
+    import rensa
+
+    from sanitiser.dedup import _mix
+
+    mask = (1 << 64) - 1
+    words = re.findall(rb"[^\x00-\x20]+", "\n".join(text for _, text in conversation).encode())
+    word_hashes = [((int.from_bytes(word[:8].ljust(8, b"\0"), "little") << (64 - 8 * min(len(word), 8))) & mask) ^ len(word) for word in words]
+    bigrams = [(first * 0x9E3779B97F4A7C15 + second) & mask for first, second in zip(word_hashes, word_hashes[1:])]
+    hashes = _mix(np.array(bigrams, dtype=np.uint64))
+    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, np.array([0, len(bigrams)], dtype=np.uint64), near.num_perm, near.seed)
+    return matrix.to_rows()[0], len(words)
+
+
+PIECES = st.sampled_from(["a", "bb", "parcel", "longer-than-eight", " ", "  ", "\n", "\t", "\x00", "\x1f", "!", "é", "日本", "x" * 9])
+
+
+@settings(max_examples=150, deadline=None)
+@given(batch=st.lists(st.lists(st.tuples(st.sampled_from(["user", "assistant"]), st.lists(PIECES, max_size=30).map("".join)), min_size=1, max_size=3),
+                      min_size=1, max_size=12))
+def test_batch_signatures_are_each_conversations_own(batch):
+    near = NearDuplicates()
+    signatures, words = near._signatures_of(batch)
+    for conversation, signature, count in zip(batch, signatures.tolist(), words.tolist(), strict=True):
+        assert (signature, count) == reference_signature(conversation, near)
