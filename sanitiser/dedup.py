@@ -13,7 +13,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from functools import partial
 from itertools import chain, repeat
-from operator import itemgetter
+from operator import itemgetter, ne
 
 import numpy as np
 import orjson
@@ -84,30 +84,35 @@ class NearDuplicates:
         self._block_starts.append(first_id)
         self._signatures.append(signatures)
 
-        long_enough = words >= MIN_NEAR_TOKENS
+        # Every band hash of every long-enough record is put in at once, first come first
+        # served (one dict operation per hash that both looks up and remembers); a record is
+        # "touched" when a hash of its was there already or recurs in this batch. Untouched
+        # records are new for sure and need nothing more; touched ones go through Python in
+        # order, and a near-duplicate's hashes are taken out again, as if never put in.
+        long_enough = np.flatnonzero(words >= MIN_NEAR_TOKENS)
         flat = band_keys[long_enough].ravel()
-        seen_before = np.fromiter(map(self._first_by_band.__contains__, flat.tolist()), dtype=bool, count=flat.size)
-        _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
-        touched = np.zeros(len(conversations), dtype=bool)  # shares a band hash with an earlier record or one in this batch
-        touched[long_enough] = (seen_before | (counts[inverse] > 1)).reshape(-1, self.bands).any(axis=1)
-
-        untouched = np.flatnonzero(long_enough & ~touched)  # new for sure: remembered without a Python loop per record
-        ids = (untouched + first_id).tolist()  # one int object per record, shared by its band entries
-        self._first_by_band.update(zip(band_keys[untouched].ravel().tolist(), chain.from_iterable(map(repeat, ids, repeat(self.bands, len(ids))))))
+        own_ids = list(chain.from_iterable(map(repeat, (long_enough + first_id).tolist(), repeat(self.bands))))  # one int per record
+        firsts = list(map(self._first_by_band.setdefault, flat.tolist(), own_ids))
+        seen_before = np.fromiter(map(ne, firsts, own_ids), dtype=bool, count=flat.size)
+        touched = long_enough[(seen_before | _repeated(flat)).reshape(-1, self.bands).any(axis=1)]
         found = {}
-        for position in np.flatnonzero(touched).tolist():  # in order, so the first occurrence is the one kept
-            match = self._match(band_keys[position].tolist(), signatures[position])
+        for position in touched.tolist():  # in order, so the first occurrence is the one kept
+            record_id, keys = first_id + position, band_keys[position].tolist()
+            match = self._match(keys, signatures[position], record_id)
             if match is None:
-                for key in band_keys[position].tolist():
-                    self._first_by_band.setdefault(key, first_id + position)
+                for key in keys:  # again: a near-duplicate before it may have taken out a hash it shares
+                    self._first_by_band.setdefault(key, record_id)
             else:
+                for key in keys:
+                    if self._first_by_band.get(key) == record_id:
+                        del self._first_by_band[key]
                 found[position] = (self._lines[match[0]], match[1])
         return found
 
-    def _match(self, keys: list[int], signature: np.ndarray) -> tuple[int, float] | None:
+    def _match(self, keys: list[int], signature: np.ndarray, record_id: int) -> tuple[int, float] | None:
         """(id, similarity) of the most similar earlier record at or over the threshold."""
         best, best_similarity = None, 0.0
-        for candidate in sorted({self._first_by_band[key] for key in keys if key in self._first_by_band}):
+        for candidate in sorted({self._first_by_band[key] for key in keys if key in self._first_by_band} - {record_id}):
             similarity = int(np.count_nonzero(self._signature(candidate) == signature)) / self.num_perm
             if similarity >= self.threshold and similarity > best_similarity:
                 best, best_similarity = candidate, similarity
@@ -139,7 +144,7 @@ class NearDuplicates:
         pair = np.ones(max(starts.size - 1, 0), dtype=bool)  # word k and k + 1 are a bigram unless k + 1 starts a conversation
         boundaries = first_words[1:-1]
         pair[boundaries[(boundaries > 0) & (boundaries < starts.size)] - 1] = False
-        hashes = _mix(word_hashes[:-1][pair] * np.uint64(0x9E3779B97F4A7C15) + word_hashes[1:][pair])
+        hashes = _mix(word_hashes[:-1] * np.uint64(0x9E3779B97F4A7C15) + word_hashes[1:])[pair]
         offsets = np.concatenate(([0], np.cumsum(np.maximum(words - 1, 0)))).astype(np.uint64)
         matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, self.num_perm, self.seed)
         # rensa hands rows out only as lists: each row to a C array, the bytes joined, one numpy view.
@@ -159,9 +164,21 @@ _texts = partial(map, itemgetter(1))
 
 
 def _mix(values: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finaliser, elementwise (uint64 arithmetic wraps)."""
+    """MurmurHash3's 64-bit finaliser, elementwise (uint64 arithmetic wraps); in place after
+    the first step, which copies."""
     values = values ^ (values >> np.uint64(33))
-    values = values * np.uint64(0xFF51AFD7ED558CCD)
-    values = values ^ (values >> np.uint64(33))
-    values = values * np.uint64(0xC4CEB9FE1A85EC53)
-    return values ^ (values >> np.uint64(33))
+    values *= np.uint64(0xFF51AFD7ED558CCD)
+    values ^= values >> np.uint64(33)
+    values *= np.uint64(0xC4CEB9FE1A85EC53)
+    values ^= values >> np.uint64(33)
+    return values
+
+
+def _repeated(keys: np.ndarray) -> np.ndarray:
+    """Whether each key occurs more than once in ``keys`` (one sort; np.unique does more)."""
+    order = np.argsort(keys)
+    same = keys[order[1:]] == keys[order[:-1]]
+    repeated = np.zeros(keys.size, dtype=bool)
+    repeated[order[1:][same]] = True
+    repeated[order[:-1][same]] = True
+    return repeated

@@ -92,3 +92,34 @@ def test_batch_signatures_are_each_conversations_own(batch):
     signatures, words = near._signatures_of(batch)
     for conversation, signature, count in zip(batch, signatures.tolist(), words.tolist(), strict=True):
         assert (signature, count) == reference_signature(conversation, near)
+
+
+def sequential_reference(items, near: NearDuplicates) -> dict[int, tuple[int, float]]:
+    """LSH the textbook way, one record at a time: each band hash points at the first kept
+    record that had it; a record is a near duplicate of the most similar of those."""
+    signatures, words = near._signatures_of(items)
+    band_keys = near._band_keys(signatures).tolist()
+    first_by_band, found = {}, {}
+    for position, (keys, signature, count) in enumerate(zip(band_keys, signatures, words.tolist())):
+        if count < MIN_NEAR_TOKENS:
+            continue
+        best, best_similarity = None, 0.0
+        for candidate in sorted({first_by_band[key] for key in keys if key in first_by_band}):
+            similarity = int((signatures[candidate] == signature).sum()) / near.num_perm
+            if similarity >= near.threshold and similarity > best_similarity:
+                best, best_similarity = candidate, similarity
+        if best is None:
+            for key in keys:
+                first_by_band.setdefault(key, position)
+        else:
+            found[position] = (best + 1, best_similarity)
+    return found
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.integers(1, 80), batch=st.integers(1, 40))
+def test_batches_decide_what_one_record_at_a_time_decides(seed, size, batch):
+    rng = random.Random(seed)
+    bases = [conversation(rng, rng.choice([6, 12, 30])) for _ in range(3)]
+    items = [edited(rng.choice(bases), rng) if rng.random() < 0.7 else conversation(rng, rng.choice([6, 30])) for _ in range(size)]
+    assert run(items, batch) == sequential_reference(items, NearDuplicates())
