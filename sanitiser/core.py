@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import unicodedata
 from array import array
-from collections import Counter
+from bisect import bisect_left
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
-from itertools import chain, compress, repeat
+from itertools import chain, compress, filterfalse, repeat
 from operator import add, is_, is_not, itemgetter, ne, not_, or_
 from typing import BinaryIO, Protocol
 
@@ -123,12 +124,20 @@ class Settings:
     comprehend_language: str = "en"
 
 
-def _settled_unicode(pair: tuple[str, str]) -> bool:
-    """A non-ASCII text no rule would change: already NFC and no whitespace at either end."""
-    text = pair[1]
-    return (text.isascii() or unicodedata.is_normalized("NFC", text)) and not text[:1].isspace() and not text[-1:].isspace()
+def _settled_unicode(pairs: list[tuple[str, str]]) -> bool:
+    """The texts of a non-ASCII line are ones no rule would change: the non-ASCII ones
+    already NFC, and none with whitespace at either end."""
+    texts = list(map(TEXT_OF, pairs))
+    return (all(map(unicodedata.is_normalized, repeat("NFC"), filterfalse(str.isascii, texts)))
+            and not any(map(str.isspace, map(FIRST, texts))) and not any(map(str.isspace, map(LAST, texts))))
 
 
+def _scatter(target: list, indexes, values) -> None:
+    """target[index] = value for each pair, as one C-level map (deque with maxlen 0 just runs it)."""
+    deque(map(target.__setitem__, indexes, values), maxlen=0)
+
+
+TEXT_OF, FIRST, LAST = itemgetter(1), itemgetter(slice(None, 1)), itemgetter(slice(-1, None))
 NORMALISE = frozenset({"normalise"})  # a rewritten text is always tidied
 
 
@@ -193,8 +202,8 @@ class Sanitiser:
             stats.exact_duplicates += len(duplicates)
         if self.near is not None:
             removed = {position for position, _ in duplicates}
-            candidates = [position for position in range(len(running)) if position not in removed]
-            found = self.near.find([pairs[running[position]] for position in candidates], [packed[position] for position in candidates])
+            candidates = list(filterfalse(removed.__contains__, range(len(running))))
+            found = self.near.find(list(map(pairs.__getitem__, map(running.__getitem__, candidates))), list(map(packed.__getitem__, candidates)))
             for at, (first, similarity) in found.items():
                 position = candidates[at]
                 duplicates.append((position, {"source": source, "line": numbers[position], "kind": "near", "similarity": round(similarity, 3),
@@ -205,13 +214,14 @@ class Sanitiser:
             for _, record in duplicates:
                 sink.duplicate(record)
             gone = {position for position, _ in duplicates}
-            kept = [position for position in range(len(running)) if position not in gone]
-            running, numbers = [running[p] for p in kept], [numbers[p] for p in kept]
+            kept = list(filterfalse(gone.__contains__, range(len(running))))
+            running, numbers = list(map(running.__getitem__, kept)), list(map(numbers.__getitem__, kept))
 
         clean = list(map(lines.__getitem__, running))
-        for position, index in enumerate(running):
-            if index in rewritten:
-                clean[position], findings, changed = rewritten[index]
+        for index, (data, findings, changed) in rewritten.items():  # a few a chunk: found by binary search in running
+            position = bisect_left(running, index)
+            if position < len(running) and running[position] == index:
+                clean[position] = data
                 self._count(findings, changed, stats)
         stats.clean += len(clean)
         self.clean_keys.extend(chain.from_iterable(zip(map(keys.__getitem__, running), numbers)))
@@ -235,15 +245,12 @@ class Sanitiser:
         taken_lines = list(map(lines.__getitem__, taken))
         taken_pairs = list(map(fast_pairs, _parsed(taken_lines)))  # None where the full validator must look
         for position in compress(range(len(taken)), map(not_, map(bytes.isascii, taken_lines))):
-            if taken_pairs[position] is not None and not all(map(_settled_unicode, taken_pairs[position])):
+            if taken_pairs[position] is not None and not _settled_unicode(taken_pairs[position]):
                 taken_pairs[position] = None
-        for index, value in zip(taken, content_keys(taken_pairs)):
-            keys[index] = value
-        for index, value in zip(taken, taken_pairs):
-            pairs[index] = value
+        _scatter(keys, taken, content_keys(taken_pairs))
+        _scatter(pairs, taken, taken_pairs)
         declined = [taken[position] for position in compress(range(len(taken)), map(is_, taken_pairs, repeat(None)))]
-        for index in declined:
-            keys[index] = None
+        _scatter(keys, declined, repeat(None))
         return sorted(chain(compress(range(count), map(not_, eligible)), declined))
 
     def _line(self, data, number: int, terminated: bool) -> Line:
