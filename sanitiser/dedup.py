@@ -11,7 +11,6 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
-from functools import partial
 from itertools import chain, repeat
 from operator import itemgetter, ne
 
@@ -123,14 +122,17 @@ class NearDuplicates:
         return self._signatures[block][record_id - self._block_starts[block]]
 
     def _signatures_of(self, conversations) -> tuple[np.ndarray, np.ndarray]:
-        """(signatures, words per conversation) for a batch: MinHash over the word bigrams
+        """(signatures, words per conversation) for a batch of conversations (each at least one
+        (role, text) pair, as every valid record has): MinHash over the word bigrams
         of each conversation's texts. A word (a run of bytes > 32) is known by its length
         and first 8 bytes, so long words that differ only after them collide: harmless
         for similarity, and a third of the numpy work of hashing every byte."""
-        texts = list(map(str.encode, map("\n".join, map(_texts, conversations))))
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        ends = np.cumsum(lengths + 1)  # each conversation and the newline after it
-        data = np.frombuffer(b"\n" + b"\n".join(texts) + b"\n" + bytes(8), dtype=np.uint8)  # separators around, padding for loads
+        # Every text of every conversation, newline-joined: the same bytes as joining each
+        # conversation's texts and then the conversations, without a Python object per conversation.
+        texts = list(map(str.encode, map(TEXT, chain.from_iterable(conversations))))
+        text_ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1)
+        ends = text_ends[np.cumsum(np.fromiter(map(len, conversations), dtype=np.int64, count=len(conversations))) - 1]  # each conversation and the newline after it
+        data = np.frombuffer(b"\n".join([b"", *texts, bytes(8)]), dtype=np.uint8)  # a newline before and after, padding for loads: one copy
         word = data > 32
         edges = np.flatnonzero(word[1:] != word[:-1]) + 1  # data starts and ends outside a word: starts and stops alternate
         starts, stops = edges[0::2], edges[1::2]
@@ -149,7 +151,7 @@ class NearDuplicates:
         matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, self.num_perm, self.seed)
         # rensa hands rows out only as lists: each row to a C array, the bytes joined, one numpy view.
         signatures = np.frombuffer(b"".join(map(bytes, map(array, repeat("I"), matrix.to_rows()))), dtype=np.uint32)
-        return signatures.reshape(len(texts), self.num_perm), words
+        return signatures.reshape(len(conversations), self.num_perm), words
 
     def _band_keys(self, signatures: np.ndarray) -> np.ndarray:
         """One 64-bit hash per band of rows, salted by the band so bands never collide."""
@@ -160,7 +162,7 @@ class NearDuplicates:
         return keys ^ (np.arange(self.bands, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93))
 
 
-_texts = partial(map, itemgetter(1))
+TEXT = itemgetter(1)
 
 
 def _mix(values: np.ndarray) -> np.ndarray:
