@@ -32,6 +32,10 @@ EMAIL_LOCAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 NUMERIC_PII = re.compile("|".join((SSN, CARD, PHONE, IPV4)))
 NUMERIC_TRIGGER = re.compile(r"\d[\d .()-]{5,}\d")  # no numeric PII without a run like this
+# The same two for ASCII text, where they match exactly the same (\d, \w and \b reduce to
+# ASCII) but test a character against a bitmap instead of looking it up in Unicode's tables.
+ASCII_NUMERIC_PII = re.compile(NUMERIC_PII.pattern, re.ASCII)
+ASCII_NUMERIC_TRIGGER = re.compile(NUMERIC_TRIGGER.pattern, re.ASCII)
 DIGITS = "0123456789"  # ten substring tests (memchr) beat one regex scan of text without digits
 RULES = frozenset({"markers", "pii", "normalise"})
 
@@ -154,10 +158,11 @@ class Rules:
         around the digit runs the trigger found, so prose costs nothing. A match cannot
         reach outside its run, except a leading '+' or '(' (6 characters of slack) and the
         one character after that decides a word boundary."""
+        trigger, numeric_pii = (ASCII_NUMERIC_TRIGGER, ASCII_NUMERIC_PII) if text.isascii() else (NUMERIC_TRIGGER, NUMERIC_PII)
         pieces, done = [], 0
-        for run in NUMERIC_TRIGGER.finditer(text):
+        for run in trigger.finditer(text):
             position, end = max(done, run.start() - 6), min(len(text), run.end() + 1)
-            while (match := NUMERIC_PII.search(text, position, end)) is not None:
+            while (match := numeric_pii.search(text, position, end)) is not None:
                 pieces += [text[done : match.start()], self._scrub(match, findings)]
                 done = position = match.end()
         return "".join(pieces) + text[done:] if pieces else text

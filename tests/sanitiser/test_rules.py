@@ -1,5 +1,7 @@
 """Each text rule with before/after examples, including what it must leave alone."""
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sanitiser.rules import NOVA_RESERVED_MARKERS, Findings, Rules, luhn_valid, special_tokens
 
@@ -132,3 +134,14 @@ def test_windowed_scrubbing_equals_one_regex_over_the_whole_text(text):
     rules = Rules(normalise=False)
     reference = NUMERIC_PII.sub(lambda m: Rules._scrub(m, Findings()), re.sub(EMAIL, "[EMAIL]", text))
     assert rules.apply(text, Findings()) == reference
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(st.sampled_from(["555-123-4567", "(555) 123-4567", "+1 555.123.4567", "4111 1111 1111 1111", "123-45-6789", "10.0.0.1",
+                                      "999.1.1.1", "_5", "a", " ", "-", ".", "(", "+", "\n", "0", "9"]) | st.text(alphabet=st.characters(max_codepoint=127), max_size=5),
+                     max_size=12).map("".join))
+def test_the_ascii_patterns_match_exactly_what_the_unicode_ones_do_on_ascii_text(text):
+    from sanitiser.rules import ASCII_NUMERIC_PII, ASCII_NUMERIC_TRIGGER, NUMERIC_PII, NUMERIC_TRIGGER
+
+    for ascii_pattern, pattern in ((ASCII_NUMERIC_TRIGGER, NUMERIC_TRIGGER), (ASCII_NUMERIC_PII, NUMERIC_PII)):
+        assert [(m.span(), m.lastgroup) for m in ascii_pattern.finditer(text)] == [(m.span(), m.lastgroup) for m in pattern.finditer(text)]
