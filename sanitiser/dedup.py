@@ -85,15 +85,17 @@ class NearDuplicates:
 
         # Every band hash of every long-enough record is put in at once, first come first
         # served (one dict operation per hash that both looks up and remembers); a record is
-        # "touched" when a hash of its was there already or recurs in this batch. Untouched
-        # records are new for sure and need nothing more; touched ones go through Python in
-        # order, and a near-duplicate's hashes are taken out again, as if never put in.
+        # "touched" when a hash of its was there already, from an earlier batch or an earlier
+        # record of this one. Untouched records are new for sure and need nothing more (the
+        # first of a batch's records sharing a hash among them too: nothing before it to
+        # compare with). Touched ones go through Python in order, and a near duplicate's
+        # hashes are taken out again, as if never put in.
         long_enough = np.flatnonzero(words >= MIN_NEAR_TOKENS)
         flat = band_keys[long_enough].ravel()
         own_ids = list(chain.from_iterable(map(repeat, (long_enough + first_id).tolist(), repeat(self.bands))))  # one int per record
         firsts = list(map(self._first_by_band.setdefault, flat.tolist(), own_ids))
         seen_before = np.fromiter(map(ne, firsts, own_ids), dtype=bool, count=flat.size)
-        touched = long_enough[(seen_before | _repeated(flat)).reshape(-1, self.bands).any(axis=1)]
+        touched = long_enough[seen_before.reshape(-1, self.bands).any(axis=1)]
         found = {}
         for position in touched.tolist():  # in order, so the first occurrence is the one kept
             record_id, keys = first_id + position, band_keys[position].tolist()
@@ -174,13 +176,3 @@ def _mix(values: np.ndarray) -> np.ndarray:
     values *= np.uint64(0xC4CEB9FE1A85EC53)
     values ^= values >> np.uint64(33)
     return values
-
-
-def _repeated(keys: np.ndarray) -> np.ndarray:
-    """Whether each key occurs more than once in ``keys`` (one sort; np.unique does more)."""
-    order = np.argsort(keys)
-    same = keys[order[1:]] == keys[order[:-1]]
-    repeated = np.zeros(keys.size, dtype=bool)
-    repeated[order[1:][same]] = True
-    repeated[order[:-1][same]] = True
-    return repeated
