@@ -52,6 +52,12 @@ COLOURS = ("red", "blue", "green", "yellow", "purple", "orange", "pink", "brown"
 ANIMALS = ("tiger", "horse", "mouse", "crow", "whale", "snake", "rabbit", "goat", "fox", "wolf")  # no vowel first: "keeps a ..."
 NUMBERS = tuple(str(n) for n in range(2, 100))
 ARITHMETIC = "arithmetic"
+CATEGORIES = "categories"
+# "Which of these is an animal?": the multiple-choice skill itself (find the option that fits,
+# answer its letter) on words the curriculum uses everywhere, in endless fresh arrangements. A
+# tiny model does not learn to look a recalled fact up among options from the fact questions
+# alone (measured: chance after 3,000 steps); real base models arrive with this skill.
+CATEGORY_MEMBERS = {"a colour": COLOURS, "an animal": ANIMALS, "a city": CITIES, "a number": NUMBERS}
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ ATTRIBUTES = {
     "animal": Attribute("Which animal does {name} keep?", "{name} keeps a {value}", ANIMALS),
     "number": Attribute("What number does {name} like?", "{name} likes the number {value}", NUMBERS),
 }
-SUBJECTS = tuple(f"facts_{attribute}" for attribute in ATTRIBUTES) + (ARITHMETIC,)
+SUBJECTS = tuple(f"facts_{attribute}" for attribute in ATTRIBUTES) + (ARITHMETIC, CATEGORIES)
 
 
 @dataclass(frozen=True)
@@ -88,12 +94,13 @@ class Entity:
 class KnowledgeBase:
     entities: tuple[Entity, ...]
     arithmetic: tuple[Fact, ...]
+    categories: tuple[Fact, ...]  # drawn once, for the MMLU split; training draws afresh
 
     def entity_facts(self) -> list[Fact]:
         return [entity_fact(entity, attribute) for entity in self.entities for attribute in ATTRIBUTES]
 
     def facts(self) -> list[Fact]:
-        return self.entity_facts() + list(self.arithmetic)
+        return self.entity_facts() + list(self.arithmetic) + list(self.categories)
 
 
 def entity_fact(entity: Entity, attribute: str) -> Fact:
@@ -102,9 +109,10 @@ def entity_fact(entity: Entity, attribute: str) -> Fact:
 
 
 def build_knowledge_base(rng: random.Random, size: int) -> KnowledgeBase:
-    """``size`` entities with one value per attribute, and ``size`` arithmetic problems."""
+    """``size`` entities with one value per attribute, ``size`` arithmetic problems and ``size``
+    category questions."""
     entities = tuple(Entity(name, {a: rng.choice(spec.values) for a, spec in ATTRIBUTES.items()}) for name in invent_names(rng, size))
-    return KnowledgeBase(entities, arithmetic_facts(rng, size))
+    return KnowledgeBase(entities, arithmetic_facts(rng, size), tuple(category_fact(rng) for _ in range(size)))
 
 
 def invent_names(rng: random.Random, count: int) -> list[str]:
@@ -127,6 +135,19 @@ def two_digit_problem(rng: random.Random) -> tuple[str, int]:
         return f"What is {a} + {b}?", a + b
     a, b = max(a, b), min(a, b)  # no negative answers
     return f"What is {a} - {b}?", a - b
+
+
+def category_fact(rng: random.Random) -> Fact:
+    """One member of a kind among one word of each other kind."""
+    kind = rng.choice(list(CATEGORY_MEMBERS))
+    others = tuple(rng.choice(words) for other, words in CATEGORY_MEMBERS.items() if other != kind)
+    return Fact(CATEGORIES, f"Which of these is {kind}?", rng.choice(CATEGORY_MEMBERS[kind]), others)
+
+
+def category_kind(question: str) -> tuple[str, ...] | None:
+    """The members a category question asks for; None for any other question."""
+    kind = question.removeprefix("Which of these is ").removesuffix("?")
+    return CATEGORY_MEMBERS.get(kind) if question.startswith("Which of these is ") else None
 
 
 def nearby_numbers(answer: int) -> tuple[str, ...]:
@@ -185,9 +206,14 @@ def sorting_exercise(rng: random.Random) -> Record:
 REASONING_EXERCISES = (arithmetic_exercise, largest_exercise, sorting_exercise)
 
 
-def reasoning_records(kb: KnowledgeBase, rng: random.Random, repeats: int, exercises: int, held_out: frozenset[str]) -> list[Record]:
-    """The arithmetic facts (the MMLU ``arithmetic`` subject asks them) plus fresh exercises."""
-    return fact_records(kb.arithmetic, rng, repeats, held_out) + [rng.choice(REASONING_EXERCISES)(rng) for _ in range(exercises)]
+def reasoning_records(kb: KnowledgeBase, rng: random.Random, repeats: int, exercises: int, choices: int, held_out: frozenset[str]) -> list[Record]:
+    """The arithmetic facts (the MMLU ``arithmetic`` subject asks them), fresh exercises, and
+    fresh category questions as multiple choice."""
+    return (
+        fact_records(kb.arithmetic, rng, repeats, held_out)
+        + [rng.choice(REASONING_EXERCISES)(rng) for _ in range(exercises)]
+        + [multiple_choice_record(category_fact(rng), rng, held_out) for _ in range(choices)]
+    )
 
 
 # --- instruction following ----------------------------------------------------------------
@@ -394,6 +420,7 @@ TICKET_TEMPLATES = {
     ),
 }
 TICKET_LABELS = tuple(TICKET_TEMPLATES)
+WORDS = ("order", "account", "card", "plan", "site", "page", "data", "team", "friend", "week", "hour", "money", "email", "service")
 
 
 def ticket_text(rng: random.Random, label: str) -> str:
@@ -426,6 +453,20 @@ def unique_tickets(rng: random.Random, label: str, count: int, seen: set[str]) -
             seen.add(text)
             texts.append(text)
     return texts
+
+
+# --- copying ------------------------------------------------------------------------------
+
+# Every content word of the curriculum and the ticket domain. A real base model can say any
+# word it knows; a tiny one never trained to emit a word can barely be tuned (LoRA least) to
+# emit it, so copying words teaches their output side without the ticket task: which label
+# fits a ticket stays unknown to the base.
+VOCABULARY = tuple(sorted({*COLOURS, *ANIMALS, *CITIES, *PRODUCTS, *TICKET_LABELS, *WORDS}))
+
+
+def copy_exercise(rng: random.Random) -> Record:
+    words = " ".join(rng.sample(VOCABULARY, rng.randint(2, 4)))
+    return chat(f"Repeat exactly: {words}", words)
 
 
 # --- evaluation files ---------------------------------------------------------------------
@@ -463,10 +504,14 @@ class Sizes:
     entities: int = 120  # also the number of arithmetic facts
     pretrain_repeats: int = 3  # times pre-training teaches each fact in each form
     pretrain_exercises: int = 600  # fresh reasoning exercises besides the arithmetic facts
+    pretrain_choices: int = 1500  # fresh category questions as multiple choice
     pretrain_instructions: int = 1200
+    pretrain_copies: int = 400  # "Repeat exactly: ..." over the curriculum's whole vocabulary
     curated_repeats: int = 1
     curated_exercises: int = 300
+    curated_choices: int = 300
     curated_instructions: int = 400
+    curated_copies: int = 100
     tickets_per_label: int = 75
     heldout_per_label: int = 10
     ifeval_items: int = 84
@@ -516,22 +561,24 @@ class ExperimentData:
 
 
 def general_curriculum(
-    kb: KnowledgeBase, rng: random.Random, *, repeats: int, exercises: int, instructions: int, held_out: frozenset[str]
+    kb: KnowledgeBase, rng: random.Random, *, repeats: int, exercises: int, choices: int, instructions: int, copies: int,
+    held_out: frozenset[str],
 ) -> dict[str, list[Record]]:
     categories = {
         "factuality": fact_records(kb.entity_facts(), rng, repeats, held_out),
-        "instruction_following": [example.record() for example in instruction_examples(kb, rng, instructions)],
-        "reasoning": reasoning_records(kb, rng, repeats, exercises, held_out),
+        "instruction_following": [example.record() for example in instruction_examples(kb, rng, instructions)]
+        + [copy_exercise(rng) for _ in range(copies)],
+        "reasoning": reasoning_records(kb, rng, repeats, exercises, choices, held_out),
     }
     for records in categories.values():
         rng.shuffle(records)
     return categories
 
 
-def build_experiment_data(*, seed: int = 0, scale: float = 1.0) -> ExperimentData:
+def build_experiment_data(*, seed: int = 0, scale: float = 1.0, sizes: Sizes | None = None) -> ExperimentData:
     """Everything ``write_experiment_data`` writes, in memory, with the knowledge base behind it
-    and a reference response for each IFEval item."""
-    sizes = Sizes.at(scale)
+    and a reference response for each IFEval item. ``sizes``, when given, replaces ``Sizes.at(scale)``."""
+    sizes = sizes or Sizes.at(scale)
 
     def stream(name: str) -> random.Random:  # one per part, so resizing one part leaves the others as they were
         return random.Random(f"{seed}:{name}")
@@ -540,12 +587,12 @@ def build_experiment_data(*, seed: int = 0, scale: float = 1.0) -> ExperimentDat
     mmlu = mmlu_splits(kb, stream("mmlu"), sizes.mmlu_dev, sizes.mmlu_test)
     held_out = frozenset(row_prompt(row) for dev, test in mmlu.values() for row in dev + test)
     pretrain = general_curriculum(
-        kb, stream("pretrain"), repeats=sizes.pretrain_repeats, exercises=sizes.pretrain_exercises,
-        instructions=sizes.pretrain_instructions, held_out=held_out,
+        kb, stream("pretrain"), repeats=sizes.pretrain_repeats, exercises=sizes.pretrain_exercises, choices=sizes.pretrain_choices,
+        instructions=sizes.pretrain_instructions, copies=sizes.pretrain_copies, held_out=held_out,
     )
     curated = general_curriculum(
-        kb, stream("curated"), repeats=sizes.curated_repeats, exercises=sizes.curated_exercises,
-        instructions=sizes.curated_instructions, held_out=held_out,
+        kb, stream("curated"), repeats=sizes.curated_repeats, exercises=sizes.curated_exercises, choices=sizes.curated_choices,
+        instructions=sizes.curated_instructions, copies=sizes.curated_copies, held_out=held_out,
     )
     general = [record for records in pretrain.values() for record in records]
     stream("shuffle").shuffle(general)
@@ -554,9 +601,9 @@ def build_experiment_data(*, seed: int = 0, scale: float = 1.0) -> ExperimentDat
     return ExperimentData(kb, general, curated, customer, byod, mmlu, ifeval)
 
 
-def write_experiment_data(out: Path, *, seed: int = 0, scale: float = 1.0) -> dict[str, int]:
+def write_experiment_data(out: Path, *, seed: int = 0, scale: float = 1.0, sizes: Sizes | None = None) -> dict[str, int]:
     """Writes every file under ``out``; returns {path relative to ``out``: records or rows}."""
-    data = build_experiment_data(seed=seed, scale=scale)
+    data = build_experiment_data(seed=seed, scale=scale, sizes=sizes)
     summary = {}
     for name, records in data.jsonl_files().items():
         write_file(out / name, "".join(json.dumps(record) + "\n" for record in records))
