@@ -24,7 +24,7 @@ from .fastpath import fast_pairs
 from .formats import FormatError, text_slots, to_messages
 from .prefilter import ALL_RULES, Prefilter
 from .reader import KEEP_OF_LONG_LINE, Line
-from .rules import Findings, Rules
+from .rules import NON_ASCII_DIGIT, Findings, Rules
 from .textgate import TextGate
 
 REASONS = {
@@ -126,9 +126,11 @@ class Settings:
 
 def _settled_unicode(pairs: list[tuple[str, str]]) -> bool:
     """The texts of a non-ASCII line are ones no rule would change: the non-ASCII ones
-    already NFC, and none with whitespace at either end."""
+    already NFC and without another script's digits (the PII patterns read any script's
+    digits, the prefilter only ASCII ones), and none with whitespace at either end."""
     texts = list(map(TEXT_OF, pairs))
-    return (all(map(unicodedata.is_normalized, repeat("NFC"), filterfalse(str.isascii, texts)))
+    non_ascii = list(filterfalse(str.isascii, texts))
+    return (all(map(unicodedata.is_normalized, repeat("NFC"), non_ascii)) and not any(map(NON_ASCII_DIGIT.search, non_ascii))
             and not any(map(str.isspace, map(FIRST, texts))) and not any(map(str.isspace, map(LAST, texts))))
 
 

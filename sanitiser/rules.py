@@ -37,6 +37,11 @@ NUMERIC_TRIGGER = re.compile(r"\d[\d .()-]{5,}\d")  # no numeric PII without a r
 ASCII_NUMERIC_PII = re.compile(NUMERIC_PII.pattern, re.ASCII)
 ASCII_NUMERIC_TRIGGER = re.compile(NUMERIC_TRIGGER.pattern, re.ASCII)
 DIGITS = "0123456789"  # ten substring tests (memchr) beat one regex scan of text without digits
+NON_ASCII_DIGIT = re.compile(r"[^\D0-9]")  # a decimal digit of any script but ASCII's: \d above reads them all
+
+
+def has_digit(text: str) -> bool:
+    return any(map(text.__contains__, DIGITS)) or (not text.isascii() and NON_ASCII_DIGIT.search(text) is not None)
 RULES = frozenset({"markers", "pii", "normalise"})
 
 
@@ -96,7 +101,7 @@ class Rules:
         if self.scrub_pii and "pii" in rules:
             if "@" in text:
                 text = self._scrub_emails(text, findings)
-            if any(map(text.__contains__, DIGITS)):
+            if has_digit(text):
                 text = self._scrub_numbers(text, findings)
         if self.comprehend is not None:
             text = self.comprehend(text, findings)

@@ -21,7 +21,7 @@ from itertools import accumulate, chain, compress, repeat
 from operator import itemgetter, not_
 
 from .prefilter import ALL_RULES
-from .rules import DIGITS, FIXABLE, NUMERIC_TRIGGER, Rules
+from .rules import FIXABLE, NUMERIC_TRIGGER, Rules, has_digit
 
 try:
     import hyperscan
@@ -92,4 +92,4 @@ class TextGate:
 
     def _non_ascii_digit_run(self, text: str) -> bool:
         """What Hyperscan cannot tell for non-ASCII text: rules.py's \\d matches any script's digits."""
-        return self.rules.scrub_pii and any(map(text.__contains__, DIGITS)) and NUMERIC_TRIGGER.search(text) is not None
+        return self.rules.scrub_pii and has_digit(text) and NUMERIC_TRIGGER.search(text) is not None

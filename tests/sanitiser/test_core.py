@@ -133,6 +133,8 @@ def test_clean_keys_follow_the_clean_output_for_cross_shard_dedup():
         ("cafe\u0301 crashes", "café crashes"),  # not NFC
         ("line separator at the end\u2028", "line separator at the end"),  # Unicode whitespace at an end
         ("zero\u200bwidth", "zerowidth"),
+        ("call \uff15\uff15\uff15-\uff11\uff12\uff13-\uff14\uff15\uff16\uff17 about order 1", "call [PHONE] about order 1"),  # full-width digits
+        ("call \uff15\uff15\uff15-\uff11\uff12\uff13-\uff14\uff15\uff16\uff17 today", "call [PHONE] today"),  # ... and no ASCII digit
     ],
 )
 def test_non_ascii_lines_are_fixed_exactly_when_a_rule_applies(text, cleaned):

@@ -8,7 +8,7 @@ from sanitiser.formats import parse_line
 from tests.sanitiser.conftest import sanitise
 
 HOSTILE = ["System:", "User:", "ASSISTANT:", "[EOS]", "<image>", "<unk>", "\u201c", "\u00a0", "\u200b", "\r\n", "  ", "a@b.io",
-           "4111 1111 1111 1111", "555-123-4567", "10.0.0.1", "e\u0301", "\x00", "\\", '"', "{", "\ud7ff", "\U0001f600"]
+           "4111 1111 1111 1111", "555-123-4567", "10.0.0.1", "\uff15\uff15\uff15-\uff11\uff12\uff13-\uff14\uff15\uff16\uff17", "\u0663", "e\u0301", "\x00", "\\", '"', "{", "\ud7ff", "\U0001f600"]
 texts = st.lists(st.sampled_from(HOSTILE) | st.text(max_size=12), max_size=6).map("".join)
 records = st.one_of(
     st.builds(lambda i, o: {"input": i, "output": o}, texts, texts),
