@@ -65,10 +65,10 @@ class Settings:
     pretrain_learning_rate: float = 3e-3
     batch_size: int = 32
     finetune_steps: int = 120
-    lora_learning_rate: float = 3e-3
+    lora_learning_rate: float = 1e-2
     full_learning_rate: float = 1e-3
     lora_rank: int = 16
-    mmlu_shots: str = "0,5"
+    mmlu_shots: str = "0"  # few-shot under a chat template is multi-turn, a context the tiny model never saw
     runs: tuple[Run, ...] = field(default=RUNS)
 
     def sizes(self) -> Sizes:

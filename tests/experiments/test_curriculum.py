@@ -62,7 +62,7 @@ def read_csv(path: Path) -> list[list[str]]:
 
 
 def turns(record: dict) -> tuple[str, str]:
-    user, assistant = parse_line(json.dumps(record))
+    *_, user, assistant = parse_line(json.dumps(record))  # after MMLU's header, where a record has it
     return user["content"], assistant["content"]
 
 
@@ -252,9 +252,10 @@ def test_general_curriculum_never_shows_the_customer_task(written):
 def test_corpus_texts_are_every_turn_prompt_and_question(written):
     out, summary = written
     texts = corpus_texts(out)
-    two_turn_records = sum(count for name, count in summary.items() if name.endswith(".jsonl") and name != IFEVAL_FILE)
+    turns_in_records = sum(len(parse_line(line)) for name in summary if name.endswith(".jsonl") and name != IFEVAL_FILE
+                           for line in (out / name).read_text().splitlines())
     one_text_items = sum(count for name, count in summary.items() if name.endswith(".csv") or name == IFEVAL_FILE)
-    assert len(texts) == 2 * two_turn_records + one_text_items
+    assert len(texts) == turns_in_records + one_text_items
     assert read_jsonl(out / IFEVAL_FILE)[0]["prompt"] in texts
     assert read_jsonl(out / BYOD_FILE)[0]["input"] in texts
 
@@ -271,3 +272,14 @@ def test_copying_teaches_every_word_the_tuned_model_must_say_but_not_the_ticket_
     assert all(user.removeprefix("Repeat exactly: ") == assistant for user, assistant in copies)
     said = {word for _, assistant in copies for word in assistant.split()}
     assert set(curriculum.TICKET_LABELS) <= said
+
+
+def test_half_the_multiple_choice_training_comes_under_mmlus_header(data):
+    headed = Counter()
+    for record in data.pretrain:
+        messages = record["messages"]
+        if messages[-1]["content"] in LETTERS:
+            headed[messages[0]["role"] == "system"] += 1
+            if messages[0]["role"] == "system":
+                assert messages[0]["content"].startswith("The following are multiple choice questions (with answers) about ")
+    assert 0.45 < headed[True] / headed.total() < 0.55

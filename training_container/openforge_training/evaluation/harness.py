@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from .layout import IFEVAL_FILE, LETTERS, MMLU_COLUMNS, MMLU_DIR, mmlu_prompt, mmlu_subjects
+from .layout import IFEVAL_FILE, LETTERS, MMLU_COLUMNS, MMLU_DIR, mmlu_description, mmlu_prompt, mmlu_subjects
 
 log = logging.getLogger(__name__)
 IFEVAL_METRICS = ("prompt_level_strict_acc", "prompt_level_loose_acc", "inst_level_strict_acc", "inst_level_loose_acc")
@@ -99,7 +99,7 @@ def _mmlu_task(eval_dir: Path, subject: str) -> dict:
         "test_split": "test",
         "fewshot_split": "dev" if "dev" in files else "test",
         "output_type": "multiple_choice",
-        "description": f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n",
+        "description": mmlu_description(subject),
         "doc_to_text": lambda doc: mmlu_prompt(str(doc["question"]), [str(doc[letter]) for letter in LETTERS]),
         "doc_to_choice": list(LETTERS),
         "doc_to_target": lambda doc: LETTERS.index(str(doc["answer"]).strip()),

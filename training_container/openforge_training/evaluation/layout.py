@@ -16,6 +16,12 @@ MMLU_COLUMNS = ["question", "A", "B", "C", "D", "answer"]
 LETTERS = ("A", "B", "C", "D")
 
 
+def mmlu_description(subject: str) -> str:
+    """The header MMLU's questions come under (lm-evaluation-harness's; a system turn when
+    the chat template is on)."""
+    return f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+
+
 def mmlu_prompt(question: str, choices: list[str] | tuple[str, ...]) -> str:
     """A multiple-choice question as the model sees it; the answer is one letter."""
     options = "\n".join(f"{letter}. {choice}" for letter, choice in zip(LETTERS, choices, strict=True))
