@@ -1,0 +1,163 @@
+"""Given the pipeline's input as a console user writes it, when ValidateInput runs, then
+every example passes with its defaults filled, and a bad input fails with a message that
+names the field, before anything is created."""
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.lambdas.conftest import LambdaContext, load_handler
+
+from openforge_lambda.pipeline_input import SCHEMA, EnvironmentPolicy, PipelineInputError, normalise  # isort: skip
+
+ROOT = Path(__file__).resolve().parents[2]
+DATASETS = "s3://openforge-dev-datasets-111111111111-us-east-1"
+POLICY = EnvironmentPolicy(base_model_s3_uri="s3://openforge-dev-artifacts-111111111111-us-east-1/base-models/default/",
+                           curated_data_s3_uri=f"{DATASETS}/curated/")
+MINIMAL = {"job_name": "support-tickets", "customer_data_s3_uri": f"{DATASETS}/sanitised/support-tickets/clean/"}
+
+
+def example(name: str) -> dict:
+    return json.loads((ROOT / "examples" / name).read_text())
+
+
+def test_the_minimal_example_gets_every_default():
+    assert example("pipeline-input.json") == MINIMAL
+    assert normalise(MINIMAL, POLICY) == {
+        "job_name": "support-tickets",
+        "base_model_s3_uri": POLICY.base_model_s3_uri,
+        "customer_data_s3_uri": MINIMAL["customer_data_s3_uri"],
+        "curated_data_s3_uri": POLICY.curated_data_s3_uri,
+        "mixing": {"customer_data_percent": 50, "curated_weights": None},
+        "method": "lora",
+        "hyperparameters": {"lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.05, "lora_target_modules": "all-linear",
+                            "learning_rate": 1e-5, "lr_scheduler_type": "cosine", "warmup_ratio": 0.03, "weight_decay": 0.0,
+                            "num_epochs": 1.0, "max_steps": -1, "global_batch_size": 32, "per_device_batch_size": 4,
+                            "max_length": 2048, "seed": 42, "precision": "auto", "gradient_checkpointing": False},
+        "compute": {"target": "training-job", "instance_type": "ml.p5.48xlarge", "instance_count": 1},
+        "evaluation": {"benchmarks": ["mmlu", "ifeval", "byod"], "limits": {"min_general_retention": 0.97, "min_domain_gain": 0.02}},
+        "deploy": {"enabled": False, "instance_type": "ml.g5.2xlarge"},
+        "grid": None,
+    }
+
+
+def test_the_full_example_is_kept_as_written():
+    full = example("pipeline-input-full.json")
+    assert set(full) == set(SCHEMA["properties"]), "the full example shows every block"
+    assert normalise(full, POLICY) == full
+
+
+def test_the_grid_example_keeps_its_grid_and_fills_the_rest():
+    run = normalise(example("pipeline-input-grid.json"), POLICY)
+    assert run["grid"] == {"customer_data_percent": [50, 70, 90, 100]}
+    assert run["mixing"] == {"customer_data_percent": 50, "curated_weights": {"reasoning": 40, "instruction_following": 30, "factuality": 30}}
+    assert run["hyperparameters"]["global_batch_size"] == 32 and run["curated_data_s3_uri"] == POLICY.curated_data_s3_uri
+
+
+def test_a_partly_given_block_gets_the_rest_of_its_defaults_and_the_input_is_not_changed():
+    given = {**MINIMAL, "hyperparameters": {"learning_rate": 1e-4}, "compute": {"instance_type": "ml.trn1.32xlarge"}}
+    run = normalise(given, POLICY)
+    assert run["hyperparameters"]["learning_rate"] == 1e-4 and run["hyperparameters"]["lora_rank"] == 16
+    assert run["compute"] == {"target": "training-job", "instance_type": "ml.trn1.32xlarge", "instance_count": 1}
+    assert given["hyperparameters"] == {"learning_rate": 1e-4}, "the caller's input is left as it was"
+
+
+BAD_INPUTS = {
+    "unknown key": ({"mixing": {"customer_percent": 60}},
+                    "mixing.customer_percent: unknown field; expected one of: customer_data_percent, curated_weights"),
+    "unknown top-level key": ({"epochs": 3}, "epochs: unknown field; expected one of: job_name, base_model_s3_uri, customer_data_s3_uri, "
+                              "curated_data_s3_uri, mixing, method, hyperparameters, compute, evaluation, deploy, grid"),
+    "wrong type": ({"compute": {"instance_count": "2"}}, 'compute.instance_count: must be a whole number, got "2"'),
+    "a bool for a number": ({"mixing": {"customer_data_percent": True}}, "mixing.customer_data_percent: must be a number, got true"),
+    "percent out of range": ({"mixing": {"customer_data_percent": 120}}, "mixing.customer_data_percent: 120 is greater than the maximum of 100"),
+    "weights not summing to 100": ({"mixing": {"curated_weights": {"reasoning": 40, "factuality": 50}}},
+                                   "mixing.curated_weights: weights must sum to 100, got 90 (reasoning 40 + factuality 50)"),
+    "bad category name": ({"mixing": {"curated_weights": {"../etc": 100}}},
+                          "mixing.curated_weights: \"../etc\" is not a category name of letters, digits, '_', '-' or '.'"),
+    "bad S3 URI": ({"customer_data_s3_uri": "https://example.com/data.jsonl"},
+                   'customer_data_s3_uri: must be an S3 URI like s3://bucket/prefix, got "https://example.com/data.jsonl"'),
+    "bucket name too short": ({"base_model_s3_uri": "s3://ab/model/"}, 'base_model_s3_uri: must be an S3 URI like s3://bucket/prefix, got "s3://ab/model/"'),
+    "bad method": ({"method": "qlora"}, 'method: must be one of lora, full, got "qlora"'),
+    "bad compute target": ({"compute": {"target": "ec2"}}, 'compute.target: must be one of training-job, hyperpod, got "ec2"'),
+    "bad job name": ({"job_name": "support_tickets"},
+                     'job_name: must be 1-41 letters, digits or hyphens, starting and ending with a letter or digit, got "support_tickets"'),
+    "job name too long": ({"job_name": "a" * 42}, "job_name: must be 1-41 letters, digits or hyphens"),
+    "grid value out of range": ({"grid": {"customer_data_percent": [50, 101]}}, "grid.customer_data_percent[1]: 101 is greater than the maximum of 100"),
+    "grid values repeated": ({"grid": {"customer_data_percent": [50, 70, 50]}}, "grid.customer_data_percent: values must be distinct, got [50, 70, 50]"),
+    "empty grid": ({"grid": {}}, "grid.customer_data_percent: required"),
+    "batch size mismatch": ({"hyperparameters": {"per_device_batch_size": 5}},
+                            "hyperparameters.per_device_batch_size: 5 does not divide hyperparameters.global_batch_size 32"),
+    "no epochs and no steps": ({"hyperparameters": {"num_epochs": 0}},
+                               "hyperparameters.num_epochs: must be greater than 0 unless hyperparameters.max_steps is set"),
+    "learning rate of zero": ({"hyperparameters": {"learning_rate": 0}}, "hyperparameters.learning_rate: 0 must be greater than 0"),
+    "unknown benchmark": ({"evaluation": {"benchmarks": ["mmlu", "arc"]}}, 'evaluation.benchmarks[1]: must be one of mmlu, ifeval, byod, got "arc"'),
+    "retention above 1": ({"evaluation": {"limits": {"min_general_retention": 1.5}}},
+                          "evaluation.limits.min_general_retention: 1.5 is greater than the maximum of 1"),
+    "unknown instance type": ({"compute": {"instance_type": "ml.p5.48xlarg"}}, "compute.instance_type: must be one of "),
+    "hyperpod on a training-job type": ({"compute": {"target": "hyperpod", "instance_type": "ml.g5.12xlarge"}},
+                                        "compute.instance_type: ml.g5.12xlarge is not a HyperPod worker type; hyperpod runs on one of "),
+    "data location missing": ({"customer_data_s3_uri": None}, "customer_data_s3_uri: must be a string, got null"),
+}
+
+
+@pytest.mark.parametrize("change, message", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_a_bad_input_fails_naming_the_field(change, message):
+    with pytest.raises(PipelineInputError) as raised:
+        normalise({**MINIMAL, **change}, POLICY)
+    assert str(raised.value).startswith(message), str(raised.value)
+    assert str(raised.value) == f"{raised.value.field}: {raised.value.problem}"
+
+
+def test_required_fields_and_the_whole_input_are_named():
+    with pytest.raises(PipelineInputError, match=r"^customer_data_s3_uri: required$"):
+        normalise({"job_name": "support-tickets"}, POLICY)
+    with pytest.raises(PipelineInputError, match=r"^job_name: required$"):
+        normalise({"customer_data_s3_uri": MINIMAL["customer_data_s3_uri"]}, POLICY)
+    with pytest.raises(PipelineInputError, match=r"^\(input\): must be a JSON object, got \[\]$"):
+        normalise([], POLICY)
+
+
+def test_without_environment_defaults_the_base_model_and_curated_data_must_be_given():
+    with pytest.raises(PipelineInputError, match=r"^base_model_s3_uri: not given, and this environment has no default base model$"):
+        normalise(MINIMAL)
+    with_model = {**MINIMAL, "base_model_s3_uri": POLICY.base_model_s3_uri}
+    with pytest.raises(PipelineInputError, match=r"^curated_data_s3_uri: not given.*\(mixing.customer_data_percent leaves a curated share\)$"):
+        normalise(with_model)
+    customer_only = normalise({**with_model, "mixing": {"customer_data_percent": 100}})
+    assert customer_only["curated_data_s3_uri"] is None, "a customer-only run needs no curated data"
+    with pytest.raises(PipelineInputError, match=r"^curated_data_s3_uri: .*\(grid.customer_data_percent leaves a curated share\)$"):
+        normalise({**with_model, "mixing": {"customer_data_percent": 100}, "grid": {"customer_data_percent": [90, 100]}})
+
+
+def test_the_environment_limits_are_enforced():
+    policy = EnvironmentPolicy.from_environment({
+        "DEFAULT_BASE_MODEL_S3_URI": POLICY.base_model_s3_uri, "DEFAULT_CURATED_DATA_S3_URI": POLICY.curated_data_s3_uri,
+        "TRAINING_INSTANCE_TYPES": "ml.p5.48xlarge, ml.g5.12xlarge", "MAX_INSTANCE_COUNT": "2", "ENDPOINT_INSTANCE_TYPES": "ml.g6e.12xlarge"})
+    assert policy.training_instance_types == ("ml.p5.48xlarge", "ml.g5.12xlarge") and policy.max_instance_count == 2
+    assert EnvironmentPolicy.from_environment({}) == EnvironmentPolicy()
+    with pytest.raises(PipelineInputError, match=r"^compute\.instance_type: ml\.trn1\.32xlarge is not allowed in this environment "
+                                                 r"\(allowed: ml\.p5\.48xlarge, ml\.g5\.12xlarge\)$"):
+        normalise({**MINIMAL, "compute": {"instance_type": "ml.trn1.32xlarge"}}, policy)
+    with pytest.raises(PipelineInputError, match=r"^compute\.instance_count: 3 is more than this environment's limit of 2$"):
+        normalise({**MINIMAL, "compute": {"instance_count": 3}}, policy)
+    with pytest.raises(PipelineInputError, match=r"^deploy\.instance_type: ml\.g5\.2xlarge is not allowed in this environment \(allowed: ml\.g6e\.12xlarge\)$"):
+        normalise({**MINIMAL, "deploy": {"enabled": True}}, policy)
+    assert not normalise(MINIMAL, policy)["deploy"]["enabled"], "an endpoint that is not deployed is not checked"
+
+
+def test_the_handler_returns_the_normalised_input_with_the_execution_name(monkeypatch):
+    monkeypatch.setenv("DEFAULT_BASE_MODEL_S3_URI", POLICY.base_model_s3_uri)
+    monkeypatch.setenv("DEFAULT_CURATED_DATA_S3_URI", POLICY.curated_data_s3_uri)
+    result = load_handler("validate_input")({**MINIMAL, "execution_name": "run-1"}, LambdaContext())
+    assert result == {**normalise(MINIMAL, POLICY), "execution_name": "run-1"}
+    assert "execution_name" not in load_handler("validate_input")(MINIMAL, LambdaContext())
+
+
+def test_the_handler_raises_invalid_input_with_the_readable_cause(monkeypatch):
+    monkeypatch.setenv("DEFAULT_BASE_MODEL_S3_URI", POLICY.base_model_s3_uri)
+    monkeypatch.setenv("DEFAULT_CURATED_DATA_S3_URI", POLICY.curated_data_s3_uri)
+    handler = load_handler("validate_input")
+    with pytest.raises(Exception) as raised:
+        handler({**MINIMAL, "mixing": {"customer_data_percent": 120}}, LambdaContext())
+    assert type(raised.value).__name__ == "InvalidInput", "the state machine catches this error name"
+    assert str(raised.value) == "mixing.customer_data_percent: 120 is greater than the maximum of 100"
