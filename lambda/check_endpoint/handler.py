@@ -1,0 +1,20 @@
+"""One look at the endpoint, for the state machine's Wait and Choice loop.
+
+Event: {"endpoint_name": ...} (the deployment record from DeployEndpoint will do).
+Returns {"endpoint_name", "status", "failure_reason", "endpoint_config_name", "in_service",
+"settled"}; status is SageMaker's (Creating, Updating, InService, Failed, ...) or NotFound.
+"""
+from __future__ import annotations
+
+import boto3
+from aws_lambda_powertools import Logger
+from openforge_lambda.endpoint import status
+
+logger = Logger(service="openforge-check-endpoint")
+
+
+@logger.inject_lambda_context
+def handler(event: dict, context) -> dict:
+    result = status(boto3.client("sagemaker"), event["endpoint_name"])
+    logger.info("endpoint status", extra=result)
+    return result

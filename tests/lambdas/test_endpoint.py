@@ -1,0 +1,282 @@
+"""Given a tuned model, when the pipeline deploys it, then the endpoint is private (VPC,
+network isolation) and encrypted (KMS), a retry changes nothing, a second execution updates
+the endpoint and remembers what it served, and a failure is rolled back.
+
+moto 5.2.5 lacks UpdateEndpoint, does not keep EnableNetworkIsolation, and does not return
+an endpoint config's KmsKeyId: the fixture adds a minimal UpdateEndpoint on moto's own
+backend, the requests sent are recorded for what moto drops, and state is read from moto.
+"""
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import sagemaker_backends
+from moto.sagemaker.responses import SageMakerResponse
+
+from tests.lambdas.conftest import LambdaContext, load_handler
+
+from openforge_lambda.endpoint import (  # isort: skip
+    NAME_LIMIT, DeployRequest, DeploymentConflict, DeploymentRefused, deploy, deployment_name, roll_back, status)
+
+ENDPOINT = "support-tickets"
+ROLE = "arn:aws:iam::123456789012:role/openforge-serving"
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128"
+MODEL_TAR = "s3://openforge-test-artifacts/runs/run-1/output/model.tar.gz"
+MODEL_PREFIX = "s3://openforge-test-artifacts/runs/run-2/merged"
+INSTANCE = "ml.g4dn.xlarge"  # moto's list has no ml.g5.*
+
+
+def _update_endpoint(self):
+    """UpdateEndpoint as moto would have it: the endpoint serves the named config."""
+    backend = self.sagemaker_backend
+    endpoint_name, config_name = self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+    if endpoint_name not in backend.endpoints:
+        raise ValidationError(message=f"Could not find endpoint '{endpoint_name}'.")
+    if config_name not in backend.endpoint_configs:
+        raise ValidationError(message=f"Could not find endpoint configuration '{config_name}'.")
+    endpoint = backend.endpoints[endpoint_name]
+    endpoint.endpoint_config_name = config_name
+    endpoint.endpoint_status, endpoint.failure_reason = "InService", None
+    return '{"EndpointArn": "%s"}' % endpoint.arn
+
+
+class SageMaker:
+    """The client under test, what it sent, and moto's state."""
+
+    def __init__(self, kms_key_arn: str):
+        self.client = boto3.client("sagemaker")
+        self.kms_key_arn = kms_key_arn
+        self.sent: list[tuple[str, dict]] = []
+        self.client.meta.events.register("provide-client-params.sagemaker.*", self._record)
+
+    def _record(self, params, model, **_):
+        self.sent.append((model.name, dict(params)))
+
+    def sent_to(self, operation: str) -> list[dict]:
+        return [params for name, params in self.sent if name == operation]
+
+    @property
+    def backend(self):
+        return sagemaker_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+
+    def set_endpoint(self, name: str, state: str, reason: str | None = None, config: str | None = None) -> None:
+        """What SageMaker does on its own (a failed create or update), which moto never does."""
+        endpoint = self.backend.endpoints[name]
+        endpoint.endpoint_status, endpoint.failure_reason = state, reason
+        if config:
+            endpoint.endpoint_config_name = config
+
+    def request(self, execution: str, **change) -> dict:
+        return {"endpoint_name": ENDPOINT, "execution_name": execution, "model_data_s3_uri": MODEL_TAR,
+                "image_uri": IMAGE, "role_arn": ROLE, "subnet_ids": ["subnet-a", "subnet-b"],
+                "security_group_ids": ["sg-endpoint"], "kms_key_id": self.kms_key_arn, "instance_type": INSTANCE,
+                "instance_count": 1, **change}
+
+    def exists(self, kind: str, name: str) -> bool:
+        return name in {"model": self.backend._models, "config": self.backend.endpoint_configs,
+                        "endpoint": self.backend.endpoints}[kind]
+
+
+@pytest.fixture
+def sagemaker(aws, monkeypatch) -> SageMaker:
+    monkeypatch.setattr(SageMakerResponse, "update_endpoint", _update_endpoint, raising=False)
+    key_arn = boto3.client("kms").create_key(Description="endpoint volumes")["KeyMetadata"]["Arn"]
+    return SageMaker(key_arn)
+
+
+def test_a_fresh_deploy_makes_a_private_encrypted_endpoint(sagemaker):
+    deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
+    name = deployment_name(ENDPOINT, "exec-1")
+    assert deployed == {"endpoint_name": ENDPOINT, "model_name": name, "endpoint_config_name": name,
+                        "previous_endpoint_config_name": None, "created_endpoint": True, "action": "created"}
+
+    model = sagemaker.client.describe_model(ModelName=name)
+    assert model["VpcConfig"] == {"Subnets": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-endpoint"]}
+    assert model["ExecutionRoleArn"] == ROLE and model["PrimaryContainer"]["Image"] == IMAGE
+    assert model["PrimaryContainer"]["ModelDataSource"] == {
+        "S3DataSource": {"S3Uri": MODEL_TAR, "S3DataType": "S3Object", "CompressionType": "Gzip"}}
+    assert sagemaker.sent_to("CreateModel")[0]["EnableNetworkIsolation"] is True  # moto does not keep it
+
+    config = sagemaker.client.describe_endpoint_config(EndpointConfigName=name)
+    assert [(v["ModelName"], v["InstanceType"], v["InitialInstanceCount"]) for v in config["ProductionVariants"]] == [
+        (name, INSTANCE, 1)]
+    assert sagemaker.backend.endpoint_configs[name].kms_key_id == sagemaker.kms_key_arn  # describe leaves it out
+
+    endpoint = sagemaker.client.describe_endpoint(EndpointName=ENDPOINT)
+    assert endpoint["EndpointConfigName"] == name
+
+
+def test_an_s3_prefix_of_files_is_deployed_uncompressed(sagemaker):
+    name = deploy(sagemaker.client, sagemaker.request("exec-1", model_data_s3_uri=MODEL_PREFIX))["model_name"]
+    assert sagemaker.client.describe_model(ModelName=name)["PrimaryContainer"]["ModelDataSource"] == {
+        "S3DataSource": {"S3Uri": MODEL_PREFIX + "/", "S3DataType": "S3Prefix", "CompressionType": "None"}}
+
+
+def test_names_are_per_execution_and_fit_sagemakers_limit():
+    assert deployment_name(ENDPOINT, "exec-1") == deployment_name(ENDPOINT, "exec-1")
+    assert deployment_name(ENDPOINT, "exec-1") != deployment_name(ENDPOINT, "exec-2")
+    long_name = deployment_name("a" * 53 + "-" + "b" * 9, "exec-1")
+    assert len(long_name) <= NAME_LIMIT and "--" not in long_name, long_name
+
+
+def test_a_retry_of_the_same_execution_changes_nothing(sagemaker):
+    first = deploy(sagemaker.client, sagemaker.request("exec-1"))
+    created = len(sagemaker.sent_to("CreateModel")), len(sagemaker.sent_to("CreateEndpointConfig"))
+    again = deploy(sagemaker.client, sagemaker.request("exec-1"))
+    assert again == {**first, "action": "unchanged"}
+    assert (len(sagemaker.sent_to("CreateModel")), len(sagemaker.sent_to("CreateEndpointConfig"))) == created
+    assert len(sagemaker.backend.endpoints) == 1 and len(sagemaker.backend._models) == 1
+
+
+def test_a_retry_after_a_partial_deploy_finishes_it(sagemaker):
+    """The first attempt made the model and config, then stopped before the endpoint."""
+    name = deployment_name(ENDPOINT, "exec-1")
+    deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
+    sagemaker.client.delete_endpoint(EndpointName=ENDPOINT)
+    assert deploy(sagemaker.client, sagemaker.request("exec-1")) == deployed
+    assert sagemaker.client.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == name
+
+
+def test_a_retry_with_other_inputs_under_the_same_name_is_a_conflict(sagemaker):
+    deploy(sagemaker.client, sagemaker.request("exec-1"))
+    with pytest.raises(DeploymentConflict, match="model .* exists but was made from other inputs"):
+        deploy(sagemaker.client, sagemaker.request("exec-1", model_data_s3_uri=MODEL_PREFIX))
+    with pytest.raises(DeploymentConflict, match="endpoint config .* exists with other variants"):
+        deploy(sagemaker.client, sagemaker.request("exec-1", instance_count=2))
+
+
+def test_a_second_execution_updates_the_endpoint_and_remembers_the_previous_config(sagemaker):
+    first = deploy(sagemaker.client, sagemaker.request("exec-1"))
+    second = deploy(sagemaker.client, sagemaker.request("exec-2", model_data_s3_uri=MODEL_PREFIX))
+    assert second["action"] == "updated" and not second["created_endpoint"]
+    assert second["previous_endpoint_config_name"] == first["endpoint_config_name"]
+    assert sagemaker.client.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == second["endpoint_config_name"]
+    assert sagemaker.exists("config", first["endpoint_config_name"]) and sagemaker.exists("model", first["model_name"])
+    # A retry after the switch still knows what was served before (the new config's tag).
+    assert deploy(sagemaker.client, sagemaker.request("exec-2", model_data_s3_uri=MODEL_PREFIX)) == {**second, "action": "unchanged"}
+
+
+def test_an_endpoint_that_is_busy_is_not_updated(sagemaker):
+    deploy(sagemaker.client, sagemaker.request("exec-1"))
+    sagemaker.set_endpoint(ENDPOINT, "Updating")
+    with pytest.raises(DeploymentConflict, match=f"endpoint {ENDPOINT} is Updating; it can be updated only when InService"):
+        deploy(sagemaker.client, sagemaker.request("exec-2"))
+    assert sagemaker.sent_to("UpdateEndpoint") == []
+
+
+def test_status_reports_in_service_failed_and_not_found(sagemaker):
+    deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
+    assert status(sagemaker.client, ENDPOINT) == {
+        "endpoint_name": ENDPOINT, "status": "InService", "failure_reason": None,
+        "endpoint_config_name": deployed["endpoint_config_name"], "in_service": True, "settled": True}
+    sagemaker.set_endpoint(ENDPOINT, "Creating")
+    assert status(sagemaker.client, ENDPOINT)["settled"] is False
+    sagemaker.set_endpoint(ENDPOINT, "Failed", "CUDA out of memory")
+    failed = status(sagemaker.client, ENDPOINT)
+    assert (failed["status"], failed["failure_reason"], failed["in_service"], failed["settled"]) == (
+        "Failed", "CUDA out of memory", False, True)
+    assert status(sagemaker.client, "no-such-endpoint")["status"] == "NotFound"
+
+
+def test_roll_back_of_a_failed_update_restores_the_previous_config(sagemaker):
+    first = deploy(sagemaker.client, sagemaker.request("exec-1"))
+    second = deploy(sagemaker.client, sagemaker.request("exec-2"))
+    result = roll_back(sagemaker.client, second)
+    assert result["done"] and result["problem"] is None
+    assert sagemaker.client.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == first["endpoint_config_name"]
+    assert not sagemaker.exists("config", second["endpoint_config_name"]) and not sagemaker.exists("model", second["model_name"])
+    assert sagemaker.exists("config", first["endpoint_config_name"]) and sagemaker.exists("model", first["model_name"])
+    assert roll_back(sagemaker.client, second)["deleted"] == [], "a retried roll back finds nothing left to do"
+
+
+def test_roll_back_after_sagemaker_rolled_back_itself_only_cleans_up(sagemaker):
+    first = deploy(sagemaker.client, sagemaker.request("exec-1"))
+    second = deploy(sagemaker.client, sagemaker.request("exec-2"))
+    sagemaker.set_endpoint(ENDPOINT, "InService", "new variant failed health checks", config=first["endpoint_config_name"])
+    result = roll_back(sagemaker.client, second)
+    assert result["done"] and result["actions"] == [] and len(sagemaker.sent_to("UpdateEndpoint")) == 1
+    assert result["deleted"] == [second["endpoint_config_name"], second["model_name"]]
+    assert not sagemaker.exists("config", second["endpoint_config_name"])
+
+
+def test_roll_back_of_an_endpoint_that_cannot_be_updated_reports_it_and_keeps_what_it_uses(sagemaker):
+    deploy(sagemaker.client, sagemaker.request("exec-1"))
+    second = deploy(sagemaker.client, sagemaker.request("exec-2"))
+    sagemaker.set_endpoint(ENDPOINT, "Failed", "capacity")
+    result = roll_back(sagemaker.client, second)
+    assert not result["done"] and "is Failed and cannot be updated back" in result["problem"] and "capacity" in result["problem"]
+    assert sagemaker.exists("endpoint", ENDPOINT) and sagemaker.exists("config", second["endpoint_config_name"])
+
+
+def test_roll_back_of_a_failed_fresh_create_deletes_everything(sagemaker):
+    deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
+    sagemaker.set_endpoint(ENDPOINT, "Failed", "image not found")
+    result = roll_back(sagemaker.client, deployed)
+    assert result["done"] and result["deleted"] == [deployed["endpoint_config_name"], deployed["model_name"]]
+    assert not sagemaker.exists("endpoint", ENDPOINT)
+    assert not sagemaker.exists("config", deployed["endpoint_config_name"]) and not sagemaker.exists("model", deployed["model_name"])
+
+
+REFUSED = {
+    "no KMS key": ({"kms_key_id": None}, "kms_key_id: required"),
+    "empty KMS key": ({"kms_key_id": ""}, "kms_key_id: required"),
+    "no subnets": ({"subnet_ids": []}, "subnet_ids: required: the endpoint runs only inside the VPC"),
+    "blank subnets": ({"subnet_ids": " , "}, "subnet_ids: required"),
+    "no security groups": ({"security_group_ids": None}, "security_group_ids: required"),
+    "bad endpoint name": ({"endpoint_name": "support_tickets"}, "endpoint_name: must be 1-63 letters"),
+    "not an S3 URI": ({"model_data_s3_uri": "/tmp/model"}, "model_data_s3_uri: must be an S3 URI"),
+    "no instances": ({"instance_count": 0}, "instance_count: must be a whole number of at least 1"),
+}
+
+
+@pytest.mark.parametrize("change, message", REFUSED.values(), ids=REFUSED.keys())
+def test_a_request_that_is_not_private_and_encrypted_is_refused_naming_the_field(sagemaker, change, message):
+    with pytest.raises(DeploymentRefused) as refused:
+        deploy(sagemaker.client, sagemaker.request("exec-1", **change))
+    assert str(refused.value).startswith(message), str(refused.value)
+    assert sagemaker.sent == [], "nothing is created, or even looked up"
+
+
+def test_comma_separated_ids_are_split(sagemaker):
+    request = DeployRequest.from_mapping(sagemaker.request("exec-1", subnet_ids="subnet-a, subnet-b"))
+    assert request.subnet_ids == ("subnet-a", "subnet-b")
+
+
+SERVING_ENVIRONMENT = {"SERVING_IMAGE_URI": IMAGE, "SERVING_ROLE_ARN": ROLE, "ENDPOINT_SUBNET_IDS": "subnet-a,subnet-b",
+                       "ENDPOINT_SECURITY_GROUP_IDS": "sg-endpoint"}
+
+
+@pytest.fixture
+def serving_environment(sagemaker, monkeypatch):
+    for name, value in {**SERVING_ENVIRONMENT, "ENDPOINT_KMS_KEY_ARN": sagemaker.kms_key_arn}.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_the_handlers_deploy_check_and_roll_back(sagemaker, serving_environment):
+    event = {"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_TAR, "instance_type": INSTANCE}
+    deployed = load_handler("deploy_endpoint")(event, LambdaContext())
+    model = sagemaker.client.describe_model(ModelName=deployed["model_name"])
+    assert model["VpcConfig"]["Subnets"] == ["subnet-a", "subnet-b"] and model["ExecutionRoleArn"] == ROLE
+    assert load_handler("check_endpoint")(deployed, LambdaContext())["status"] == "InService"
+    assert load_handler("roll_back_endpoint")(deployed, LambdaContext())["done"]
+    assert not sagemaker.exists("endpoint", ENDPOINT) and not sagemaker.exists("model", deployed["model_name"])
+
+
+def test_the_deploy_handler_refuses_without_the_serving_environment(sagemaker, serving_environment, monkeypatch):
+    event = {"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_TAR, "instance_type": INSTANCE}
+    monkeypatch.delenv("ENDPOINT_KMS_KEY_ARN")
+    with pytest.raises(Exception, match="environment variable ENDPOINT_KMS_KEY_ARN is not set"):
+        load_handler("deploy_endpoint")(event, LambdaContext())
+    monkeypatch.setenv("ENDPOINT_KMS_KEY_ARN", sagemaker.kms_key_arn)
+    monkeypatch.setenv("ENDPOINT_SECURITY_GROUP_IDS", " , ")
+    with pytest.raises(Exception, match="ENDPOINT_SECURITY_GROUP_IDS lists nothing"):
+        load_handler("deploy_endpoint")(event, LambdaContext())
+    assert sagemaker.backend.endpoints == {} and sagemaker.backend._models == {}
+
+
+def test_the_deploy_handler_refuses_a_bad_event_naming_the_field(sagemaker, serving_environment):
+    with pytest.raises(DeploymentRefused, match="^execution_name: required$"):
+        load_handler("deploy_endpoint")({"endpoint_name": ENDPOINT, "model_data_s3_uri": MODEL_TAR,
+                                         "instance_type": INSTANCE}, LambdaContext())
