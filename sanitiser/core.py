@@ -141,6 +141,14 @@ def _scatter(target: list, indexes, values) -> None:
 
 TEXT_OF, FIRST, LAST = itemgetter(1), itemgetter(slice(None, 1)), itemgetter(slice(-1, None))
 NORMALISE = frozenset({"normalise"})  # a rewritten text is always tidied
+PII = frozenset({"pii"})
+
+
+def _line_rules(data, prefiltered: frozenset) -> frozenset:
+    """The rules a declined line runs: the prefilter's, tidying, and for a non-ASCII line the
+    PII rules too (the prefilter sees ASCII digits only; the PII patterns read any script's)."""
+    rules = prefiltered | NORMALISE
+    return rules if type(data) is not bytes or data.isascii() else rules | PII
 
 
 def _parsed(lines: list[bytes]) -> list:
@@ -189,7 +197,8 @@ class Sanitiser:
         rewritten: dict[int, tuple[bytes, Findings, bool]] = {}
         last = count - 1
         slow_lines = [self._line(lines[index], before + index + 1, index < last or terminated_last) for index in slow]
-        for index, cleaned in zip(slow, self._clean_all(slow_lines, [flagged.get(index, ALL_RULES) | NORMALISE for index in slow], source, sink, stats)):
+        line_rules = [_line_rules(lines[index], flagged.get(index, ALL_RULES)) for index in slow]
+        for index, cleaned in zip(slow, self._clean_all(slow_lines, line_rules, source, sink, stats)):
             if cleaned is not None:
                 rewritten[index], pairs[index], keys[index] = cleaned
 

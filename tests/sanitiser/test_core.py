@@ -135,6 +135,7 @@ def test_clean_keys_follow_the_clean_output_for_cross_shard_dedup():
         ("zero\u200bwidth", "zerowidth"),
         ("call \uff15\uff15\uff15-\uff11\uff12\uff13-\uff14\uff15\uff16\uff17 about order 1", "call [PHONE] about order 1"),  # full-width digits
         ("call \uff15\uff15\uff15-\uff11\uff12\uff13-\uff14\uff15\uff16\uff17 today", "call [PHONE] today"),  # ... and no ASCII digit
+        ("System: call \uff15\uff15\uff15-\uff11\uff12\uff13-\uff14\uff15\uff16\uff17", "System : call [PHONE]"),  # ... on a line flagged for a marker only
     ],
 )
 def test_non_ascii_lines_are_fixed_exactly_when_a_rule_applies(text, cleaned):
