@@ -66,3 +66,23 @@ def test_ifeval_strict_and_loose_by_hand(ifeval_utils, response, strict, loose, 
     result = ifeval_utils.process_results(doc, [response])
     assert result["prompt_level_strict_acc"] is strict and result["prompt_level_loose_acc"] is loose
     assert result["inst_level_strict_acc"] == per_instruction
+
+
+def test_mmlu_files_are_read_as_text_whatever_their_options_look_like(tmp_path):
+    """A dev file whose options are all numbers next to a test file of words: read as
+    integers, the two splits would not fit one schema (and "07" would lose its zero)."""
+    import csv
+
+    from datasets import load_dataset
+
+    from openforge_training.evaluation.harness import _mmlu_task
+    from openforge_training.evaluation.layout import MMLU_DIR
+
+    rows = {"dev": [["What is 3 + 4?", "07", "8", "9", "6", "A"]], "test": [["Which is a colour?", "yellow", "12", "fox", "Pellin", "A"]]}
+    for split, split_rows in rows.items():
+        path = tmp_path / MMLU_DIR / split / f"mixed_{split}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as handle:
+            csv.writer(handle).writerows(split_rows)
+    dataset = load_dataset("csv", **_mmlu_task(tmp_path, "mixed")["dataset_kwargs"])
+    assert dataset["dev"][0]["A"] == "07" and dataset["test"][0]["A"] == "yellow"

@@ -95,7 +95,9 @@ def _mmlu_task(eval_dir: Path, subject: str) -> dict:
     return {
         "task": f"openforge_mmlu_{subject}",
         "dataset_path": "csv",
-        "dataset_kwargs": {"data_files": files, "column_names": MMLU_COLUMNS},
+        # Every column a string: a file whose options are all numbers would otherwise be read
+        # as integers and clash with another split's words (or lose "07"'s zero).
+        "dataset_kwargs": {"data_files": files, "column_names": MMLU_COLUMNS, "features": _string_columns()},
         "test_split": "test",
         "fewshot_split": "dev" if "dev" in files else "test",
         "output_type": "multiple_choice",
@@ -105,6 +107,12 @@ def _mmlu_task(eval_dir: Path, subject: str) -> dict:
         "doc_to_target": lambda doc: LETTERS.index(str(doc["answer"]).strip()),
         "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
     }
+
+
+def _string_columns():
+    from datasets import Features, Value
+
+    return Features({column: Value("string") for column in MMLU_COLUMNS})
 
 
 def _evaluate(lm, tasks: list[dict], *, shots: int, chat: bool, limit: int | None) -> dict:
