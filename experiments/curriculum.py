@@ -578,10 +578,10 @@ def general_curriculum(
     return categories
 
 
-def build_experiment_data(*, seed: int = 0, scale: float = 1.0, sizes: Sizes | None = None) -> ExperimentData:
+def build_experiment_data(*, seed: int = 0, scale: float = 1.0) -> ExperimentData:
     """Everything ``write_experiment_data`` writes, in memory, with the knowledge base behind it
-    and a reference response for each IFEval item. ``sizes``, when given, replaces ``Sizes.at(scale)``."""
-    sizes = sizes or Sizes.at(scale)
+    and a reference response for each IFEval item."""
+    sizes = Sizes.at(scale)
 
     def stream(name: str) -> random.Random:  # one per part, so resizing one part leaves the others as they were
         return random.Random(f"{seed}:{name}")
@@ -604,9 +604,9 @@ def build_experiment_data(*, seed: int = 0, scale: float = 1.0, sizes: Sizes | N
     return ExperimentData(kb, general, curated, customer, byod, mmlu, ifeval)
 
 
-def write_experiment_data(out: Path, *, seed: int = 0, scale: float = 1.0, sizes: Sizes | None = None) -> dict[str, int]:
+def write_experiment_data(out: Path, *, seed: int = 0, scale: float = 1.0) -> dict[str, int]:
     """Writes every file under ``out``; returns {path relative to ``out``: records or rows}."""
-    data = build_experiment_data(seed=seed, scale=scale, sizes=sizes)
+    data = build_experiment_data(seed=seed, scale=scale)
     summary = {}
     for name, records in data.jsonl_files().items():
         write_file(out / name, "".join(json.dumps(record) + "\n" for record in records))

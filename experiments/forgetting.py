@@ -25,7 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from experiments.curriculum import Sizes, corpus_texts, write_experiment_data
+from experiments.curriculum import corpus_texts, write_experiment_data
 
 log = logging.getLogger("experiments.forgetting")
 
@@ -55,7 +55,6 @@ class Settings:
 
     seed: int = 0
     scale: float = 1.0  # of the generated data (experiments.curriculum.Sizes)
-    pretrain_repeats: int | None = None  # distinct drawings of each fact in pre-training; None: as the scale gives
     hidden_size: int = 128
     layers: int = 4
     heads: int = 4
@@ -70,11 +69,6 @@ class Settings:
     lora_rank: int = 16
     mmlu_shots: str = "0"  # few-shot under a chat template is multi-turn, a context the tiny model never saw
     runs: tuple[Run, ...] = field(default=RUNS)
-
-    def sizes(self) -> Sizes:
-        sizes = Sizes.at(self.scale)
-        return replace(sizes, pretrain_repeats=self.pretrain_repeats) if self.pretrain_repeats else sizes
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -98,7 +92,7 @@ def run_experiment(settings: Settings, work: Path, reports: Path) -> dict:
     if work.exists():
         shutil.rmtree(work)
     data = work / "data"
-    write_experiment_data(data, seed=settings.seed, sizes=settings.sizes())
+    write_experiment_data(data, seed=settings.seed, scale=settings.scale)
     initial = build_initial_model(settings, work / "initial", corpus_texts(data))
     base = pretrain(settings, initial, data, work / "base")
     timings = {"pretrain_s": round(time.monotonic() - started, 1)}
