@@ -1,12 +1,14 @@
-"""The pipeline's first state: fill the input's defaults and check it, before anything is
-created or paid for.
+"""The pipeline's first state: fill the input's defaults, check it, and plan the run
+(names and locations), before anything is created or paid for.
 
-Event: the execution input (examples/pipeline-input*.json; the schema is
-openforge_lambda.pipeline_input), plus ``execution_name`` when the state machine adds it
-(``$$.Execution.Name``; not part of the input).
-Returns the normalised input, with ``execution_name`` when given. A bad input raises
-``InvalidInput`` whose message names the field; Step Functions shows it as the error's
-cause, and the state machine catches ``InvalidInput``.
+Event: {"input": <the execution input (examples/pipeline-input*.json; schema in
+openforge_lambda.pipeline_input)>, "execution_name": $$.Execution.Name}
+Environment: DATASETS_BUCKET, ARTIFACTS_BUCKET, POLL_SECONDS, and the environment's
+defaults and limits (openforge_lambda.pipeline_input.EnvironmentPolicy).
+Returns {"valid": true, "error": null, "run": <normalised input>, "plan": <run_plan>}, or
+{"valid": false, "error": {"field", "cause"}} for a bad input: the state machine's Choice
+sends that to Fail(InvalidInput) with the cause, which names the field. A verdict rather
+than an exception, so the console shows the cause itself, not a stack trace.
 """
 from __future__ import annotations
 
@@ -14,26 +16,22 @@ import os
 
 from aws_lambda_powertools import Logger
 from openforge_lambda.pipeline_input import EnvironmentPolicy, PipelineInputError, normalise
+from openforge_lambda.run_plan import PlatformLocations, plan_run
 
 logger = Logger(service="openforge-validate-input")
 
 
-class InvalidInput(Exception):
-    """The error type the state machine catches; the message is the readable cause."""
-
-
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
-    execution_name = None
-    if isinstance(event, dict):  # anything else is refused by normalise, by name
-        event = dict(event)
-        execution_name = event.pop("execution_name", None)
+    platform = PlatformLocations.from_environment(os.environ)  # a deployment fault: raised, not the user's
+    execution_name = event.get("execution_name") if isinstance(event, dict) else None
     try:
-        result = normalise(event, EnvironmentPolicy.from_environment(os.environ))
+        if not isinstance(event, dict) or "input" not in event:
+            raise PipelineInputError("", "the state machine must pass {\"input\": ..., \"execution_name\": ...}")
+        run = normalise(event["input"], EnvironmentPolicy.from_environment(os.environ))
+        plan = plan_run(run, execution_name, platform)
     except PipelineInputError as error:
         logger.warning("invalid pipeline input", extra={"field": error.field, "cause": str(error)})
-        raise InvalidInput(str(error)) from None
-    if execution_name is not None:
-        result["execution_name"] = execution_name
-    logger.info("pipeline input valid", extra={"job_name": result["job_name"], "execution_name": execution_name})
-    return result
+        return {"valid": False, "error": {"field": error.field, "cause": str(error)}}
+    logger.info("pipeline input valid", extra={"job_name": run["job_name"], "execution_name": execution_name, "mixes": len(plan["mixes"])})
+    return {"valid": True, "error": None, "run": run, "plan": plan}

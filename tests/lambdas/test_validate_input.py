@@ -12,9 +12,10 @@ from openforge_lambda.pipeline_input import SCHEMA, EnvironmentPolicy, PipelineI
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASETS = "s3://openforge-dev-datasets-111111111111-us-east-1"
-POLICY = EnvironmentPolicy(base_model_s3_uri="s3://openforge-dev-artifacts-111111111111-us-east-1/base-models/default/",
-                           curated_data_s3_uri=f"{DATASETS}/curated/")
-MINIMAL = {"job_name": "support-tickets", "customer_data_s3_uri": f"{DATASETS}/sanitised/support-tickets/clean/"}
+ARTIFACTS = "s3://openforge-dev-artifacts-111111111111-us-east-1"
+POLICY = EnvironmentPolicy(base_model_s3_uri=f"{ARTIFACTS}/base-models/default/", curated_data_s3_uri=f"{DATASETS}/curated/",
+                           evaluation_data_s3_uri=f"{DATASETS}/evaluation/default/")
+MINIMAL = {"job_name": "support-tickets", "customer_data_s3_uri": f"{DATASETS}/raw/support-tickets/"}
 
 
 def example(name: str) -> dict:
@@ -35,7 +36,8 @@ def test_the_minimal_example_gets_every_default():
                             "num_epochs": 1.0, "max_steps": -1, "global_batch_size": 32, "per_device_batch_size": 4,
                             "max_length": 2048, "seed": 42, "precision": "auto", "gradient_checkpointing": False},
         "compute": {"target": "training-job", "instance_type": "ml.p5.48xlarge", "instance_count": 1},
-        "evaluation": {"benchmarks": ["mmlu", "ifeval", "byod"], "limits": {"min_general_retention": 0.97, "min_domain_gain": 0.02}},
+        "evaluation": {"benchmarks": ["mmlu", "ifeval", "byod"], "limits": {"min_general_retention": 0.97, "min_domain_gain": 0.02},
+                       "data_s3_uri": POLICY.evaluation_data_s3_uri},
         "deploy": {"enabled": False, "instance_type": "ml.g5.2xlarge"},
         "grid": None,
     }
@@ -123,16 +125,19 @@ def test_without_environment_defaults_the_base_model_and_curated_data_must_be_gi
     with_model = {**MINIMAL, "base_model_s3_uri": POLICY.base_model_s3_uri}
     with pytest.raises(PipelineInputError, match=r"^curated_data_s3_uri: not given.*\(mixing.customer_data_percent leaves a curated share\)$"):
         normalise(with_model)
-    customer_only = normalise({**with_model, "mixing": {"customer_data_percent": 100}})
+    with pytest.raises(PipelineInputError, match=r"^evaluation.data_s3_uri: not given, and this environment has no default evaluation data$"):
+        normalise({**with_model, "mixing": {"customer_data_percent": 100}})
+    with_evaluation = {**with_model, "evaluation": {"data_s3_uri": POLICY.evaluation_data_s3_uri}}
+    customer_only = normalise({**with_evaluation, "mixing": {"customer_data_percent": 100}})
     assert customer_only["curated_data_s3_uri"] is None, "a customer-only run needs no curated data"
     with pytest.raises(PipelineInputError, match=r"^curated_data_s3_uri: .*\(grid.customer_data_percent leaves a curated share\)$"):
-        normalise({**with_model, "mixing": {"customer_data_percent": 100}, "grid": {"customer_data_percent": [90, 100]}})
+        normalise({**with_evaluation, "mixing": {"customer_data_percent": 100}, "grid": {"customer_data_percent": [90, 100]}})
 
 
 def test_the_environment_limits_are_enforced():
     policy = EnvironmentPolicy.from_environment({
         "DEFAULT_BASE_MODEL_S3_URI": POLICY.base_model_s3_uri, "DEFAULT_CURATED_DATA_S3_URI": POLICY.curated_data_s3_uri,
-        "TRAINING_INSTANCE_TYPES": "ml.p5.48xlarge, ml.g5.12xlarge", "MAX_INSTANCE_COUNT": "2", "ENDPOINT_INSTANCE_TYPES": "ml.g6e.12xlarge"})
+        "DEFAULT_EVALUATION_DATA_S3_URI": POLICY.evaluation_data_s3_uri, "TRAINING_INSTANCE_TYPES": "ml.p5.48xlarge, ml.g5.12xlarge", "MAX_INSTANCE_COUNT": "2", "ENDPOINT_INSTANCE_TYPES": "ml.g6e.12xlarge"})
     assert policy.training_instance_types == ("ml.p5.48xlarge", "ml.g5.12xlarge") and policy.max_instance_count == 2
     assert EnvironmentPolicy.from_environment({}) == EnvironmentPolicy()
     with pytest.raises(PipelineInputError, match=r"^compute\.instance_type: ml\.trn1\.32xlarge is not allowed in this environment "
@@ -145,19 +150,41 @@ def test_the_environment_limits_are_enforced():
     assert not normalise(MINIMAL, policy)["deploy"]["enabled"], "an endpoint that is not deployed is not checked"
 
 
-def test_the_handler_returns_the_normalised_input_with_the_execution_name(monkeypatch):
-    monkeypatch.setenv("DEFAULT_BASE_MODEL_S3_URI", POLICY.base_model_s3_uri)
-    monkeypatch.setenv("DEFAULT_CURATED_DATA_S3_URI", POLICY.curated_data_s3_uri)
-    result = load_handler("validate_input")({**MINIMAL, "execution_name": "run-1"}, LambdaContext())
-    assert result == {**normalise(MINIMAL, POLICY), "execution_name": "run-1"}
-    assert "execution_name" not in load_handler("validate_input")(MINIMAL, LambdaContext())
+ENVIRONMENT = {"DEFAULT_BASE_MODEL_S3_URI": POLICY.base_model_s3_uri, "DEFAULT_CURATED_DATA_S3_URI": POLICY.curated_data_s3_uri,
+               "DEFAULT_EVALUATION_DATA_S3_URI": POLICY.evaluation_data_s3_uri, "DATASETS_BUCKET": DATASETS.removeprefix("s3://"),
+               "ARTIFACTS_BUCKET": ARTIFACTS.removeprefix("s3://"), "POLL_SECONDS": "30"}
 
 
-def test_the_handler_raises_invalid_input_with_the_readable_cause(monkeypatch):
-    monkeypatch.setenv("DEFAULT_BASE_MODEL_S3_URI", POLICY.base_model_s3_uri)
-    monkeypatch.setenv("DEFAULT_CURATED_DATA_S3_URI", POLICY.curated_data_s3_uri)
-    handler = load_handler("validate_input")
-    with pytest.raises(Exception) as raised:
-        handler({**MINIMAL, "mixing": {"customer_data_percent": 120}}, LambdaContext())
-    assert type(raised.value).__name__ == "InvalidInput", "the state machine catches this error name"
-    assert str(raised.value) == "mixing.customer_data_percent: 120 is greater than the maximum of 100"
+@pytest.fixture
+def handler(monkeypatch):
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    return load_handler("validate_input")
+
+
+def test_the_handler_returns_the_normalised_input_and_the_run_plan(handler):
+    result = handler({"input": MINIMAL, "execution_name": "run-1"}, LambdaContext())
+    assert result["valid"] is True and result["error"] is None
+    assert result["run"] == normalise(MINIMAL, POLICY)
+    plan = result["plan"]
+    assert plan["execution_name"] == "run-1" and plan["poll_seconds"] == 30
+    assert plan["sanitisation"] == {"input_prefix": "raw/support-tickets/", "output_prefix": "sanitised/support-tickets/run-1/"}
+    assert plan["customer_data_s3_uri"] == f"{DATASETS}/sanitised/support-tickets/run-1/clean/"
+    [mix] = plan["mixes"]
+    assert mix["customer_data_percent"] == 50 and mix["training_job_name"].startswith("support-tickets-t50-")
+
+
+def test_a_bad_input_is_a_verdict_naming_the_field(handler):
+    result = handler({"input": {**MINIMAL, "mixing": {"customer_data_percent": 120}}, "execution_name": "run-1"}, LambdaContext())
+    assert result == {"valid": False, "error": {"field": "mixing.customer_data_percent",
+                                                "cause": "mixing.customer_data_percent: 120 is greater than the maximum of 100"}}
+    assert handler({"input": "not an object", "execution_name": "run-1"}, LambdaContext())["error"]["cause"].startswith("(input): must be a JSON object")
+
+
+def test_data_outside_the_platform_prefixes_is_refused_before_anything_runs(handler):
+    elsewhere = {**MINIMAL, "customer_data_s3_uri": "s3://someone-elses-bucket/raw/tickets/"}
+    error = handler({"input": elsewhere, "execution_name": "run-1"}, LambdaContext())["error"]
+    assert error["field"] == "customer_data_s3_uri"
+    assert error["cause"].startswith(f"customer_data_s3_uri: s3://someone-elses-bucket/raw/tickets/ is not under {DATASETS}/raw/")
+    model = {**MINIMAL, "base_model_s3_uri": f"{DATASETS}/raw/model/"}
+    assert handler({"input": model, "execution_name": "run-1"}, LambdaContext())["error"]["field"] == "base_model_s3_uri"

@@ -3,10 +3,11 @@ description on every field, and ``normalise``, which fills the defaults, validat
 raises one ``PipelineInputError`` whose message starts with the field's path, e.g.
 ``mixing.customer_data_percent: 120 is greater than the maximum of 100``.
 
-Only ``job_name`` and ``customer_data_s3_uri`` have to be given. ``base_model_s3_uri`` and
-``curated_data_s3_uri`` default to the environment's (``EnvironmentPolicy``, set by the
-stack); the environment's limits (instance types, instance count) are checked here too,
-so a run that could not be paid for fails before anything is created.
+Only ``job_name`` and ``customer_data_s3_uri`` have to be given. ``base_model_s3_uri``,
+``curated_data_s3_uri`` and ``evaluation.data_s3_uri`` default to the environment's
+(``EnvironmentPolicy``, set by the stack); the environment's limits (instance types,
+instance count) are checked here too, so a run that could not be paid for fails before
+anything is created.
 
 Hyperparameter and evaluation names are the training container's
 (``openforge_training.config`` / ``.evaluate``); a test keeps names and defaults in step.
@@ -131,6 +132,8 @@ _TOP_LEVEL = {
             "min_general_retention": _number("Every general benchmark must keep at least this share of the base score.", 0.97, 0, 1),
             "min_domain_gain": _number("The held-out metric must rise by at least this much (its own units).", 0.02, -1, 1),
         }),
+        "data_s3_uri": _s3_uri("S3 prefix of the benchmark files: mmlu/, ifeval/ and byod/ (your held-out set, same formats as "
+                               "the training data). null: the environment's default evaluation data."),
     }),
     "deploy": _block("A private SageMaker endpoint for a model that passes the gate.", {
         "enabled": {"type": "boolean", "default": False,
@@ -186,6 +189,7 @@ class EnvironmentPolicy:
 
     base_model_s3_uri: str | None = None
     curated_data_s3_uri: str | None = None
+    evaluation_data_s3_uri: str | None = None
     training_instance_types: tuple[str, ...] | None = None
     max_instance_count: int | None = None
     endpoint_instance_types: tuple[str, ...] | None = None
@@ -200,6 +204,7 @@ class EnvironmentPolicy:
         return cls(
             base_model_s3_uri=environ.get("DEFAULT_BASE_MODEL_S3_URI") or None,
             curated_data_s3_uri=environ.get("DEFAULT_CURATED_DATA_S3_URI") or None,
+            evaluation_data_s3_uri=environ.get("DEFAULT_EVALUATION_DATA_S3_URI") or None,
             training_instance_types=listed("TRAINING_INSTANCE_TYPES"),
             max_instance_count=int(environ["MAX_INSTANCE_COUNT"]) if environ.get("MAX_INSTANCE_COUNT") else None,
             endpoint_instance_types=listed("ENDPOINT_INSTANCE_TYPES"),
@@ -217,6 +222,8 @@ def normalise(pipeline_input: Mapping, policy: EnvironmentPolicy = EnvironmentPo
     for field in ("base_model_s3_uri", "curated_data_s3_uri"):
         if result[field] is None:
             result[field] = getattr(policy, field)
+    if result["evaluation"]["data_s3_uri"] is None:
+        result["evaluation"]["data_s3_uri"] = policy.evaluation_data_s3_uri
     _check_across_fields(result)
     _check_policy(result, policy)
     return result
@@ -229,6 +236,8 @@ def _check_across_fields(run: dict) -> None:
     if run["curated_data_s3_uri"] is None and min(percents) < 100:
         field = "grid.customer_data_percent" if run["grid"] else "mixing.customer_data_percent"
         raise PipelineInputError("curated_data_s3_uri", f"not given, and this environment has no default curated data ({field} leaves a curated share)")
+    if run["evaluation"]["data_s3_uri"] is None:
+        raise PipelineInputError("evaluation.data_s3_uri", "not given, and this environment has no default evaluation data")
     weights = run["mixing"]["curated_weights"]
     if weights is not None:
         total = sum(weights.values())

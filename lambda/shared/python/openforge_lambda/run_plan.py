@@ -1,0 +1,111 @@
+"""Where one execution of the pipeline reads and writes, and what its jobs are called,
+decided once in the first state so every later step (and a person reading the console)
+sees the same names.
+
+Names come from the job name and a hash of the execution name: unique per execution
+(SageMaker never reuses a training job name) and the same on a retry, so a retried start
+finds the job it already made. Locations are checked against the prefixes the platform's
+roles may use, so a run that would fail on access denied an hour in fails here, naming
+the field.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from openforge_lambda.pipeline_input import PipelineInputError
+
+HASH_LENGTH = 8
+DEFAULT_POLL_SECONDS = 60
+# The prefixes the training role and the sanitisation functions may use (stacks/compute_stack.py,
+# constructs/sanitisation_workflow.py); a test keeps them equal.
+RAW_PREFIX = "raw"
+SANITISED_PREFIX = "sanitised"
+CURATED_PREFIX = "curated"
+EVALUATION_PREFIX = "evaluation"
+BASE_MODELS_PREFIX = "base-models"
+TRAINING_PREFIX = "training"
+CHECKPOINTS_PREFIX = "checkpoints"
+REPORTS_PREFIX = "reports"
+
+
+@dataclass(frozen=True)
+class PlatformLocations:
+    """What the stack sets on ValidateInput: the buckets and how often to poll a job."""
+
+    datasets_bucket: str
+    artifacts_bucket: str
+    poll_seconds: int = DEFAULT_POLL_SECONDS
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> PlatformLocations:
+        from openforge_lambda.settings import MissingSetting
+
+        missing = [name for name in ("DATASETS_BUCKET", "ARTIFACTS_BUCKET") if not environ.get(name)]
+        if missing:
+            raise MissingSetting(f"environment variable {missing[0]} is not set on this function")
+        return cls(environ["DATASETS_BUCKET"], environ["ARTIFACTS_BUCKET"], int(environ.get("POLL_SECONDS") or DEFAULT_POLL_SECONDS))
+
+
+def percent_label(percent: float) -> str:
+    """75 -> "75", 12.5 -> "12p5": a grid point as it appears in job names."""
+    text = f"{percent:g}"
+    return text.replace(".", "p")
+
+
+def execution_hash(execution_name: str) -> str:
+    return hashlib.sha256(execution_name.encode()).hexdigest()[:HASH_LENGTH]
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _require_under(run: Mapping, field: str, uri: str, bucket: str, prefix: str, who: str) -> str:
+    """The key part of ``uri``, which must lie in ``bucket`` under ``prefix/``."""
+    found_bucket, key = split_s3_uri(uri)
+    if found_bucket != bucket or not key.startswith(f"{prefix}/"):
+        raise PipelineInputError(field, f"{uri} is not under s3://{bucket}/{prefix}/ ({who} reads only there); "
+                                        f"copy the data there, e.g. s3://{bucket}/{prefix}/{run['job_name']}/")
+    return key
+
+
+def plan_run(run: Mapping, execution_name: str, platform: PlatformLocations) -> dict:
+    """The plan of a normalised input (pipeline_input.normalise) for one execution."""
+    if not execution_name:
+        raise PipelineInputError("execution_name", "required: the state machine passes $$.Execution.Name")
+    datasets, artifacts, job = platform.datasets_bucket, platform.artifacts_bucket, run["job_name"]
+    raw_key = _require_under(run, "customer_data_s3_uri", run["customer_data_s3_uri"], datasets, RAW_PREFIX, "the sanitisation step")
+    if run["curated_data_s3_uri"] is not None:
+        _require_under(run, "curated_data_s3_uri", run["curated_data_s3_uri"], datasets, CURATED_PREFIX, "the training job")
+    _require_under(run, "evaluation.data_s3_uri", run["evaluation"]["data_s3_uri"], datasets, EVALUATION_PREFIX, "the evaluation job")
+    _require_under(run, "base_model_s3_uri", run["base_model_s3_uri"], artifacts, BASE_MODELS_PREFIX, "the training job")
+
+    digest = execution_hash(execution_name)
+    run_path = f"{job}/{execution_name}/"
+    sanitised = f"{SANITISED_PREFIX}/{run_path}"
+    percents = run["grid"]["customer_data_percent"] if run["grid"] else [run["mixing"]["customer_data_percent"]]
+    mixes = [{
+        "customer_data_percent": percent,
+        "label": percent_label(percent),
+        "training_job_name": f"{job}-t{percent_label(percent)}-{digest}",
+        "evaluation_job_name": f"{job}-e{percent_label(percent)}-{digest}",
+    } for percent in percents]
+    return {
+        "execution_name": execution_name,
+        "run_id": f"{job}-{digest}",
+        "poll_seconds": platform.poll_seconds,
+        "buckets": {"datasets": datasets, "artifacts": artifacts},
+        # A prefix ends with "/", so raw/tickets does not also take raw/tickets-old.
+        "sanitisation": {"input_prefix": raw_key if raw_key.endswith("/") else raw_key + "/", "output_prefix": sanitised},
+        "customer_data_s3_uri": f"s3://{datasets}/{sanitised}clean/",
+        "evaluation_data_s3_uri": run["evaluation"]["data_s3_uri"],
+        "validation_job_name": f"{job}-val-{digest}",
+        "mixes": mixes,
+        "training_output_s3_uri": f"s3://{artifacts}/{TRAINING_PREFIX}/{run_path}",
+        "checkpoint_s3_uri": f"s3://{artifacts}/{CHECKPOINTS_PREFIX}/{run_path}",
+        "report_s3_uri": f"s3://{artifacts}/{REPORTS_PREFIX}/{run_path}",
+        "endpoint_name": job,
+    }

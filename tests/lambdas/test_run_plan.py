@@ -1,0 +1,67 @@
+"""The run plan: names a retry finds again and SageMaker accepts, locations the platform's
+roles may use."""
+import re
+
+import pytest
+
+from constructs import sanitisation_workflow
+from stacks import compute_stack
+from tests.lambdas.test_validate_input import MINIMAL, POLICY
+
+from openforge_lambda import run_plan  # isort: skip
+from openforge_lambda.pipeline_input import PipelineInputError, normalise  # isort: skip
+from openforge_lambda.run_plan import PlatformLocations, percent_label, plan_run  # isort: skip
+
+PLATFORM = PlatformLocations("openforge-dev-datasets-111111111111-us-east-1", "openforge-dev-artifacts-111111111111-us-east-1", 5)
+SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+def plan(execution_name="exec-1", **change) -> dict:
+    return plan_run(normalise({**MINIMAL, **change}, POLICY), execution_name, PLATFORM)
+
+
+def test_a_retry_gets_the_same_names_and_another_execution_gets_others():
+    assert plan("exec-1") == plan("exec-1")
+    first, second = plan("exec-1"), plan("exec-2")
+    assert first["validation_job_name"] != second["validation_job_name"]
+    assert first["mixes"][0]["training_job_name"] != second["mixes"][0]["training_job_name"]
+
+
+def test_every_grid_point_gets_its_own_jobs_with_names_sagemaker_accepts():
+    longest = "a" * 41
+    result = plan("x" * 80, job_name=longest, grid={"customer_data_percent": [12.5, 50, 100]})
+    assert [mix["label"] for mix in result["mixes"]] == ["12p5", "50", "100"]
+    names = [result["validation_job_name"]] + [mix[kind] for mix in result["mixes"] for kind in ("training_job_name", "evaluation_job_name")]
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert SAGEMAKER_NAME.match(name) and len(name) <= 63, name
+
+
+def test_percent_labels():
+    assert [percent_label(p) for p in (0, 75, 12.5, 100.0)] == ["0", "75", "12p5", "100"]
+
+
+def test_the_plan_reads_the_sanitised_copy_and_writes_under_the_execution():
+    result = plan("exec-9")
+    assert result["sanitisation"]["input_prefix"] == "raw/support-tickets/"
+    assert result["customer_data_s3_uri"] == f"s3://{PLATFORM.datasets_bucket}/sanitised/support-tickets/exec-9/clean/"
+    for key in ("training_output_s3_uri", "checkpoint_s3_uri", "report_s3_uri"):
+        assert result[key].startswith(f"s3://{PLATFORM.artifacts_bucket}/") and result[key].endswith("/support-tickets/exec-9/")
+
+
+def test_the_prefixes_are_the_ones_the_roles_grant():
+    assert run_plan.RAW_PREFIX == sanitisation_workflow.RAW_PREFIX and run_plan.SANITISED_PREFIX == sanitisation_workflow.SANITISED_PREFIX
+    assert {run_plan.SANITISED_PREFIX, run_plan.CURATED_PREFIX, run_plan.EVALUATION_PREFIX} == set(compute_stack.DATASET_PREFIXES)
+    assert (run_plan.BASE_MODELS_PREFIX,) == compute_stack.ARTIFACT_READ_PREFIXES
+    assert {run_plan.TRAINING_PREFIX, run_plan.CHECKPOINTS_PREFIX, run_plan.REPORTS_PREFIX} == set(compute_stack.ARTIFACT_WRITE_PREFIXES)
+
+
+@pytest.mark.parametrize("field, change", [
+    ("curated_data_s3_uri", {"curated_data_s3_uri": f"s3://{PLATFORM.datasets_bucket}/raw/curated/"}),
+    ("evaluation.data_s3_uri", {"evaluation": {"data_s3_uri": f"s3://{PLATFORM.artifacts_bucket}/evaluation/x/"}}),
+])
+def test_a_location_outside_its_prefix_names_the_field(field, change):
+    with pytest.raises(PipelineInputError, match=rf"^{re.escape(field)}: .* is not under s3://"):
+        plan(**change)
+    with pytest.raises(PipelineInputError, match=r"^execution_name: required"):
+        plan_run(normalise(MINIMAL, POLICY), "", PLATFORM)
