@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -21,19 +21,19 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from constructs.job_role import JobRole
+from constructs.pipeline_function import FunctionPlacement, build_function, invoke
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 
 from security.acknowledgements import acknowledge
 from sanitiser.plan import DEFAULT_SHARD_BYTES
-from stacks.lambda_packaging import RUNTIME, handler_code, shared_layer_code
-from stacks.permissions import BucketRef, manage_network_interfaces, read_objects, read_write_objects, use_key, write_logs
+from stacks.lambda_packaging import RUNTIME, shared_layer_code
+from stacks.permissions import BucketRef, read_objects, read_write_objects, use_key
 
 RAW_PREFIX = "raw"
 SANITISED_PREFIX = "sanitised"
 MAP_RESULTS_PREFIX = f"{SANITISED_PREFIX}/map-results"
 PLAN_MANIFESTS = f"{SANITISED_PREFIX}/*/plan/items.json"  # what plan_shards writes, one per execution
-LAMBDA_TIMEOUT = Duration.minutes(15)
 
 
 def _objects_under_key(s3_actions: list[str], objects_arn: str, kms_actions: list[str], key_arn: str) -> list[iam.PolicyStatement]:
@@ -82,13 +82,14 @@ class SanitisationWorkflow(Construct):
         max_quarantine_percent: float,
     ) -> None:
         super().__init__(scope, id_)
-        self._datasets, self._network, self._logs_key, self._retention = datasets, network, logs_key, log_retention
-        self._name = state_machine_name
+        self._datasets, self._logs_key, self._retention = datasets, logs_key, log_retention
         self.roles: dict[str, JobRole] = {}
         self._bucket_ref = BucketRef(datasets.name, datasets.encryption_key.key_arn)
         self.security_group = network.workload_security_group(self, "FunctionsSecurityGroup", description="Sanitisation Lambdas")
         self.layer = lambda_.LayerVersion(self, "SharedLayer", code=shared_layer_code(), compatible_runtimes=[RUNTIME],
                                           compatible_architectures=[lambda_.Architecture.X86_64], description="OpenForge sanitiser + shared code")
+        self._placement = FunctionPlacement(self.layer, network, self.security_group, logs_key, datasets.encryption_key, log_retention,
+                                            f"/openforge/{state_machine_name}")
         self.shard_function = self._build_function("SanitiseShard", "sanitise_shard", shard_memory_mb, max_concurrency,
                                                    reads=[RAW_PREFIX], writes=[SANITISED_PREFIX])
         self.roles["SanitiseShard"].allow(  # the comprehend_pii setting; reached through the VPC endpoint
@@ -99,7 +100,9 @@ class SanitisationWorkflow(Construct):
         self.state_machine = self._build_state_machine(state_machine_name, max_concurrency, max_quarantine_percent)
 
     def _build_function(self, id_: str, folder: str, memory_mb: int, concurrency: int, *, reads: list[str], writes: list[str]) -> lambda_.Function:
-        role = self.roles[id_] = JobRole(self, f"{id_}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=f"OpenForge {folder} Lambda")
+        function, role = build_function(self, id_, folder, self._placement, memory_mb=memory_mb, concurrency=concurrency,
+                                        environment={"OUTPUT_KMS_KEY_ID": self._datasets.encryption_key.key_arn})
+        self.roles[id_] = role
         for prefix in reads:
             read_objects(role, self._bucket_ref, prefix)
         for prefix in writes:
@@ -109,33 +112,6 @@ class SanitisationWorkflow(Construct):
         role.allow(["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], [self._bucket_ref.objects(stack, p) for p in writes],
                    why_wildcard="Multipart uploads of outputs under the prefix this function writes.")
         use_key(role, self._datasets.encryption_key.key_arn, encrypt=True)
-        manage_network_interfaces(role)
-        # A fixed name, so the role's log permission is a plain string too.
-        log_group_name = f"/openforge/{self._name}/{folder}"
-        log_group = logs.LogGroup(self, f"{id_}Logs", log_group_name=log_group_name, encryption_key=self._logs_key, retention=self._retention)
-        write_logs(role, log_group_name, writer="The Lambda runtime names a log stream per execution environment")
-        function = lambda_.Function(
-            self,
-            id_,
-            runtime=RUNTIME,
-            handler="handler.handler",
-            code=handler_code(folder),
-            layers=[self.layer],
-            role=role.role,
-            memory_size=memory_mb,
-            timeout=LAMBDA_TIMEOUT,
-            vpc=self._network.vpc,
-            vpc_subnets=self._network.isolated_subnets,
-            security_groups=[self.security_group],
-            environment={"OUTPUT_KMS_KEY_ID": self._datasets.encryption_key.key_arn, "POWERTOOLS_SERVICE_NAME": folder},
-            environment_encryption=self._datasets.encryption_key,
-            reserved_concurrent_executions=concurrency,
-            log_group=log_group,
-        )
-        acknowledge(function, "Invoked synchronously by Step Functions: a failure fails the task, which retries or stops the execution with the error; nothing is queued for a dead-letter queue.",
-                    "HIPAA.Security-LambdaDLQ", "NIST.800.53.R5-LambdaDLQ")
-        acknowledge(function, "Pinned to Python 3.12 because the layer's native wheels (orjson, xxhash, rensa, hyperscan) are installed for it; runtime and wheels move together.",
-                    "AwsSolutions-L1")
         return function
 
     def _build_state_machine(self, name: str, max_concurrency: int, max_quarantine_percent: float) -> sfn.StateMachine:
@@ -208,9 +184,4 @@ class SanitisationWorkflow(Construct):
         return [f"AwsSolutions-IAM5[Resource::{resource}]" for resource in resources]
 
     def _invoke(self, function: lambda_.Function, name: str, *, payload: sfn.TaskInput | None = None, result_path: str | None = None) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(self, name, lambda_function=function, payload=payload, payload_response_only=True,
-                                  result_path=result_path, retry_on_service_exceptions=False)
-        task.add_retry(errors=["Lambda.TooManyRequestsException", "Lambda.ServiceException", "Lambda.SdkClientException", "Lambda.AWSLambdaException"],
-                       interval=Duration.seconds(2), backoff_rate=2, max_attempts=6)
-        return task
-
+        return invoke(self, function, name, payload=payload, result_path=result_path)
