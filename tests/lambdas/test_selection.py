@@ -1,0 +1,261 @@
+"""Given the mixing grid's outcomes, when the model is picked, then the best held-out score
+among the mixes that kept their general skills wins (ties: more retention, then more
+curated data), a grid where nothing passed says why for every mix and what to do, and the
+comparison (JSON, Markdown, SVG) lands under the report prefix under KMS.
+
+The evaluation.json contents are built with the training container's own gate.verdict and
+report.benchmark_entry, so the shapes here are the shapes the evaluation job writes."""
+from __future__ import annotations
+
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.lambdas.conftest import LambdaContext, load_handler
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training_container"))
+
+from openforge_training.evaluation.gate import FORGETTING_REMEDY, NO_GAIN_REMEDY, Limits, verdict  # noqa: E402
+from openforge_training.evaluation.gate import retention as gate_retention  # noqa: E402
+from openforge_training.evaluation.harness import Score  # noqa: E402
+from openforge_training.evaluation.report import SCHEMA, benchmark_entry  # noqa: E402
+
+from openforge_lambda.selection import choose, comparison_markdown, comparison_svg, pick, run_summary, step_remedy  # isort: skip
+
+BUCKET = "openforge-test-datasets"  # the conftest's KMS-encrypted bucket stands in for the artifacts bucket
+TRAINING = f"s3://{BUCKET}/training/tickets/exec-1/"
+REPORT = f"s3://{BUCKET}/reports/tickets/exec-1/"
+SVG = "{http://www.w3.org/2000/svg}"
+BASE = {"mmlu_0shot": 0.60, "ifeval": 0.50, "byod": 0.40}
+
+
+def evaluation(mmlu=0.60, ifeval=0.50, byod=0.80, base=None, limits=Limits(), examples=1) -> dict:
+    """An evaluation.json as the evaluation job writes it (benchmark entries, gate verdict)."""
+    base = {**BASE, **(base or {})}
+    metrics = {"mmlu_0shot": "acc", "ifeval": "prompt_level_strict_acc", "byod": "accuracy"}
+    details = {"examples": [{"reference": "shipping", "answer": "shipping " * 50}] * examples}
+    tuned = {"mmlu_0shot": mmlu, "ifeval": ifeval, "byod": byod}
+    benchmarks = {name: benchmark_entry("domain" if name == "byod" else "general", Score(metrics[name], base[name], 100, details),
+                                        Score(metrics[name], tuned[name], 100, details)) for name in metrics}
+    return {"schema": SCHEMA, "base_model": "/opt/ml/input/data/model", "tuned_model": "/opt/ml/input/data/tuned",
+            "benchmarks": benchmarks, "gate": verdict(benchmarks, limits)}
+
+
+def mix(percent: int) -> dict:
+    return {"customer_data_percent": percent, "label": str(percent),
+            "training_job_name": f"tickets-t{percent}-7f3a9c01", "evaluation_job_name": f"tickets-e{percent}-7f3a9c01"}
+
+
+def record(percent: int) -> dict:
+    return {"mlflow_run_id": f"run{percent}", "steps": 240, "final_loss": 0.4321, "mix": {"target": {"customer": percent}}}
+
+
+def model_uri(percent: int) -> str:
+    return f"{TRAINING}tickets-t{percent}-7f3a9c01/output/model/"
+
+
+def row(percent: int, **scores) -> dict:
+    return run_summary(mix(percent), evaluation(**scores), record(percent), None, model_uri(percent))
+
+
+def failed_row(percent: int, step="training", cause="AlgorithmError: CUDA out of memory") -> dict:
+    return run_summary(mix(percent), None, None, {"step": step, "cause": cause}, None)
+
+
+# --- one row -------------------------------------------------------------------------
+
+
+def test_a_row_summarises_the_gate_retention_held_out_score_and_the_training_record():
+    summary = row(75, mmlu=0.588, byod=0.70)
+    assert summary["status"] == "passed" and summary["gate"]["passed"] and summary["gate"]["remedy"] == ""
+    assert summary["general_retention"] == {"mmlu_0shot": 0.98, "ifeval": 1.0} and summary["min_general_retention"] == 0.98
+    assert summary["domain"] == {"benchmark": "byod", "metric": "accuracy", "base": 0.4, "tuned": 0.7, "gain": 0.3}
+    assert (summary["mlflow_run_id"], summary["steps"], summary["final_loss"]) == ("run75", 240, 0.4321)
+    assert summary["model_s3_uri"] == model_uri(75) and summary["customer_data_percent"] == 75
+    assert (summary["training_job_name"], summary["evaluation_job_name"]) == ("tickets-t75-7f3a9c01", "tickets-e75-7f3a9c01")
+
+
+def test_a_forgetting_model_fails_the_gate_with_its_cause_and_remedy():
+    summary = row(100, mmlu=0.504, byod=0.90)
+    assert summary["status"] == "failed gate" and not summary["gate"]["passed"]
+    assert summary["gate"]["cause"].startswith("mmlu_0shot kept 84.0% of the base model's acc")
+    assert summary["gate"]["remedy"] == FORGETTING_REMEDY and summary["model_s3_uri"] == model_uri(100)
+
+
+def test_retention_is_one_when_the_base_scored_zero_as_in_the_gate():
+    summary = row(50, ifeval=0.10, base={"ifeval": 0.0})
+    assert summary["general_retention"]["ifeval"] == 1.0 == gate_retention(0.0, 0.10)
+    assert summary["general_retention"]["mmlu_0shot"] == 1.0 and summary["status"] == "passed"
+    assert row(50, ifeval=0.0, base={"ifeval": 0.0})["general_retention"]["ifeval"] == 1.0
+
+
+def test_a_failed_step_or_an_unreadable_evaluation_is_a_failed_mix_without_a_model():
+    summary = failed_row(75)
+    assert summary["status"] == "failed: training" and summary["model_s3_uri"] is None and summary["domain"] is None
+    assert summary["gate"] == {"passed": False, "cause": "training failed: AlgorithmError: CUDA out of memory",
+                               "remedy": step_remedy("training"), "limits": None}
+    malformed = run_summary(mix(50), {"benchmarks": {"byod": {"kind": "domain"}}, "gate": {"passed": True}}, record(50), None, model_uri(50))
+    assert malformed["status"] == "failed: evaluation" and "benchmark byod has no numeric base and tuned scores" in malformed["gate"]["cause"]
+    assert run_summary(mix(50), None, record(50), None, model_uri(50))["status"] == "failed: evaluation"
+    lambda_error = json.dumps({"errorType": "ClientError", "errorMessage": "AccessDenied on CreateTrainingJob", "stackTrace": ["..."]})
+    assert failed_row(25, cause=lambda_error)["gate"]["cause"] == "training failed: AccessDenied on CreateTrainingJob"
+    assert failed_row(25, cause="x" * 50_000)["gate"]["cause"].endswith("x…") and len(failed_row(25, cause="x" * 50_000)["gate"]["cause"]) < 1100
+
+
+def test_a_diverged_loss_is_left_out_so_the_result_stays_json():
+    diverged = run_summary(mix(75), evaluation(byod=0.70), {**record(75), "final_loss": float("nan")}, None, model_uri(75))
+    assert diverged["final_loss"] is None and diverged["steps"] == 240
+    json.dumps(diverged, allow_nan=False)
+
+
+# --- the policy ----------------------------------------------------------------------
+
+
+def test_the_best_held_out_score_among_the_mixes_that_passed_wins():
+    rows = [row(100, mmlu=0.504, byod=0.90), row(75, mmlu=0.588, byod=0.70), row(50, byod=0.62), failed_row(25)]
+    choice = choose(rows)
+    assert choice["passed"] and choice["chosen"] is rows[1]  # 100 % scored higher but forgot
+    assert choice["cause"].startswith("mix 75% chosen: held-out byod accuracy 0.400 -> 0.700 (+0.300)")
+    assert "2 of 4 mixes passed" in choice["cause"] and "tied" not in choice["cause"]
+
+
+def test_a_tie_goes_to_the_higher_general_retention_then_to_the_lower_customer_share():
+    more_kept = choose([row(75, mmlu=0.588, byod=0.70), row(50, mmlu=0.594, byod=0.70)])
+    assert more_kept["chosen"]["customer_data_percent"] == 50
+    assert choose([row(50, mmlu=0.588, byod=0.70), row(75, mmlu=0.594, byod=0.70)])["chosen"]["customer_data_percent"] == 75
+    same = choose([row(75, byod=0.70), row(50, byod=0.70), row(90, byod=0.70)])
+    assert same["chosen"]["customer_data_percent"] == 50 and "tied on the held-out score with 75%, 90%" in same["cause"]
+
+
+def test_when_no_mix_passed_the_cause_names_each_mix_and_ends_with_the_remedies_once():
+    rows = [row(100, mmlu=0.504, byod=0.90), failed_row(75), row(50, byod=0.41), row(25, mmlu=0.50, byod=0.405)]
+    choice = choose(rows)
+    assert not choice["passed"] and choice["chosen"] is None
+    cause = choice["cause"]
+    assert cause.startswith("no mix passed the forgetting gate: mix 100%: mmlu_0shot kept 84.0% of the base model's acc (0.600 -> 0.504)")
+    assert "; mix 75%: training failed: AlgorithmError: CUDA out of memory; mix 50%: byod accuracy moved 0.400 -> 0.410" in cause
+    assert "; mix 25%: mmlu_0shot kept 83.3%" in cause
+    remedy = cause.split("What to do: ", 1)[1]
+    assert remedy == f"{FORGETTING_REMEDY} {step_remedy('training')} {NO_GAIN_REMEDY}"
+    assert cause.count(FORGETTING_REMEDY) == cause.count(NO_GAIN_REMEDY) == 1
+    assert choose([])["passed"] is False
+
+
+# --- the comparison ------------------------------------------------------------------
+
+
+def test_the_markdown_lists_every_mix_with_its_retention_held_out_score_and_run():
+    rows = [row(100, mmlu=0.504, byod=0.90), row(75, mmlu=0.588, byod=0.70), failed_row(50)]
+    text = comparison_markdown(rows, choose(rows))
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    assert table[0] == "| customer data % | status | mmlu_0shot retention | ifeval retention | held-out base -> tuned | steps | final loss | MLflow run |"
+    assert table[1:] == [
+        "| 100% | failed gate | 84.0% | 100.0% | accuracy 0.400 -> 0.900 (+0.500) | 240 | 0.4321 | `run100` |",
+        "| 75% | passed (chosen) | 98.0% | 100.0% | accuracy 0.400 -> 0.700 (+0.300) | 240 | 0.4321 | `run75` |",
+        "| 50% | failed: training | - | - | - | - | - | - |",
+    ]
+    assert f"**Chosen: mix 75%** ({model_uri(75)})" in text and "- mix 50%: training failed: AlgorithmError" in text
+
+
+def test_the_svg_is_well_formed_with_one_point_per_scored_mix_the_choice_and_the_limit():
+    rows = [row(100, mmlu=0.504, byod=0.90), row(75, mmlu=0.588, byod=0.70), row(50, byod=0.62), failed_row(25)]
+    svg = ET.fromstring(comparison_svg(rows, choose(rows)))
+    circles = svg.findall(f".//{SVG}circle")
+    assert len([c for c in circles if c.get("class") == "retention"]) == 3
+    held_out = [c for c in circles if c.get("class") == "held-out"]
+    assert len(held_out) == 3 and [c.get("fill") for c in held_out] == ["#d62728", "#d62728", "white"]  # 50, 75, then 100 (failed gate)
+    chosen = [c for c in circles if c.get("class") == "chosen"]
+    assert len(chosen) == 2 and {c.get("cx") for c in chosen} == {next(c.get("cx") for c in held_out if "mix 75%" in c.findtext(f"{SVG}title"))}
+    limit = [line for line in svg.findall(f".//{SVG}line") if line.get("class") == "limit"]
+    assert len(limit) == 1 and limit[0].get("stroke-dasharray")
+    assert len([t for t in svg.findall(f".//{SVG}text") if t.get("class") == "failed"]) == 1
+    # nothing scored (every mix failed) still draws an empty, well-formed plot
+    assert ET.fromstring(comparison_svg([failed_row(75)], choose([failed_row(75)]))).findall(f".//{SVG}circle[@class='retention']") == []
+
+
+# --- S3 (moto, KMS-encrypted bucket) -------------------------------------------------
+
+
+def put_json(buckets, uri: str, document: dict) -> None:
+    buckets.put(uri[len(f"s3://{BUCKET}/"):], json.dumps(document).encode())
+
+
+def outcome(buckets, percent: int, evaluation_json: dict | None, training_record=True) -> dict:
+    training_out, evaluation_out = model_uri(percent), f"{REPORT}tickets-e{percent}-7f3a9c01/output/model/"
+    if evaluation_json is not None:
+        put_json(buckets, evaluation_out + "evaluation.json", evaluation_json)
+    if training_record:
+        put_json(buckets, training_out + "openforge-run.json", record(percent))
+
+    def check(step, job_name, output):
+        return {"job_name": job_name, "step": step, "target": "training-job", "status": "Completed", "done": True,
+                "failure_reason": None, "output_s3_uri": output}
+    return {"mix": mix(percent), "training": check("training", f"tickets-t{percent}-7f3a9c01", training_out),
+            "evaluation": check("evaluation", f"tickets-e{percent}-7f3a9c01", evaluation_out)}
+
+
+def run_and_plan() -> tuple[dict, dict]:
+    run = {"job_name": "tickets", "evaluation": {"benchmarks": ["mmlu", "ifeval", "byod"],
+                                                 "limits": {"min_general_retention": 0.97, "min_domain_gain": 0.02}}}
+    plan = {"execution_name": "exec-1", "run_id": "tickets-7f3a9c01", "report_s3_uri": REPORT, "training_output_s3_uri": TRAINING,
+            "mixes": [mix(100), mix(75), mix(50)]}
+    return run, plan
+
+
+def test_pick_reads_each_mix_writes_the_comparison_under_kms_and_returns_a_small_result(buckets, monkeypatch):
+    # The report's key differs from the bucket's default, so the files show that pick asked for it.
+    report_key = boto3.client("kms").create_key(Description="artifacts")["KeyMetadata"]["KeyId"]
+    monkeypatch.setenv("OUTPUT_KMS_KEY_ID", report_key)
+    run, plan = run_and_plan()
+    results = [outcome(buckets, 100, evaluation(mmlu=0.504, byod=0.90, examples=200)),
+               outcome(buckets, 75, evaluation(mmlu=0.588, byod=0.70, examples=200)),
+               {"mix": mix(50), "failed": {"step": "evaluation", "cause": "States.TaskFailed: " + "x" * 50_000}}]
+    result = pick(buckets.s3, run, plan, results)
+
+    assert set(result) == {"passed", "cause", "chosen", "runs", "report_s3_uri"}
+    assert result["passed"] and result["chosen"]["model_s3_uri"] == model_uri(75) and result["report_s3_uri"] == REPORT
+    assert [r["status"] for r in result["runs"]] == ["failed gate", "passed", "failed: evaluation"]
+    size = len(json.dumps(result))
+    assert size < 12_000 and "base_details" not in json.dumps(result), size  # each evaluation.json above is ~200 KB
+    for name in ("comparison.json", "comparison.md", "comparison.svg"):
+        head = buckets.s3.head_object(Bucket=BUCKET, Key=f"reports/tickets/exec-1/{name}")
+        assert head["ServerSideEncryption"] == "aws:kms" and report_key in head["SSEKMSKeyId"]
+    written = json.loads(buckets.get("reports/tickets/exec-1/comparison.json"))
+    assert written["chosen"]["label"] == "75" and len(written["runs"]) == 3 and written["execution_name"] == "exec-1"
+    assert "| 75% | passed (chosen) |" in buckets.get("reports/tickets/exec-1/comparison.md").decode()
+    ET.fromstring(buckets.get("reports/tickets/exec-1/comparison.svg"))
+
+
+def test_a_missing_evaluation_json_fails_that_mix_with_the_s3_error_not_the_lambda(buckets):
+    run, plan = run_and_plan()
+    results = [outcome(buckets, 100, None), outcome(buckets, 75, evaluation(byod=0.70), training_record=False),
+               outcome(buckets, 50, evaluation(byod=0.62))]
+    result = load_handler("pick_model")({"run": run, "plan": plan, "results": results}, LambdaContext())
+
+    missing, no_record, ok = result["runs"]
+    assert missing["status"] == no_record["status"] == "failed: evaluation" and missing["model_s3_uri"] is None
+    assert missing["gate"]["cause"] == (f"evaluation failed: cannot read {REPORT}tickets-e100-7f3a9c01/output/model/evaluation.json: "
+                                        "An error occurred (NoSuchKey) when calling the GetObject operation: The specified key does not exist.")
+    assert f"cannot read {model_uri(75)}openforge-run.json: An error occurred (NoSuchKey)" in no_record["gate"]["cause"]
+    assert result["passed"] and result["chosen"] == ok and ok["model_s3_uri"] == model_uri(50)
+    assert buckets.s3.head_object(Bucket=BUCKET, Key="reports/tickets/exec-1/comparison.md")["ServerSideEncryption"] == "aws:kms"
+
+
+def test_a_job_that_did_not_complete_is_a_failed_mix(buckets):
+    run, plan = run_and_plan()
+    stopped = outcome(buckets, 75, evaluation(byod=0.70))
+    stopped["training"].update(status="Stopped", failure_reason=None, output_s3_uri=None)
+    result = pick(buckets.s3, run, plan, [stopped])
+    assert not result["passed"] and result["runs"][0]["status"] == "failed: training"
+    assert result["cause"].startswith("no mix passed the forgetting gate: mix 75%: training failed: the job ended Stopped and left no output location.")
+
+
+def test_pick_needs_the_output_key(buckets, monkeypatch):
+    monkeypatch.delenv("OUTPUT_KMS_KEY_ID")
+    run, plan = run_and_plan()
+    with pytest.raises(RuntimeError, match="OUTPUT_KMS_KEY_ID"):
+        pick(buckets.s3, run, plan, [])
