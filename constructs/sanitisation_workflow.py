@@ -83,6 +83,7 @@ class SanitisationWorkflow(Construct):
     ) -> None:
         super().__init__(scope, id_)
         self._datasets, self._logs_key, self._retention = datasets, logs_key, log_retention
+        self.state_machine_name = state_machine_name
         self.roles: dict[str, JobRole] = {}
         self._bucket_ref = BucketRef(datasets.name, datasets.encryption_key.key_arn)
         self.security_group = network.workload_security_group(self, "FunctionsSecurityGroup", description="Sanitisation Lambdas")

@@ -111,8 +111,23 @@ class Network(_Strict):
         return self
 
 
+# Hugging Face TGI (AWS Deep Learning Container): serves the merged weights the training
+# job writes, from /opt/ml/model; pulled through the VPC's ECR endpoints.
+DEFAULT_SERVING_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-tgi-inference:2.6.0-tgi3.2.3-gpu-py311-cu124-ubuntu22.04"
+_ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<repository>[a-z0-9._/-]+)[:@][\w.:-]+$")
+
+
 class Serving(_Strict):
     endpoint_instance_types: tuple[str, ...] = ("ml.g5.2xlarge",)
+    image_uri: str = Field(default=DEFAULT_SERVING_IMAGE, description="ECR image serving the tuned model; {region} is filled in")
+
+    @field_validator("image_uri")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if not _ECR_IMAGE.fullmatch(value.replace("{region}", "us-east-1")):
+            raise ValueError(f"{value!r} is not an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>); "
+                             "the VPC reaches ECR only")
+        return value
 
     @field_validator("endpoint_instance_types")
     @classmethod
@@ -156,6 +171,11 @@ class Tracking(_Strict):
     weekly_maintenance_window_start: str = "Sun:02:00"
 
 
+class Pipeline(_Strict):
+    poll_seconds: Annotated[int, Field(ge=5, le=3600)] = 60
+    max_parallel_runs: Annotated[int, Field(ge=1, le=16)] = 4  # trainings of one mixing grid at once
+
+
 class Sanitisation(_Strict):
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 40
     shard_memory_mb: Annotated[int, Field(ge=1024, le=10240)] = 3008
@@ -173,6 +193,7 @@ class EnvironmentConfig(_Strict):
     retention: Retention = Retention()
     tracking: Tracking = Tracking()
     sanitisation: Sanitisation = Sanitisation()
+    pipeline: Pipeline = Pipeline()
 
     @field_validator("account")
     @classmethod
@@ -210,6 +231,10 @@ class EnvironmentConfig(_Strict):
         if self.network.availability_zones is not None:
             return self.network.availability_zones
         return tuple(f"{self.region}{letter}" for letter in "abcdef"[: self.network.az_count])
+
+    @property
+    def serving_image_uri(self) -> str:
+        return self.serving.image_uri.replace("{region}", self.region)
 
     @property
     def has_cluster(self) -> bool:

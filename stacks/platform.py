@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import App, Environment, Tags
+from constructs.fine_tuning_pipeline import TrainingPlatform
 
 from stacks.compute_stack import ComputeStack
 from stacks.data_stack import DataStack
 from stacks.environment_config import EnvironmentConfig
 from stacks.network_stack import NetworkStack
+from stacks.pipeline_stack import PipelineStack
 from stacks.sanitisation_stack import SanitisationStack
 from stacks.tracking_stack import TrackingStack
 
@@ -21,6 +23,7 @@ class Platform:
     tracking: TrackingStack
     compute: ComputeStack
     sanitisation: SanitisationStack
+    pipeline: PipelineStack
 
 
 def build_platform(app: App, config: EnvironmentConfig) -> Platform:
@@ -41,6 +44,20 @@ def build_platform(app: App, config: EnvironmentConfig) -> Platform:
     )
     sanitisation = SanitisationStack(app, f"{prefix}-Sanitisation", config=config, network=network.network, datasets=data.datasets,
                                      logs_key=data.logs_key, env=env)
+    cluster = compute.cluster
+    training = TrainingPlatform(
+        role=compute.training_job_role.role,
+        security_group=compute.training_security_group,
+        gpu_image_uri=compute.training_images["gpu"].image_uri,
+        neuron_image_uri=compute.training_images["neuron"].image_uri,
+        tracking_server_arn=tracking.mlflow.tracking_server_arn,
+        cluster_name=f"openforge-{config.name}" if cluster else None,
+        cluster_arn=cluster.cluster.attr_cluster_arn if cluster else None,
+    )
+    pipeline = PipelineStack(app, f"{prefix}-Pipeline", config=config, network=network.network, datasets=data.datasets, artifacts=data.artifacts,
+                             logs_key=data.logs_key, layer=sanitisation.workflow.layer, sanitisation_state_machine_name=sanitisation.workflow.state_machine_name,
+                             training=training, env=env)
+    pipeline.node.add_dependency(sanitisation)  # its state machine is referenced by name
     Tags.of(app).add("project", "openforge")
     Tags.of(app).add("environment", config.name)
-    return Platform(data=data, network=network, tracking=tracking, compute=compute, sanitisation=sanitisation)
+    return Platform(data=data, network=network, tracking=tracking, compute=compute, sanitisation=sanitisation, pipeline=pipeline)

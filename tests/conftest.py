@@ -45,7 +45,7 @@ def synthesise(tmp_dir: Path, env_name: str, environments: dict | None = None) -
     if environments is not None:
         context["environments"] = environments
     app, platform = build_app(context={**context, "env": env_name}, outdir=str(tmp_dir))
-    stacks = (platform.data, platform.network, platform.tracking, platform.compute, platform.sanitisation)
+    stacks = (platform.data, platform.network, platform.tracking, platform.compute, platform.sanitisation, platform.pipeline)
     return Synthesised(app, platform, {stack.stack_name.rsplit("-", 1)[-1]: Template.from_stack(stack) for stack in stacks})
 
 

@@ -1,0 +1,377 @@
+"""The fine-tuning pipeline: one Step Functions state machine a person starts from the
+console, from raw S3 data to a private endpoint, or to a failure whose cause they can read.
+
+    Validate the input -> Sanitise the data (the sanitisation state machine, nested)
+    -> validation run (5 steps) -> for each mix (one, or a grid): train, evaluate
+    -> pick the model (forgetting gate) -> deploy the private endpoint -> summary, notify
+    any failure -> clean up (stop jobs, roll back the endpoint) -> notify -> fail
+
+Jobs are polled with Wait + a describe Lambda rather than `.sync` integrations: the same
+shape runs under moto's interpreter in the tests and in the cloud. State names come from
+pipeline/steps.py, shared with the local runner.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, Fn, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+from constructs.job_role import JobRole
+from constructs.pipeline_function import FunctionPlacement, build_function, invoke
+from constructs.private_bucket import PrivateBucket
+from constructs.private_network import PrivateNetwork
+
+from pipeline import steps
+from security.acknowledgements import acknowledge
+from stacks.environment_config import EnvironmentConfig
+from stacks.permissions import BucketRef, read_objects, read_write_objects, use_key
+
+SAGEMAKER_JOB_NAMES = "Names are derived at run time from the job name a person gives plus a hash of the execution; the resource type is the narrowest scope."
+
+
+@dataclass(frozen=True)
+class TrainingPlatform:
+    """What the compute and tracking stacks provide for the pipeline's jobs."""
+
+    role: iam.IRole
+    security_group: ec2.ISecurityGroup
+    gpu_image_uri: str
+    neuron_image_uri: str
+    tracking_server_arn: str
+    cluster_name: str | None
+    cluster_arn: str | None
+
+
+class FineTuningPipeline(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: EnvironmentConfig,
+        network: PrivateNetwork,
+        datasets: PrivateBucket,
+        artifacts: PrivateBucket,
+        logs_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        layer: lambda_.ILayerVersion,
+        sanitisation_state_machine_name: str,
+        training: TrainingPlatform,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self._config, self._network, self._training = config, network, training
+        self._datasets, self._artifacts = BucketRef(datasets.name, datasets.encryption_key.key_arn), BucketRef(artifacts.name, artifacts.encryption_key.key_arn)
+        self._artifacts_key = artifacts.encryption_key
+        self._subnet_ids = network.vpc.select_subnets(subnet_group_name="isolated").subnet_ids
+        self._sagemaker = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
+        self.state_machine_name = f"OpenForge-{config.name}-FineTune"
+        functions_group = network.workload_security_group(self, "FunctionsSecurityGroup", description="Pipeline Lambdas")
+        self.endpoint_security_group = network.workload_security_group(self, "EndpointSecurityGroup", description="Private inference endpoints")
+        self._placement = FunctionPlacement(layer, network, functions_group, logs_key, artifacts.encryption_key, log_retention,
+                                            f"/openforge/{self.state_machine_name}")
+        self.serving_role = self._build_serving_role()
+        self.notifications_key = kms.Key(self, "NotificationsKey", enable_key_rotation=True,
+                                         description=f"OpenForge {config.name} pipeline notifications (SNS)")
+        self.topic = sns.Topic(self, "Notifications", display_name=f"OpenForge {config.name} fine-tuning runs", master_key=self.notifications_key,
+                               enforce_ssl=True)
+        self.functions: dict[str, lambda_.Function] = {}
+        self.roles: dict[str, JobRole] = {}
+        self._build_functions()
+        self._waits: dict[str, sfn.Wait] = {}  # the polling states, by name, for the Choices that loop back
+        self._checks: dict[str, tasks.LambdaInvoke] = {}
+        # By name, so the nested execution's permissions read literally (no cross-stack export).
+        sanitisation = sfn.StateMachine.from_state_machine_name(self, "Sanitisation", sanitisation_state_machine_name)
+        self.state_machine = self._build_state_machine(sanitisation, sanitisation_state_machine_name)
+
+    # --- functions -------------------------------------------------------------------------
+
+    def _function(self, id_: str, folder: str, environment: dict[str, str], *, memory_mb: int = 512, concurrency: int = 10) -> JobRole:
+        function, role = build_function(self, id_, folder, self._placement, memory_mb=memory_mb, concurrency=concurrency, environment=environment)
+        self.functions[id_], self.roles[id_] = function, role
+        return role
+
+    def _build_functions(self) -> None:
+        config, datasets, artifacts = self._config, self._datasets, self._artifacts
+        self._function("ValidateInput", "validate_input", {
+            "DATASETS_BUCKET": datasets.name,
+            "ARTIFACTS_BUCKET": artifacts.name,
+            "POLL_SECONDS": str(config.pipeline.poll_seconds),
+            # Where the platform keeps what a run uses unless its input says otherwise (README: "Starting a run").
+            "DEFAULT_BASE_MODEL_S3_URI": f"s3://{artifacts.name}/base-models/default/",
+            "DEFAULT_CURATED_DATA_S3_URI": f"s3://{datasets.name}/curated/",
+            "DEFAULT_EVALUATION_DATA_S3_URI": f"s3://{datasets.name}/evaluation/default/",
+            "TRAINING_INSTANCE_TYPES": ",".join(config.limits.training_instance_types),
+            "MAX_INSTANCE_COUNT": str(config.limits.max_instance_count),
+            "ENDPOINT_INSTANCE_TYPES": ",".join(config.serving.endpoint_instance_types),
+        })
+        training_environment = self._training_environment()
+        self._allow_training_jobs(self._function("StartTrainingJob", "start_training_job", training_environment), start=True)
+        self._allow_training_jobs(self._function("CheckTrainingJob", "check_training_job", training_environment), start=False)
+        pick = self._function("PickModel", "pick_model", {"OUTPUT_KMS_KEY_ID": artifacts.key_arn})
+        for prefix in ("training", "reports"):
+            read_objects(pick, artifacts, prefix)
+        read_write_objects(pick, artifacts, "reports")
+        use_key(pick, artifacts.key_arn, encrypt=True)
+        serving_environment = self._serving_environment()
+        self._allow_endpoints(self._function("DeployEndpoint", "deploy_endpoint", serving_environment), create=True)
+        self._allow_endpoints(self._function("CheckEndpoint", "check_endpoint", {}), create=False, change=False)
+        self._allow_endpoints(self._function("RollBackEndpoint", "roll_back_endpoint", {}), create=False)
+        clean_up = self._function("CleanUpRun", "clean_up_run", {**training_environment, **serving_environment})
+        self._allow_training_jobs(clean_up, start=False, stop=True)
+        self._allow_endpoints(clean_up, create=False)
+
+    def _training_environment(self) -> dict[str, str]:
+        training, limits = self._training, self._config.limits
+        environment = {
+            "TRAINING_IMAGE_URI_GPU": training.gpu_image_uri,
+            "TRAINING_IMAGE_URI_NEURON": training.neuron_image_uri,
+            "TRAINING_ROLE_ARN": training.role.role_arn,
+            "TRAINING_SUBNET_IDS": Fn.join(",", self._subnet_ids),
+            "TRAINING_SECURITY_GROUP_IDS": training.security_group.security_group_id,
+            "TRAINING_KMS_KEY_ARN": self._artifacts.key_arn,
+            "MLFLOW_TRACKING_SERVER_ARN": training.tracking_server_arn,
+            "MAX_RUNTIME_SECONDS": str(limits.max_training_hours * 3600),
+        }
+        if training.cluster_name:
+            environment["HYPERPOD_CLUSTER_NAME"] = training.cluster_name
+        return environment
+
+    def _serving_environment(self) -> dict[str, str]:
+        return {
+            "SERVING_IMAGE_URI": self._config.serving_image_uri,
+            "SERVING_ROLE_ARN": self.serving_role.role_arn,
+            "ENDPOINT_SUBNET_IDS": Fn.join(",", self._subnet_ids),
+            "ENDPOINT_SECURITY_GROUP_IDS": self.endpoint_security_group.security_group_id,
+            "ENDPOINT_KMS_KEY_ARN": self._artifacts.key_arn,
+        }
+
+    def _allow_training_jobs(self, role: JobRole, *, start: bool, stop: bool = False) -> None:
+        jobs = [f"{self._sagemaker}:training-job/*"]
+        role.allow(["sagemaker:DescribeTrainingJob"], jobs, why_wildcard=SAGEMAKER_JOB_NAMES)
+        if stop:
+            role.allow(["sagemaker:StopTrainingJob"], jobs, why_wildcard=SAGEMAKER_JOB_NAMES)
+        if start:
+            # Only jobs in our subnets and security group, with volumes and output under our key:
+            # IAM refuses any other CreateTrainingJob this role could be tricked into.
+            role.allow(["sagemaker:CreateTrainingJob"], jobs, why_wildcard=SAGEMAKER_JOB_NAMES, conditions={
+                "StringEquals": {"sagemaker:VolumeKmsKey": self._artifacts.key_arn, "sagemaker:OutputKmsKey": self._artifacts.key_arn},
+                "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
+                "ForAllValues:StringEquals": {"sagemaker:VpcSubnets": self._subnet_ids,
+                                              "sagemaker:VpcSecurityGroupIds": [self._training.security_group.security_group_id]},
+                "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"},
+            })
+            role.allow(["sagemaker:AddTags"], jobs, why_wildcard=SAGEMAKER_JOB_NAMES)
+            role.allow(["iam:PassRole"], [self._training.role.role_arn], conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
+        if self._training.cluster_arn:
+            self._allow_hyperpod(role)
+
+    def _allow_hyperpod(self, role: JobRole) -> None:
+        """compute.target = hyperpod: Slurm commands on the cluster's controller through SSM."""
+        stack = Stack.of(self)
+        role.allow(["sagemaker:DescribeCluster", "sagemaker:ListClusterNodes"], [self._training.cluster_arn])
+        role.allow(["ssm:SendCommand"], [f"arn:{stack.partition}:ssm:{stack.region}::document/AWS-RunShellScript"])
+        role.allow(["ssm:SendCommand"], [f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:managed-instance/*"],
+                   why_wildcard="HyperPod nodes register with SSM under instance ids assigned when the cluster scales; this account's managed instances only.")
+        role.allow(["ssm:GetCommandInvocation"], ["*"], why_wildcard="ssm:GetCommandInvocation supports no resource-level permissions.")
+
+    def _allow_endpoints(self, role: JobRole, *, create: bool, change: bool = True) -> None:
+        sagemaker = self._sagemaker
+        endpoints, configs, models = f"{sagemaker}:endpoint/*", f"{sagemaker}:endpoint-config/*", f"{sagemaker}:model/*"
+        role.allow(["sagemaker:DescribeEndpoint"], [endpoints], why_wildcard=SAGEMAKER_JOB_NAMES)
+        if not change:
+            return
+        role.allow(["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel", "sagemaker:ListTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_JOB_NAMES)
+        role.allow(["sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint"], [endpoints, configs], why_wildcard=SAGEMAKER_JOB_NAMES)
+        role.allow(["sagemaker:DeleteEndpointConfig"], [configs], why_wildcard=SAGEMAKER_JOB_NAMES)
+        role.allow(["sagemaker:DeleteModel"], [models], why_wildcard=SAGEMAKER_JOB_NAMES)
+        if not create:
+            return
+        # Private and encrypted, or IAM refuses: the model in our subnets with network
+        # isolation, the endpoint's volume under our key.
+        role.allow(["sagemaker:CreateModel"], [models], why_wildcard=SAGEMAKER_JOB_NAMES, conditions={
+            "Bool": {"sagemaker:NetworkIsolation": "true"},
+            "ForAllValues:StringEquals": {"sagemaker:VpcSubnets": self._subnet_ids,
+                                          "sagemaker:VpcSecurityGroupIds": [self.endpoint_security_group.security_group_id]},
+            "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"},
+        })
+        role.allow(["sagemaker:CreateEndpointConfig"], [configs], why_wildcard=SAGEMAKER_JOB_NAMES,
+                   conditions={"StringEquals": {"sagemaker:VolumeKmsKey": self._artifacts.key_arn}})
+        role.allow(["sagemaker:CreateEndpoint"], [endpoints, configs], why_wildcard=SAGEMAKER_JOB_NAMES)
+        role.allow(["sagemaker:AddTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_JOB_NAMES)
+        role.allow(["iam:PassRole"], [self.serving_role.role_arn], conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
+        # The endpoint's volume is encrypted by SageMaker on the caller's behalf.
+        role.allow(["kms:CreateGrant", "kms:DescribeKey"], [self._artifacts.key_arn], conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
+
+    def _build_serving_role(self) -> JobRole:
+        """What a private endpoint runs as: reads the tuned weights, pulls the serving image."""
+        from stacks.permissions import manage_network_interfaces, put_metrics, use_key_for_volumes, write_logs
+
+        stack = Stack.of(self)
+        role = JobRole(self, "ServingRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description="Private inference endpoints of tuned models")
+        read_objects(role, self._artifacts, "training")
+        use_key(role, self._artifacts.key_arn, encrypt=False)
+        use_key_for_volumes(role, self._artifacts.key_arn)
+        manage_network_interfaces(role)
+        write_logs(role, "/aws/sagemaker/Endpoints")
+        put_metrics(role, "/aws/sagemaker/Endpoints")
+        account, region, repository = _image_repository(self._config.serving_image_uri)
+        role.allow(["ecr:GetAuthorizationToken"], ["*"], why_wildcard="ecr:GetAuthorizationToken is account-wide and supports no resource scoping.")
+        role.allow(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                   [f"arn:{stack.partition}:ecr:{region}:{account}:repository/{repository}"])
+        return role
+
+    # --- state machine ---------------------------------------------------------------------
+
+    def _build_state_machine(self, sanitisation: sfn.IStateMachine, sanitisation_name: str) -> sfn.StateMachine:
+        f = self.functions
+        clean_up = invoke(self, f["CleanUpRun"], steps.CLEAN_UP, payload=sfn.TaskInput.from_json_path_at("$"), result_path="$.failure")
+        failed = sfn.Fail(self, steps.FAILED, error_path="$.failure.error", cause_path="$.failure.cause")
+        notify_failure = self._notify(steps.NOTIFY_FAILURE, "$.failure", "OpenForge run failed")
+        notify_failure.add_catch(failed, result_path="$.notify_error")
+        clean_up.next(notify_failure).next(failed)
+
+        def guarded(task: sfn.TaskStateBase | sfn.Map) -> sfn.TaskStateBase | sfn.Map:
+            task.add_catch(clean_up, errors=[sfn.Errors.ALL], result_path="$.error")
+            return task
+
+        validate = guarded(invoke(self, f["ValidateInput"], steps.VALIDATE, payload=sfn.TaskInput.from_object(
+            {"input.$": "$", "execution_name.$": "$$.Execution.Name"}), result_path="$"))
+        sanitise = guarded(tasks.StepFunctionsStartExecution(
+            self, steps.SANITISE, state_machine=sanitisation, integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            name=sfn.JsonPath.string_at("$$.Execution.Name"),  # a retry finds the same child execution
+            input=sfn.TaskInput.from_object({"input_prefix.$": "$.plan.sanitisation.input_prefix",
+                                             "output_prefix.$": "$.plan.sanitisation.output_prefix"}),
+            result_selector={"summary.$": "$.Output.sanitisation", "execution_arn.$": "$.ExecutionArn"}, result_path="$.sanitisation"))
+        validation_run = self._job_loop(steps.VALIDATION_RUN, steps.WAIT_VALIDATION, steps.CHECK_VALIDATION, "validation", "$.plan.mixes[0]", "$.validation", guarded)
+        validation_failed = sfn.Pass(self, steps.VALIDATION_FAILED, result_path="$.error",
+                                     parameters={"Error": "ValidationRunFailed", "Cause.$": "$.validation.failure_reason"})
+        validation_failed.next(clean_up)
+        mixes = guarded(self._mixes())
+        pick = guarded(invoke(self, f["PickModel"], steps.PICK, payload=sfn.TaskInput.from_object(
+            {"run.$": "$.run", "plan.$": "$.plan", "results.$": "$.results"}), result_path="$.selection"))
+        gate_failed = sfn.Pass(self, steps.GATE_FAILED, result_path="$.failure",
+                               parameters={"error": "ForgettingGateFailed", "cause.$": "$.selection.cause"}).next(notify_failure)
+
+        summarise = sfn.Pass(self, steps.SUMMARISE, result_path="$.summary", parameters={
+            "job_name.$": "$.run.job_name", "execution_name.$": "$.plan.execution_name", "sanitisation.$": "$.sanitisation.summary",
+            "validation_run.$": "$.validation", "selection.$": "$.selection", "endpoint.$": "$.endpoint"})
+        succeeded = sfn.Succeed(self, steps.SUCCEEDED, output_path="$.summary")
+        notify_success = self._notify(steps.NOTIFY_SUCCESS, "$.summary", "OpenForge run finished")
+        notify_success.add_catch(succeeded, result_path="$.notify_error")  # the run itself succeeded
+        summarise.next(notify_success).next(succeeded)
+
+        deploy = guarded(invoke(self, f["DeployEndpoint"], steps.DEPLOY, result_path="$.deployment", payload=sfn.TaskInput.from_object({
+            "endpoint_name.$": "$.plan.endpoint_name", "execution_name.$": "$.plan.execution_name",
+            "model_data_s3_uri.$": "$.selection.chosen.model_s3_uri", "instance_type.$": "$.run.deploy.instance_type"})))
+        wait_endpoint = sfn.Wait(self, steps.WAIT_ENDPOINT, time=sfn.WaitTime.seconds_path("$.plan.poll_seconds"))
+        check_endpoint = guarded(invoke(self, f["CheckEndpoint"], steps.CHECK_ENDPOINT, result_path="$.endpoint",
+                                        payload=sfn.TaskInput.from_object({"endpoint_name.$": "$.deployment.endpoint_name"})))
+        roll_back = guarded(invoke(self, f["RollBackEndpoint"], steps.ROLL_BACK, payload=sfn.TaskInput.from_json_path_at("$.deployment"),
+                                   result_path="$.rollback"))
+        endpoint_failed = sfn.Pass(self, steps.ENDPOINT_FAILED, result_path="$.failure", parameters={
+            "error": "EndpointFailed", "cause.$": "States.Format('endpoint {} is {}: {}', $.endpoint.endpoint_name, $.endpoint.status, $.endpoint.failure_reason)",
+            "rollback.$": "$.rollback"})
+        roll_back.next(endpoint_failed).next(notify_failure)
+        deploy.next(wait_endpoint).next(check_endpoint).next(
+            sfn.Choice(self, steps.ENDPOINT_READY)
+            .when(sfn.Condition.boolean_equals("$.endpoint.in_service", True), summarise)
+            .when(sfn.Condition.boolean_equals("$.endpoint.settled", True), roll_back)
+            .otherwise(wait_endpoint))
+
+        no_deployment = sfn.Pass(self, steps.NO_DEPLOYMENT, result_path="$.endpoint", result=sfn.Result.from_object({"status": "not requested"}))
+        no_deployment.next(summarise)
+        deploy_wanted = (sfn.Choice(self, steps.DEPLOY_WANTED)
+                         .when(sfn.Condition.boolean_equals("$.run.deploy.enabled", True), deploy)
+                         .otherwise(no_deployment))
+        gate = (sfn.Choice(self, steps.GATE)
+                .when(sfn.Condition.boolean_equals("$.selection.passed", True), deploy_wanted)
+                .otherwise(gate_failed))
+        validation_done = (sfn.Choice(self, steps.VALIDATION_DONE)
+                           .when(sfn.Condition.string_equals("$.validation.status", "Completed"), mixes)
+                           .when(sfn.Condition.boolean_equals("$.validation.done", True), validation_failed)
+                           .otherwise(self._waits[steps.WAIT_VALIDATION]))
+        mixes.next(pick).next(gate)
+        self._checks[steps.CHECK_VALIDATION].next(validation_done)
+        input_valid = (sfn.Choice(self, steps.INPUT_VALID)
+                       .when(sfn.Condition.boolean_equals("$.valid", True), sanitise.next(validation_run))
+                       .otherwise(sfn.Fail(self, steps.INPUT_INVALID, error="InvalidInput", cause_path="$.error.cause")))
+        definition = validate.next(input_valid)
+
+        log_group = logs.LogGroup(self, "StateMachineLogs", encryption_key=self._placement.logs_key, retention=self._placement.log_retention)
+        machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=self.state_machine_name,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+            tracing_enabled=True,
+        )
+        acknowledge(machine, "Step Functions' own role: aws-cdk-lib writes its policies (invoke the pipeline's functions and their versions; start, watch and stop "
+                             "the nested sanitisation execution, which it names after this execution; publish to the notifications topic; X-Ray and log "
+                             "delivery, which have no resource scoping) as inline policies scoped to those resources.",
+                    "HIPAA.Security-IAMNoInlinePolicy", "NIST.800.53.R5-IAMNoInlinePolicy", *self._generated_wildcards(sanitisation_name))
+        return machine
+
+    def _generated_wildcards(self, sanitisation_name: str) -> list[str]:
+        """The IAM5 finding ids of aws-cdk-lib's generated statements, as cdk-nag prints them."""
+        stack = Stack.of(self)
+        resources = ["*", f"arn:<AWS::Partition>:states:{stack.region}:{stack.account}:execution:{sanitisation_name}*"]
+        resources += [f"<{stack.resolve(function.node.default_child.logical_id)}.Arn>:*" for function in self.functions.values()]
+        return [f"AwsSolutions-IAM5[Resource::{resource}]" for resource in resources]
+
+    def _job_loop(self, start_name: str, wait_name: str, check_name: str, step: str, mix_path: str, status_path: str, guarded) -> sfn.IChainable:
+        """Start a job, then Wait and Check until it is done; the Choice is the caller's."""
+        start = guarded(invoke(self, self.functions["StartTrainingJob"], start_name, result_path=f"{status_path}_job", payload=sfn.TaskInput.from_object(
+            {"step": step, "run.$": "$.run", "plan.$": "$.plan", "mix.$": mix_path})))
+        wait = self._waits[wait_name] = sfn.Wait(self, wait_name, time=sfn.WaitTime.seconds_path("$.plan.poll_seconds"))
+        check = self._checks[check_name] = guarded(invoke(self, self.functions["CheckTrainingJob"], check_name, result_path=status_path,
+                                                          payload=sfn.TaskInput.from_object({"job.$": f"{status_path}_job"})))
+        start.next(wait).next(check)
+        return start
+
+    def _mixes(self) -> sfn.Map:
+        """One training and evaluation per mix, in parallel; a failed mix is a result, not a
+        failed run, so the other mixes of a grid still count."""
+        mixes = sfn.Map(self, steps.MIXES, items_path="$.plan.mixes", max_concurrency=self._config.pipeline.max_parallel_runs,
+                        item_selector={"run.$": "$.run", "plan.$": "$.plan", "mix.$": "$$.Map.Item.Value"}, result_path="$.results")
+        error = sfn.Pass(self, steps.MIX_ERROR, parameters={"mix.$": "$.mix", "failed": {"step": "error", "error.$": "$.error.Error", "cause.$": "$.error.Cause"}})
+
+        def caught(task):
+            task.add_catch(error, errors=[sfn.Errors.ALL], result_path="$.error")
+            return task
+
+        train = self._job_loop(steps.TRAIN, steps.WAIT_TRAINING, steps.CHECK_TRAINING, "training", "$.mix", "$.training", caught)
+        evaluate = self._job_loop(steps.EVALUATE, steps.WAIT_EVALUATION, steps.CHECK_EVALUATION, "evaluation", "$.mix", "$.evaluation", caught)
+        result = sfn.Pass(self, steps.MIX_RESULT, parameters={"mix.$": "$.mix", "training.$": "$.training", "evaluation.$": "$.evaluation"})
+        for step, status, done, wait, after in (("training", "$.training", steps.TRAINING_DONE, steps.WAIT_TRAINING, evaluate),
+                                                ("evaluation", "$.evaluation", steps.EVALUATION_DONE, steps.WAIT_EVALUATION, result)):
+            failed = sfn.Pass(self, steps.MIX_FAILED[step], parameters={
+                "mix.$": "$.mix", "failed": {"step": step, "job_name.$": f"{status}.job_name", "cause.$": f"{status}.failure_reason"}})
+            check = self._checks[steps.CHECK_TRAINING if step == "training" else steps.CHECK_EVALUATION]
+            check.next(sfn.Choice(self, done)
+                       .when(sfn.Condition.string_equals(f"{status}.status", "Completed"), after)
+                       .when(sfn.Condition.boolean_equals(f"{status}.done", True), failed)
+                       .otherwise(self._waits[wait]))
+        mixes.item_processor(train)
+        return mixes
+
+    def _notify(self, name: str, message_path: str, subject: str) -> tasks.SnsPublish:
+        return tasks.SnsPublish(self, name, topic=self.topic, subject=subject, result_path=sfn.JsonPath.DISCARD,
+                                message=sfn.TaskInput.from_text(sfn.JsonPath.json_to_string(sfn.JsonPath.object_at(message_path))))
+
+
+def _image_repository(image_uri: str) -> tuple[str, str, str]:
+    """(account, region, repository) of an ECR image URI."""
+    registry, _, rest = image_uri.partition("/")
+    account, _, _, region, *_ = registry.split(".")
+    repository = rest.split("@")[0].rsplit(":", 1)[0]
+    return account, region, repository
