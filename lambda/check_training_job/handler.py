@@ -1,0 +1,26 @@
+"""One status check of a started step for the Wait/Choice loop: a training job's
+DescribeTrainingJob, or the Slurm job's state asked on the HyperPod controller.
+
+Event: {"job": the record StartTrainingJob returned}
+Environment: none (hyperpod: the controller's SSM target is in the job record).
+Returns {"job_name", "step", "target", "status": InProgress|Completed|Failed|Stopped, "done",
+"failure_reason", "output_s3_uri": the model's S3 prefix once Completed}.
+"""
+from __future__ import annotations
+
+import boto3
+from aws_lambda_powertools import Logger
+from openforge_lambda import hyperpod, training_job
+
+logger = Logger(service="openforge-check-training-job")
+
+
+@logger.inject_lambda_context
+def handler(event: dict, context) -> dict:
+    job = event["job"]
+    if job.get("target") == hyperpod.TARGET:
+        result = hyperpod.status(boto3.client("ssm"), job)
+    else:
+        result = training_job.status(boto3.client("sagemaker"), job)
+    (logger.warning if result["status"] in ("Failed", "Stopped") else logger.info)("training step status", extra=result)
+    return result

@@ -1,0 +1,333 @@
+"""Start the training container as a SageMaker training job for one step of a run
+(validation, training or evaluation), and report its status.
+
+What a step runs is worked out once (``job_plan``: name, channels, hyperparameters, output
+place, instance) so the HyperPod path (``openforge_lambda.hyperpod``) runs the very same
+thing as a Slurm job. A training job's model lands at
+``<S3OutputPath><job name>/output/model/`` (CompressionType NONE: files stay files), which is
+where check, pick and deploy look.
+
+Private and encrypted is not optional: a request without subnets, security groups or a KMS
+key is refused, naming the field. Names come from the plan, so a Step Functions retry finds
+the job an earlier attempt started instead of failing on "already exists".
+Plain boto3 (no sagemaker SDK in a Lambda).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+from openforge_lambda.settings import MissingSetting, required, required_list
+
+STEPS = ("validation", "training", "evaluation")
+TARGET = "training-job"
+FINISHED_STATES = ("Completed", "Failed", "Stopped")
+LORA_HYPERPARAMETERS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules")
+# A validation run proves the data, the model and the container work together; a few
+# steps do that, and checkpointing or logging at the end only keeps it short.
+VALIDATION_SETTINGS = {"max_steps": 5, "save_steps": 5, "logging_steps": 1}
+# A five-step smoke run still loads the model; past two hours it is stuck, not slow.
+VALIDATION_MAX_RUNTIME_SECONDS = 2 * 60 * 60
+# Room for a large base model, its merged copy and a checkpoint on the instance's volume.
+VOLUME_SIZE_GB = 512
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+# The image's ENTRYPOINT is the launcher (SageMaker appends "train"); evaluation is another module.
+TRAIN_COMMAND = ("python", "-m", "openforge_training.launch", "train")
+EVALUATE_COMMAND = ("python", "-m", "openforge_training.evaluate")
+TAG_EXECUTION, TAG_JOB, TAG_STEP = "openforge:execution", "openforge:job", "openforge:step"
+
+
+class TrainingRequestRefused(ValueError):
+    """A request that cannot be started as asked (or not privately); names the field."""
+
+    def __init__(self, field: str, problem: str):
+        self.field, self.problem = field, problem
+        super().__init__(f"{field}: {problem}")
+
+
+class TrainingJobConflict(RuntimeError):
+    """A training job with this step's derived name exists but was made from other inputs."""
+
+
+@dataclass(frozen=True)
+class TrainingEnvironment:
+    """What the stack sets on the start function: images, role, network, key, tracking."""
+
+    gpu_image_uri: str
+    neuron_image_uri: str
+    role_arn: str
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+    kms_key_id: str
+    mlflow_tracking_server_arn: str
+    max_runtime_seconds: int
+
+    @classmethod
+    def from_environment(cls) -> TrainingEnvironment:
+        return cls(
+            gpu_image_uri=required("TRAINING_IMAGE_URI_GPU"),
+            neuron_image_uri=required("TRAINING_IMAGE_URI_NEURON"),
+            role_arn=required("TRAINING_ROLE_ARN"),
+            subnet_ids=required_list("TRAINING_SUBNET_IDS"),
+            security_group_ids=required_list("TRAINING_SECURITY_GROUP_IDS"),
+            kms_key_id=required("TRAINING_KMS_KEY_ARN"),
+            mlflow_tracking_server_arn=required("MLFLOW_TRACKING_SERVER_ARN"),
+            max_runtime_seconds=max_runtime_seconds(),
+        )
+
+
+def max_runtime_seconds() -> int:
+    value = required("MAX_RUNTIME_SECONDS")
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise MissingSetting(f"environment variable MAX_RUNTIME_SECONDS must be a whole number of seconds, got {value!r}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """One step of a run, wherever it runs: a SageMaker training job or a Slurm job."""
+
+    step: str
+    name: str
+    channels: dict[str, str]  # channel name -> S3 prefix, copied to /opt/ml/input/data/<name>
+    hyperparameters: dict[str, str]  # SageMaker's strings, as the container reads them
+    command: tuple[str, ...]
+    output_s3_uri: str  # the S3OutputPath; the model goes under <this><name>/output/model/
+    checkpoint_s3_uri: str | None
+    instance_type: str
+    instance_count: int
+    tags: dict[str, str] = field(default_factory=dict)
+    mix: dict | None = None
+
+    @property
+    def model_s3_uri(self) -> str:
+        return model_s3_uri(self.output_s3_uri, self.name)
+
+
+def model_s3_uri(output_s3_uri: str, job_name: str) -> str:
+    """Where a job's /opt/ml/model ends up (CompressionType NONE)."""
+    return f"{_prefix(output_s3_uri)}{job_name}/output/model/"
+
+
+def max_runtime_for(step: str, max_runtime_seconds: int) -> int:
+    return min(max_runtime_seconds, VALIDATION_MAX_RUNTIME_SECONDS) if step == "validation" else max_runtime_seconds
+
+
+def image_for(instance_type: str, gpu_image_uri: str, neuron_image_uri: str) -> str:
+    """Trainium needs the Neuron build of the container; everything else runs the CUDA one."""
+    return neuron_image_uri if instance_type.startswith("ml.trn") else gpu_image_uri
+
+
+def job_plan(step: str, run: Mapping, plan: Mapping, mix: Mapping | None, *, mlflow_tracking_uri: str) -> JobPlan:
+    """What the step runs: name, channels, hyperparameters, output and instance.
+    TrainingRequestRefused names the first field missing or wrong."""
+    if step not in STEPS:
+        raise TrainingRequestRefused("step", f"must be one of {', '.join(STEPS)}, got {step!r}")
+    if mix is None and step == "validation":
+        mix = (plan.get("mixes") or [None])[0]  # a validation run uses the first mix
+    if not isinstance(mix, Mapping):
+        raise TrainingRequestRefused("mix", "required: one entry of plan.mixes")
+    compute = _get(run, "run", "compute")
+    instance_type = _text(compute, "run.compute", "instance_type")
+    tags = {TAG_EXECUTION: _text(plan, "plan", "execution_name"), TAG_JOB: _text(run, "run", "job_name"), TAG_STEP: step}
+    base_model = _text(run, "run", "base_model_s3_uri")
+
+    if step == "evaluation":
+        name = _text(mix, "mix", "evaluation_job_name")
+        trained = model_s3_uri(_text(plan, "plan", "training_output_s3_uri"), _text(mix, "mix", "training_job_name"))
+        evaluation = _get(run, "run", "evaluation")
+        limits = _get(evaluation, "run.evaluation", "limits")
+        benchmarks = _get(evaluation, "run.evaluation", "benchmarks")
+        if not benchmarks:
+            raise TrainingRequestRefused("run.evaluation.benchmarks", "must list at least one benchmark")
+        hyperparameters = {
+            "benchmarks": ",".join(benchmarks),
+            "min_general_retention": _get(limits, "run.evaluation.limits", "min_general_retention"),
+            "min_domain_gain": _get(limits, "run.evaluation.limits", "min_domain_gain"),
+            "mlflow_tracking_uri": mlflow_tracking_uri,
+            "run_name": name,
+        }
+        return JobPlan(
+            step=step, name=name,
+            channels={"model": _prefix(base_model), "tuned": trained,
+                      "eval": _prefix(_text(plan, "plan", "evaluation_data_s3_uri"))},
+            hyperparameters=_as_strings(hyperparameters), command=EVALUATE_COMMAND,
+            output_s3_uri=_prefix(_text(plan, "plan", "report_s3_uri")), checkpoint_s3_uri=None,
+            instance_type=instance_type, instance_count=1, tags=tags, mix=dict(mix),
+        )
+
+    name = _text(plan, "plan", "validation_job_name") if step == "validation" else _text(mix, "mix", "training_job_name")
+    percent = _get(mix, "mix", "customer_data_percent")
+    channels = {"model": _prefix(base_model), "customer": _prefix(_text(plan, "plan", "customer_data_s3_uri"))}
+    method = _text(run, "run", "method")
+    tuning = {key: value for key, value in (run.get("hyperparameters") or {}).items()
+              if method == "lora" or key not in LORA_HYPERPARAMETERS}
+    hyperparameters = {**tuning, "method": method, "customer_data_percent": percent,
+                       "mlflow_tracking_uri": mlflow_tracking_uri, "run_name": name, "base_model": base_model}
+    if percent < 100:  # a customer-only mix reads no curated data
+        curated = run.get("curated_data_s3_uri")
+        if not curated:
+            raise TrainingRequestRefused("run.curated_data_s3_uri", f"required: mix {percent}% leaves a curated share")
+        channels["curated"] = _prefix(curated)
+        weights = (run.get("mixing") or {}).get("curated_weights")
+        if weights is not None:
+            hyperparameters["curated_weights"] = json.dumps(weights, sort_keys=True)
+    if step == "validation":
+        hyperparameters.update(VALIDATION_SETTINGS)
+    return JobPlan(
+        step=step, name=name, channels=channels, hyperparameters=_as_strings(hyperparameters), command=TRAIN_COMMAND,
+        output_s3_uri=_prefix(_text(plan, "plan", "training_output_s3_uri")),
+        checkpoint_s3_uri=f"{_prefix(_text(plan, 'plan', 'checkpoint_s3_uri'))}{name}/",
+        instance_type=instance_type, instance_count=_count(compute), tags=tags, mix=dict(mix),
+    )
+
+
+def training_job_request(step: str, run: Mapping, plan: Mapping, mix: Mapping | None, environment: TrainingEnvironment) -> dict:
+    """The CreateTrainingJob arguments for one step of a run."""
+    for field_name, problem in (("subnet_ids", "required: training runs only inside the VPC"),
+                                ("security_group_ids", "required: training runs only inside the VPC"),
+                                ("kms_key_id", "required: output and volumes are encrypted with the customer's key")):
+        if not getattr(environment, field_name):
+            raise TrainingRequestRefused(field_name, problem)
+    job = job_plan(step, run, plan, mix, mlflow_tracking_uri=environment.mlflow_tracking_server_arn)
+    algorithm = {"TrainingImage": image_for(job.instance_type, environment.gpu_image_uri, environment.neuron_image_uri),
+                 "TrainingInputMode": "File"}
+    if job.command != TRAIN_COMMAND:
+        algorithm["ContainerEntrypoint"] = list(job.command)
+    runtime = max_runtime_for(step, environment.max_runtime_seconds)
+    request = {
+        "TrainingJobName": job.name,
+        "RoleArn": environment.role_arn,
+        "AlgorithmSpecification": algorithm,
+        "HyperParameters": job.hyperparameters,
+        "InputDataConfig": [_channel(name, uri) for name, uri in job.channels.items()],
+        "OutputDataConfig": {"S3OutputPath": job.output_s3_uri, "KmsKeyId": environment.kms_key_id, "CompressionType": "NONE"},
+        "ResourceConfig": {"InstanceType": job.instance_type, "InstanceCount": job.instance_count,
+                           "VolumeSizeInGB": VOLUME_SIZE_GB, "VolumeKmsKeyId": environment.kms_key_id},
+        "VpcConfig": {"Subnets": list(environment.subnet_ids), "SecurityGroupIds": list(environment.security_group_ids)},
+        "StoppingCondition": {"MaxRuntimeInSeconds": runtime},
+        "EnableInterContainerTrafficEncryption": True,
+        # Not network-isolated on purpose: the container logs to the MLflow tracking server
+        # through the VPC's SageMaker Experiments endpoint; isolation would cut that too. The
+        # VPC has no route out (no NAT, no internet gateway), so nothing else is reachable.
+        "EnableNetworkIsolation": False,
+        "Tags": [{"Key": key, "Value": value} for key, value in job.tags.items()],
+    }
+    if job.checkpoint_s3_uri:
+        request["CheckpointConfig"] = {"S3Uri": job.checkpoint_s3_uri, "LocalPath": CHECKPOINT_LOCAL_PATH}
+    return request
+
+
+def start(client, request: Mapping, *, mix: Mapping | None = None) -> dict:
+    """CreateTrainingJob; a job of that name already there (a retry) is described instead,
+    and is the same job only if it was made from the same inputs."""
+    name = request["TrainingJobName"]
+    try:
+        client.create_training_job(**request)
+    except ClientError as error:
+        if not _already_exists(error):
+            raise
+        _check_same_job(client.describe_training_job(TrainingJobName=name), request)
+    step = next((tag["Value"] for tag in request.get("Tags", []) if tag["Key"] == TAG_STEP), None)
+    return {"step": step, "target": TARGET, "job_name": name, "mix": dict(mix) if mix is not None else None,
+            "output_s3_uri": model_s3_uri(request["OutputDataConfig"]["S3OutputPath"], name)}
+
+
+def status(client, job: Mapping) -> dict:
+    """For a Wait and Choice loop: the job's status, whether it is done, and why it failed."""
+    name = job["job_name"]
+    result = {"job_name": name, "step": job.get("step"), "target": TARGET, "status": "Failed", "done": True,
+              "failure_reason": None, "output_s3_uri": None}
+    try:
+        described = client.describe_training_job(TrainingJobName=name)
+    except ClientError as error:
+        if not is_missing(error):
+            raise
+        return {**result, "failure_reason": f"training job {name} does not exist"}
+    state = described["TrainingJobStatus"]
+    reason = described.get("FailureReason")
+    if state == "Completed":
+        output = model_s3_uri(described["OutputDataConfig"]["S3OutputPath"], name)
+        return {**result, "status": state, "failure_reason": None, "output_s3_uri": output}
+    if state == "Failed":
+        return {**result, "status": state, "failure_reason": reason or f"training job {name} failed without giving a reason"}
+    if state == "Stopped":
+        return {**result, "status": state, "failure_reason": reason or f"training job {name} was stopped before it finished"}
+    # InProgress and Stopping: not settled yet.
+    return {**result, "status": "InProgress", "done": False}
+
+
+def _check_same_job(existing: Mapping, request: Mapping) -> None:
+    """Compare what decides the outcome: image, data, output, instances, hyperparameters."""
+    def key_fields(job: Mapping) -> dict:
+        return {
+            "image": job["AlgorithmSpecification"]["TrainingImage"],
+            "channels": {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job.get("InputDataConfig", [])},
+            "output": job["OutputDataConfig"]["S3OutputPath"],
+            "instances": (job["ResourceConfig"]["InstanceType"], job["ResourceConfig"]["InstanceCount"]),
+        }
+    made_from, wanted = key_fields(existing), key_fields(request)
+    # Only our own keys: SageMaker may list more hyperparameters than were sent.
+    made_from["hyperparameters"] = {key: (existing.get("HyperParameters") or {}).get(key) for key in request["HyperParameters"]}
+    wanted["hyperparameters"] = dict(request["HyperParameters"])
+    different = sorted(key for key in wanted if made_from[key] != wanted[key])
+    if different:
+        raise TrainingJobConflict(f"training job {request['TrainingJobName']} exists but was made from other inputs "
+                                  f"({', '.join(different)}): {json.dumps({key: made_from[key] for key in different}, default=str)}")
+
+
+def _channel(name: str, s3_uri: str) -> dict:
+    return {"ChannelName": name, "InputMode": "File", "CompressionType": "None",
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": s3_uri, "S3DataDistributionType": "FullyReplicated"}}}
+
+
+def _as_strings(values: Mapping) -> dict[str, str]:
+    """SageMaker hyperparameters are strings; the container parses them back (true/false, numbers)."""
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
+
+
+def _prefix(s3_uri: str) -> str:
+    """A prefix ends in '/', so s3://b/data does not also take s3://b/data-old/."""
+    return s3_uri if s3_uri.endswith("/") else s3_uri + "/"
+
+
+def _get(mapping, where: str, key: str):
+    if not isinstance(mapping, Mapping) or mapping.get(key) is None:
+        raise TrainingRequestRefused(f"{where}.{key}", "required")
+    return mapping[key]
+
+
+def _text(mapping, where: str, key: str) -> str:
+    value = _get(mapping, where, key)
+    if not isinstance(value, str) or not value.strip():
+        raise TrainingRequestRefused(f"{where}.{key}", f"must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _count(compute: Mapping) -> int:
+    count = compute.get("instance_count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise TrainingRequestRefused("run.compute.instance_count", f"must be a whole number of at least 1, got {count!r}")
+    return count
+
+
+def _already_exists(error: ClientError) -> bool:
+    """SageMaker says a name is taken as ResourceInUse ("... already exists")."""
+    details = error.response.get("Error", {})
+    return details.get("Code") == "ResourceInUse" or "already exists" in details.get("Message", "")
+
+
+def is_missing(error: ClientError) -> bool:
+    """A job that does not exist: SageMaker says so as a ValidationException ("Requested
+    resource not found.")."""
+    details = error.response.get("Error", {})
+    message = details.get("Message", "").lower()
+    return details.get("Code") in ("ValidationException", "ResourceNotFound") and any(
+        words in message for words in ("not found", "could not find", "does not exist"))
