@@ -1,0 +1,131 @@
+"""After a failure anywhere in the pipeline: say what went wrong in words a person can act
+on, stop this execution's jobs that are still running (they bill by the hour), and roll
+back a deployment that had started.
+
+Every clean-up step that itself fails is logged and listed in ``cleanup_problems``, never
+raised: the execution must still reach Notify. Works with only the error (a failure in
+the first state has no run or plan yet).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+from botocore.exceptions import ClientError
+
+from openforge_lambda import endpoint, hyperpod
+from openforge_lambda.training_job import is_missing
+
+log = logging.getLogger(__name__)
+NESTING_LIMIT = 8  # a cause inside a cause: execution in execution, at most this deep
+
+
+def readable(error: Mapping | None) -> tuple[str, str]:
+    """(error name, cause) from Step Functions' {"Error", "Cause"}.
+
+    A Lambda's cause is its JSON error ({"errorMessage", "errorType", "stackTrace"}): the
+    message. A nested execution's (.sync:2) is its DescribeExecution as JSON, whose
+    Error/Cause (error/cause for .sync) are the child's: those, unwrapped again. Any other
+    cause is kept as written."""
+    error = error if isinstance(error, Mapping) else {}
+    name = error.get("Error") or error.get("error") or "UnknownError"
+    cause = error.get("Cause") if error.get("Cause") is not None else error.get("cause")
+    for _ in range(NESTING_LIMIT):
+        parsed = _json_object(cause)
+        if parsed is None:
+            break
+        if "errorMessage" in parsed:
+            return parsed.get("errorType") or name, str(parsed["errorMessage"])
+        child = next(((parsed.get(e), parsed.get(c)) for e, c in (("Error", "Cause"), ("error", "cause"))
+                      if e in parsed or c in parsed), None)
+        if child is None:
+            break
+        name, cause = child[0] or name, child[1]
+    if cause is None or (isinstance(cause, str) and not cause.strip()):
+        return name, f"the step failed with {name} and gave no cause"
+    return name, cause if isinstance(cause, str) else json.dumps(cause)
+
+
+def job_names(plan: Mapping) -> list[str]:
+    """Every job this execution may have started: the validation run and each mix's
+    training and evaluation."""
+    names = [plan.get("validation_job_name")]
+    for mix in plan.get("mixes") or []:
+        if isinstance(mix, Mapping):
+            names += [mix.get("training_job_name"), mix.get("evaluation_job_name")]
+    return list(dict.fromkeys(name for name in names if isinstance(name, str) and name))
+
+
+def clean_up(event: Mapping, sagemaker, ssm=None, *, hyperpod_cluster: str | None = None,
+             controller_group: str = "controller") -> dict:
+    error, cause = readable(event.get("error"))
+    result = {"error": error, "cause": cause, "stopped_jobs": [], "removed": [], "cleanup_problems": []}
+    run = event.get("run") if isinstance(event.get("run"), Mapping) else {}
+    plan = event.get("plan") if isinstance(event.get("plan"), Mapping) else {}
+    names = job_names(plan)
+    if names and (run.get("compute") or {}).get("target") == hyperpod.TARGET:
+        _cancel_slurm_jobs(result, sagemaker, ssm, hyperpod_cluster, controller_group, names)
+    else:
+        for name in names:
+            _stop_training_job(result, sagemaker, name)
+    if isinstance(event.get("deployment"), Mapping):
+        _roll_back(result, sagemaker, event["deployment"])
+    return result
+
+
+def _stop_training_job(result: dict, sagemaker, name: str) -> None:
+    try:
+        described = sagemaker.describe_training_job(TrainingJobName=name)
+        if described["TrainingJobStatus"] == "InProgress":  # Stopping is on its way already
+            sagemaker.stop_training_job(TrainingJobName=name)
+            result["stopped_jobs"].append(name)
+    except ClientError as error:
+        if is_missing(error):
+            return  # never started: nothing to stop
+        _problem(result, f"could not stop training job {name}", error)
+    except Exception as error:  # noqa: BLE001 - reported, the execution must reach Notify
+        _problem(result, f"could not stop training job {name}", error)
+
+
+def _cancel_slurm_jobs(result: dict, sagemaker, ssm, cluster: str | None, group: str, names: list[str]) -> None:
+    if not cluster or ssm is None:
+        result["cleanup_problems"].append(f"could not cancel Slurm jobs {', '.join(names)}: no HyperPod cluster is configured "
+                                          "on the clean-up function (HYPERPOD_CLUSTER_NAME)")
+        return
+    try:
+        result["stopped_jobs"] += hyperpod.cancel(sagemaker, ssm, cluster, group, names)
+    except Exception as error:  # noqa: BLE001 - reported, the execution must reach Notify
+        _problem(result, f"could not cancel Slurm jobs {', '.join(names)} on {cluster}", error)
+
+
+def _roll_back(result: dict, sagemaker, deployment: Mapping) -> None:
+    try:
+        rolled = endpoint.roll_back(sagemaker, deployment)
+    except Exception as error:  # noqa: BLE001 - reported, the execution must reach Notify
+        _problem(result, f"could not roll back endpoint {deployment.get('endpoint_name')}", error)
+        return
+    result["removed"] += rolled["actions"] + [f"deleted {name}" for name in rolled["deleted"]]
+    if rolled["problem"]:
+        result["cleanup_problems"].append(rolled["problem"])
+    elif not rolled["done"]:
+        result["cleanup_problems"].append(
+            f"endpoint {rolled['endpoint_name']} is still switching back; endpoint config and model "
+            f"{deployment.get('endpoint_config_name')} are left (run RollBackEndpoint again once it has settled)")
+
+
+def _problem(result: dict, what: str, error: Exception) -> None:
+    log.exception("%s", what)
+    result["cleanup_problems"].append(f"{what}: {error}")
+
+
+def _json_object(cause) -> dict | None:
+    if isinstance(cause, Mapping):
+        return dict(cause)
+    if not isinstance(cause, str) or not cause.lstrip().startswith("{"):
+        return None
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
