@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Fn, Stack
+from aws_cdk import Fn, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -28,6 +28,7 @@ from constructs.job_role import JobRole
 from constructs.pipeline_function import FunctionPlacement, build_function, invoke
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
+from constructs.sanitisation_workflow import SanitisationWorkflow
 
 from pipeline import steps
 from security.acknowledgements import acknowledge
@@ -63,7 +64,7 @@ class FineTuningPipeline(Construct):
         logs_key: kms.IKey,
         log_retention: logs.RetentionDays,
         layer: lambda_.ILayerVersion,
-        sanitisation_state_machine_name: str,
+        sanitisation: SanitisationWorkflow,
         training: TrainingPlatform,
     ) -> None:
         super().__init__(scope, id_)
@@ -80,7 +81,8 @@ class FineTuningPipeline(Construct):
                                             f"/openforge/{self.state_machine_name}")
         self.serving_role = self._build_serving_role()
         self.notifications_key = kms.Key(self, "NotificationsKey", enable_key_rotation=True,
-                                         description=f"OpenForge {config.name} pipeline notifications (SNS)")
+                                         description=f"OpenForge {config.name} pipeline notifications (SNS)",
+                                         removal_policy=RemovalPolicy.RETAIN if config.retention.keep_data_on_stack_delete else RemovalPolicy.DESTROY)
         self.topic = sns.Topic(self, "Notifications", display_name=f"OpenForge {config.name} fine-tuning runs", master_key=self.notifications_key,
                                enforce_ssl=True)
         self.functions: dict[str, lambda_.Function] = {}
@@ -88,9 +90,7 @@ class FineTuningPipeline(Construct):
         self._build_functions()
         self._waits: dict[str, sfn.Wait] = {}  # the polling states, by name, for the Choices that loop back
         self._checks: dict[str, tasks.LambdaInvoke] = {}
-        # By name, so the nested execution's permissions read literally (no cross-stack export).
-        sanitisation = sfn.StateMachine.from_state_machine_name(self, "Sanitisation", sanitisation_state_machine_name)
-        self.state_machine = self._build_state_machine(sanitisation, sanitisation_state_machine_name)
+        self.state_machine = self._build_state_machine(sanitisation)
 
     # --- functions -------------------------------------------------------------------------
 
@@ -105,6 +105,7 @@ class FineTuningPipeline(Construct):
             "DATASETS_BUCKET": datasets.name,
             "ARTIFACTS_BUCKET": artifacts.name,
             "POLL_SECONDS": str(config.pipeline.poll_seconds),
+            "MAX_QUARANTINE_PERCENT": str(config.sanitisation.max_quarantine_percent),
             # Where the platform keeps what a run uses unless its input says otherwise (README: "Starting a run").
             "DEFAULT_BASE_MODEL_S3_URI": f"s3://{artifacts.name}/base-models/default/",
             "DEFAULT_CURATED_DATA_S3_URI": f"s3://{datasets.name}/curated/",
@@ -231,9 +232,9 @@ class FineTuningPipeline(Construct):
 
     # --- state machine ---------------------------------------------------------------------
 
-    def _build_state_machine(self, sanitisation: sfn.IStateMachine, sanitisation_name: str) -> sfn.StateMachine:
+    def _build_state_machine(self, sanitisation: SanitisationWorkflow) -> sfn.StateMachine:
         f = self.functions
-        clean_up = invoke(self, f["CleanUpRun"], steps.CLEAN_UP, payload=sfn.TaskInput.from_json_path_at("$"), result_path="$.failure")
+        clean_up = invoke(self, f["CleanUpRun"], steps.CLEAN_UP, result_path="$.failure")  # the whole state: what ran, the error
         failed = sfn.Fail(self, steps.FAILED, error_path="$.failure.error", cause_path="$.failure.cause")
         notify_failure = self._notify(steps.NOTIFY_FAILURE, "$.failure", "OpenForge run failed")
         notify_failure.add_catch(failed, result_path="$.notify_error")
@@ -245,12 +246,14 @@ class FineTuningPipeline(Construct):
 
         validate = guarded(invoke(self, f["ValidateInput"], steps.VALIDATE, payload=sfn.TaskInput.from_object(
             {"input.$": "$", "execution_name.$": "$$.Execution.Name"}), result_path="$"))
-        sanitise = guarded(tasks.StepFunctionsStartExecution(
-            self, steps.SANITISE, state_machine=sanitisation, integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            name=sfn.JsonPath.string_at("$$.Execution.Name"),  # a retry finds the same child execution
-            input=sfn.TaskInput.from_object({"input_prefix.$": "$.plan.sanitisation.input_prefix",
-                                             "output_prefix.$": "$.plan.sanitisation.output_prefix"}),
-            result_selector={"summary.$": "$.Output.sanitisation", "execution_arn.$": "$.ExecutionArn"}, result_path="$.sanitisation"))
+        # The sanitisation workflow's own states (its functions, its Distributed Map), run inline.
+        sanitise = sanitisation.build_states(self, job="$.plan.sanitisation", results="$.sanitisation", summary="summary",
+                                             max_concurrency=self._config.sanitisation.max_concurrency)
+        for task in sanitise.tasks:
+            guarded(task)
+        too_much_quarantined = sfn.Pass(self, steps.QUARANTINE_EXCEEDED, result_path="$.error",
+                                        parameters={"Error": "QuarantineLimitExceeded", "Cause.$": "$.sanitisation.summary.cause"})
+        too_much_quarantined.next(clean_up)
         validation_run = self._job_loop(steps.VALIDATION_RUN, steps.WAIT_VALIDATION, steps.CHECK_VALIDATION, "validation", "$.plan.mixes[0]", "$.validation", guarded)
         validation_failed = sfn.Pass(self, steps.VALIDATION_FAILED, result_path="$.error",
                                      parameters={"Error": "ValidationRunFailed", "Cause.$": "$.validation.failure_reason"})
@@ -275,8 +278,7 @@ class FineTuningPipeline(Construct):
         wait_endpoint = sfn.Wait(self, steps.WAIT_ENDPOINT, time=sfn.WaitTime.seconds_path("$.plan.poll_seconds"))
         check_endpoint = guarded(invoke(self, f["CheckEndpoint"], steps.CHECK_ENDPOINT, result_path="$.endpoint",
                                         payload=sfn.TaskInput.from_object({"endpoint_name.$": "$.deployment.endpoint_name"})))
-        roll_back = guarded(invoke(self, f["RollBackEndpoint"], steps.ROLL_BACK, payload=sfn.TaskInput.from_json_path_at("$.deployment"),
-                                   result_path="$.rollback"))
+        roll_back = guarded(invoke(self, f["RollBackEndpoint"], steps.ROLL_BACK, input_path="$.deployment", result_path="$.rollback"))
         endpoint_failed = sfn.Pass(self, steps.ENDPOINT_FAILED, result_path="$.failure", parameters={
             "error": "EndpointFailed", "cause.$": "States.Format('endpoint {} is {}: {}', $.endpoint.endpoint_name, $.endpoint.status, $.endpoint.failure_reason)",
             "rollback.$": "$.rollback"})
@@ -302,7 +304,10 @@ class FineTuningPipeline(Construct):
         mixes.next(pick).next(gate)
         self._checks[steps.CHECK_VALIDATION].next(validation_done)
         input_valid = (sfn.Choice(self, steps.INPUT_VALID)
-                       .when(sfn.Condition.boolean_equals("$.valid", True), sanitise.next(validation_run))
+                       .when(sfn.Condition.boolean_equals("$.valid", True), sanitise.chain.next(
+                           sfn.Choice(self, steps.QUARANTINE_CHECK)
+                           .when(sfn.Condition.boolean_equals("$.sanitisation.summary.passed", True), validation_run)
+                           .otherwise(too_much_quarantined)))
                        .otherwise(sfn.Fail(self, steps.INPUT_INVALID, error="InvalidInput", cause_path="$.error.cause")))
         definition = validate.next(input_valid)
 
@@ -315,17 +320,21 @@ class FineTuningPipeline(Construct):
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
         )
-        acknowledge(machine, "Step Functions' own role: aws-cdk-lib writes its policies (invoke the pipeline's functions and their versions; start, watch and stop "
-                             "the nested sanitisation execution, which it names after this execution; publish to the notifications topic; X-Ray and log "
-                             "delivery, which have no resource scoping) as inline policies scoped to those resources.",
-                    "HIPAA.Security-IAMNoInlinePolicy", "NIST.800.53.R5-IAMNoInlinePolicy", *self._generated_wildcards(sanitisation_name))
+        sanitisation.acknowledge_map_access(machine)
+        acknowledge(machine, "Step Functions' own role: aws-cdk-lib writes its policies (invoke the pipeline's and the sanitisation's functions and their "
+                             "versions; run and stop this state machine's Distributed Map child executions; publish to the notifications topic; X-Ray "
+                             "and log delivery, which have no resource scoping) as inline policies scoped to those resources.",
+                    "HIPAA.Security-IAMNoInlinePolicy", "NIST.800.53.R5-IAMNoInlinePolicy", *self._generated_wildcards(machine, sanitisation))
         return machine
 
-    def _generated_wildcards(self, sanitisation_name: str) -> list[str]:
+    def _generated_wildcards(self, machine: sfn.StateMachine, sanitisation: SanitisationWorkflow) -> list[str]:
         """The IAM5 finding ids of aws-cdk-lib's generated statements, as cdk-nag prints them."""
         stack = Stack.of(self)
-        resources = ["*", f"arn:<AWS::Partition>:states:{stack.region}:{stack.account}:execution:{sanitisation_name}*"]
+        machine_id = stack.resolve(machine.node.default_child.logical_id)
+        executions = f'arn:<AWS::Partition>:states:{stack.region}:{stack.account}:execution:{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{machine_id}"}}]}}]}}'
+        resources = ["*", f"{executions}:*", f"{executions}/*:*"]
         resources += [f"<{stack.resolve(function.node.default_child.logical_id)}.Arn>:*" for function in self.functions.values()]
+        resources += [f"arn:<AWS::Partition>:lambda:{stack.region}:{stack.account}:function:{name}:*" for name in sanitisation.function_names.values()]
         return [f"AwsSolutions-IAM5[Resource::{resource}]" for resource in resources]
 
     def _job_loop(self, start_name: str, wait_name: str, check_name: str, step: str, mix_path: str, status_path: str, guarded) -> sfn.IChainable:

@@ -41,8 +41,9 @@ class FunctionPlacement:
 
 
 def build_function(scope: Construct, id_: str, folder: str, placement: FunctionPlacement, *, memory_mb: int, concurrency: int,
-                   environment: dict[str, str] | None = None) -> tuple[lambda_.Function, JobRole]:
-    """lambda/<folder>/handler.py as a function; the role starts with logs and ENIs only."""
+                   environment: dict[str, str] | None = None, function_name: str | None = None) -> tuple[lambda_.Function, JobRole]:
+    """lambda/<folder>/handler.py as a function; the role starts with logs and ENIs only.
+    ``function_name``: a fixed name, for functions another stack's state machine invokes."""
     role = JobRole(scope, f"{id_}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=f"OpenForge {folder} Lambda")
     manage_network_interfaces(role)
     # A fixed name, so the role's log permission is a plain string too.
@@ -52,6 +53,7 @@ def build_function(scope: Construct, id_: str, folder: str, placement: FunctionP
     function = lambda_.Function(
         scope,
         id_,
+        function_name=function_name,
         runtime=RUNTIME,
         handler="handler.handler",
         code=handler_code(folder),
@@ -74,10 +76,11 @@ def build_function(scope: Construct, id_: str, folder: str, placement: FunctionP
     return function, role
 
 
-def invoke(scope: Construct, function: lambda_.IFunction, name: str, *, payload: sfn.TaskInput | None = None, result_path: str | None = None,
-           result_selector: dict | None = None) -> tasks.LambdaInvoke:
-    """The function as a task whose result is the handler's return value."""
-    task = tasks.LambdaInvoke(scope, name, lambda_function=function, payload=payload, payload_response_only=True,
-                              result_path=result_path, result_selector=result_selector, retry_on_service_exceptions=False)
+def invoke(scope: Construct, function: lambda_.IFunction, name: str, *, payload: sfn.TaskInput | None = None, input_path: str | None = None,
+           result_path: str | None = None) -> tasks.LambdaInvoke:
+    """The function as a task whose result is the handler's return value; its event is
+    ``payload``, or the state's input at ``input_path`` (default: all of it)."""
+    task = tasks.LambdaInvoke(scope, name, lambda_function=function, payload=payload, input_path=input_path, payload_response_only=True,
+                              result_path=result_path, retry_on_service_exceptions=False)
     task.add_retry(errors=LAMBDA_SERVICE_ERRORS, interval=Duration.seconds(2), backoff_rate=2, max_attempts=6)
     return task

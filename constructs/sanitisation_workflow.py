@@ -10,6 +10,7 @@ Execution input (only input_prefix is required):
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
@@ -18,13 +19,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from constructs.job_role import JobRole
 from constructs.pipeline_function import FunctionPlacement, build_function, invoke
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 
+from pipeline import steps
 from security.acknowledgements import acknowledge
 from sanitiser.plan import DEFAULT_SHARD_BYTES
 from stacks.lambda_packaging import RUNTIME, shared_layer_code
@@ -66,6 +67,12 @@ class PlanItemReader(sfn.S3JsonItemReader):
         return _objects_under_key(["s3:GetObject"], self._manifests_arn, ["kms:Decrypt"], self._key_arn)
 
 
+@dataclass(frozen=True)
+class SanitisationStates:
+    chain: sfn.Chain  # plan -> map -> summary
+    tasks: tuple[sfn.TaskStateBase | sfn.DistributedMap, ...]
+
+
 class SanitisationWorkflow(Construct):
     def __init__(
         self,
@@ -84,6 +91,7 @@ class SanitisationWorkflow(Construct):
         super().__init__(scope, id_)
         self._datasets, self._logs_key, self._retention = datasets, logs_key, log_retention
         self.state_machine_name = state_machine_name
+        self.function_names: dict[str, str] = {}
         self.roles: dict[str, JobRole] = {}
         self._bucket_ref = BucketRef(datasets.name, datasets.encryption_key.key_arn)
         self.security_group = network.workload_security_group(self, "FunctionsSecurityGroup", description="Sanitisation Lambdas")
@@ -100,10 +108,12 @@ class SanitisationWorkflow(Construct):
         self.plan_function = self._build_function("PlanShards", "plan_shards", 1024, 2, reads=[RAW_PREFIX], writes=[SANITISED_PREFIX])
         self.state_machine = self._build_state_machine(state_machine_name, max_concurrency, max_quarantine_percent)
 
-    def _build_function(self, id_: str, folder: str, memory_mb: int, concurrency: int, *, reads: list[str], writes: list[str]) -> lambda_.Function:
-        function, role = build_function(self, id_, folder, self._placement, memory_mb=memory_mb, concurrency=concurrency,
-                                        environment={"OUTPUT_KMS_KEY_ID": self._datasets.encryption_key.key_arn})
-        self.roles[id_] = role
+    def _build_function(self, function_id: str, folder: str, memory_mb: int, concurrency: int, *, reads: list[str], writes: list[str]) -> lambda_.Function:
+        # A fixed name: the fine-tuning pipeline (another stack) invokes these by ARN, with no export.
+        name = self.function_names[function_id] = f"{self.state_machine_name}-{folder}"
+        function, role = build_function(self, function_id, folder, self._placement, memory_mb=memory_mb, concurrency=concurrency,
+                                        environment={"OUTPUT_KMS_KEY_ID": self._datasets.encryption_key.key_arn}, function_name=name)
+        self.roles[function_id] = role
         for prefix in reads:
             read_objects(role, self._bucket_ref, prefix)
         for prefix in writes:
@@ -120,57 +130,86 @@ class SanitisationWorkflow(Construct):
         apply_defaults = sfn.Pass(self, "Apply defaults", parameters={
             "job.$": f"States.JsonMerge(States.StringToJson('{json.dumps(defaults)}'), $, false)",
         }, output_path="$.job")
-        output = {"bucket": self._datasets.name, "prefix.$": "$.output_prefix"}
-        plan = self._invoke(self.plan_function, "Plan shards (objects, or byte ranges of large ones)",
-                            payload=sfn.TaskInput.from_object({"bucket": self._datasets.name, "input_prefix.$": "$.input_prefix",
-                                                               "output_prefix.$": "$.output_prefix", "shard_bytes.$": "$.shard_bytes"}),
-                            result_path="$.plan")
-        datasets = s3.Bucket.from_bucket_name(self, "Datasets", self._datasets.name)
-        shards = sfn.DistributedMap(
-            self,
-            "Sanitise every shard",
-            item_reader=PlanItemReader(datasets, sfn.JsonPath.string_at("$.plan.manifest_key"),
-                                       f"arn:{Stack.of(self).partition}:s3:::{self._datasets.name}/{PLAN_MANIFESTS}", self._datasets.encryption_key.key_arn),
-            item_selector={
-                "bucket": self._datasets.name,
-                "key.$": "$$.Map.Item.Value.key",
-                "range.$": "$$.Map.Item.Value.range",
-                "input_prefix.$": "$.input_prefix",
-                "output": output,
-                "settings.$": "$.settings",
-            },
-            max_concurrency=max_concurrency,
-            # Each shard's counts go to S3 as the map's results (its full stats are in stats/);
-            # the state's own output keeps only the map run's summary, never thousands of items.
-            result_writer_v2=PrefixResultWriter(datasets, MAP_RESULTS_PREFIX,
-                                                self._bucket_ref.objects(Stack.of(self), MAP_RESULTS_PREFIX), self._datasets.encryption_key.key_arn),
-            result_path="$.map_run",
-        )
-        shards.item_processor(self._invoke(self.shard_function, "Sanitise one shard"))
-        summarise = self._invoke(self.summary_function, "Summarise and check the quarantine share",
-                                 payload=sfn.TaskInput.from_object({"output": output, "max_quarantine_percent.$": "$.max_quarantine_percent"}),
-                                 result_path="$.sanitisation")
+        states = self.build_states(self, job="$", results="$", summary="sanitisation", max_concurrency=max_concurrency)
         verdict = (
-            sfn.Choice(self, "Quarantined share within the limit?")
+            sfn.Choice(self, steps.QUARANTINE_CHECK)
             .when(sfn.Condition.boolean_equals("$.sanitisation.passed", True), sfn.Succeed(self, "Sanitised"))
-            .otherwise(sfn.Fail(self, "Too much data quarantined", error="QuarantineLimitExceeded", cause_path="$.sanitisation.cause"))
+            .otherwise(sfn.Fail(self, steps.QUARANTINE_EXCEEDED, error="QuarantineLimitExceeded", cause_path="$.sanitisation.cause"))
         )
         log_group = logs.LogGroup(self, "StateMachineLogs", encryption_key=self._logs_key, retention=self._retention)
         machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=name,
-            definition_body=sfn.DefinitionBody.from_chainable(apply_defaults.next(plan).next(shards).next(summarise).next(verdict)),
+            definition_body=sfn.DefinitionBody.from_chainable(apply_defaults.next(states.chain).next(verdict)),
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
         )
+        self.acknowledge_map_access(machine)
+        acknowledge(machine, "Step Functions' own role: aws-cdk-lib writes its policies (invoke these two functions and their versions, run and stop this state machine's Distributed Map child executions, X-Ray and log delivery, which have no resource scoping) as inline policies scoped to these resources.",
+                    "HIPAA.Security-IAMNoInlinePolicy", "NIST.800.53.R5-IAMNoInlinePolicy", *self._generated_wildcards(machine))
+        return machine
+
+    def build_states(self, scope: Construct, *, job: str, results: str, summary: str, max_concurrency: int) -> SanitisationStates:
+        """Plan -> Distributed Map over the shards -> summary, for any state machine: this
+        workflow's own, or the fine-tuning pipeline's. ``job`` is the path of the job
+        ({input_prefix, output_prefix, settings, max_quarantine_percent, shard_bytes});
+        results go under ``results`` (plan, map_run, and the summary as ``summary``)."""
+        at = (lambda name: f"{results}.{name}") if results != "$" else (lambda name: f"$.{name}")
+        field = (lambda name: f"{job}.{name}") if job != "$" else (lambda name: f"$.{name}")
+        output = {"bucket": self._datasets.name, "prefix.$": field("output_prefix")}
+        plan_function, shard_function, summary_function = (self._seen_from(scope, function) for function in
+                                                           (self.plan_function, self.shard_function, self.summary_function))
+        plan = invoke(scope, plan_function, steps.PLAN_SHARDS,
+                      payload=sfn.TaskInput.from_object({"bucket": self._datasets.name, "input_prefix.$": field("input_prefix"),
+                                                         "output_prefix.$": field("output_prefix"), "shard_bytes.$": field("shard_bytes")}),
+                      result_path=at("plan"))
+        datasets = s3.Bucket.from_bucket_name(scope, "Datasets", self._datasets.name)
+        stack = Stack.of(scope)
+        shards = sfn.DistributedMap(
+            scope,
+            steps.SANITISE,
+            item_reader=PlanItemReader(datasets, sfn.JsonPath.string_at(f"{at('plan')}.manifest_key"),
+                                       f"arn:{stack.partition}:s3:::{self._datasets.name}/{PLAN_MANIFESTS}", self._datasets.encryption_key.key_arn),
+            item_selector={
+                "bucket": self._datasets.name,
+                "key.$": "$$.Map.Item.Value.key",
+                "range.$": "$$.Map.Item.Value.range",
+                "input_prefix.$": field("input_prefix"),
+                "output": output,
+                "settings.$": field("settings"),
+            },
+            max_concurrency=max_concurrency,
+            # Each shard's counts go to S3 as the map's results (its full stats are in stats/);
+            # the state's own output keeps only the map run's summary, never thousands of items.
+            result_writer_v2=PrefixResultWriter(datasets, MAP_RESULTS_PREFIX,
+                                                self._bucket_ref.objects(stack, MAP_RESULTS_PREFIX), self._datasets.encryption_key.key_arn),
+            result_path=at("map_run"),
+        )
+        shards.item_processor(invoke(scope, shard_function, steps.SANITISE_SHARD))
+        summarise = invoke(scope, summary_function, steps.SUMMARISE_SANITISATION,
+                           payload=sfn.TaskInput.from_object({"output": output, "max_quarantine_percent.$": field("max_quarantine_percent")}),
+                           result_path=at(summary))
+        return SanitisationStates(chain=plan.next(shards).next(summarise), tasks=(plan, shards, summarise))
+
+    def _seen_from(self, scope: Construct, function: lambda_.Function) -> lambda_.IFunction:
+        stack = Stack.of(scope)
+        if stack is Stack.of(self):
+            return function
+        name = self.function_names[function.node.id]
+        return lambda_.Function.from_function_attributes(scope, f"{function.node.id}Function", same_environment=True,
+                                                         function_arn=self.function_arn(stack, name))
+
+    @staticmethod
+    def function_arn(stack: Stack, name: str) -> str:
+        return f"arn:{stack.partition}:lambda:{stack.region}:{stack.account}:function:{name}"
+
+    def acknowledge_map_access(self, machine: sfn.StateMachine) -> None:
+        """The Distributed Map's narrowed S3 access, on the role of a machine that runs it."""
         acknowledge(machine, "The Distributed Map writes its result files (one per run, named by Step Functions) under this prefix only.",
                     f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{self._datasets.name}/{MAP_RESULTS_PREFIX}/*]")
         acknowledge(machine, "The Distributed Map reads its item list, the plan manifest each execution writes under the sanitised prefix.",
                     f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{self._datasets.name}/{PLAN_MANIFESTS}]")
-        acknowledge(machine, "Step Functions' own role: aws-cdk-lib writes its policies (invoke these two functions and their versions, run and stop this state machine's Distributed Map child executions, X-Ray and log delivery, which have no resource scoping) as inline policies scoped to these resources.",
-                    "HIPAA.Security-IAMNoInlinePolicy", "NIST.800.53.R5-IAMNoInlinePolicy", *self._generated_wildcards(machine))
-        return machine
 
     def _generated_wildcards(self, machine: sfn.StateMachine) -> list[str]:
         """The IAM5 finding ids of aws-cdk-lib's generated statements, as cdk-nag prints them."""
@@ -183,6 +222,3 @@ class SanitisationWorkflow(Construct):
         resources = ["*", f"{executions}:*", f"{executions}/*:*"]
         resources += [f"<{logical_id(function)}.Arn>:*" for function in (self.plan_function, self.shard_function, self.summary_function)]
         return [f"AwsSolutions-IAM5[Resource::{resource}]" for resource in resources]
-
-    def _invoke(self, function: lambda_.Function, name: str, *, payload: sfn.TaskInput | None = None, result_path: str | None = None) -> tasks.LambdaInvoke:
-        return invoke(self, function, name, payload=payload, result_path=result_path)

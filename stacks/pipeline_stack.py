@@ -9,6 +9,7 @@ from constructs import Construct
 from constructs.fine_tuning_pipeline import FineTuningPipeline, TrainingPlatform
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
+from constructs.sanitisation_workflow import SanitisationWorkflow
 
 from stacks.environment_config import EnvironmentConfig
 from stacks.log_retention import log_retention
@@ -16,7 +17,7 @@ from stacks.log_retention import log_retention
 
 class PipelineStack(Stack):
     def __init__(self, scope: Construct, id_: str, *, config: EnvironmentConfig, network: PrivateNetwork, datasets: PrivateBucket,
-                 artifacts: PrivateBucket, logs_key: kms.IKey, layer: lambda_.ILayerVersion, sanitisation_state_machine_name: str,
+                 artifacts: PrivateBucket, logs_key: kms.IKey, layer: lambda_.ILayerVersion, sanitisation: SanitisationWorkflow,
                  training: TrainingPlatform, **kwargs) -> None:
         super().__init__(scope, id_, **kwargs)
         self.pipeline = FineTuningPipeline(
@@ -29,7 +30,7 @@ class PipelineStack(Stack):
             logs_key=logs_key,
             log_retention=log_retention(config.retention.log_retention_days),
             layer=layer,
-            sanitisation_state_machine_name=sanitisation_state_machine_name,
+            sanitisation=sanitisation,
             training=training,
         )
         CfnOutput(self, "StateMachineArn", value=self.pipeline.state_machine.state_machine_arn,

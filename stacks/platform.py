@@ -55,9 +55,9 @@ def build_platform(app: App, config: EnvironmentConfig) -> Platform:
         cluster_arn=cluster.cluster.attr_cluster_arn if cluster else None,
     )
     pipeline = PipelineStack(app, f"{prefix}-Pipeline", config=config, network=network.network, datasets=data.datasets, artifacts=data.artifacts,
-                             logs_key=data.logs_key, layer=sanitisation.workflow.layer, sanitisation_state_machine_name=sanitisation.workflow.state_machine_name,
+                             logs_key=data.logs_key, layer=sanitisation.workflow.layer, sanitisation=sanitisation.workflow,
                              training=training, env=env)
-    pipeline.node.add_dependency(sanitisation)  # its state machine is referenced by name
+    pipeline.node.add_dependency(sanitisation)  # invokes the sanitisation functions by name
     Tags.of(app).add("project", "openforge")
     Tags.of(app).add("environment", config.name)
     return Platform(data=data, network=network, tracking=tracking, compute=compute, sanitisation=sanitisation, pipeline=pipeline)

@@ -55,6 +55,12 @@ def env(request, tmp_path_factory) -> Synthesised:
 
 
 @pytest.fixture(scope="session")
+def dev(tmp_path_factory) -> Synthesised:
+    """The dev environment, for tests that run its state machines (one synth per session)."""
+    return synthesise(tmp_path_factory.mktemp("dev"), "dev")
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny Llama-architecture model and tokenizer built here (never downloaded)."""
     from openforge_training import sandbox

@@ -11,6 +11,7 @@ from aws_cdk.assertions import Match
 from moto import mock_aws
 
 from sanitiser.plan import DEFAULT_SHARD_BYTES
+from tests.state_machines import resolve
 
 SHARD_RESULT = {"lines_in": 2, "clean": 2, "quarantined": 0, "duplicates": 0}
 
@@ -52,29 +53,9 @@ def test_the_distributed_map_reads_the_dataset_prefix_with_the_configured_concur
     })
 
 
-def resolve(value, names: dict):
-    """Fn::Join / Ref / GetAtt / ImportValue of the synthesised definition, with moto's names."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return [resolve(v, names) for v in value]
-    (function, argument), = value.items()
-    if function == "Fn::Join":
-        return argument[0].join(resolve(part, names) for part in argument[1])
-    if function == "Ref":
-        return names[argument]
-    if function == "Fn::GetAtt":
-        return names[argument[0]]
-    if function == "Fn::ImportValue":
-        return names[next(key for key in names if key in argument)]
-    raise ValueError(f"cannot resolve {value}")
-
-
 @pytest.fixture(scope="module")
-def synthesised_definition(tmp_path_factory):
-    from tests.conftest import synthesise
-
-    env = synthesise(tmp_path_factory.mktemp("sfn"), "dev")
+def synthesised_definition(dev):
+    env = dev
     template = env.templates["Sanitisation"]
     machine = next(iter(template.find_resources("AWS::StepFunctions::StateMachine").values()))
     functions = {logical_id: props["Properties"] for logical_id, props in template.find_resources("AWS::Lambda::Function").items()

@@ -56,7 +56,7 @@ def test_flow_logs_go_to_a_kms_encrypted_log_group(env):
 
 def test_every_key_rotates(env):
     keys = env.resources("AWS::KMS::Key")
-    assert len(keys) == 3
+    assert len(keys) == 4  # datasets, artifacts, logs, pipeline notifications
     for _, (_, key) in keys.items():
         assert key["Properties"]["EnableKeyRotation"] is True
 

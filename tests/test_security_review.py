@@ -21,7 +21,7 @@ def test_every_environment_synthesises_clean_with_a_report(env_name, tmp_path, c
     outdir = tmp_path / env_name
     assert main(["--env", env_name, "--out", str(outdir)]) == 0
     assert f"{env_name}: " in (printed := capsys.readouterr().out) and ", 0 unacknowledged" in printed
-    assert {path.name.split(".")[0] for path in outdir.glob("*.template.json")} == {f"OpenForge-{env_name}-{part}" for part in ("Data", "Network", "Tracking", "Compute", "Sanitisation")}
+    assert {path.name.split(".")[0] for path in outdir.glob("*.template.json")} == {f"OpenForge-{env_name}-{part}" for part in ("Data", "Network", "Tracking", "Compute", "Sanitisation", "Pipeline")}
     rows = list(csv.DictReader((outdir / "security-review.csv").open()))
     assert rows and tuple(rows[0]) == COLUMNS
     assert all(row["acknowledged"] == "yes" and len(row["reason"].split()) >= 5 for row in rows)

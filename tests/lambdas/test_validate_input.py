@@ -168,7 +168,8 @@ def test_the_handler_returns_the_normalised_input_and_the_run_plan(handler):
     assert result["run"] == normalise(MINIMAL, POLICY)
     plan = result["plan"]
     assert plan["execution_name"] == "run-1" and plan["poll_seconds"] == 30
-    assert plan["sanitisation"] == {"input_prefix": "raw/support-tickets/", "output_prefix": "sanitised/support-tickets/run-1/"}
+    assert plan["sanitisation"] == {"input_prefix": "raw/support-tickets/", "output_prefix": "sanitised/support-tickets/run-1/",
+                                    "settings": {}, "max_quarantine_percent": 5.0, "shard_bytes": 512 * 1024 * 1024}
     assert plan["customer_data_s3_uri"] == f"{DATASETS}/sanitised/support-tickets/run-1/clean/"
     [mix] = plan["mixes"]
     assert mix["customer_data_percent"] == 50 and mix["training_job_name"].startswith("support-tickets-t50-")

@@ -15,9 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from openforge_lambda.pipeline_input import PipelineInputError
+from sanitiser.plan import DEFAULT_SHARD_BYTES
 
 HASH_LENGTH = 8
 DEFAULT_POLL_SECONDS = 60
+DEFAULT_MAX_QUARANTINE_PERCENT = 5.0
 # The prefixes the training role and the sanitisation functions may use (stacks/compute_stack.py,
 # constructs/sanitisation_workflow.py); a test keeps them equal.
 RAW_PREFIX = "raw"
@@ -32,11 +34,13 @@ REPORTS_PREFIX = "reports"
 
 @dataclass(frozen=True)
 class PlatformLocations:
-    """What the stack sets on ValidateInput: the buckets and how often to poll a job."""
+    """What the stack sets on ValidateInput: the buckets, how often to poll a job, and the
+    environment's quarantine limit for sanitisation."""
 
     datasets_bucket: str
     artifacts_bucket: str
     poll_seconds: int = DEFAULT_POLL_SECONDS
+    max_quarantine_percent: float = DEFAULT_MAX_QUARANTINE_PERCENT
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> PlatformLocations:
@@ -45,7 +49,8 @@ class PlatformLocations:
         missing = [name for name in ("DATASETS_BUCKET", "ARTIFACTS_BUCKET") if not environ.get(name)]
         if missing:
             raise MissingSetting(f"environment variable {missing[0]} is not set on this function")
-        return cls(environ["DATASETS_BUCKET"], environ["ARTIFACTS_BUCKET"], int(environ.get("POLL_SECONDS") or DEFAULT_POLL_SECONDS))
+        return cls(environ["DATASETS_BUCKET"], environ["ARTIFACTS_BUCKET"], int(environ.get("POLL_SECONDS") or DEFAULT_POLL_SECONDS),
+                   float(environ.get("MAX_QUARANTINE_PERCENT") or DEFAULT_MAX_QUARANTINE_PERCENT))
 
 
 def percent_label(percent: float) -> str:
@@ -99,7 +104,9 @@ def plan_run(run: Mapping, execution_name: str, platform: PlatformLocations) -> 
         "poll_seconds": platform.poll_seconds,
         "buckets": {"datasets": datasets, "artifacts": artifacts},
         # A prefix ends with "/", so raw/tickets does not also take raw/tickets-old.
-        "sanitisation": {"input_prefix": raw_key if raw_key.endswith("/") else raw_key + "/", "output_prefix": sanitised},
+        # What the sanitisation states read (the same job the standalone sanitisation machine takes).
+        "sanitisation": {"input_prefix": raw_key if raw_key.endswith("/") else raw_key + "/", "output_prefix": sanitised,
+                         "settings": {}, "max_quarantine_percent": platform.max_quarantine_percent, "shard_bytes": DEFAULT_SHARD_BYTES},
         "customer_data_s3_uri": f"s3://{datasets}/{sanitised}clean/",
         "evaluation_data_s3_uri": run["evaluation"]["data_s3_uri"],
         "validation_job_name": f"{job}-val-{digest}",
