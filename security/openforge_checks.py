@@ -78,18 +78,71 @@ def mlflow_artifacts_in_kms_bucket(node: CfnResource) -> Result:
 def no_full_wildcard_action(node: CfnResource) -> Result:
     if node.cfn_resource_type not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"):
         return NagRuleCompliance.NOT_APPLICABLE
-    documents = []
+    for statement in _policy_statements(node):
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if statement.get("Effect") == "Allow" and "*" in actions:
+            return NagRuleCompliance.NON_COMPLIANT
+    return NagRuleCompliance.COMPLIANT
+
+
+# What IAM must demand of each SageMaker create a role may make: endpoint configs and
+# training jobs created at run time by Lambdas are invisible to the packs, so the policy
+# that allows them is where "private and under our key" is checked.
+REQUIRED_CREATE_CONDITIONS = {
+    "sagemaker:CreateTrainingJob": {("StringEquals", "sagemaker:VolumeKmsKey"), ("StringEquals", "sagemaker:OutputKmsKey"),
+                                    ("ForAllValues:StringEquals", "sagemaker:VpcSubnets"), ("ForAllValues:StringEquals", "sagemaker:VpcSecurityGroupIds"),
+                                    ("Null", "sagemaker:VpcSubnets")},
+    "sagemaker:CreateModel": {("Bool", "sagemaker:NetworkIsolation"), ("ForAllValues:StringEquals", "sagemaker:VpcSubnets"),
+                              ("Null", "sagemaker:VpcSubnets")},
+    "sagemaker:CreateEndpointConfig": {("StringEquals", "sagemaker:VolumeKmsKey")},
+}
+# Settings a launching Lambda must carry for every resource it creates (openforge_lambda.training_job / .endpoint).
+LAUNCH_SETTINGS = {
+    "TRAINING_ROLE_ARN": ("TRAINING_KMS_KEY_ARN", "TRAINING_SUBNET_IDS", "TRAINING_SECURITY_GROUP_IDS"),
+    "SERVING_ROLE_ARN": ("ENDPOINT_KMS_KEY_ARN", "ENDPOINT_SUBNET_IDS", "ENDPOINT_SECURITY_GROUP_IDS"),
+}
+
+
+def _policy_statements(node: CfnResource) -> list[dict]:
     properties = _resolved(node, node._cfn_properties) if hasattr(node, "_cfn_properties") else {}
-    documents.append(properties.get("policyDocument") or properties.get("PolicyDocument"))
+    documents = [properties.get("policyDocument") or properties.get("PolicyDocument")]
     for policy in properties.get("policies") or properties.get("Policies") or []:
         documents.append(policy.get("policyDocument") or policy.get("PolicyDocument"))
-    for document in filter(None, documents):
-        for statement in document.get("Statement", []):
-            actions = statement.get("Action", [])
-            actions = [actions] if isinstance(actions, str) else actions
-            if statement.get("Effect") == "Allow" and "*" in actions:
-                return NagRuleCompliance.NON_COMPLIANT
-    return NagRuleCompliance.COMPLIANT
+    return [statement for document in filter(None, documents) for statement in document.get("Statement", [])]
+
+
+def sagemaker_creates_private(node: CfnResource) -> Result:
+    """Every allowed SageMaker create of a training job, model or endpoint config carries the
+    conditions that keep it in our subnets and under our key; a wildcard create cannot."""
+    if node.cfn_resource_type not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"):
+        return NagRuleCompliance.NOT_APPLICABLE
+    findings = []
+    for statement in _policy_statements(node):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = statement.get("Action", [])
+        for action in [actions] if isinstance(actions, str) else actions:
+            if action.startswith("sagemaker:") and "*" in action:
+                findings.append(f"Action::{action}")
+                continue
+            required = REQUIRED_CREATE_CONDITIONS.get(action)
+            given = {(operator, key) for operator, keys in (statement.get("Condition") or {}).items() for key in keys}
+            if required and not required <= given:
+                findings.append(f"Action::{action}")
+    return findings or NagRuleCompliance.COMPLIANT
+
+
+def lambda_launch_settings(node: CfnResource) -> Result:
+    """A Lambda that launches SageMaker resources is told their key, subnets and security groups."""
+    if node.cfn_resource_type != "AWS::Lambda::Function":
+        return NagRuleCompliance.NOT_APPLICABLE
+    properties = _resolved(node, node._cfn_properties) if hasattr(node, "_cfn_properties") else {}
+    variables = ((properties.get("environment") or properties.get("Environment") or {}).get("variables")
+                 or (properties.get("environment") or properties.get("Environment") or {}).get("Variables") or {})
+    missing = [f"Environment::{name}" for trigger, names in LAUNCH_SETTINGS.items() if trigger in variables
+               for name in names if not variables.get(name)]
+    return missing or NagRuleCompliance.COMPLIANT
 
 
 # (rule id suffix, rule, what is wrong, why it matters)
@@ -104,6 +157,14 @@ RULES: tuple[tuple[str, Callable[[CfnResource], Result], str, str], ...] = (
      "MLflow artifacts include model weights and evaluation samples derived from customer data."),
     ("NoFullWildcardAction", no_full_wildcard_action, "An IAM policy allows Action \"*\".",
      "Every role of the platform is scoped to the actions of its job; \"*\" cannot be acknowledged into least privilege."),
+    ("SageMakerCreatesPrivate", sagemaker_creates_private,
+     "An IAM policy allows creating a SageMaker training job, model or endpoint config without the conditions on its KMS key, subnets, "
+     "security groups or network isolation, or allows a wildcard SageMaker action.",
+     "The pipeline's Lambdas create these at run time, where no template review can see them; IAM conditions make anything not private "
+     "and encrypted under the customer's key fail at the API."),
+    ("LambdaLaunchSettings", lambda_launch_settings,
+     "A Lambda that launches training jobs or endpoints lacks the KMS key, subnet or security group setting for them.",
+     "The launch code refuses to run without them; the template should not deploy a function that can only fail."),
 )
 
 

@@ -81,3 +81,42 @@ def test_allow_every_action_fails():
     stack = Stack(App(), "Wildcard")
     iam.ManagedPolicy(stack, "Policy", statements=[iam.PolicyStatement(actions=["*"], resources=["arn:aws:s3:::b"])])
     assert _rules_fired(stack) == {"OpenForge-NoFullWildcardAction"}
+
+
+def test_a_sagemaker_create_without_key_and_vpc_conditions_fails():
+    stack = Stack(App(), "Creates")
+    iam.ManagedPolicy(stack, "Open", statements=[iam.PolicyStatement(actions=["sagemaker:CreateTrainingJob"], resources=["*"])])
+    iam.ManagedPolicy(stack, "Wildcard", statements=[iam.PolicyStatement(actions=["sagemaker:Create*"], resources=["*"])])
+    iam.ManagedPolicy(stack, "KeyOnly", statements=[iam.PolicyStatement(actions=["sagemaker:CreateEndpointConfig", "sagemaker:CreateModel"], resources=["*"],
+                                                                        conditions={"StringEquals": {"sagemaker:VolumeKmsKey": "k"}})])
+    report = OpenForgeChecks().validate_scope(stack)
+    findings = {(v.rule_name, c.construct_path.split("/")[1]) for v in report.violations for c in v.violating_resources}
+    assert findings == {("OpenForge-SageMakerCreatesPrivate[Action::sagemaker:CreateTrainingJob]", "Open"),
+                        ("OpenForge-SageMakerCreatesPrivate[Action::sagemaker:Create*]", "Wildcard"),
+                        ("OpenForge-SageMakerCreatesPrivate[Action::sagemaker:CreateModel]", "KeyOnly")}, "the endpoint config's key condition suffices for it"
+
+
+def test_a_sagemaker_create_with_every_condition_passes():
+    stack = Stack(App(), "Conditioned")
+    iam.ManagedPolicy(stack, "Policy", statements=[
+        iam.PolicyStatement(actions=["sagemaker:CreateTrainingJob"], resources=["*"], conditions={
+            "StringEquals": {"sagemaker:VolumeKmsKey": "k", "sagemaker:OutputKmsKey": "k"},
+            "ForAllValues:StringEquals": {"sagemaker:VpcSubnets": ["s"], "sagemaker:VpcSecurityGroupIds": ["g"]},
+            "Null": {"sagemaker:VpcSubnets": "false"}}),
+        iam.PolicyStatement(actions=["sagemaker:CreateEndpointConfig"], resources=["*"], conditions={"StringEquals": {"sagemaker:VolumeKmsKey": "k"}}),
+    ])
+    assert _rules_fired(stack) == set()
+
+
+def test_a_launching_lambda_without_its_key_setting_fails():
+    from aws_cdk import aws_lambda as lambda_
+
+    stack = Stack(App(), "Launcher")
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    for name, variables in (("Unkeyed", {"TRAINING_ROLE_ARN": "r", "TRAINING_SUBNET_IDS": "s", "TRAINING_SECURITY_GROUP_IDS": "g"}),
+                            ("Keyed", {"TRAINING_ROLE_ARN": "r", "TRAINING_SUBNET_IDS": "s", "TRAINING_SECURITY_GROUP_IDS": "g", "TRAINING_KMS_KEY_ARN": "k"})):
+        lambda_.Function(stack, name, runtime=lambda_.Runtime.PYTHON_3_12, handler="h.h", code=lambda_.Code.from_inline("x"), role=role, environment=variables)
+    report = OpenForgeChecks().validate_scope(stack)
+    findings = {(v.rule_name, c.construct_path.split("/")[1]) for v in report.violations for c in v.violating_resources}
+    launch = {(rule, path) for rule, path in findings if "LaunchSettings" in rule}
+    assert launch == {("OpenForge-LambdaLaunchSettings[Environment::TRAINING_KMS_KEY_ARN]", "Unkeyed")}
