@@ -12,6 +12,7 @@ pipeline/steps.py, shared with the local runner.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from aws_cdk import Fn, RemovalPolicy, Stack
@@ -153,6 +154,7 @@ class FineTuningPipeline(Construct):
             "ENDPOINT_SUBNET_IDS": Fn.join(",", self._subnet_ids),
             "ENDPOINT_SECURITY_GROUP_IDS": self.endpoint_security_group.security_group_id,
             "ENDPOINT_KMS_KEY_ARN": self._artifacts.key_arn,
+            "SERVING_CONTAINER_ENVIRONMENT": json.dumps(self._config.serving.container_environment, sort_keys=True),
         }
 
     def _allow_training_jobs(self, role: JobRole, *, start: bool, stop: bool = False) -> None:

@@ -120,6 +120,9 @@ _ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)
 class Serving(_Strict):
     endpoint_instance_types: tuple[str, ...] = ("ml.g5.2xlarge",)
     image_uri: str = Field(default=DEFAULT_SERVING_IMAGE, description="ECR image serving the tuned model; {region} is filled in")
+    # TGI loads the merged weights SageMaker copies to /opt/ml/model; SM_NUM_GPUS is set per instance type at deploy.
+    container_environment: dict[str, str] = Field(default_factory=lambda: {"HF_MODEL_ID": "/opt/ml/model", "MAX_INPUT_TOKENS": "4096",
+                                                                           "MAX_TOTAL_TOKENS": "8192"})
 
     @field_validator("image_uri")
     @classmethod

@@ -280,3 +280,18 @@ def test_the_deploy_handler_refuses_a_bad_event_naming_the_field(sagemaker, serv
     with pytest.raises(DeploymentRefused, match="^execution_name: required$"):
         load_handler("deploy_endpoint")({"endpoint_name": ENDPOINT, "model_data_s3_uri": MODEL_TAR,
                                          "instance_type": INSTANCE}, LambdaContext())
+
+
+def test_the_serving_settings_reach_the_model_with_the_instance_gpu_count(sagemaker, serving_environment, monkeypatch):
+    monkeypatch.setenv("SERVING_CONTAINER_ENVIRONMENT", '{"HF_MODEL_ID": "/opt/ml/model", "MAX_TOTAL_TOKENS": "8192"}')
+    event = {"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_PREFIX, "instance_type": "ml.g4dn.12xlarge"}
+    deployed = load_handler("deploy_endpoint")(event, LambdaContext())
+    environment = sagemaker.client.describe_model(ModelName=deployed["model_name"])["PrimaryContainer"]["Environment"]
+    assert environment == {"HF_MODEL_ID": "/opt/ml/model", "MAX_TOTAL_TOKENS": "8192", "SM_NUM_GPUS": "4"}
+
+
+def test_gpu_counts_of_endpoint_instances():
+    from openforge_lambda.endpoint import gpu_count
+
+    assert [gpu_count(t) for t in ("ml.g5.2xlarge", "ml.g6e.12xlarge", "ml.g5.48xlarge", "ml.p5.48xlarge", "ml.inf2.xlarge", "ml.m5.xlarge")] == [
+        1, 4, 8, 8, None, None]

@@ -11,6 +11,7 @@ KMS key is refused, naming the field. Plain boto3 (no sagemaker SDK in a Lambda)
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,17 @@ PREVIOUS_CONFIG_TAG = "openforge:previous-endpoint-config"
 # UpdateEndpoint is refused in every other state.
 UPDATABLE_STATES = ("InService",)
 SETTLED_STATES = ("InService", "Failed", "OutOfService", "UpdateRollbackFailed")
+# GPUs per endpoint instance, for the serving container's tensor parallelism (TGI's SM_NUM_GPUS).
+GPUS_BY_SIZE = {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1, "12xlarge": 4, "24xlarge": 4, "48xlarge": 8}
+EIGHT_GPU_FAMILIES = ("p4d", "p4de", "p5", "p5e", "p5en")
+
+
+def gpu_count(instance_type: str) -> int | None:
+    """GPUs of an ml.g*/ml.p* instance; None for instances without GPUs (inf2, m5, c5)."""
+    _, family, size = instance_type.split(".", 2)
+    if family in EIGHT_GPU_FAMILIES:
+        return 8
+    return GPUS_BY_SIZE.get(size) if family.startswith("g") else None
 
 
 class DeploymentRefused(ValueError):
@@ -50,15 +62,20 @@ class ServingEnvironment:
     subnet_ids: tuple[str, ...]
     security_group_ids: tuple[str, ...]
     kms_key_id: str
+    container_environment: dict | None = None  # the serving image's settings (SERVING_CONTAINER_ENVIRONMENT, JSON)
 
     @classmethod
     def from_environment(cls) -> ServingEnvironment:
+        import os
+
+        settings = os.environ.get("SERVING_CONTAINER_ENVIRONMENT") or "{}"
         return cls(
             image_uri=required("SERVING_IMAGE_URI"),
             role_arn=required("SERVING_ROLE_ARN"),
             subnet_ids=required_list("ENDPOINT_SUBNET_IDS"),
             security_group_ids=required_list("ENDPOINT_SECURITY_GROUP_IDS"),
             kms_key_id=required("ENDPOINT_KMS_KEY_ARN"),
+            container_environment=json.loads(settings),
         )
 
 
@@ -74,6 +91,7 @@ class DeployRequest:
     kms_key_id: str
     instance_type: str
     instance_count: int = 1
+    container_environment: dict | None = None
 
     @classmethod
     def from_mapping(cls, request: Mapping) -> DeployRequest:
@@ -104,11 +122,14 @@ class DeployRequest:
             raise DeploymentRefused("instance_count", f"must be a whole number of at least 1, got {count!r}")
         if not request.get("kms_key_id"):
             raise DeploymentRefused("kms_key_id", "required: the endpoint's volume is encrypted with the customer's key")
+        settings = request.get("container_environment") or {}
+        if not isinstance(settings, Mapping) or not all(isinstance(v, str) for v in settings.values()):
+            raise DeploymentRefused("container_environment", f"must be an object of strings, got {settings!r}")
         return cls(
             endpoint_name=endpoint_name, execution_name=text("execution_name"), model_data_s3_uri=model_data,
             image_uri=text("image_uri"), role_arn=text("role_arn"), subnet_ids=ids("subnet_ids"),
             security_group_ids=ids("security_group_ids"), kms_key_id=text("kms_key_id"),
-            instance_type=text("instance_type"), instance_count=count,
+            instance_type=text("instance_type"), instance_count=count, container_environment=dict(settings),
         )
 
 
@@ -208,10 +229,14 @@ def roll_back(client, deployed: Mapping) -> dict:
 
 
 def _ensure_model(client, name: str, request: DeployRequest) -> None:
+    container = {"Image": request.image_uri, "ModelDataSource": model_data_source(request.model_data_s3_uri)}
+    if request.container_environment:
+        gpus = gpu_count(request.instance_type)
+        container["Environment"] = {**request.container_environment, **({"SM_NUM_GPUS": str(gpus)} if gpus else {})}
     wanted = {
         "ModelName": name,
         "ExecutionRoleArn": request.role_arn,
-        "PrimaryContainer": {"Image": request.image_uri, "ModelDataSource": model_data_source(request.model_data_s3_uri)},
+        "PrimaryContainer": container,
         "VpcConfig": {"Subnets": list(request.subnet_ids), "SecurityGroupIds": list(request.security_group_ids)},
     }
     existing = _describe(client.describe_model, ModelName=name)
@@ -219,7 +244,8 @@ def _ensure_model(client, name: str, request: DeployRequest) -> None:
         client.create_model(**wanted, EnableNetworkIsolation=True)
         return
     made_from = {field: existing.get(field) for field in ("ExecutionRoleArn", "VpcConfig")}
-    made_from["PrimaryContainer"] = {key: existing["PrimaryContainer"].get(key) for key in ("Image", "ModelDataSource")}
+    made_from["PrimaryContainer"] = {key: existing["PrimaryContainer"][key] for key in ("Image", "ModelDataSource", "Environment")
+                                     if existing["PrimaryContainer"].get(key)}
     if _normalised(made_from) != _normalised({key: wanted[key] for key in made_from}):
         raise DeploymentConflict(f"model {name} exists but was made from other inputs: {made_from}")
 
