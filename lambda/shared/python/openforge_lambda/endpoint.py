@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from openforge_lambda.settings import required, required_list
+from openforge_lambda.settings import FieldError, required, required_list
 
 NAME_LIMIT = 63  # SageMaker's limit on model, endpoint config and endpoint names
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -41,12 +41,8 @@ def gpu_count(instance_type: str) -> int | None:
     return GPUS_BY_SIZE.get(size) if family.startswith("g") else None
 
 
-class DeploymentRefused(ValueError):
+class DeploymentRefused(FieldError):
     """A request that would not give a private, encrypted endpoint; names the field."""
-
-    def __init__(self, field: str, problem: str):
-        self.field, self.problem = field, problem
-        super().__init__(f"{field}: {problem}")
 
 
 class DeploymentConflict(RuntimeError):

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
+from openforge_lambda.settings import FieldError
+
 # Instance types the platform runs, as in stacks/environment_config.py (a test keeps them equal).
 GPU_TRAINING_TYPES = ("ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.p5en.48xlarge")
 TRAINIUM_TRAINING_TYPES = ("ml.trn1.32xlarge", "ml.trn1n.32xlarge", "ml.trn2.48xlarge")
@@ -174,12 +176,8 @@ SCHEMA = _fill_block_defaults({
 })
 
 
-class PipelineInputError(ValueError):
+class PipelineInputError(FieldError):
     """A bad pipeline input; the message starts with the field's path."""
-
-    def __init__(self, field: str, problem: str):
-        self.field, self.problem = field, problem
-        super().__init__(f"{field or '(input)'}: {problem}")
 
 
 @dataclass(frozen=True)

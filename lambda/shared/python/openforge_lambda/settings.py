@@ -1,4 +1,5 @@
-"""Environment variables of a handler, read and checked in one place."""
+"""Environment variables of a handler, read and checked in one place, and the error a
+request refused for one of its fields raises."""
 from __future__ import annotations
 
 import os
@@ -6,6 +7,15 @@ import os
 
 class MissingSetting(RuntimeError):
     pass
+
+
+class FieldError(ValueError):
+    """A request refused because of one field; the message starts with the field's path
+    ("(input)" for the request as a whole), so a person knows what to change."""
+
+    def __init__(self, field: str, problem: str):
+        self.field, self.problem = field, problem
+        super().__init__(f"{field or '(input)'}: {problem}")
 
 
 def required(name: str) -> str:

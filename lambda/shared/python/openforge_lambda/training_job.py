@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
-from openforge_lambda.settings import MissingSetting, required, required_list
+from openforge_lambda.settings import FieldError, MissingSetting, required, required_list
 
 STEPS = ("validation", "training", "evaluation")
 TARGET = "training-job"
@@ -40,12 +40,8 @@ EVALUATE_COMMAND = ("python", "-m", "openforge_training.evaluate")
 TAG_EXECUTION, TAG_JOB, TAG_STEP = "openforge:execution", "openforge:job", "openforge:step"
 
 
-class TrainingRequestRefused(ValueError):
+class TrainingRequestRefused(FieldError):
     """A request that cannot be started as asked (or not privately); names the field."""
-
-    def __init__(self, field: str, problem: str):
-        self.field, self.problem = field, problem
-        super().__init__(f"{field}: {problem}")
 
 
 class TrainingJobConflict(RuntimeError):
