@@ -51,10 +51,11 @@ synth: setup
 	  $(PY) -m security.review --env $$env || exit 1; \
 	done
 
+# The pipeline end to end on this machine (pipeline/local.py): the state machine's steps on a
+# tiny model, S3 as a folder under work/demo/s3, a local MLflow server; the summary at the end.
 demo: setup
 	$(PY) -m security.review --env dev --announce
-	$(PY) -m sanitiser examples/messy-sample.jsonl --out work/messy --quiet --max-quarantine-percent 50
-	$(MAKE) --no-print-directory train-example
+	PYTHONPATH=.:training_container:lambda/shared/python $(PY) -m pipeline.local --work work/demo
 
 test: setup
 	$(PY) -m pytest -q tests
