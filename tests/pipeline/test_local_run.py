@@ -1,0 +1,202 @@
+"""The local runner behind `make demo`: the pipeline's steps, in the state machine's order,
+each through the code the cloud runs, on a small run (fewer steps, tiny evaluation files)."""
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from openforge_lambda.training_job import TrainingEnvironment, training_job_request
+from pipeline import local, steps
+from pipeline.demo_data import DemoSizes
+from pipeline.local_jobs import LocalRunRefused, check_runnable
+from pipeline.local_s3 import LocalS3
+
+SMALL = DemoSizes(customer=200, per_category=48, held_out=8, mmlu_questions=4)
+
+
+def demo_input(**changes) -> dict:
+    pipeline_input = json.loads(local.DEFAULT_INPUT.read_text())
+    for dotted, value in changes.items():
+        *path, last = dotted.split("__")
+        target = pipeline_input
+        for key in path:
+            target = target[key]
+        target[last] = value
+    return pipeline_input
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, mlflow_server):
+    """One run end to end: 40 training steps, two general benchmarks, limits any model meets
+    (the gate's plumbing is under test here, not the tiny model's skill)."""
+    pipeline_input = demo_input(hyperparameters__max_steps=40, evaluation__benchmarks=["ifeval", "byod"],
+                                evaluation__limits={"min_general_retention": 0.01, "min_domain_gain": 0.0})
+    out = io.StringIO()
+    options = local.Options(work=tmp_path_factory.mktemp("demo") / "work", execution_name="test-run", mlflow=mlflow_server, sizes=SMALL)
+    result = local.run_pipeline(pipeline_input, options, out=out)
+    return result, out.getvalue(), mlflow_server
+
+
+def test_visits_the_state_machines_work_steps_in_order(small_run):
+    result, printed, _ = small_run
+    assert result.succeeded, printed[-4000:]
+    assert result.visited == list(steps.WORK_STEPS)
+    assert result.end_state == steps.SUCCEEDED
+    for name in steps.WORK_STEPS:  # one line as each step starts, one as it ends
+        assert f"▶ {name}" in printed and f"✓ {name} (" in printed
+
+
+def test_sanitisation_counts_include_the_messy_lines(small_run):
+    result, printed, _ = small_run
+    sanitisation = result.summary["sanitisation"]
+    assert sanitisation["lines_in"] == SMALL.customer + 13  # the messy sample's 13 lines mixed in
+    assert sanitisation["quarantined"] > 0 and sanitisation["passed"] is True
+    assert sanitisation["lines_in"] == sanitisation["clean"] + sanitisation["quarantined"] + sanitisation["duplicates"]
+    clean = result.work / "s3" / "openforge-local-datasets" / "sanitised" / "demo-tickets" / "test-run" / "clean"
+    assert sorted(path.name for path in clean.iterdir()) == ["tickets-2024-05.jsonl", "tickets-2024-06.jsonl"]
+    assert (clean.parent / "report.md").is_file() and (clean.parent / "plan" / "items.json").is_file()
+    assert f"{sanitisation['quarantined']} quarantined" in printed
+
+
+def test_the_jobs_ran_the_requests_the_lambda_builds(small_run):
+    result, _, _ = small_run
+    plan_jobs = sorted(path.name for path in (result.work / "jobs").iterdir())
+    validation = result.summary["validation_run"]
+    row = result.summary["selection"]["runs"][0]
+    assert plan_jobs == sorted([validation["job_name"], row["training_job_name"], row["evaluation_job_name"]])
+    job = result.work / "jobs" / row["training_job_name"]
+    hyperparameters = json.loads((job / "input" / "config" / "hyperparameters.json").read_text())
+    assert hyperparameters["max_steps"] == "40" and hyperparameters["customer_data_percent"] == "75"
+    assert sorted(path.name for path in (job / "input" / "data").iterdir()) == ["curated", "customer", "model"]
+    validation_hyperparameters = json.loads((result.work / "jobs" / validation["job_name"] / "input" / "config" / "hyperparameters.json").read_text())
+    assert validation_hyperparameters["max_steps"] == "5"
+    record = json.loads((Path(result.summary["local"]["files"][row["training_job_name"]]) / "openforge-run.json").read_text())
+    assert record["steps"] == 40
+
+
+def test_gate_verdict_comes_from_evaluation_json(small_run):
+    result, printed, _ = small_run
+    row = result.summary["selection"]["runs"][0]
+    evaluation = json.loads((Path(result.summary["local"]["files"][row["evaluation_job_name"]]) / "evaluation.json").read_text())
+    assert set(evaluation["benchmarks"]) == {"ifeval", "byod"}
+    assert row["gate"]["passed"] is evaluation["gate"]["passed"] is True
+    assert row["domain"]["tuned"] == evaluation["benchmarks"]["byod"]["tuned"]
+    assert result.summary["selection"]["passed"] is True
+    assert result.summary["selection"]["chosen"]["training_job_name"] == row["training_job_name"]
+    assert "Gate:           passed" in printed
+
+
+def test_comparison_files_are_under_the_report_prefix(small_run):
+    result, _, _ = small_run
+    report = LocalS3(result.work / "s3").path(result.summary["selection"]["report_s3_uri"])
+    for name in ("comparison.json", "comparison.md", "comparison.svg"):
+        assert (report / name).is_file() and (report / name).stat().st_size > 0
+    assert json.loads((report / "comparison.json").read_text())["job_name"] == "demo-tickets"
+    assert (report / "comparison.svg").read_text().lstrip().startswith("<svg")
+
+
+def test_smoke_test_answers_a_held_out_prompt(small_run):
+    result, printed, _ = small_run
+    endpoint = result.summary["endpoint"]
+    assert endpoint["in_service"] is True and endpoint["endpoint_name"] == "demo-tickets"
+    smoke = endpoint["local_smoke_test"]
+    assert smoke["prompt"].startswith("Classify this support ticket.")
+    assert smoke["answer"].strip(), "the tuned model generated no text"
+    assert f"answer:    {' '.join(smoke['answer'].split())}" in printed
+
+
+def test_the_training_run_is_in_mlflow(small_run):
+    from mlflow.tracking import MlflowClient
+
+    result, _, uri = small_run
+    row = result.summary["selection"]["runs"][0]
+    assert row["mlflow_run_id"], "openforge-run.json names no MLflow run"
+    run = MlflowClient(tracking_uri=uri).get_run(row["mlflow_run_id"])
+    assert run.info.run_name == row["training_job_name"]
+    assert run.data.tags["mix_ratio"] == "0.75" and run.data.tags["method"] == "lora"
+    assert "loss" in run.data.metrics
+    assert result.summary["local"]["mlflow"]["runs"][row["training_job_name"]] == row["mlflow_run_id"]
+    assert result.summary["local"]["mlflow"]["runs"][row["evaluation_job_name"]]  # the evaluation tracked too
+
+
+def test_summary_is_written_and_printed(small_run):
+    result, printed, _ = small_run
+    written = json.loads((result.work / "summary.json").read_text())
+    assert set(written) >= {"job_name", "execution_name", "sanitisation", "validation_run", "selection", "endpoint"}
+    assert written["validation_run"]["status"] == "Completed"
+    assert "=== demo-tickets, execution test-run: Run finished ===" in printed
+
+
+def test_bad_input_stops_at_validate_naming_the_field(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(demo_input(mixing__customer_data_percent=120)))
+    work = tmp_path / "work"
+    status = local.main(["--input", str(bad), "--work", str(work), "--no-mlflow"])
+    printed = capsys.readouterr().out
+    assert status == 1
+    assert "InvalidInput" in printed and "mixing.customer_data_percent: 120 is greater than the maximum of 100" in printed
+    summary = json.loads((work / "summary.json").read_text())
+    assert summary["failure"]["error"] == "InvalidInput"
+    assert f"▶ {steps.VALIDATE}" in printed and f"▶ {steps.SANITISE}" not in printed
+    assert not (work / "jobs").exists() and not (work / "s3" / "openforge-local-datasets" / "sanitised").exists()
+
+
+def test_bad_input_result(tmp_path):
+    result = local.run_pipeline(demo_input(hyperparameters__per_device_batch_size=5), local.Options(work=tmp_path / "w", mlflow="off", sizes=SMALL),
+                                out=io.StringIO())
+    assert result.visited == [steps.VALIDATE]
+    assert not result.succeeded and result.end_state == steps.INPUT_INVALID
+    assert result.error["cause"].startswith("hyperparameters.per_device_batch_size:")
+
+
+def _request(**run_changes) -> dict:
+    from openforge_lambda.pipeline_input import normalise
+    from openforge_lambda.run_plan import PlatformLocations, plan_run
+
+    run = normalise(demo_input(**run_changes))
+    plan = plan_run(run, "exec-1", PlatformLocations("openforge-local-datasets", "openforge-local-artifacts"))
+    environment = TrainingEnvironment("gpu", "neuron", "role", ("subnet",), ("sg",), "key", "http://127.0.0.1:5000", 3600)
+    return training_job_request("training", run, plan, plan["mixes"][0], environment)
+
+
+def test_what_a_laptop_cannot_honour_is_refused_by_name():
+    check_runnable(_request())
+    with pytest.raises(LocalRunRefused, match=r"^HyperParameters\.precision: bf16"):
+        check_runnable(_request(hyperparameters__precision="bf16"))
+    with pytest.raises(LocalRunRefused, match=r"^ResourceConfig\.InstanceCount: 2 instances"):
+        check_runnable(_request(compute__instance_count=2))
+    arn = copy.deepcopy(_request())
+    arn["HyperParameters"]["mlflow_tracking_uri"] = "arn:aws:sagemaker:us-east-1:111111111111:mlflow-tracking-server/x"
+    with pytest.raises(LocalRunRefused, match=r"^HyperParameters\.mlflow_tracking_uri"):
+        check_runnable(arn)
+
+
+def test_local_s3_maps_uris_both_ways(tmp_path):
+    store = LocalS3(tmp_path)
+    path = store.path("s3://bucket/a/b.json")
+    assert path == tmp_path / "bucket" / "a" / "b.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{}")
+    assert store.uri(path) == "s3://bucket/a/b.json"
+    client = store.client()
+    client.put_object(Bucket="bucket", Key="c/d.txt", Body=b"hello")
+    assert client.get_object(Bucket="bucket", Key="c/d.txt")["Body"].read() == b"hello"
+    with pytest.raises(Exception, match="NoSuchKey"):
+        client.get_object(Bucket="bucket", Key="missing")
+    with pytest.raises(ValueError):
+        store.path("s3://bucket/../escape")
+
+
+def test_too_much_quarantined_stops_after_sanitise(tmp_path):
+    """20 clean tickets and the messy sample's 13 lines: 5 quarantined, 15 % > the 5 % limit."""
+    result = local.run_pipeline(demo_input(), local.Options(work=tmp_path / "w", mlflow="off", sizes=DemoSizes(customer=20, held_out=2, mmlu_questions=1)),
+                                out=io.StringIO())
+    assert result.visited == [steps.VALIDATE, steps.SANITISE, steps.CLEAN_UP]
+    assert result.end_state == steps.FAILED and result.error["error"] == "QuarantineLimitExceeded"
+    assert "5 of 33 lines quarantined" in result.error["cause"] and "limit 5%" in result.error["cause"]
+    assert result.summary["sanitisation"]["passed"] is False
+    assert not (tmp_path / "w" / "jobs").exists()
