@@ -154,8 +154,9 @@ def _tracking(options: Options, work: Path, console: Console):
 
 
 def prepare_work(work: Path) -> Path:
-    """An empty work folder: made here, or one an earlier local run made (emptied)."""
-    work = Path(work)
+    """An empty work folder (absolute: the jobs run in their own folders): made here, or one
+    an earlier local run made (emptied)."""
+    work = Path(work).resolve()
     if work.exists() and any(work.iterdir()):
         if not (work / WORK_MARKER).is_file():
             raise SystemExit(f"pipeline.local: {work} is not empty and was not made by a local run; choose another --work folder")

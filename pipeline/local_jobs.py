@@ -106,6 +106,7 @@ def check_runnable(request: dict) -> None:
 def run_job(request: dict, store: LocalS3, work: Path, settings: LocalJobSettings = LocalJobSettings()) -> LocalJob:
     """Lay the request out as SageMaker would, run the container, and report how it ended."""
     check_runnable(request)
+    work = Path(work).resolve()  # the container runs in the job's folder: every path it is given is absolute
     name = request["TrainingJobName"]
     job_dir = work / "jobs" / name
     if job_dir.exists():

@@ -17,7 +17,7 @@ class LocalS3:
     """Maps S3 URIs to paths under ``root`` and back."""
 
     def __init__(self, root: Path):
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # absolute: jobs get these paths and run in folders of their own
 
     def path(self, uri: str) -> Path:
         """The local path of ``s3://bucket/key`` (a prefix ending in "/" is a folder)."""

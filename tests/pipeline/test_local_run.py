@@ -175,6 +175,18 @@ def test_what_a_laptop_cannot_honour_is_refused_by_name():
         check_runnable(arn)
 
 
+def test_a_relative_work_folder_reaches_the_jobs(tmp_path, monkeypatch):
+    """The jobs run in folders of their own, so every path they get must be absolute; the
+    container's own failure reason (here: a curated category with no files) comes back as the job's."""
+    monkeypatch.chdir(tmp_path)
+    pipeline_input = demo_input(mixing__curated_weights={"reasoning": 50, "poetry": 50})
+    result = local.run_pipeline(pipeline_input, local.Options(work=Path("relative/work"), mlflow="off", sizes=SMALL), out=io.StringIO())
+    assert result.visited == [steps.VALIDATE, steps.SANITISE, steps.VALIDATION_RUN, steps.CLEAN_UP]
+    assert result.error["error"] == "ValidationRunFailed"
+    assert result.error["cause"].startswith("InputError: ") and "poetry" in result.error["cause"], result.error
+    assert (tmp_path / "relative" / "work" / "jobs").is_dir()
+
+
 def test_local_s3_maps_uris_both_ways(tmp_path):
     store = LocalS3(tmp_path)
     path = store.path("s3://bucket/a/b.json")
