@@ -108,3 +108,19 @@ def test_base_scores_are_reused_only_for_the_same_base_and_settings(eval_job, tu
     (eval_job / "input" / "data" / "model" / "extra.txt").write_text("another base")
     assert evaluate.main(argv(eval_job, "--benchmarks", "byod", "--base_results", str(first))) == 2
     assert "scored another base model" in caplog.text
+
+
+@pytest.mark.parametrize("module", ["openforge_training.evaluate", "openforge_training.launch"])
+def test_the_entrypoints_run_as_their_jobs_start_them(module, tmp_path):
+    """`python -m <module>`, as the evaluation job's ContainerEntrypoint and the image's
+    ENTRYPOINT run it: a module that fails on import fails every job."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    container = Path(__file__).resolve().parents[2] / "training_container"
+    result = subprocess.run([sys.executable, "-m", module, "--input_dir", str(tmp_path), "--help"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(container)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--input_dir" in result.stdout

@@ -93,6 +93,8 @@ BAD_INPUTS = {
                                "hyperparameters.num_epochs: must be greater than 0 unless hyperparameters.max_steps is set"),
     "learning rate of zero": ({"hyperparameters": {"learning_rate": 0}}, "hyperparameters.learning_rate: 0 must be greater than 0"),
     "unknown benchmark": ({"evaluation": {"benchmarks": ["mmlu", "arc"]}}, 'evaluation.benchmarks[1]: must be one of mmlu, ifeval, byod, got "arc"'),
+    "retention of zero": ({"evaluation": {"limits": {"min_general_retention": 0}}},
+                          "evaluation.limits.min_general_retention: 0 must be greater than 0"),
     "retention above 1": ({"evaluation": {"limits": {"min_general_retention": 1.5}}},
                           "evaluation.limits.min_general_retention: 1.5 is greater than the maximum of 1"),
     "unknown instance type": ({"compute": {"instance_type": "ml.p5.48xlarg"}}, "compute.instance_type: must be one of "),

@@ -131,7 +131,8 @@ _TOP_LEVEL = {
                        "uniqueItems": True, "default": list(BENCHMARKS),
                        "description": "General benchmarks (mmlu, ifeval) and your held-out data (byod)."},
         "limits": _block("What the tuned model must reach to pass.", {
-            "min_general_retention": _number("Every general benchmark must keep at least this share of the base score.", 0.97, 0, 1),
+            "min_general_retention": _number("Every general benchmark must keep at least this share of the base score.", 0.97, None, 1,
+                                             exclusiveMinimum=0),
             "min_domain_gain": _number("The held-out metric must rise by at least this much (its own units).", 0.02, -1, 1),
         }),
         "data_s3_uri": _s3_uri("S3 prefix of the benchmark files: mmlu/, ifeval/ and byod/ (your held-out set, same formats as "
