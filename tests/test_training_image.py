@@ -23,14 +23,16 @@ def test_a_gpu_and_a_neuron_image_are_built_from_the_training_container(env):
         assert all("container-assets" in dest["repositoryName"] for dest in image["destinations"].values())
 
 
-def test_the_training_role_may_pull_from_the_asset_repository(env):
-    statements = [
-        statement
-        for _, (_, policy) in env.resources("AWS::IAM::ManagedPolicy").items()
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-    pulls = [s for s in statements if "ecr:BatchGetImage" in s["Action"]]
-    assert pulls and all("container-assets" in json.dumps(s["Resource"]) for s in pulls)
+def test_the_training_role_may_pull_from_the_asset_repository_and_the_serving_role_from_the_serving_image_only(env):
+    pulls = {stack: [] for stack in ("Compute", "Pipeline")}
+    for _, (stack, policy) in env.resources("AWS::IAM::ManagedPolicy").items():
+        found = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "ecr:BatchGetImage" in s["Action"]]
+        if found:
+            pulls.setdefault(stack, []).extend(found)
+    assert pulls["Compute"] and all("container-assets" in json.dumps(s["Resource"]) for s in pulls["Compute"])
+    [serving] = pulls["Pipeline"]
+    assert json.dumps(serving["Resource"]).endswith(':ecr:us-east-1:763104351884:repository/huggingface-pytorch-tgi-inference"]]}')
+    assert set(pulls) == {"Compute", "Pipeline"}, "no other stack pulls images"
 
 
 def test_dockerfiles_keep_the_base_torch_and_run_the_launcher():
