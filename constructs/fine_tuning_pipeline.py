@@ -274,28 +274,7 @@ class FineTuningPipeline(Construct):
         notify_success.add_catch(succeeded, result_path="$.notify_error")  # the run itself succeeded
         summarise.next(notify_success).next(succeeded)
 
-        deploy = guarded(invoke(self, f["DeployEndpoint"], steps.DEPLOY, result_path="$.deployment", payload=sfn.TaskInput.from_object({
-            "endpoint_name.$": "$.plan.endpoint_name", "execution_name.$": "$.plan.execution_name",
-            "model_data_s3_uri.$": "$.selection.chosen.model_s3_uri", "instance_type.$": "$.run.deploy.instance_type"})))
-        wait_endpoint = sfn.Wait(self, steps.WAIT_ENDPOINT, time=sfn.WaitTime.seconds_path("$.plan.poll_seconds"))
-        check_endpoint = guarded(invoke(self, f["CheckEndpoint"], steps.CHECK_ENDPOINT, result_path="$.endpoint",
-                                        payload=sfn.TaskInput.from_object({"endpoint_name.$": "$.deployment.endpoint_name"})))
-        roll_back = guarded(invoke(self, f["RollBackEndpoint"], steps.ROLL_BACK, input_path="$.deployment", result_path="$.rollback"))
-        endpoint_failed = sfn.Pass(self, steps.ENDPOINT_FAILED, result_path="$.failure", parameters={
-            "error": "EndpointFailed", "cause.$": "States.Format('endpoint {} is {}: {}', $.endpoint.endpoint_name, $.endpoint.status, $.endpoint.failure_reason)",
-            "rollback.$": "$.rollback"})
-        roll_back.next(endpoint_failed).next(notify_failure)
-        deploy.next(wait_endpoint).next(check_endpoint).next(
-            sfn.Choice(self, steps.ENDPOINT_READY)
-            .when(sfn.Condition.boolean_equals("$.endpoint.in_service", True), summarise)
-            .when(sfn.Condition.boolean_equals("$.endpoint.settled", True), roll_back)
-            .otherwise(wait_endpoint))
-
-        no_deployment = sfn.Pass(self, steps.NO_DEPLOYMENT, result_path="$.endpoint", result=sfn.Result.from_object({"status": "not requested"}))
-        no_deployment.next(summarise)
-        deploy_wanted = (sfn.Choice(self, steps.DEPLOY_WANTED)
-                         .when(sfn.Condition.boolean_equals("$.run.deploy.enabled", True), deploy)
-                         .otherwise(no_deployment))
+        deploy_wanted = self._deployment(summarise, notify_failure, guarded)
         gate = (sfn.Choice(self, steps.GATE)
                 .when(sfn.Condition.boolean_equals("$.selection.passed", True), deploy_wanted)
                 .otherwise(gate_failed))
@@ -338,6 +317,32 @@ class FineTuningPipeline(Construct):
         resources += [f"<{stack.resolve(function.node.default_child.logical_id)}.Arn>:*" for function in self.functions.values()]
         resources += [f"arn:<AWS::Partition>:lambda:{stack.region}:{stack.account}:function:{name}:*" for name in sanitisation.function_names.values()]
         return [f"AwsSolutions-IAM5[Resource::{resource}]" for resource in resources]
+
+    def _deployment(self, summarise: sfn.IChainable, notify_failure: sfn.IChainable, guarded) -> sfn.Choice:
+        """Deploy the chosen model when asked, poll the endpoint, roll back one that fails."""
+        f = self.functions
+        deploy = guarded(invoke(self, f["DeployEndpoint"], steps.DEPLOY, result_path="$.deployment", payload=sfn.TaskInput.from_object({
+            "endpoint_name.$": "$.plan.endpoint_name", "execution_name.$": "$.plan.execution_name",
+            "model_data_s3_uri.$": "$.selection.chosen.model_s3_uri", "instance_type.$": "$.run.deploy.instance_type"})))
+        wait_endpoint = sfn.Wait(self, steps.WAIT_ENDPOINT, time=sfn.WaitTime.seconds_path("$.plan.poll_seconds"))
+        check_endpoint = guarded(invoke(self, f["CheckEndpoint"], steps.CHECK_ENDPOINT, result_path="$.endpoint",
+                                        payload=sfn.TaskInput.from_object({"endpoint_name.$": "$.deployment.endpoint_name"})))
+        roll_back = guarded(invoke(self, f["RollBackEndpoint"], steps.ROLL_BACK, input_path="$.deployment", result_path="$.rollback"))
+        endpoint_failed = sfn.Pass(self, steps.ENDPOINT_FAILED, result_path="$.failure", parameters={
+            "error": "EndpointFailed", "cause.$": "States.Format('endpoint {} is {}: {}', $.endpoint.endpoint_name, $.endpoint.status, $.endpoint.failure_reason)",
+            "rollback.$": "$.rollback"})
+        roll_back.next(endpoint_failed).next(notify_failure)
+        deploy.next(wait_endpoint).next(check_endpoint).next(
+            sfn.Choice(self, steps.ENDPOINT_READY)
+            .when(sfn.Condition.boolean_equals("$.endpoint.in_service", True), summarise)
+            .when(sfn.Condition.boolean_equals("$.endpoint.settled", True), roll_back)
+            .otherwise(wait_endpoint))
+
+        no_deployment = sfn.Pass(self, steps.NO_DEPLOYMENT, result_path="$.endpoint", result=sfn.Result.from_object({"status": "not requested"}))
+        no_deployment.next(summarise)
+        return (sfn.Choice(self, steps.DEPLOY_WANTED)
+                .when(sfn.Condition.boolean_equals("$.run.deploy.enabled", True), deploy)
+                .otherwise(no_deployment))
 
     def _job_loop(self, start_name: str, wait_name: str, check_name: str, step: str, mix_path: str, status_path: str, guarded) -> sfn.IChainable:
         """Start a job, then Wait and Check until it is done; the Choice is the caller's."""
