@@ -3,8 +3,8 @@
 The local runner (``pipeline.local``) keeps every object the pipeline reads or writes here,
 under the same keys the run plan gives, so a person can compare the layout with the real
 buckets. ``LocalS3Client`` answers the few boto3 S3 calls the pipeline's own Lambda code
-makes (``get_object``, ``put_object`` and multipart uploads), so that code runs unchanged
-against the folder.
+makes (listing, ``get_object``, ``put_object`` and multipart uploads), so that code runs
+unchanged against the folder.
 """
 from __future__ import annotations
 
@@ -55,6 +55,11 @@ class LocalS3Client:
     def _path(self, bucket: str, key: str) -> Path:
         return self.store.path(f"s3://{bucket}/{key}")
 
+    def get_paginator(self, operation: str) -> _ListObjects:
+        if operation != "list_objects_v2":
+            raise NotImplementedError(f"the local S3 folder lists objects only, not {operation}")
+        return _ListObjects(self)
+
     def get_object(self, Bucket: str, Key: str, Range: str | None = None, **_) -> dict:  # noqa: N803 (boto3's names)
         path = self._path(Bucket, Key)
         if not path.is_file():
@@ -87,3 +92,16 @@ class LocalS3Client:
     def abort_multipart_upload(self, Bucket: str, Key: str, UploadId: str, **_) -> dict:  # noqa: N803
         self._uploads.pop(UploadId, None)
         return {}
+
+
+class _ListObjects:
+    """``list_objects_v2`` as one page: every file under the prefix, in key order."""
+
+    def __init__(self, client: LocalS3Client):
+        self._client = client
+
+    def paginate(self, Bucket: str, Prefix: str = "") -> list[dict]:  # noqa: N803
+        root = self._client.store.path(f"s3://{Bucket}/")
+        files = (path for path in root.rglob("*") if path.is_file()) if root.is_dir() else ()
+        contents = sorted(({"Key": path.relative_to(root).as_posix(), "Size": path.stat().st_size} for path in files), key=lambda item: item["Key"])
+        return [{"Contents": [item for item in contents if item["Key"].startswith(Prefix)]}]

@@ -13,23 +13,14 @@ from __future__ import annotations
 
 import boto3
 from aws_lambda_powertools import Logger
-from openforge_lambda.s3_streams import ObjectWriter, open_object
+from openforge_lambda.sanitisation import sanitise_one_shard
 from openforge_lambda.settings import required
-
-from sanitiser.shard import ShardRequest, sanitise_shard
 
 logger = Logger(service="openforge-sanitise-shard")
 
 
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
-    request = ShardRequest.from_event(event)
-    s3 = boto3.client("s3")
-    kms_key_id = required("OUTPUT_KMS_KEY_ID")
-    summary = sanitise_shard(
-        request,
-        open_input=lambda: open_object(s3, request.bucket, request.key, start=request.read_from),
-        open_output=lambda key: ObjectWriter(s3, request.output_bucket, key, kms_key_id),
-    )
+    summary = sanitise_one_shard(boto3.client("s3"), event, required("OUTPUT_KMS_KEY_ID"))
     logger.info("sanitised shard", extra=summary)
     return summary

@@ -1,0 +1,80 @@
+"""The sanitisation steps on S3: plan the shards, sanitise one, summarise them. The three
+Lambdas call these with boto3's S3 client; the local runner (`make demo`) calls them with its
+folder-backed client, so both run the same code. Outputs are written under ``kms_key_id``.
+"""
+from __future__ import annotations
+
+import json
+from array import array
+from collections.abc import Mapping
+
+from openforge_lambda.s3_streams import ObjectWriter, open_object
+
+from sanitiser.plan import DEFAULT_SHARD_BYTES, plan_items
+from sanitiser.shard import ShardRequest, sanitise_shard
+from sanitiser.summary import Shard, drop_lines, duplicates_jsonl, report_documents, summarise
+
+DEFAULT_MAX_QUARANTINE_PERCENT = 5.0
+
+
+def plan_shards(s3, event: Mapping, kms_key_id: str | None) -> dict:
+    """Event {"bucket", "input_prefix", "output_prefix", "shard_bytes"}: writes
+    <output_prefix>/plan/items.json (the Distributed Map's items: objects, or byte ranges of
+    large ones) and returns {"manifest_key", "items", "objects", "bytes"}."""
+    bucket, prefix = event["bucket"], event["input_prefix"]
+    objects = [(item["Key"], item["Size"]) for item in _listed(s3, bucket, prefix) if not item["Key"].endswith("/")]
+    items = plan_items(objects, int(event.get("shard_bytes") or DEFAULT_SHARD_BYTES))
+    manifest_key = f"{event['output_prefix'].rstrip('/')}/plan/items.json"
+    with ObjectWriter(s3, bucket, manifest_key, kms_key_id, content_type="application/json") as out:
+        out.write(json.dumps(items).encode())
+    return {"manifest_key": manifest_key, "items": len(items), "objects": len(objects), "bytes": sum(size for _, size in objects)}
+
+
+def sanitise_one_shard(s3, event: Mapping, kms_key_id: str | None) -> dict:
+    """One item of the map (sanitise_shard/handler.py documents the event); returns its counts."""
+    request = ShardRequest.from_event(event)
+    return sanitise_shard(
+        request,
+        open_input=lambda: open_object(s3, request.bucket, request.key, start=request.read_from),
+        open_output=lambda key: ObjectWriter(s3, request.output_bucket, key, kms_key_id),
+    )
+
+
+def summarise_shards(s3, event: Mapping, kms_key_id: str | None) -> dict:
+    """Event {"output": {"bucket", "prefix"}, "max_quarantine_percent"}: totals every shard's
+    stats, removes exact duplicates across shards, writes report.json/.md, and returns the
+    totals with "passed" and a readable "cause"."""
+    bucket, prefix = event["output"]["bucket"], event["output"]["prefix"].rstrip("/")
+    limit = float(event.get("max_quarantine_percent", DEFAULT_MAX_QUARANTINE_PERCENT))
+
+    def read(key: str) -> bytes:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    shards = []
+    for stats_key in sorted(item["Key"] for item in _listed(s3, bucket, f"{prefix}/stats/")):
+        keys = array("Q")
+        keys.frombytes(read(f"{prefix}/keys/" + stats_key[len(f"{prefix}/stats/") : -len(".json")] + ".bin"))
+        shards.append(Shard(json.loads(read(stats_key)), keys))
+
+    def rewrite_clean(shard: Shard, drop: set[int]) -> None:
+        # Streams the current version while writing the next one: a GET keeps reading the
+        # version it started on, and the bucket is versioned, so nothing is lost either way.
+        key = shard.stats["clean_key"]
+        with open_object(s3, bucket, key) as source, ObjectWriter(s3, bucket, key, kms_key_id) as out:
+            for line in drop_lines(source, drop):
+                out.write(line)
+
+    def write_duplicates(records: list[dict]) -> None:
+        with ObjectWriter(s3, bucket, f"{prefix}/duplicates-cross-shard.jsonl", kms_key_id) as out:
+            out.write(duplicates_jsonl(records))
+
+    verdict = summarise(shards, limit, rewrite_clean, write_duplicates)
+    report_json, report_md = report_documents(verdict, shards, limit)
+    for name, body, content_type in (("report.json", report_json, "application/json"), ("report.md", report_md, "text/markdown")):
+        with ObjectWriter(s3, bucket, f"{prefix}/{name}", kms_key_id, content_type=content_type) as out:
+            out.write(body)
+    return verdict.as_output(f"s3://{bucket}/{prefix}/report.md")
+
+
+def _listed(s3, bucket: str, prefix: str) -> list[dict]:
+    return [item for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix) for item in page.get("Contents", [])]
