@@ -38,6 +38,7 @@ from typing import TextIO
 from pipeline import steps
 from pipeline.demo_data import ARTIFACTS_BUCKET, DATASETS_BUCKET, DemoData, DemoSizes, write_demo_data
 from pipeline.local_s3 import LocalS3
+from pipeline.summary import key_values, summary_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INPUT = ROOT / "examples" / "pipeline-input-demo.json"
@@ -449,51 +450,31 @@ class _Runner:
         (self.work / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
     def print_summary(self, summary: dict) -> None:
-        for line in summary_lines(summary):
+        for line in ["", f"=== {summary['job_name']}, execution {summary['execution_name']}: {steps.SUCCEEDED} ===", "",
+                     *summary_lines(summary), *local_lines(summary)]:
             self.console.say(line)
 
 
-def summary_lines(summary: dict) -> list[str]:
-    """The execution's output as a person reads it."""
-    sanitisation, validation, selection = summary["sanitisation"], summary["validation_run"], summary["selection"]
-    local = summary["local"]
-    lines = ["", f"=== {summary['job_name']}, execution {summary['execution_name']}: {steps.SUCCEEDED} ===", ""]
-    lines.append(f"Sanitisation:   {sanitisation['lines_in']} lines in -> {sanitisation['clean']} clean, {sanitisation['quarantined']} quarantined "
-                 f"({sanitisation['quarantined_percent']:.2f}%), {sanitisation['duplicates']} duplicates removed "
-                 f"({sanitisation['cross_shard_duplicates']} across files); report {sanitisation['report_key']}")
-    validation_text = f"{validation['job_name']} {validation['status']}"
+def local_lines(summary: dict) -> list[str]:
+    """What only a local run has, after the summary the cloud would show: the validation run's
+    record, the smoke test in place of the endpoint, the MLflow runs and where the files are."""
+    validation, local, endpoint = summary["validation_run"], summary["local"], summary["endpoint"]
+    rows = []
     record = Path(local["files"].get(validation["job_name"], "/nonexistent")) / "openforge-run.json"
     if record.is_file():
         run_record = json.loads(record.read_text())
-        validation_text += f" ({run_record.get('steps')} steps, final loss {run_record.get('final_loss') or 0:.3f}: data, model and container work together)"
-    lines.append(f"Validation run: {validation_text}")
-    lines.append("Mixes:")
-    for row in selection["runs"]:
-        held = row.get("domain")
-        held_text = f"held-out {held['metric']} {held['base']:.3f} -> {held['tuned']:.3f}" if held else "no held-out score"
-        kept = ", ".join(f"{name} {value:.0%}" for name, value in row.get("general_retention", {}).items()) or "-"
-        loss = f"{row['final_loss']:.3f}" if isinstance(row.get("final_loss"), (int, float)) else "-"
-        lines.append(f"  {row['customer_data_percent']:g}% customer: {row['status']}; {held_text}; general kept {kept}; "
-                     f"{row.get('steps')} steps, final loss {loss}; MLflow run {row.get('mlflow_run_id') or '-'}")
-    lines.append(f"Gate:           {'passed' if selection['passed'] else 'FAILED'}: {selection['cause']}")
-    chosen = selection.get("chosen")
-    if chosen:
-        lines.append(f"Chosen model:   mix {chosen['customer_data_percent']:g}% at {chosen['model_s3_uri']}")
-    endpoint = summary["endpoint"]
+        rows.append(("Validation run", f"{run_record.get('steps')} steps, final loss {run_record.get('final_loss') or 0:.3f}: "
+                                       "data, model and container work together"))
     smoke = endpoint.get("local_smoke_test")
     if smoke:
-        lines.append(f"Endpoint:       {endpoint['endpoint_name']} (local smoke test): {_one_line(smoke['prompt'])!r} -> "
-                     f"{_one_line(smoke['answer'])!r} (reference {smoke['reference']!r})")
-    else:
-        lines.append(f"Endpoint:       {endpoint.get('status')}")
+        rows.append(("Smoke test", f"{_one_line(smoke['prompt'])!r} -> {_one_line(smoke['answer'])!r} (reference {smoke['reference']!r})"))
     mlflow = local["mlflow"]
     if mlflow["tracking_uri"]:
-        runs = ", ".join(f"{name} {run_id}" for name, run_id in mlflow["runs"].items())
-        lines.append(f"MLflow:         {runs}")
+        rows += [("MLflow" if index == 0 else "", f"{name} {run_id}") for index, (name, run_id) in enumerate(mlflow["runs"].items())]
         if mlflow["store"]:
-            lines.append(f"                browse: .venv/bin/mlflow ui --backend-store-uri sqlite:///{_shown(Path(mlflow['store']))}")
+            rows.append(("", f"browse: .venv/bin/mlflow ui --backend-store-uri sqlite:///{_shown(Path(mlflow['store']))}"))
     files = local["files"]
-    lines.append("Files:")
+    chosen = summary["selection"].get("chosen")
     shown = [("S3 stand-in", f"{_shown(Path(local['s3_root']))}/"),
              ("sanitised", f"{_shown(Path(files['sanitised']))}/ (clean/, quarantine/, duplicates/, report.md)")]
     shown += [(name, _shown(Path(files[name]))) for name in ("comparison.md", "comparison.svg", "comparison.json") if name in files]
@@ -502,8 +483,7 @@ def summary_lines(summary: dict) -> list[str]:
         if chosen["evaluation_job_name"] in files:
             shown.append(("evaluation", f"{_shown(Path(files[chosen['evaluation_job_name']]))}/evaluation.md"))
     shown += [("job logs", f"{_shown(Path(local['work']) / 'logs')}/"), ("summary", _shown(Path(local["work"]) / "summary.json"))]
-    lines += [f"  {label:<16}{where}" for label, where in shown]
-    return lines
+    return ["", "On this machine:", *key_values(rows + shown)]
 
 
 def smoke_test(model_dir: Path, eval_dir: Path, threads: int) -> dict:

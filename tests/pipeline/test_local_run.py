@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,7 @@ def test_gate_verdict_comes_from_evaluation_json(small_run):
     assert row["domain"]["tuned"] == evaluation["benchmarks"]["byod"]["tuned"]
     assert result.summary["selection"]["passed"] is True
     assert result.summary["selection"]["chosen"]["training_job_name"] == row["training_job_name"]
-    assert "Gate:           passed" in printed
+    assert f"Gate            passed: {result.summary['selection']['cause']}" in printed
 
 
 def test_comparison_files_are_under_the_report_prefix(small_run):
@@ -107,6 +108,7 @@ def test_smoke_test_answers_a_held_out_prompt(small_run):
     assert smoke["prompt"].startswith("Classify this support ticket.")
     assert smoke["answer"].strip(), "the tuned model generated no text"
     assert f"answer:    {' '.join(smoke['answer'].split())}" in printed
+    assert re.search(r"Smoke test +'Classify this support ticket\.", printed)
 
 
 def test_the_training_run_is_in_mlflow(small_run):
