@@ -264,7 +264,7 @@ class FineTuningPipeline(Construct):
         pick = guarded(invoke(self, f["PickModel"], steps.PICK, payload=sfn.TaskInput.from_object(
             {"run.$": "$.run", "plan.$": "$.plan", "results.$": "$.results"}), result_path="$.selection"))
         gate_failed = sfn.Pass(self, steps.GATE_FAILED, result_path="$.failure",
-                               parameters={"error": "ForgettingGateFailed", "cause.$": "$.selection.cause"}).next(notify_failure)
+                               parameters={"error.$": "$.selection.error", "cause.$": "$.selection.cause"}).next(notify_failure)
 
         summarise = sfn.Pass(self, steps.SUMMARISE, result_path="$.summary", parameters={
             "job_name.$": "$.run.job_name", "execution_name.$": "$.plan.execution_name", "sanitisation.$": "$.sanitisation.summary",

@@ -302,7 +302,7 @@ class _Runner:
             self.state["selection"] = selection
             step.update(detail=_first_sentence(selection["cause"]), failed=not selection["passed"])
         if not selection["passed"]:
-            raise RunFailed(steps.GATE_FAILED, "ForgettingGateFailed", selection["cause"], clean_up=False)
+            raise RunFailed(steps.GATE_FAILED, selection["error"], selection["cause"], clean_up=False)
 
     def deploy(self) -> None:
         run, plan = self.state["run"], self.state["plan"]

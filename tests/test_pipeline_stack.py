@@ -156,7 +156,8 @@ def trained_and_evaluated(mix: dict) -> list[dict]:
 
 
 def picked(passed: bool, model="s3://artifacts/training/tickets/exec-1/tickets-t50/output/model/") -> dict:
-    return {"passed": passed, "cause": "mix 50% chosen" if passed else "no mix passed the forgetting gate: mix 50%: mmlu_0shot kept 84.0%",
+    return {"passed": passed, "error": None if passed else "ForgettingGateFailed",
+            "cause": "mix 50% chosen" if passed else "no mix passed the forgetting gate: mix 50%: mmlu_0shot kept 84.0%",
             "chosen": {"customer_data_percent": 50, "model_s3_uri": model} if passed else None, "runs": [], "report_s3_uri": "s3://artifacts/reports/x/"}
 
 

@@ -216,7 +216,7 @@ def test_pick_reads_each_mix_writes_the_comparison_under_kms_and_returns_a_small
                {"mix": mix(50), "failed": {"step": "evaluation", "cause": "States.TaskFailed: " + "x" * 50_000}}]
     result = pick(buckets.s3, run, plan, results)
 
-    assert set(result) == {"passed", "cause", "chosen", "runs", "report_s3_uri"}
+    assert set(result) == {"passed", "error", "cause", "chosen", "runs", "report_s3_uri"}
     assert result["passed"] and result["chosen"]["model_s3_uri"] == model_uri(75) and result["report_s3_uri"] == REPORT
     assert [r["status"] for r in result["runs"]] == ["failed gate", "passed", "failed: evaluation"]
     size = len(json.dumps(result))
@@ -251,7 +251,7 @@ def test_a_job_that_did_not_complete_is_a_failed_mix(buckets):
     stopped["training"].update(status="Stopped", failure_reason=None, output_s3_uri=None)
     result = pick(buckets.s3, run, plan, [stopped])
     assert not result["passed"] and result["runs"][0]["status"] == "failed: training"
-    assert result["cause"].startswith("no mix passed the forgetting gate: mix 75%: training failed: the job ended Stopped and left no output location.")
+    assert result["cause"].startswith("no mix finished training and evaluation: mix 75%: training failed: the job ended Stopped and left no output location.")
 
 
 def test_pick_needs_the_output_key(buckets, monkeypatch):
@@ -259,3 +259,11 @@ def test_pick_needs_the_output_key(buckets, monkeypatch):
     run, plan = run_and_plan()
     with pytest.raises(RuntimeError, match="OUTPUT_KMS_KEY_ID"):
         pick(buckets.s3, run, plan, [])
+
+
+def test_the_run_error_says_whether_a_model_was_refused_or_none_was_trained():
+    assert choose([row(75, byod=0.70)])["error"] is None
+    assert choose([row(100, mmlu=0.504, byod=0.90), failed_row(75)])["error"] == "ForgettingGateFailed"
+    none_trained = choose([failed_row(75), failed_row(50)])
+    assert none_trained["error"] == "NoModelTrained" and not none_trained["passed"]
+    assert none_trained["cause"].startswith("no mix finished training and evaluation: mix 75%: training failed: AlgorithmError: CUDA out of memory")

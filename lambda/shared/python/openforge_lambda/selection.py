@@ -29,6 +29,8 @@ RUN_RECORD_FILE = "openforge-run.json"
 CAUSE_LIMIT = 1000  # characters of one failure's cause kept in a row (Step Functions' 256 KB limit)
 READ_LIMIT = 32 * 1024 * 1024  # an evaluation.json is KBs; anything near this is not one
 
+GATE_FAILED, NO_MODEL_TRAINED = "ForgettingGateFailed", "NoModelTrained"  # the run's error when no mix passed
+
 
 def step_remedy(step: str) -> str:
     return f"Fix what stopped the {step} (the {step} job's log says more) and run again."
@@ -124,17 +126,22 @@ def _rank(row: Mapping) -> tuple:
 
 
 def choose(rows: Iterable[Mapping]) -> dict:
-    """{"passed", "cause", "chosen": row or None}: the best held-out score among the rows
-    whose gate passed; ties -> higher minimum general retention -> lower customer share."""
+    """{"passed", "error", "cause", "chosen": row or None}: the best held-out score among the
+    rows whose gate passed; ties -> higher minimum general retention -> lower customer share.
+    ``error`` names a run without a model: ForgettingGateFailed (scored and refused) or
+    NoModelTrained (every mix failed before its gate)."""
     rows = list(rows)
     if not rows:
-        return {"passed": False, "cause": "no mix was trained: the grid had no mixes", "chosen": None}
+        return {"passed": False, "error": NO_MODEL_TRAINED, "cause": "no mix was trained: the grid had no mixes", "chosen": None}
     passed = [row for row in rows if row["status"] == "passed"]
     if not passed:
+        # The run's error says which: a model was scored and refused, or none got that far.
+        gated = any(row["status"] == "failed gate" for row in rows)
         clauses = "; ".join(f"mix {_mix(row)}: {row['gate']['cause'].rstrip('. ')}" for row in rows)
         remedy = _dedupe_sentences(row["gate"]["remedy"] for row in rows)
-        return {"passed": False, "cause": f"no mix passed the forgetting gate: {clauses}." + (f" What to do: {remedy}" if remedy else ""),
-                "chosen": None}
+        summary = "no mix passed the forgetting gate" if gated else "no mix finished training and evaluation"
+        return {"passed": False, "error": GATE_FAILED if gated else NO_MODEL_TRAINED,
+                "cause": f"{summary}: {clauses}." + (f" What to do: {remedy}" if remedy else ""), "chosen": None}
 
     chosen = max(passed, key=_rank)
     held_out = chosen["domain"]
@@ -148,7 +155,7 @@ def choose(rows: Iterable[Mapping]) -> dict:
     if tied:
         others = ", ".join(_mix(row) for row in tied)
         cause += f" (tied on the held-out score with {others}: the higher general retention, then the lower customer data share, wins)"
-    return {"passed": True, "cause": cause, "chosen": chosen}
+    return {"passed": True, "error": None, "cause": cause, "chosen": chosen}
 
 
 def _dedupe_sentences(texts: Iterable[str]) -> str:
@@ -303,7 +310,7 @@ def report_documents(rows: list[Mapping], choice: Mapping, **extra) -> dict[str,
 def pick(s3, run: Mapping, plan: Mapping, results: Iterable[Mapping], kms_key_id: str | None = None) -> dict:
     """Read every mix's evaluation.json and openforge-run.json, choose, write the comparison
     under plan["report_s3_uri"] (SSE-KMS, OUTPUT_KMS_KEY_ID unless given), and return
-    {"passed", "cause", "chosen", "runs", "report_s3_uri"}: summaries only, small enough
+    {"passed", "error", "cause", "chosen", "runs", "report_s3_uri"}: summaries only, small enough
     for a Step Functions state."""
     kms_key_id = kms_key_id or required("OUTPUT_KMS_KEY_ID")
     report_s3_uri = plan["report_s3_uri"].rstrip("/") + "/"
@@ -316,7 +323,8 @@ def pick(s3, run: Mapping, plan: Mapping, results: Iterable[Mapping], kms_key_id
     for name, (body, content_type) in report_documents(rows, choice, **extra).items():
         with ObjectWriter(s3, bucket, prefix + name, kms_key_id, content_type=content_type) as out:
             out.write(body)
-    return {"passed": choice["passed"], "cause": choice["cause"], "chosen": choice["chosen"], "runs": rows, "report_s3_uri": report_s3_uri}
+    return {"passed": choice["passed"], "error": choice["error"], "cause": choice["cause"], "chosen": choice["chosen"], "runs": rows,
+            "report_s3_uri": report_s3_uri}
 
 
 def _outcome_row(s3, outcome: Mapping) -> dict:
