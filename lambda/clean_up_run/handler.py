@@ -2,8 +2,8 @@
 execution's training jobs (or cancel its Slurm jobs) still running, roll back a deployment
 that had started. Never raises for a clean-up step that fails: it is logged and reported.
 
-Event: {"execution_name", "run"?, "plan"?, "deployment"?: DeployEndpoint's record,
-        "error": {"Error", "Cause"}}
+Event: the state when the failure was caught: {"run"?, "plan"?, "deployment"?: DeployEndpoint's
+record, "error": {"Error", "Cause"}} (no run or plan when the first state failed).
 Environment: HYPERPOD_CLUSTER_NAME and HYPERPOD_CONTROLLER_GROUP (default "controller")
 where runs may use the cluster.
 Returns {"error", "cause", "stopped_jobs", "removed", "cleanup_problems"}.
@@ -24,7 +24,7 @@ def handler(event: dict, context) -> dict:
     cluster = os.environ.get("HYPERPOD_CLUSTER_NAME") or None
     result = clean_up(event, boto3.client("sagemaker"), boto3.client("ssm") if cluster else None, hyperpod_cluster=cluster,
                       controller_group=os.environ.get("HYPERPOD_CONTROLLER_GROUP") or "controller")
-    logger.append_keys(execution_name=event.get("execution_name"))
+    logger.append_keys(execution_name=(event.get("plan") or {}).get("execution_name"))
     for problem in result["cleanup_problems"]:
         logger.warning("clean-up step failed", extra={"problem": problem})
     logger.info("cleaned up after the failure", extra=result)
