@@ -84,6 +84,8 @@ def test_unknown_hyperparameter_in_the_sagemaker_file(ready):
         ({"global_batch_size": 10, "per_device_batch_size": 4}, r"global_batch_size \(10\) must be a multiple of per_device_batch_size"),
         ({"customer_data_percent": 0, "curated_weights": '{"reasoning": 100}'}, "set max_steps"),
         ({"curated_weights": "reasoning=50"}, "curated_weights is not valid JSON"),
+        ({"lora_target_modules": "qkv_proj", "max_steps": 1},
+         r"lora_target_modules 'qkv_proj' names no module of this model .*its linear modules are: down_proj, .*q_proj"),
     ],
 )
 def test_bad_settings(ready, flags, message):

@@ -162,7 +162,12 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
     if t.method == "lora":
         targets = "all-linear" if t.lora_target_modules == "all-linear" else [m.strip() for m in t.lora_target_modules.split(",") if m.strip()]
         lora = LoraConfig(r=t.lora_rank, lora_alpha=t.lora_alpha, lora_dropout=t.lora_dropout, target_modules=targets, task_type="CAUSAL_LM")
-        model = get_peft_model(model, lora)
+        try:
+            model = get_peft_model(model, lora)
+        except ValueError as error:  # peft: none of the named modules is in this model
+            linear = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)})
+            raise InputError(f"lora_target_modules {t.lora_target_modules!r} names no module of this model ({error}); "
+                             f"its linear modules are: {', '.join(linear)}, or use all-linear") from None
 
     fixed_rows = t.per_device_batch_size if device.static_shapes else None
     stream = MixedRecordStream(prepared.plan, prepared.pools, t.seed, config.mix.shuffle_block)
