@@ -4,6 +4,7 @@ state, read its summary.
     python -m pipeline.cli start FILE --env ENV [--name NAME] [--follow]
     python -m pipeline.cli follow EXECUTION_ARN
     python -m pipeline.cli summary EXECUTION_ARN
+    python -m pipeline.cli stop EXECUTION_ARN
 
 ``start`` reads the pipeline input (JSON, README "Starting a run"), checks it here first,
 finds the environment's state machine (``OpenForge-<env>-FineTune`` in the account and region
@@ -30,7 +31,9 @@ they change (the SageMaker SDK's ``TrainingJob`` resource when ``sagemaker-core`
 installed, boto3 otherwise). At the end it prints the summary: the execution's output
 (sanitisation counts, validation run, each mix's row, the gate's verdict and cause, the
 chosen model, MLflow run ids, the endpoint), or the error and cause of a failed run.
-``summary`` prints only that.
+``summary`` prints only that. ``stop`` stops a running execution and then does what its
+failure path would have (a stop runs none of its states): stops this run's jobs still
+running and rolls back a deployment that had started.
 
 Exit status: 0 the run succeeded (or was started, without ``--follow``); 1 it failed, was
 aborted or timed out; 2 the command could not be carried out (a missing or unreadable file,
@@ -57,7 +60,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline import steps
-from pipeline.summary import ENDED_AS, failure_lines, summary_lines
+from pipeline.summary import ENDED_AS, failure_lines, key_values, summary_lines
 from pipeline.summary import percent as _percent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -651,6 +654,50 @@ def summary(sfn, execution_arn: str, terminal: Terminal) -> int:
     return _print_result(described, progress, terminal)
 
 
+STOPPED_ERROR, STOPPED_CAUSE = "StoppedByUser", "stopped from the command line (pipeline.cli stop)"
+
+
+def run_state(history: Iterable[Mapping]) -> dict:
+    """What a clean-up needs from a run's history: ValidateInput's run and plan (the job
+    names), and DeployEndpoint's record when a deployment had started."""
+    state, current = {}, None
+    for event in sorted(history, key=lambda e: e["id"]):
+        if event["type"].endswith("StateEntered"):
+            current = event["stateEnteredEventDetails"]["name"]
+        elif event["type"] == "LambdaFunctionSucceeded":
+            output = _json(event["lambdaFunctionSucceededEventDetails"].get("output"))
+            if current == steps.VALIDATE and isinstance(output, Mapping) and output.get("valid"):
+                state.update(run=output["run"], plan=output["plan"])
+            elif current == steps.DEPLOY and isinstance(output, Mapping):
+                state["deployment"] = output
+    return state
+
+
+def stop(session, sfn, execution_arn: str, terminal: Terminal) -> int:
+    """Stop a running execution, then what it started: a stop runs no state of the
+    execution's own, so this does its clean-up (openforge_lambda.failure, the CleanUpRun
+    Lambda's code): this run's jobs still running stopped, a started deployment rolled back."""
+    described = sfn.describe_execution(executionArn=execution_arn)
+    if described["status"] != "RUNNING":
+        terminal.say(f"{described.get('name')} has already ended ({described['status']}): nothing to stop")
+        return EXIT_OK
+    sfn.stop_execution(executionArn=execution_arn, error=STOPPED_ERROR, cause=STOPPED_CAUSE)
+    terminal.say(f"Stopped {execution_arn}")
+    state = run_state(new_events(sfn, execution_arn, 0))
+    _with_lambda_layer()
+    from openforge_lambda.failure import clean_up
+
+    hyperpod = ((state.get("run") or {}).get("compute") or {}).get("target") == "hyperpod"
+    environment = execution_arn.split(":")[6].removeprefix("OpenForge-").removesuffix("-FineTune")
+    result = clean_up({**state, "error": {"Error": STOPPED_ERROR, "Cause": STOPPED_CAUSE}}, session.client("sagemaker"),
+                      session.client("ssm") if hyperpod else None, hyperpod_cluster=f"openforge-{environment}" if hyperpod else None)
+    rows = [("Stopped jobs", ", ".join(result["stopped_jobs"]) or "none running")]
+    rows += [("Removed", item) for item in result["removed"]]
+    rows += [("Problem", problem) for problem in result["cleanup_problems"]]
+    terminal.say(*key_values(rows))
+    return EXIT_RUN_FAILED if result["cleanup_problems"] else EXIT_OK
+
+
 def _aws_problem(error: Exception) -> str:
     problem = getattr(error, "response", {}).get("Error", {}) if hasattr(error, "response") else {}
     text = f"{problem.get('Code')}: {problem.get('Message')}" if problem else str(error)
@@ -692,6 +739,8 @@ def _parser() -> argparse.ArgumentParser:
     track.add_argument("--poll", type=float, default=DEFAULT_POLL_SECONDS, help="seconds between looks at the history (default 10)")
     report = commands.add_parser("summary", parents=[aws], help="print a run's summary, or why it failed")
     report.add_argument("execution_arn")
+    halt = commands.add_parser("stop", parents=[aws], help="stop a running run and the jobs it started")
+    halt.add_argument("execution_arn")
     return parser
 
 
@@ -737,6 +786,8 @@ def _run(args, terminal: Terminal, session_factory, sleep, now) -> int:
             return follow(sfn, execution, terminal, poll_seconds=args.poll, describe_job=training_job_describer(session), sleep=sleep)
         if args.command == "follow":
             return follow(sfn, arn, terminal, poll_seconds=args.poll, describe_job=training_job_describer(session), sleep=sleep)
+        if args.command == "stop":
+            return stop(session, sfn, arn, terminal)
         return summary(sfn, arn, terminal)
     except ClientError as error:
         raise UsageError(f"{error.operation_name} {arn}: {_aws_problem(error)}") from None

@@ -60,6 +60,17 @@ def run_to_the_end(sfn, machine_arn: str, execution_input: dict, *, name: str = 
     return {"described": described, "history": history}
 
 
+def run_until(sfn, machine_arn: str, execution_input: dict, state: str, *, name: str = "exec-1", timeout_s: float = 30) -> str:
+    """Start an execution and return its ARN once it has entered ``state`` (still running)."""
+    execution = sfn.start_execution(stateMachineArn=machine_arn, name=name, input=json.dumps(execution_input))["executionArn"]
+    deadline = time.monotonic() + timeout_s
+    while state not in entered_states(sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]):
+        if time.monotonic() > deadline or sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":
+            raise TimeoutError(f"execution did not reach {state!r}")
+        time.sleep(0.05)
+    return execution
+
+
 def entered_states(history: list[dict]) -> list[str]:
     return [event["stateEnteredEventDetails"]["name"] for event in history if event["type"].endswith("StateEntered")]
 

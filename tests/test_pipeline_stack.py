@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from pipeline import steps
-from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, create_functions, entered_states, lambda_inputs, pseudo_names, queue_results, resolve, run_to_the_end
+from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, create_functions, entered_states, lambda_inputs, pseudo_names, queue_results, resolve, run_to_the_end, run_until
 
 from openforge_lambda.pipeline_input import EnvironmentPolicy, normalise  # isort: skip
 from openforge_lambda.run_plan import PlatformLocations, plan_run  # isort: skip
@@ -165,9 +165,11 @@ DEPLOYED = {"endpoint_name": "tickets", "model_name": "tickets-1a2b3c4d", "endpo
             "previous_endpoint_config_name": None, "created_endpoint": True, "action": "created"}
 
 
-def run_pipeline(synthesised: Synthesised, results: list[dict], execution_input: dict | None = None, one_mix_at_a_time: bool = False) -> dict:
-    """Run the synthesised pipeline; `results` answer its Lambda calls (including the nested
-    sanitisation execution's) in order."""
+def run_pipeline(synthesised: Synthesised, results: list[dict], execution_input: dict | None = None, one_mix_at_a_time: bool = False,
+                 until: str | None = None) -> dict:
+    """Run the synthesised pipeline; `results` answer its Lambda calls (the sanitisation
+    states' too) in order. ``until``: return {"execution_arn"} once the run has entered that
+    state, still running (the caller's moto context keeps it)."""
     with mock_aws(config=MOTO_CONFIG):
         role = boto3.client("iam", region_name=REGION).create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         s3 = boto3.client("s3", region_name=REGION)
@@ -188,6 +190,8 @@ def run_pipeline(synthesised: Synthesised, results: list[dict], execution_input:
             body = json.dumps(_with_map_concurrency(json.loads(body), 1))
         machine = sfn.create_state_machine(name="fine-tune", definition=body, roleArn=role)["stateMachineArn"]
         queue_results(*results)
+        if until:
+            return {"execution_arn": run_until(sfn, machine, execution_input or {"job_name": "tickets"}, until, name=EXECUTION)}
         outcome = run_to_the_end(sfn, machine, execution_input or {"job_name": "tickets"}, name=EXECUTION)
         messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
         outcome["notifications"] = [json.loads(message["Body"]) for message in messages]

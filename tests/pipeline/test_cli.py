@@ -548,3 +548,33 @@ def test_a_training_job_sagemaker_will_not_describe_is_said_once_and_not_asked_a
     assert asked == ["tickets-val-1a2b"]
     assert ("              tickets-val-1a2b: no SageMaker details (AccessDeniedException: not authorized to perform sagemaker:DescribeTrainingJob)"
             in out.getvalue().splitlines())
+
+
+def test_stop_stops_the_execution_and_the_jobs_it_started(synthesised, monkeypatch):
+    """A stop runs none of the execution's states, so `stop` does its clean-up: the run waits
+    for its validation run (an hour's poll) while the job runs, and both stop."""
+    from moto.sagemaker.models import sagemaker_backends
+    from moto.sagemaker.responses import SageMakerResponse
+
+    from openforge_lambda.training_job import TrainingEnvironment, training_job_request  # isort: skip
+    from tests.lambdas.test_training_job import _stop_training_job
+
+    monkeypatch.setattr(SageMakerResponse, "stop_training_job", _stop_training_job, raising=False)  # moto lacks it
+    plan = validated(synthesised)
+    plan["plan"]["poll_seconds"] = 3600
+    name = plan["plan"]["validation_job_name"]
+    with mock_aws(config=MOTO_CONFIG):
+        execution = run_pipeline(synthesised, [plan, *sanitised(), started("validation", name)], until=steps.WAIT_VALIDATION)["execution_arn"]
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        environment = TrainingEnvironment("gpu-image", "neuron-image", "arn:aws:iam::123456789012:role/train", ("subnet-a",), ("sg-a",),
+                                          "arn:aws:kms:us-east-1:123456789012:key/k", "arn:mlflow", 3600)
+        sagemaker.create_training_job(**training_job_request("validation", plan["run"], plan["plan"], plan["plan"]["mixes"][0], environment))
+        sagemaker_backends[ACCOUNT][REGION].training_jobs[name].training_job_status = "InProgress"
+
+        code, out, err = run(["stop", execution], session_factory=boto3_session)
+        assert (code, err) == (0, ""), out
+        assert f"Stopped jobs  {name}" in out
+        assert sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Stopping"
+        assert boto3.client("stepfunctions", region_name=REGION).describe_execution(executionArn=execution)["status"] == "ABORTED"
+        code, out, _ = run(["stop", execution], session_factory=boto3_session)
+        assert code == 0 and "has already ended (ABORTED): nothing to stop" in out
