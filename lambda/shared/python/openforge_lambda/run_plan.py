@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from openforge_lambda.pipeline_input import PipelineInputError
+from openforge_lambda.s3_streams import split_s3_uri
 from sanitiser.plan import DEFAULT_SHARD_BYTES
 
 HASH_LENGTH = 8
@@ -61,11 +62,6 @@ def percent_label(percent: float) -> str:
 
 def execution_hash(execution_name: str) -> str:
     return hashlib.sha256(execution_name.encode()).hexdigest()[:HASH_LENGTH]
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
 
 
 def _require_under(run: Mapping, field: str, uri: str, bucket: str, prefix: str, who: str) -> str:

@@ -80,3 +80,11 @@ class ObjectWriter:
         number = len(self._parts) + 1
         etag = self.s3.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=data)["ETag"]
         self._parts.append({"PartNumber": number, "ETag": etag})
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """(bucket, key) of s3://bucket/key; ValueError for anything else."""
+    bucket, _, key = uri[5:].partition("/") if isinstance(uri, str) and uri.startswith("s3://") else ("", "", "")
+    if not bucket:
+        raise ValueError(f"not an S3 URI: {uri!r}")
+    return bucket, key

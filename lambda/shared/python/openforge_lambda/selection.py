@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from openforge_lambda.s3_streams import ObjectWriter
+from openforge_lambda.s3_streams import ObjectWriter, split_s3_uri
 from openforge_lambda.settings import required
 
 EVALUATION_FILE = "evaluation.json"
@@ -355,13 +355,6 @@ def read_json(s3, uri: str):
         return json.loads(body)
     except (ClientError, BotoCoreError, ValueError) as error:  # JSONDecodeError is a ValueError
         raise ValueError(f"cannot read {uri}: {error}") from None
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri[5:].partition("/") if isinstance(uri, str) and uri.startswith("s3://") else ("", "", "")
-    if not bucket:
-        raise ValueError(f"not an S3 URI: {uri!r}")
-    return bucket, key
 
 
 def _join(prefix: str, name: str) -> str:
