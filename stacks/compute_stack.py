@@ -32,6 +32,7 @@ from stacks.permissions import (
     use_key_for_volumes,
     write_logs,
 )
+from training_container.base_images import BASE_IMAGES
 
 LIFECYCLE_PREFIX = "platform/hyperpod-lifecycle"
 LIFECYCLE_SCRIPTS_DIR = "lifecycle_scripts"
@@ -83,7 +84,11 @@ class ComputeStack(Stack):
                 directory=str(REPO_ROOT),
                 file=f"training_container/{dockerfile}",
                 platform=ecr_assets.Platform.LINUX_AMD64,
-                build_args={"OPENFORGE_COMMIT": commit},
+                build_args={
+                    "OPENFORGE_COMMIT": commit,
+                    "BASE_IMAGE": BASE_IMAGES[dockerfile].uri,
+                    "BASE_PACKAGES": " ".join(BASE_IMAGES[dockerfile].packages),
+                },
                 exclude=TRAINING_IMAGE_CONTEXT,
                 ignore_mode=IgnoreMode.DOCKER,
             )
