@@ -22,6 +22,7 @@ from openforge_lambda.endpoint import deploy, deployment_name  # isort: skip
 from openforge_lambda.failure import clean_up, job_names, readable  # isort: skip
 from openforge_lambda.training_job import start, training_job_request  # isort: skip
 
+NAMESPACE = {"endpoint_name_prefix": "openforge-test-", "owner_tags": {"openforge:managed-by": "openforge", "openforge:environment": "test"}}
 LAMBDA_CAUSE = json.dumps({"errorMessage": "mixing.customer_data_percent: 120 is greater than the maximum of 100",
                            "errorType": "PipelineInputError", "requestId": "r-1",
                            "stackTrace": ["  File \"/var/task/handler.py\", line 30, in handler\n"]})
@@ -98,16 +99,18 @@ def test_jobs_still_running_are_stopped_and_the_rest_left_alone(sagemaker):
 def test_a_started_deployment_is_rolled_back_and_a_broken_record_is_reported(sagemaker):
     key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
     deployed = deploy(sagemaker.client, {
-        "endpoint_name": "tickets", "execution_name": "exec-1", "model_data_s3_uri": "s3://openforge-test-artifacts/training/m/",
+        "endpoint_name": "tickets", **NAMESPACE, "execution_name": "exec-1", "model_data_s3_uri": "s3://openforge-test-artifacts/training/m/",
         "image_uri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:latest", "role_arn": ENVIRONMENT.role_arn,
         "subnet_ids": ["subnet-a"], "security_group_ids": ["sg-endpoint"], "kms_key_id": key, "instance_type": "ml.g4dn.xlarge"})
-    name = deployment_name("tickets", "exec-1")
+    name = deployment_name("openforge-test-tickets", "exec-1")
     result = clean_up({"error": {"Error": "EndpointFailed", "Cause": "health check failed"}, "deployment": deployed}, sagemaker.client)
-    assert result["removed"] == ["deleted endpoint tickets (created by this deployment, InService)", f"deleted {name}", f"deleted {name}"]
+    assert result["removed"] == ["deleted endpoint openforge-test-tickets (created by this deployment, InService)", f"deleted {name}",
+                                 f"deleted {name}"]
     assert result["cleanup_problems"] == [] and not sagemaker.backend.endpoints
 
-    broken = clean_up({"error": {"Error": "X"}, "deployment": {"endpoint_name": "tickets"}}, sagemaker.client)
-    assert broken["removed"] == [] and broken["cleanup_problems"] == ["could not roll back endpoint tickets: 'endpoint_config_name'"]
+    broken = clean_up({"error": {"Error": "X"}, "deployment": {"endpoint_name": "openforge-test-tickets"}}, sagemaker.client)
+    assert broken["removed"] == [] and broken["cleanup_problems"] == [
+        "could not roll back endpoint openforge-test-tickets: 'endpoint_config_name'"]
 
 
 def test_slurm_jobs_are_cancelled_on_the_cluster_and_a_missing_cluster_is_reported(controller):  # noqa: F811

@@ -8,6 +8,8 @@ backend, the requests sent are recorded for what moto drops, and state is read f
 """
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -20,7 +22,10 @@ from tests.lambdas.conftest import LambdaContext, load_handler
 from openforge_lambda.endpoint import (  # isort: skip
     NAME_LIMIT, DeployRequest, DeploymentConflict, DeploymentRefused, deploy, deployment_name, roll_back, status)
 
-ENDPOINT = "support-tickets"
+ENDPOINT = "support-tickets"  # the name a run asks for (its job name)
+PREFIX = "openforge-test-"
+OWNER_TAGS = {"openforge:managed-by": "openforge", "openforge:environment": "test"}
+SERVED = PREFIX + ENDPOINT  # the endpoint's name in the environment's namespace
 ROLE = "arn:aws:iam::123456789012:role/openforge-serving"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128"
 MODEL_TAR = "s3://openforge-test-artifacts/runs/run-1/output/model.tar.gz"
@@ -69,7 +74,8 @@ class SageMaker:
             endpoint.endpoint_config_name = config
 
     def request(self, execution: str, **change) -> dict:
-        return {"endpoint_name": ENDPOINT, "execution_name": execution, "model_data_s3_uri": MODEL_TAR,
+        return {"endpoint_name": ENDPOINT, "endpoint_name_prefix": PREFIX, "owner_tags": OWNER_TAGS, "execution_name": execution,
+                "model_data_s3_uri": MODEL_TAR,
                 "image_uri": IMAGE, "role_arn": ROLE, "subnet_ids": ["subnet-a", "subnet-b"],
                 "security_group_ids": ["sg-endpoint"], "kms_key_id": self.kms_key_arn, "instance_type": INSTANCE,
                 "instance_count": 1, **change}
@@ -88,8 +94,8 @@ def sagemaker(aws, monkeypatch) -> SageMaker:
 
 def test_a_fresh_deploy_makes_a_private_encrypted_endpoint(sagemaker):
     deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
-    name = deployment_name(ENDPOINT, "exec-1")
-    assert deployed == {"endpoint_name": ENDPOINT, "model_name": name, "endpoint_config_name": name,
+    name = deployment_name(SERVED, "exec-1")
+    assert deployed == {"endpoint_name": SERVED, "model_name": name, "endpoint_config_name": name,
                         "previous_endpoint_config_name": None, "created_endpoint": True, "action": "created"}
 
     model = sagemaker.client.describe_model(ModelName=name)
@@ -104,7 +110,7 @@ def test_a_fresh_deploy_makes_a_private_encrypted_endpoint(sagemaker):
         (name, INSTANCE, 1)]
     assert sagemaker.backend.endpoint_configs[name].kms_key_id == sagemaker.kms_key_arn  # describe leaves it out
 
-    endpoint = sagemaker.client.describe_endpoint(EndpointName=ENDPOINT)
+    endpoint = sagemaker.client.describe_endpoint(EndpointName=SERVED)
     assert endpoint["EndpointConfigName"] == name
 
 
@@ -115,8 +121,8 @@ def test_an_s3_prefix_of_files_is_deployed_uncompressed(sagemaker):
 
 
 def test_names_are_per_execution_and_fit_sagemakers_limit():
-    assert deployment_name(ENDPOINT, "exec-1") == deployment_name(ENDPOINT, "exec-1")
-    assert deployment_name(ENDPOINT, "exec-1") != deployment_name(ENDPOINT, "exec-2")
+    assert deployment_name(SERVED, "exec-1") == deployment_name(SERVED, "exec-1")
+    assert deployment_name(SERVED, "exec-1") != deployment_name(SERVED, "exec-2")
     long_name = deployment_name("a" * 53 + "-" + "b" * 9, "exec-1")
     assert len(long_name) <= NAME_LIMIT and "--" not in long_name, long_name
 
@@ -132,11 +138,11 @@ def test_a_retry_of_the_same_execution_changes_nothing(sagemaker):
 
 def test_a_retry_after_a_partial_deploy_finishes_it(sagemaker):
     """The first attempt made the model and config, then stopped before the endpoint."""
-    name = deployment_name(ENDPOINT, "exec-1")
+    name = deployment_name(SERVED, "exec-1")
     deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
-    sagemaker.client.delete_endpoint(EndpointName=ENDPOINT)
+    sagemaker.client.delete_endpoint(EndpointName=SERVED)
     assert deploy(sagemaker.client, sagemaker.request("exec-1")) == deployed
-    assert sagemaker.client.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == name
+    assert sagemaker.client.describe_endpoint(EndpointName=SERVED)["EndpointConfigName"] == name
 
 
 def test_a_retry_with_other_inputs_under_the_same_name_is_a_conflict(sagemaker):
@@ -152,7 +158,7 @@ def test_a_second_execution_updates_the_endpoint_and_remembers_the_previous_conf
     second = deploy(sagemaker.client, sagemaker.request("exec-2", model_data_s3_uri=MODEL_PREFIX))
     assert second["action"] == "updated" and not second["created_endpoint"]
     assert second["previous_endpoint_config_name"] == first["endpoint_config_name"]
-    assert sagemaker.client.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == second["endpoint_config_name"]
+    assert sagemaker.client.describe_endpoint(EndpointName=SERVED)["EndpointConfigName"] == second["endpoint_config_name"]
     assert sagemaker.exists("config", first["endpoint_config_name"]) and sagemaker.exists("model", first["model_name"])
     # A retry after the switch still knows what was served before (the new config's tag).
     assert deploy(sagemaker.client, sagemaker.request("exec-2", model_data_s3_uri=MODEL_PREFIX)) == {**second, "action": "unchanged"}
@@ -160,21 +166,21 @@ def test_a_second_execution_updates_the_endpoint_and_remembers_the_previous_conf
 
 def test_an_endpoint_that_is_busy_is_not_updated(sagemaker):
     deploy(sagemaker.client, sagemaker.request("exec-1"))
-    sagemaker.set_endpoint(ENDPOINT, "Updating")
-    with pytest.raises(DeploymentConflict, match=f"endpoint {ENDPOINT} is Updating; it can be updated only when InService"):
+    sagemaker.set_endpoint(SERVED, "Updating")
+    with pytest.raises(DeploymentConflict, match=f"endpoint {SERVED} is Updating; it can be updated only when InService"):
         deploy(sagemaker.client, sagemaker.request("exec-2"))
     assert sagemaker.sent_to("UpdateEndpoint") == []
 
 
 def test_status_reports_in_service_failed_and_not_found(sagemaker):
     deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
-    assert status(sagemaker.client, ENDPOINT) == {
-        "endpoint_name": ENDPOINT, "status": "InService", "failure_reason": None,
+    assert status(sagemaker.client, SERVED) == {
+        "endpoint_name": SERVED, "status": "InService", "failure_reason": None,
         "endpoint_config_name": deployed["endpoint_config_name"], "in_service": True, "settled": True}
-    sagemaker.set_endpoint(ENDPOINT, "Creating")
-    assert status(sagemaker.client, ENDPOINT)["settled"] is False
-    sagemaker.set_endpoint(ENDPOINT, "Failed", "CUDA out of memory")
-    failed = status(sagemaker.client, ENDPOINT)
+    sagemaker.set_endpoint(SERVED, "Creating")
+    assert status(sagemaker.client, SERVED)["settled"] is False
+    sagemaker.set_endpoint(SERVED, "Failed", "CUDA out of memory")
+    failed = status(sagemaker.client, SERVED)
     assert (failed["status"], failed["failure_reason"], failed["in_service"], failed["settled"]) == (
         "Failed", "CUDA out of memory", False, True)
     assert status(sagemaker.client, "no-such-endpoint")["status"] == "NotFound"
@@ -185,7 +191,7 @@ def test_roll_back_of_a_failed_update_restores_the_previous_config(sagemaker):
     second = deploy(sagemaker.client, sagemaker.request("exec-2"))
     result = roll_back(sagemaker.client, second)
     assert result["done"] and result["problem"] is None
-    assert sagemaker.client.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == first["endpoint_config_name"]
+    assert sagemaker.client.describe_endpoint(EndpointName=SERVED)["EndpointConfigName"] == first["endpoint_config_name"]
     assert not sagemaker.exists("config", second["endpoint_config_name"]) and not sagemaker.exists("model", second["model_name"])
     assert sagemaker.exists("config", first["endpoint_config_name"]) and sagemaker.exists("model", first["model_name"])
     assert roll_back(sagemaker.client, second)["deleted"] == [], "a retried roll back finds nothing left to do"
@@ -194,7 +200,7 @@ def test_roll_back_of_a_failed_update_restores_the_previous_config(sagemaker):
 def test_roll_back_after_sagemaker_rolled_back_itself_only_cleans_up(sagemaker):
     first = deploy(sagemaker.client, sagemaker.request("exec-1"))
     second = deploy(sagemaker.client, sagemaker.request("exec-2"))
-    sagemaker.set_endpoint(ENDPOINT, "InService", "new variant failed health checks", config=first["endpoint_config_name"])
+    sagemaker.set_endpoint(SERVED, "InService", "new variant failed health checks", config=first["endpoint_config_name"])
     result = roll_back(sagemaker.client, second)
     assert result["done"] and result["actions"] == [] and len(sagemaker.sent_to("UpdateEndpoint")) == 1
     assert result["deleted"] == [second["endpoint_config_name"], second["model_name"]]
@@ -204,18 +210,18 @@ def test_roll_back_after_sagemaker_rolled_back_itself_only_cleans_up(sagemaker):
 def test_roll_back_of_an_endpoint_that_cannot_be_updated_reports_it_and_keeps_what_it_uses(sagemaker):
     deploy(sagemaker.client, sagemaker.request("exec-1"))
     second = deploy(sagemaker.client, sagemaker.request("exec-2"))
-    sagemaker.set_endpoint(ENDPOINT, "Failed", "capacity")
+    sagemaker.set_endpoint(SERVED, "Failed", "capacity")
     result = roll_back(sagemaker.client, second)
     assert not result["done"] and "is Failed and cannot be updated back" in result["problem"] and "capacity" in result["problem"]
-    assert sagemaker.exists("endpoint", ENDPOINT) and sagemaker.exists("config", second["endpoint_config_name"])
+    assert sagemaker.exists("endpoint", SERVED) and sagemaker.exists("config", second["endpoint_config_name"])
 
 
 def test_roll_back_of_a_failed_fresh_create_deletes_everything(sagemaker):
     deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
-    sagemaker.set_endpoint(ENDPOINT, "Failed", "image not found")
+    sagemaker.set_endpoint(SERVED, "Failed", "image not found")
     result = roll_back(sagemaker.client, deployed)
     assert result["done"] and result["deleted"] == [deployed["endpoint_config_name"], deployed["model_name"]]
-    assert not sagemaker.exists("endpoint", ENDPOINT)
+    assert not sagemaker.exists("endpoint", SERVED)
     assert not sagemaker.exists("config", deployed["endpoint_config_name"]) and not sagemaker.exists("model", deployed["model_name"])
 
 
@@ -225,7 +231,10 @@ REFUSED = {
     "no subnets": ({"subnet_ids": []}, "subnet_ids: required: the endpoint runs only inside the VPC"),
     "blank subnets": ({"subnet_ids": " , "}, "subnet_ids: required"),
     "no security groups": ({"security_group_ids": None}, "security_group_ids: required"),
-    "bad endpoint name": ({"endpoint_name": "support_tickets"}, "endpoint_name: must be 1-63 letters"),
+    "bad endpoint name": ({"endpoint_name": "support_tickets"}, "endpoint_name: must be letters, digits or hyphens"),
+    "no namespace": ({"endpoint_name_prefix": None}, "endpoint_name_prefix: required"),
+    "an upper-case namespace": ({"endpoint_name_prefix": "OpenForge-test-"}, "endpoint_name_prefix: required: lower-case"),
+    "no ownership tags": ({"owner_tags": {}}, "owner_tags: required"),
     "not an S3 URI": ({"model_data_s3_uri": "/tmp/model"}, "model_data_s3_uri: must be an S3 URI"),
     "no instances": ({"instance_count": 0}, "instance_count: must be a whole number of at least 1"),
 }
@@ -245,7 +254,8 @@ def test_comma_separated_ids_are_split(sagemaker):
 
 
 SERVING_ENVIRONMENT = {"SERVING_IMAGE_URI": IMAGE, "SERVING_ROLE_ARN": ROLE, "ENDPOINT_SUBNET_IDS": "subnet-a,subnet-b",
-                       "ENDPOINT_SECURITY_GROUP_IDS": "sg-endpoint"}
+                       "ENDPOINT_SECURITY_GROUP_IDS": "sg-endpoint", "ENDPOINT_NAME_PREFIX": PREFIX,
+                       "ENDPOINT_OWNER_TAGS": json.dumps(OWNER_TAGS)}
 
 
 @pytest.fixture
@@ -261,7 +271,7 @@ def test_the_handlers_deploy_check_and_roll_back(sagemaker, serving_environment)
     assert model["VpcConfig"]["Subnets"] == ["subnet-a", "subnet-b"] and model["ExecutionRoleArn"] == ROLE
     assert load_handler("check_endpoint")(deployed, LambdaContext())["status"] == "InService"
     assert load_handler("roll_back_endpoint")(deployed, LambdaContext())["done"]
-    assert not sagemaker.exists("endpoint", ENDPOINT) and not sagemaker.exists("model", deployed["model_name"])
+    assert not sagemaker.exists("endpoint", SERVED) and not sagemaker.exists("model", deployed["model_name"])
 
 
 def test_the_deploy_handler_refuses_without_the_serving_environment(sagemaker, serving_environment, monkeypatch):
