@@ -12,6 +12,7 @@ import json
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import sagemaker_backends
@@ -20,7 +21,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from tests.lambdas.conftest import LambdaContext, load_handler
 
 from openforge_lambda.endpoint import (  # isort: skip
-    NAME_LIMIT, DeployRequest, DeploymentConflict, DeploymentRefused, deploy, deployment_name, roll_back, status)
+    NAME_LIMIT, VARIANT_NAME, DeployRequest, DeploymentConflict, DeploymentRefused, deploy, deployment_name, roll_back, status)
 
 ENDPOINT = "support-tickets"  # the name a run asks for (its job name)
 PREFIX = "openforge-test-"
@@ -305,3 +306,89 @@ def test_gpu_counts_of_endpoint_instances():
 
     assert [gpu_count(t) for t in ("ml.g5.2xlarge", "ml.g6e.12xlarge", "ml.g5.48xlarge", "ml.p5.48xlarge", "ml.inf2.xlarge", "ml.m5.xlarge")] == [
         1, 4, 8, 8, None, None]
+
+
+# --- ownership: the environment's namespace and tags ---------------------------------------
+
+def another_teams_endpoint(sagemaker, name: str, config: str, tags: list[dict] | None = None) -> None:
+    sagemaker.client.create_model(ModelName=config, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
+    sagemaker.client.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
+        {"VariantName": VARIANT_NAME, "ModelName": config, "InstanceType": INSTANCE, "InitialInstanceCount": 1}])
+    sagemaker.client.create_endpoint(EndpointName=name, EndpointConfigName=config, Tags=tags or [])
+
+
+def test_a_job_named_like_another_teams_endpoint_gets_its_own_endpoint(sagemaker):
+    """fraud-scoring-prod belongs to another team; a job of that name deploys beside it."""
+    another_teams_endpoint(sagemaker, "fraud-scoring-prod", "fraud-v7")
+    deployed = deploy(sagemaker.client, sagemaker.request("exec-1", endpoint_name="fraud-scoring-prod"))
+    assert deployed["endpoint_name"] == "openforge-test-fraud-scoring-prod" and deployed["action"] == "created"
+    assert sagemaker.client.describe_endpoint(EndpointName="fraud-scoring-prod")["EndpointConfigName"] == "fraud-v7"
+    for arn in (sagemaker.client.describe_endpoint(EndpointName=deployed["endpoint_name"])["EndpointArn"],
+                sagemaker.client.describe_endpoint_config(EndpointConfigName=deployed["endpoint_config_name"])["EndpointConfigArn"],
+                sagemaker.client.describe_model(ModelName=deployed["model_name"])["ModelArn"]):
+        tags = {tag["Key"]: tag["Value"] for tag in sagemaker.client.list_tags(ResourceArn=arn)["Tags"]}
+        assert OWNER_TAGS.items() <= tags.items(), arn
+
+
+def test_an_endpoint_in_our_namespace_without_our_tags_is_refused_before_anything_is_made(sagemaker):
+    another_teams_endpoint(sagemaker, SERVED, "theirs", [{"Key": "openforge:managed-by", "Value": "openforge"}])  # no environment tag
+    with pytest.raises(DeploymentRefused) as refused:
+        deploy(sagemaker.client, sagemaker.request("exec-1"))
+    assert str(refused.value) == (f"endpoint_name: endpoint {SERVED} exists but is not this environment's OpenForge endpoint: it lacks "
+                                  "the tag openforge:environment=test; OpenForge updates only endpoints it created, so choose another job_name")
+    assert [m["ModelName"] for m in sagemaker.sent_to("CreateModel")] == ["theirs"] and sagemaker.sent_to("UpdateEndpoint") == []
+    assert list(sagemaker.backend._models) == ["theirs"] and list(sagemaker.backend.endpoint_configs) == ["theirs"]
+    assert sagemaker.client.describe_endpoint(EndpointName=SERVED)["EndpointConfigName"] == "theirs"
+
+
+def test_endpoint_names_are_lower_case_under_the_prefix_and_fit_sagemakers_limit():
+    from openforge_lambda.endpoint import Ownership
+
+    ownership = Ownership("openforge-staging-eu1-", OWNER_TAGS)  # the longest environment name (12)
+    assert ownership.endpoint_name("Support-Tickets") == "openforge-staging-eu1-support-tickets"
+    long_a, long_b = ownership.endpoint_name("a" * 40 + "x"), ownership.endpoint_name("a" * 40 + "y")  # job names up to 41
+    assert len(long_a) <= NAME_LIMIT and len(long_b) <= NAME_LIMIT and long_a != long_b
+    assert long_a.startswith("openforge-staging-eu1-") and deployment_name(long_a, "exec-1").startswith("openforge-staging-eu1-")
+
+
+# --- failures: what a failed deployment leaves, and what the check reports -------------------
+
+def test_a_failed_create_endpoint_leaves_no_model_or_config_behind(sagemaker, monkeypatch):
+    def refuse(**_):
+        raise ClientError({"Error": {"Code": "ResourceLimitExceeded", "Message": "account-level service limit 'ml.g4dn.xlarge for endpoint usage' is 0"}},
+                          "CreateEndpoint")
+
+    monkeypatch.setattr(sagemaker.client, "create_endpoint", refuse)
+    with pytest.raises(ClientError, match="ResourceLimitExceeded"):
+        deploy(sagemaker.client, sagemaker.request("exec-1"))
+    assert len(sagemaker.sent_to("CreateModel")) == 1 and len(sagemaker.sent_to("CreateEndpointConfig")) == 1
+    assert sagemaker.backend._models == {} and sagemaker.backend.endpoint_configs == {} and sagemaker.backend.endpoints == {}
+
+
+def test_a_failed_update_leaves_the_endpoint_on_its_config_and_removes_the_new_one(sagemaker, monkeypatch):
+    first = deploy(sagemaker.client, sagemaker.request("exec-1"))
+
+    def refuse(**_):
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "UpdateEndpoint")
+
+    monkeypatch.setattr(sagemaker.client, "update_endpoint", refuse)
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        deploy(sagemaker.client, sagemaker.request("exec-2"))
+    second = deployment_name(SERVED, "exec-2")
+    assert not sagemaker.exists("config", second) and not sagemaker.exists("model", second)
+    assert sagemaker.exists("config", first["endpoint_config_name"]) and sagemaker.exists("model", first["model_name"])
+
+
+def test_in_service_on_the_previous_config_after_an_update_is_a_failure(sagemaker):
+    first = deploy(sagemaker.client, sagemaker.request("exec-1"))
+    second = deploy(sagemaker.client, sagemaker.request("exec-2"))
+    # SageMaker could not bring up the new variant and went back to the config it served before.
+    sagemaker.set_endpoint(SERVED, "InService", "new variant failed health checks", config=first["endpoint_config_name"])
+    checked = status(sagemaker.client, SERVED, second["endpoint_config_name"])
+    assert checked == {"endpoint_name": SERVED, "status": "UpdateRolledBack", "endpoint_config_name": first["endpoint_config_name"],
+                       "in_service": False, "settled": True,
+                       "failure_reason": f"update rolled back to {first['endpoint_config_name']}, not serving "
+                                         f"{second['endpoint_config_name']}: new variant failed health checks"}
+    assert load_handler("check_endpoint")(second, LambdaContext())["status"] == "UpdateRolledBack"
+    sagemaker.set_endpoint(SERVED, "InService", config=second["endpoint_config_name"])
+    assert status(sagemaker.client, SERVED, second["endpoint_config_name"])["in_service"] is True
