@@ -140,3 +140,30 @@ def test_the_handler_words_a_nested_failure_and_stops_the_job(sagemaker, monkeyp
     assert result == {"error": "DataQuarantined",
                       "cause": "37 of 1200 records (3.1%) still hold personal data after scrubbing; the limit is 1%",
                       "stopped_jobs": ["tickets-t75-f42b7a90"], "removed": [], "cleanup_problems": []}
+
+
+def test_a_deployment_that_failed_before_its_record_is_found_by_name_and_removed(sagemaker, monkeypatch):
+    """DeployEndpoint made the model and config, then failed: the caught state has no
+    deployment record, and the clean-up removes what this execution made, nothing else."""
+    from openforge_lambda.endpoint import Ownership
+
+    run, plan = run_and_plan(deploy={"enabled": True})
+    request = {"endpoint_name": plan["endpoint_name"], **NAMESPACE, "execution_name": plan["execution_name"],
+               "model_data_s3_uri": "s3://openforge-test-artifacts/training/m/",
+               "image_uri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:latest", "role_arn": ENVIRONMENT.role_arn,
+               "subnet_ids": ["subnet-a"], "security_group_ids": ["sg-endpoint"], "kms_key_id": boto3.client("kms").create_key()["KeyMetadata"]["Arn"],
+               "instance_type": "ml.g4dn.xlarge"}
+    other = deploy(sagemaker.client, {**request, "execution_name": "another-execution"})  # an earlier run's endpoint, in service
+    monkeypatch.setattr(sagemaker.client, "update_endpoint", lambda **_: (_ for _ in ()).throw(RuntimeError("Lambda timed out")))
+    monkeypatch.setattr("openforge_lambda.endpoint._remove_unused", lambda *_: None)  # the Lambda died before its own undo
+    with pytest.raises(RuntimeError):
+        deploy(sagemaker.client, request)
+    name = deployment_name(other["endpoint_name"], plan["execution_name"])
+    assert name in sagemaker.backend._models and name in sagemaker.backend.endpoint_configs
+
+    event = {"run": run, "plan": plan, "error": {"Error": "States.TaskFailed", "Cause": "Lambda timed out"}}
+    result = clean_up(event, sagemaker.client, endpoints=Ownership.from_mapping(NAMESPACE))
+    assert (result["removed"], result["cleanup_problems"]) == ([f"deleted {name}", f"deleted {name}"], [])
+    assert name not in sagemaker.backend._models and name not in sagemaker.backend.endpoint_configs
+    assert sagemaker.client.describe_endpoint(EndpointName=other["endpoint_name"])["EndpointConfigName"] == other["endpoint_config_name"]
+    assert clean_up(event, sagemaker.client, endpoints=Ownership.from_mapping(NAMESPACE))["removed"] == [], "nothing left the second time"
