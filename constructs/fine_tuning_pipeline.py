@@ -37,6 +37,9 @@ from stacks.environment_config import EnvironmentConfig
 from stacks.permissions import BucketRef, read_objects, read_write_objects, use_key
 
 SAGEMAKER_JOB_NAMES = "Names are derived at run time from the job name a person gives plus a hash of the execution; the resource type is the narrowest scope."
+SAGEMAKER_ENDPOINT_NAMES = ("Endpoint, endpoint config and model names are derived at run time from the job name under the environment's "
+                            "prefix; changes are further limited to resources tagged as this environment's.")
+ENDPOINT_TAG_NAMESPACE = "openforge:"  # every tag the pipeline puts on what it deploys starts so
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,20 @@ class FineTuningPipeline(Construct):
             "ENDPOINT_SECURITY_GROUP_IDS": self.endpoint_security_group.security_group_id,
             "ENDPOINT_KMS_KEY_ARN": self._artifacts.key_arn,
             "SERVING_CONTAINER_ENVIRONMENT": json.dumps(self._config.serving.container_environment, sort_keys=True),
+            # The namespace endpoints are named and tagged in, the same values _allow_endpoints demands.
+            "ENDPOINT_NAME_PREFIX": self._endpoint_name_prefix,
+            "ENDPOINT_OWNER_TAGS": json.dumps(self._endpoint_owner_tags, sort_keys=True),
         }
+
+    @property
+    def _endpoint_name_prefix(self) -> str:
+        # Lower case: SageMaker writes names in lower case in resource ARNs, which IAM compares case-sensitively.
+        return f"openforge-{self._config.name}-".lower()
+
+    @property
+    def _endpoint_owner_tags(self) -> dict[str, str]:
+        """What marks an endpoint, endpoint config or model as this environment's OpenForge's."""
+        return {f"{ENDPOINT_TAG_NAMESPACE}managed-by": "openforge", f"{ENDPOINT_TAG_NAMESPACE}environment": self._config.name}
 
     def _allow_training_jobs(self, role: JobRole, *, start: bool, stop: bool = False) -> None:
         jobs = [f"{self._sagemaker}:training-job/*"]
@@ -187,29 +203,44 @@ class FineTuningPipeline(Construct):
         role.allow(["ssm:GetCommandInvocation"], ["*"], why_wildcard="ssm:GetCommandInvocation supports no resource-level permissions.")
 
     def _allow_endpoints(self, role: JobRole, *, create: bool, change: bool = True) -> None:
-        sagemaker = self._sagemaker
-        endpoints, configs, models = f"{sagemaker}:endpoint/*", f"{sagemaker}:endpoint-config/*", f"{sagemaker}:model/*"
-        role.allow(["sagemaker:DescribeEndpoint"], [endpoints], why_wildcard=SAGEMAKER_JOB_NAMES)
+        """Only endpoints, endpoint configs and models named under the environment's prefix;
+        changed only when they carry its tags, created only with them. Condition keys per
+        action: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html"""
+        sagemaker, prefix = self._sagemaker, self._endpoint_name_prefix
+        endpoints, configs, models = f"{sagemaker}:endpoint/{prefix}*", f"{sagemaker}:endpoint-config/{prefix}*", f"{sagemaker}:model/{prefix}*"
+        role.allow(["sagemaker:DescribeEndpoint"], [endpoints], why_wildcard=SAGEMAKER_ENDPOINT_NAMES)
         if not change:
             return
-        role.allow(["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel", "sagemaker:ListTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_JOB_NAMES)
-        role.allow(["sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint"], [endpoints, configs], why_wildcard=SAGEMAKER_JOB_NAMES)
-        role.allow(["sagemaker:DeleteEndpointConfig"], [configs], why_wildcard=SAGEMAKER_JOB_NAMES)
-        role.allow(["sagemaker:DeleteModel"], [models], why_wildcard=SAGEMAKER_JOB_NAMES)
+        owned = {"StringEquals": {f"aws:ResourceTag/{key}": value for key, value in self._endpoint_owner_tags.items()}}
+        role.allow(["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel", "sagemaker:ListTags"], [endpoints, configs, models],
+                   why_wildcard=SAGEMAKER_ENDPOINT_NAMES)
+        # UpdateEndpoint is authorised on the endpoint and on the config it switches to: both must be ours.
+        role.allow(["sagemaker:UpdateEndpoint"], [endpoints, configs], why_wildcard=SAGEMAKER_ENDPOINT_NAMES, conditions=owned)
+        role.allow(["sagemaker:DeleteEndpoint"], [endpoints], why_wildcard=SAGEMAKER_ENDPOINT_NAMES, conditions=owned)
+        role.allow(["sagemaker:DeleteEndpointConfig"], [configs], why_wildcard=SAGEMAKER_ENDPOINT_NAMES, conditions=owned)
+        role.allow(["sagemaker:DeleteModel"], [models], why_wildcard=SAGEMAKER_ENDPOINT_NAMES, conditions=owned)
         if not create:
             return
+        # Created only with our tags, and with no tag outside our namespace.
+        tagged = {f"aws:RequestTag/{key}": value for key, value in self._endpoint_owner_tags.items()}
+        our_keys = {"aws:TagKeys": [f"{ENDPOINT_TAG_NAMESPACE}*"]}
         # Private and encrypted, or IAM refuses: the model in our subnets with network
         # isolation, the endpoint's volume under our key.
-        role.allow(["sagemaker:CreateModel"], [models], why_wildcard=SAGEMAKER_JOB_NAMES, conditions={
+        role.allow(["sagemaker:CreateModel"], [models], why_wildcard=SAGEMAKER_ENDPOINT_NAMES, conditions={
             "Bool": {"sagemaker:NetworkIsolation": "true"},
+            "StringEquals": tagged,
+            "ForAllValues:StringLike": our_keys,
             "ForAllValues:StringEquals": {"sagemaker:VpcSubnets": self._subnet_ids,
                                           "sagemaker:VpcSecurityGroupIds": [self.endpoint_security_group.security_group_id]},
             "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"},
         })
-        role.allow(["sagemaker:CreateEndpointConfig"], [configs], why_wildcard=SAGEMAKER_JOB_NAMES,
-                   conditions={"StringEquals": {"sagemaker:VolumeKmsKey": self._artifacts.key_arn}})
-        role.allow(["sagemaker:CreateEndpoint"], [endpoints, configs], why_wildcard=SAGEMAKER_JOB_NAMES)
-        role.allow(["sagemaker:AddTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_JOB_NAMES)
+        role.allow(["sagemaker:CreateEndpointConfig"], [configs], why_wildcard=SAGEMAKER_ENDPOINT_NAMES,
+                   conditions={"StringEquals": {"sagemaker:VolumeKmsKey": self._artifacts.key_arn, **tagged}, "ForAllValues:StringLike": our_keys})
+        role.allow(["sagemaker:CreateEndpoint"], [endpoints, configs], why_wildcard=SAGEMAKER_ENDPOINT_NAMES,
+                   conditions={"StringEquals": tagged, "ForAllValues:StringLike": our_keys})
+        # Tagging on create is authorised as AddTags too; only our tags, only under our prefix.
+        role.allow(["sagemaker:AddTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_ENDPOINT_NAMES,
+                   conditions={"StringEquals": tagged, "ForAllValues:StringLike": our_keys})
         role.allow(["iam:PassRole"], [self.serving_role.role_arn], conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
         # The endpoint's volume is encrypted by SageMaker on the caller's behalf.
         role.allow(["kms:CreateGrant", "kms:DescribeKey"], [self._artifacts.key_arn], conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
@@ -325,8 +356,8 @@ class FineTuningPipeline(Construct):
             "endpoint_name.$": "$.plan.endpoint_name", "execution_name.$": "$.plan.execution_name",
             "model_data_s3_uri.$": "$.selection.chosen.model_s3_uri", "instance_type.$": "$.run.deploy.instance_type"})))
         wait_endpoint = sfn.Wait(self, steps.WAIT_ENDPOINT, time=sfn.WaitTime.seconds_path("$.plan.poll_seconds"))
-        check_endpoint = guarded(invoke(self, f["CheckEndpoint"], steps.CHECK_ENDPOINT, result_path="$.endpoint",
-                                        payload=sfn.TaskInput.from_object({"endpoint_name.$": "$.deployment.endpoint_name"})))
+        check_endpoint = guarded(invoke(self, f["CheckEndpoint"], steps.CHECK_ENDPOINT, result_path="$.endpoint", payload=sfn.TaskInput.from_object(
+            {"endpoint_name.$": "$.deployment.endpoint_name", "endpoint_config_name.$": "$.deployment.endpoint_config_name"})))
         roll_back = guarded(invoke(self, f["RollBackEndpoint"], steps.ROLL_BACK, input_path="$.deployment", result_path="$.rollback"))
         endpoint_failed = sfn.Pass(self, steps.ENDPOINT_FAILED, result_path="$.failure", parameters={
             "error": "EndpointFailed", "cause.$": "States.Format('endpoint {} is {}: {}', $.endpoint.endpoint_name, $.endpoint.status, $.endpoint.failure_reason)",

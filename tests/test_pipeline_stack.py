@@ -74,6 +74,53 @@ def test_sagemaker_creates_are_allowed_only_private_and_under_our_key(env):
     assert "sagemaker:VolumeKmsKey" in found["sagemaker:CreateEndpointConfig"]["Condition"]["StringEquals"]
 
 
+def _text(value) -> str:
+    """A resource as text, the pseudo parameters of an Fn::Join left as placeholders."""
+    if isinstance(value, dict) and "Fn::Join" in value:
+        return "".join(part if isinstance(part, str) else "X" for part in value["Fn::Join"][1])
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+ENDPOINT_ACTIONS = {"sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint", "sagemaker:AddTags",
+                    "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel",
+                    "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel", "sagemaker:ListTags"}
+
+
+def test_endpoints_are_touched_only_in_the_environments_namespace_and_changed_only_when_tagged_as_ours(env):
+    """A job named like another team's endpoint cannot reach it: every endpoint, endpoint
+    config and model statement is limited to the environment's lower-case name prefix (as
+    SageMaker writes names in ARNs), changes demand our tags on the resource, creates
+    demand them in the request and no tag key outside our namespace. The Lambdas are given
+    the same prefix and tags."""
+    template = pipeline(env)
+    settings = [f["Properties"]["Environment"]["Variables"] for f in template.find_resources("AWS::Lambda::Function").values()
+                if "ENDPOINT_NAME_PREFIX" in f["Properties"].get("Environment", {}).get("Variables", {})]
+    assert len(settings) == 2, "DeployEndpoint and CleanUpRun name and find endpoints"
+    prefix, owner_tags = settings[0]["ENDPOINT_NAME_PREFIX"], json.loads(settings[0]["ENDPOINT_OWNER_TAGS"])
+    assert all(s["ENDPOINT_NAME_PREFIX"] == prefix and json.loads(s["ENDPOINT_OWNER_TAGS"]) == owner_tags for s in settings)
+    assert prefix == prefix.lower() and prefix.startswith("openforge-") and prefix.endswith("-")
+    assert owner_tags["openforge:managed-by"] == "openforge" and owner_tags["openforge:environment"] in prefix
+
+    def resources(statement) -> list[tuple[str, str]]:
+        """(resource type, name) of each resource, from its ARN."""
+        listed = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        return [tuple(_text(r).rpartition(":")[2].partition("/")[::2]) for r in listed]
+
+    kinds = ("endpoint", "endpoint-config", "model")
+    found = [s for s in statements(template) if any(kind in kinds for kind, _ in resources(s))]
+    assert {a for s in found for a in actions(s)} == ENDPOINT_ACTIONS
+    for statement in found:
+        assert all(kind in kinds and name == f"{prefix}*" for kind, name in resources(statement)), statement
+        condition = statement.get("Condition", {})
+        if {"sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel"} & set(actions(statement)):
+            assert condition["StringEquals"] == {f"aws:ResourceTag/{key}": value for key, value in owner_tags.items()}, statement
+        if {"sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint", "sagemaker:AddTags"} & set(actions(statement)):
+            assert {f"aws:RequestTag/{key}": value for key, value in owner_tags.items()}.items() <= condition["StringEquals"].items(), statement
+            assert condition["ForAllValues:StringLike"] == {"aws:TagKeys": ["openforge:*"]}, statement
+    elsewhere = {a for s in statements(template) if s not in found for a in actions(s)}
+    assert not elsewhere & (ENDPOINT_ACTIONS - {"sagemaker:AddTags"}), "no endpoint action is granted on other resources"
+
+
 def test_roles_are_passed_only_to_sagemaker_and_no_action_is_a_wildcard(env):
     for statement in statements(pipeline(env)):
         assert not any(a == "*" or a.endswith(":*") for a in actions(statement)), statement

@@ -1,8 +1,11 @@
 """One look at the endpoint, for the state machine's Wait and Choice loop.
 
-Event: {"endpoint_name": ...} (the deployment record from DeployEndpoint will do).
+Event: {"endpoint_name": ..., "endpoint_config_name": ...} (the deployment record from
+DeployEndpoint will do); endpoint_config_name is the config deployed, which the endpoint
+must serve to count as in service.
 Returns {"endpoint_name", "status", "failure_reason", "endpoint_config_name", "in_service",
-"settled"}; status is SageMaker's (Creating, Updating, InService, Failed, ...) or NotFound.
+"settled"}; status is SageMaker's (Creating, Updating, InService, Failed, ...), NotFound, or
+UpdateRolledBack (InService on another config: the update failed and SageMaker went back).
 """
 from __future__ import annotations
 
@@ -15,6 +18,6 @@ logger = Logger(service="openforge-check-endpoint")
 
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
-    result = status(boto3.client("sagemaker"), event["endpoint_name"])
+    result = status(boto3.client("sagemaker"), event["endpoint_name"], event.get("endpoint_config_name"))
     logger.info("endpoint status", extra=result)
     return result

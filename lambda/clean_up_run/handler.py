@@ -5,7 +5,8 @@ that had started. Never raises for a clean-up step that fails: it is logged and 
 Event: the state when the failure was caught: {"run"?, "plan"?, "deployment"?: DeployEndpoint's
 record, "error": {"Error", "Cause"}} (no run or plan when the first state failed).
 Environment: HYPERPOD_CLUSTER_NAME and HYPERPOD_CONTROLLER_GROUP (default "controller")
-where runs may use the cluster.
+where runs may use the cluster; ENDPOINT_NAME_PREFIX and ENDPOINT_OWNER_TAGS (the endpoint
+namespace), to find a deployment DeployEndpoint made before it failed.
 Returns {"error", "cause", "stopped_jobs", "removed", "cleanup_problems"}.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 
 import boto3
 from aws_lambda_powertools import Logger
+from openforge_lambda.endpoint import Ownership
 from openforge_lambda.failure import clean_up
 
 logger = Logger(service="openforge-clean-up-run")
@@ -22,8 +24,13 @@ logger = Logger(service="openforge-clean-up-run")
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
     cluster = os.environ.get("HYPERPOD_CLUSTER_NAME") or None
+    endpoints = None
+    try:
+        endpoints = Ownership.from_environment() if os.environ.get("ENDPOINT_NAME_PREFIX") else None
+    except Exception:  # noqa: BLE001 - the clean-up still runs, and the execution must reach Notify
+        logger.exception("the endpoint namespace settings are unusable: a deployment without a record is not looked for")
     result = clean_up(event, boto3.client("sagemaker"), boto3.client("ssm") if cluster else None, hyperpod_cluster=cluster,
-                      controller_group=os.environ.get("HYPERPOD_CONTROLLER_GROUP") or "controller")
+                      controller_group=os.environ.get("HYPERPOD_CONTROLLER_GROUP") or "controller", endpoints=endpoints)
     logger.append_keys(execution_name=(event.get("plan") or {}).get("execution_name"))
     for problem in result["cleanup_problems"]:
         logger.warning("clean-up step failed", extra={"problem": problem})

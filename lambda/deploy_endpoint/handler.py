@@ -5,9 +5,12 @@ endpoint or update it. Safe to retry: names come from the endpoint and the execu
 Event: {"endpoint_name": ..., "execution_name": ..., "model_data_s3_uri": "s3://.../model.tar.gz"
         or an S3 prefix of files, "instance_type": ..., "instance_count": 1}
 Environment: SERVING_IMAGE_URI, SERVING_ROLE_ARN, ENDPOINT_SUBNET_IDS, ENDPOINT_SECURITY_GROUP_IDS
-(comma-separated), ENDPOINT_KMS_KEY_ARN.
+(comma-separated), ENDPOINT_KMS_KEY_ARN; ENDPOINT_NAME_PREFIX and ENDPOINT_OWNER_TAGS (JSON):
+the endpoint is named under the prefix (the event's endpoint_name is the job's) and everything
+made is tagged as the environment's.
 Returns the deployment record CheckEndpoint and RollBackEndpoint take. A request that would
-not be private and encrypted raises DeploymentRefused naming the field.
+not be private and encrypted, or would update an endpoint without the environment's tags,
+raises DeploymentRefused naming the field.
 """
 from __future__ import annotations
 

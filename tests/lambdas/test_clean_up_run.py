@@ -22,6 +22,7 @@ from openforge_lambda.endpoint import deploy, deployment_name  # isort: skip
 from openforge_lambda.failure import clean_up, job_names, readable  # isort: skip
 from openforge_lambda.training_job import start, training_job_request  # isort: skip
 
+NAMESPACE = {"endpoint_name_prefix": "openforge-test-", "owner_tags": {"openforge:managed-by": "openforge", "openforge:environment": "test"}}
 LAMBDA_CAUSE = json.dumps({"errorMessage": "mixing.customer_data_percent: 120 is greater than the maximum of 100",
                            "errorType": "PipelineInputError", "requestId": "r-1",
                            "stackTrace": ["  File \"/var/task/handler.py\", line 30, in handler\n"]})
@@ -98,16 +99,18 @@ def test_jobs_still_running_are_stopped_and_the_rest_left_alone(sagemaker):
 def test_a_started_deployment_is_rolled_back_and_a_broken_record_is_reported(sagemaker):
     key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
     deployed = deploy(sagemaker.client, {
-        "endpoint_name": "tickets", "execution_name": "exec-1", "model_data_s3_uri": "s3://openforge-test-artifacts/training/m/",
+        "endpoint_name": "tickets", **NAMESPACE, "execution_name": "exec-1", "model_data_s3_uri": "s3://openforge-test-artifacts/training/m/",
         "image_uri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:latest", "role_arn": ENVIRONMENT.role_arn,
         "subnet_ids": ["subnet-a"], "security_group_ids": ["sg-endpoint"], "kms_key_id": key, "instance_type": "ml.g4dn.xlarge"})
-    name = deployment_name("tickets", "exec-1")
+    name = deployment_name("openforge-test-tickets", "exec-1")
     result = clean_up({"error": {"Error": "EndpointFailed", "Cause": "health check failed"}, "deployment": deployed}, sagemaker.client)
-    assert result["removed"] == ["deleted endpoint tickets (created by this deployment, InService)", f"deleted {name}", f"deleted {name}"]
+    assert result["removed"] == ["deleted endpoint openforge-test-tickets (created by this deployment, InService)", f"deleted {name}",
+                                 f"deleted {name}"]
     assert result["cleanup_problems"] == [] and not sagemaker.backend.endpoints
 
-    broken = clean_up({"error": {"Error": "X"}, "deployment": {"endpoint_name": "tickets"}}, sagemaker.client)
-    assert broken["removed"] == [] and broken["cleanup_problems"] == ["could not roll back endpoint tickets: 'endpoint_config_name'"]
+    broken = clean_up({"error": {"Error": "X"}, "deployment": {"endpoint_name": "openforge-test-tickets"}}, sagemaker.client)
+    assert broken["removed"] == [] and broken["cleanup_problems"] == [
+        "could not roll back endpoint openforge-test-tickets: 'endpoint_config_name'"]
 
 
 def test_slurm_jobs_are_cancelled_on_the_cluster_and_a_missing_cluster_is_reported(controller):  # noqa: F811
@@ -137,3 +140,30 @@ def test_the_handler_words_a_nested_failure_and_stops_the_job(sagemaker, monkeyp
     assert result == {"error": "DataQuarantined",
                       "cause": "37 of 1200 records (3.1%) still hold personal data after scrubbing; the limit is 1%",
                       "stopped_jobs": ["tickets-t75-f42b7a90"], "removed": [], "cleanup_problems": []}
+
+
+def test_a_deployment_that_failed_before_its_record_is_found_by_name_and_removed(sagemaker, monkeypatch):
+    """DeployEndpoint made the model and config, then failed: the caught state has no
+    deployment record, and the clean-up removes what this execution made, nothing else."""
+    from openforge_lambda.endpoint import Ownership
+
+    run, plan = run_and_plan(deploy={"enabled": True})
+    request = {"endpoint_name": plan["endpoint_name"], **NAMESPACE, "execution_name": plan["execution_name"],
+               "model_data_s3_uri": "s3://openforge-test-artifacts/training/m/",
+               "image_uri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:latest", "role_arn": ENVIRONMENT.role_arn,
+               "subnet_ids": ["subnet-a"], "security_group_ids": ["sg-endpoint"], "kms_key_id": boto3.client("kms").create_key()["KeyMetadata"]["Arn"],
+               "instance_type": "ml.g4dn.xlarge"}
+    other = deploy(sagemaker.client, {**request, "execution_name": "another-execution"})  # an earlier run's endpoint, in service
+    monkeypatch.setattr(sagemaker.client, "update_endpoint", lambda **_: (_ for _ in ()).throw(RuntimeError("Lambda timed out")))
+    monkeypatch.setattr("openforge_lambda.endpoint._remove_unused", lambda *_: None)  # the Lambda died before its own undo
+    with pytest.raises(RuntimeError):
+        deploy(sagemaker.client, request)
+    name = deployment_name(other["endpoint_name"], plan["execution_name"])
+    assert name in sagemaker.backend._models and name in sagemaker.backend.endpoint_configs
+
+    event = {"run": run, "plan": plan, "error": {"Error": "States.TaskFailed", "Cause": "Lambda timed out"}}
+    result = clean_up(event, sagemaker.client, endpoints=Ownership.from_mapping(NAMESPACE))
+    assert (result["removed"], result["cleanup_problems"]) == ([f"deleted {name}", f"deleted {name}"], [])
+    assert name not in sagemaker.backend._models and name not in sagemaker.backend.endpoint_configs
+    assert sagemaker.client.describe_endpoint(EndpointName=other["endpoint_name"])["EndpointConfigName"] == other["endpoint_config_name"]
+    assert clean_up(event, sagemaker.client, endpoints=Ownership.from_mapping(NAMESPACE))["removed"] == [], "nothing left the second time"

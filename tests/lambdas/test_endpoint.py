@@ -8,8 +8,11 @@ backend, the requests sent are recorded for what moto drops, and state is read f
 """
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import sagemaker_backends
@@ -18,9 +21,12 @@ from moto.sagemaker.responses import SageMakerResponse
 from tests.lambdas.conftest import LambdaContext, load_handler
 
 from openforge_lambda.endpoint import (  # isort: skip
-    NAME_LIMIT, DeployRequest, DeploymentConflict, DeploymentRefused, deploy, deployment_name, roll_back, status)
+    NAME_LIMIT, VARIANT_NAME, DeployRequest, DeploymentConflict, DeploymentRefused, deploy, deployment_name, roll_back, status)
 
-ENDPOINT = "support-tickets"
+ENDPOINT = "support-tickets"  # the name a run asks for (its job name)
+PREFIX = "openforge-test-"
+OWNER_TAGS = {"openforge:managed-by": "openforge", "openforge:environment": "test"}
+SERVED = PREFIX + ENDPOINT  # the endpoint's name in the environment's namespace
 ROLE = "arn:aws:iam::123456789012:role/openforge-serving"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128"
 MODEL_TAR = "s3://openforge-test-artifacts/runs/run-1/output/model.tar.gz"
@@ -69,7 +75,8 @@ class SageMaker:
             endpoint.endpoint_config_name = config
 
     def request(self, execution: str, **change) -> dict:
-        return {"endpoint_name": ENDPOINT, "execution_name": execution, "model_data_s3_uri": MODEL_TAR,
+        return {"endpoint_name": ENDPOINT, "endpoint_name_prefix": PREFIX, "owner_tags": OWNER_TAGS, "execution_name": execution,
+                "model_data_s3_uri": MODEL_TAR,
                 "image_uri": IMAGE, "role_arn": ROLE, "subnet_ids": ["subnet-a", "subnet-b"],
                 "security_group_ids": ["sg-endpoint"], "kms_key_id": self.kms_key_arn, "instance_type": INSTANCE,
                 "instance_count": 1, **change}
@@ -88,8 +95,8 @@ def sagemaker(aws, monkeypatch) -> SageMaker:
 
 def test_a_fresh_deploy_makes_a_private_encrypted_endpoint(sagemaker):
     deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
-    name = deployment_name(ENDPOINT, "exec-1")
-    assert deployed == {"endpoint_name": ENDPOINT, "model_name": name, "endpoint_config_name": name,
+    name = deployment_name(SERVED, "exec-1")
+    assert deployed == {"endpoint_name": SERVED, "model_name": name, "endpoint_config_name": name,
                         "previous_endpoint_config_name": None, "created_endpoint": True, "action": "created"}
 
     model = sagemaker.client.describe_model(ModelName=name)
@@ -104,7 +111,7 @@ def test_a_fresh_deploy_makes_a_private_encrypted_endpoint(sagemaker):
         (name, INSTANCE, 1)]
     assert sagemaker.backend.endpoint_configs[name].kms_key_id == sagemaker.kms_key_arn  # describe leaves it out
 
-    endpoint = sagemaker.client.describe_endpoint(EndpointName=ENDPOINT)
+    endpoint = sagemaker.client.describe_endpoint(EndpointName=SERVED)
     assert endpoint["EndpointConfigName"] == name
 
 
@@ -115,8 +122,8 @@ def test_an_s3_prefix_of_files_is_deployed_uncompressed(sagemaker):
 
 
 def test_names_are_per_execution_and_fit_sagemakers_limit():
-    assert deployment_name(ENDPOINT, "exec-1") == deployment_name(ENDPOINT, "exec-1")
-    assert deployment_name(ENDPOINT, "exec-1") != deployment_name(ENDPOINT, "exec-2")
+    assert deployment_name(SERVED, "exec-1") == deployment_name(SERVED, "exec-1")
+    assert deployment_name(SERVED, "exec-1") != deployment_name(SERVED, "exec-2")
     long_name = deployment_name("a" * 53 + "-" + "b" * 9, "exec-1")
     assert len(long_name) <= NAME_LIMIT and "--" not in long_name, long_name
 
@@ -132,11 +139,11 @@ def test_a_retry_of_the_same_execution_changes_nothing(sagemaker):
 
 def test_a_retry_after_a_partial_deploy_finishes_it(sagemaker):
     """The first attempt made the model and config, then stopped before the endpoint."""
-    name = deployment_name(ENDPOINT, "exec-1")
+    name = deployment_name(SERVED, "exec-1")
     deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
-    sagemaker.client.delete_endpoint(EndpointName=ENDPOINT)
+    sagemaker.client.delete_endpoint(EndpointName=SERVED)
     assert deploy(sagemaker.client, sagemaker.request("exec-1")) == deployed
-    assert sagemaker.client.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == name
+    assert sagemaker.client.describe_endpoint(EndpointName=SERVED)["EndpointConfigName"] == name
 
 
 def test_a_retry_with_other_inputs_under_the_same_name_is_a_conflict(sagemaker):
@@ -152,7 +159,7 @@ def test_a_second_execution_updates_the_endpoint_and_remembers_the_previous_conf
     second = deploy(sagemaker.client, sagemaker.request("exec-2", model_data_s3_uri=MODEL_PREFIX))
     assert second["action"] == "updated" and not second["created_endpoint"]
     assert second["previous_endpoint_config_name"] == first["endpoint_config_name"]
-    assert sagemaker.client.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == second["endpoint_config_name"]
+    assert sagemaker.client.describe_endpoint(EndpointName=SERVED)["EndpointConfigName"] == second["endpoint_config_name"]
     assert sagemaker.exists("config", first["endpoint_config_name"]) and sagemaker.exists("model", first["model_name"])
     # A retry after the switch still knows what was served before (the new config's tag).
     assert deploy(sagemaker.client, sagemaker.request("exec-2", model_data_s3_uri=MODEL_PREFIX)) == {**second, "action": "unchanged"}
@@ -160,21 +167,21 @@ def test_a_second_execution_updates_the_endpoint_and_remembers_the_previous_conf
 
 def test_an_endpoint_that_is_busy_is_not_updated(sagemaker):
     deploy(sagemaker.client, sagemaker.request("exec-1"))
-    sagemaker.set_endpoint(ENDPOINT, "Updating")
-    with pytest.raises(DeploymentConflict, match=f"endpoint {ENDPOINT} is Updating; it can be updated only when InService"):
+    sagemaker.set_endpoint(SERVED, "Updating")
+    with pytest.raises(DeploymentConflict, match=f"endpoint {SERVED} is Updating; it can be updated only when InService"):
         deploy(sagemaker.client, sagemaker.request("exec-2"))
     assert sagemaker.sent_to("UpdateEndpoint") == []
 
 
 def test_status_reports_in_service_failed_and_not_found(sagemaker):
     deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
-    assert status(sagemaker.client, ENDPOINT) == {
-        "endpoint_name": ENDPOINT, "status": "InService", "failure_reason": None,
+    assert status(sagemaker.client, SERVED) == {
+        "endpoint_name": SERVED, "status": "InService", "failure_reason": None,
         "endpoint_config_name": deployed["endpoint_config_name"], "in_service": True, "settled": True}
-    sagemaker.set_endpoint(ENDPOINT, "Creating")
-    assert status(sagemaker.client, ENDPOINT)["settled"] is False
-    sagemaker.set_endpoint(ENDPOINT, "Failed", "CUDA out of memory")
-    failed = status(sagemaker.client, ENDPOINT)
+    sagemaker.set_endpoint(SERVED, "Creating")
+    assert status(sagemaker.client, SERVED)["settled"] is False
+    sagemaker.set_endpoint(SERVED, "Failed", "CUDA out of memory")
+    failed = status(sagemaker.client, SERVED)
     assert (failed["status"], failed["failure_reason"], failed["in_service"], failed["settled"]) == (
         "Failed", "CUDA out of memory", False, True)
     assert status(sagemaker.client, "no-such-endpoint")["status"] == "NotFound"
@@ -185,7 +192,7 @@ def test_roll_back_of_a_failed_update_restores_the_previous_config(sagemaker):
     second = deploy(sagemaker.client, sagemaker.request("exec-2"))
     result = roll_back(sagemaker.client, second)
     assert result["done"] and result["problem"] is None
-    assert sagemaker.client.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == first["endpoint_config_name"]
+    assert sagemaker.client.describe_endpoint(EndpointName=SERVED)["EndpointConfigName"] == first["endpoint_config_name"]
     assert not sagemaker.exists("config", second["endpoint_config_name"]) and not sagemaker.exists("model", second["model_name"])
     assert sagemaker.exists("config", first["endpoint_config_name"]) and sagemaker.exists("model", first["model_name"])
     assert roll_back(sagemaker.client, second)["deleted"] == [], "a retried roll back finds nothing left to do"
@@ -194,7 +201,7 @@ def test_roll_back_of_a_failed_update_restores_the_previous_config(sagemaker):
 def test_roll_back_after_sagemaker_rolled_back_itself_only_cleans_up(sagemaker):
     first = deploy(sagemaker.client, sagemaker.request("exec-1"))
     second = deploy(sagemaker.client, sagemaker.request("exec-2"))
-    sagemaker.set_endpoint(ENDPOINT, "InService", "new variant failed health checks", config=first["endpoint_config_name"])
+    sagemaker.set_endpoint(SERVED, "InService", "new variant failed health checks", config=first["endpoint_config_name"])
     result = roll_back(sagemaker.client, second)
     assert result["done"] and result["actions"] == [] and len(sagemaker.sent_to("UpdateEndpoint")) == 1
     assert result["deleted"] == [second["endpoint_config_name"], second["model_name"]]
@@ -204,18 +211,18 @@ def test_roll_back_after_sagemaker_rolled_back_itself_only_cleans_up(sagemaker):
 def test_roll_back_of_an_endpoint_that_cannot_be_updated_reports_it_and_keeps_what_it_uses(sagemaker):
     deploy(sagemaker.client, sagemaker.request("exec-1"))
     second = deploy(sagemaker.client, sagemaker.request("exec-2"))
-    sagemaker.set_endpoint(ENDPOINT, "Failed", "capacity")
+    sagemaker.set_endpoint(SERVED, "Failed", "capacity")
     result = roll_back(sagemaker.client, second)
     assert not result["done"] and "is Failed and cannot be updated back" in result["problem"] and "capacity" in result["problem"]
-    assert sagemaker.exists("endpoint", ENDPOINT) and sagemaker.exists("config", second["endpoint_config_name"])
+    assert sagemaker.exists("endpoint", SERVED) and sagemaker.exists("config", second["endpoint_config_name"])
 
 
 def test_roll_back_of_a_failed_fresh_create_deletes_everything(sagemaker):
     deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
-    sagemaker.set_endpoint(ENDPOINT, "Failed", "image not found")
+    sagemaker.set_endpoint(SERVED, "Failed", "image not found")
     result = roll_back(sagemaker.client, deployed)
     assert result["done"] and result["deleted"] == [deployed["endpoint_config_name"], deployed["model_name"]]
-    assert not sagemaker.exists("endpoint", ENDPOINT)
+    assert not sagemaker.exists("endpoint", SERVED)
     assert not sagemaker.exists("config", deployed["endpoint_config_name"]) and not sagemaker.exists("model", deployed["model_name"])
 
 
@@ -225,7 +232,10 @@ REFUSED = {
     "no subnets": ({"subnet_ids": []}, "subnet_ids: required: the endpoint runs only inside the VPC"),
     "blank subnets": ({"subnet_ids": " , "}, "subnet_ids: required"),
     "no security groups": ({"security_group_ids": None}, "security_group_ids: required"),
-    "bad endpoint name": ({"endpoint_name": "support_tickets"}, "endpoint_name: must be 1-63 letters"),
+    "bad endpoint name": ({"endpoint_name": "support_tickets"}, "endpoint_name: must be letters, digits or hyphens"),
+    "no namespace": ({"endpoint_name_prefix": None}, "endpoint_name_prefix: required"),
+    "an upper-case namespace": ({"endpoint_name_prefix": "OpenForge-test-"}, "endpoint_name_prefix: required: lower-case"),
+    "no ownership tags": ({"owner_tags": {}}, "owner_tags: required"),
     "not an S3 URI": ({"model_data_s3_uri": "/tmp/model"}, "model_data_s3_uri: must be an S3 URI"),
     "no instances": ({"instance_count": 0}, "instance_count: must be a whole number of at least 1"),
 }
@@ -245,7 +255,8 @@ def test_comma_separated_ids_are_split(sagemaker):
 
 
 SERVING_ENVIRONMENT = {"SERVING_IMAGE_URI": IMAGE, "SERVING_ROLE_ARN": ROLE, "ENDPOINT_SUBNET_IDS": "subnet-a,subnet-b",
-                       "ENDPOINT_SECURITY_GROUP_IDS": "sg-endpoint"}
+                       "ENDPOINT_SECURITY_GROUP_IDS": "sg-endpoint", "ENDPOINT_NAME_PREFIX": PREFIX,
+                       "ENDPOINT_OWNER_TAGS": json.dumps(OWNER_TAGS)}
 
 
 @pytest.fixture
@@ -261,7 +272,7 @@ def test_the_handlers_deploy_check_and_roll_back(sagemaker, serving_environment)
     assert model["VpcConfig"]["Subnets"] == ["subnet-a", "subnet-b"] and model["ExecutionRoleArn"] == ROLE
     assert load_handler("check_endpoint")(deployed, LambdaContext())["status"] == "InService"
     assert load_handler("roll_back_endpoint")(deployed, LambdaContext())["done"]
-    assert not sagemaker.exists("endpoint", ENDPOINT) and not sagemaker.exists("model", deployed["model_name"])
+    assert not sagemaker.exists("endpoint", SERVED) and not sagemaker.exists("model", deployed["model_name"])
 
 
 def test_the_deploy_handler_refuses_without_the_serving_environment(sagemaker, serving_environment, monkeypatch):
@@ -295,3 +306,89 @@ def test_gpu_counts_of_endpoint_instances():
 
     assert [gpu_count(t) for t in ("ml.g5.2xlarge", "ml.g6e.12xlarge", "ml.g5.48xlarge", "ml.p5.48xlarge", "ml.inf2.xlarge", "ml.m5.xlarge")] == [
         1, 4, 8, 8, None, None]
+
+
+# --- ownership: the environment's namespace and tags ---------------------------------------
+
+def another_teams_endpoint(sagemaker, name: str, config: str, tags: list[dict] | None = None) -> None:
+    sagemaker.client.create_model(ModelName=config, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
+    sagemaker.client.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
+        {"VariantName": VARIANT_NAME, "ModelName": config, "InstanceType": INSTANCE, "InitialInstanceCount": 1}])
+    sagemaker.client.create_endpoint(EndpointName=name, EndpointConfigName=config, Tags=tags or [])
+
+
+def test_a_job_named_like_another_teams_endpoint_gets_its_own_endpoint(sagemaker):
+    """fraud-scoring-prod belongs to another team; a job of that name deploys beside it."""
+    another_teams_endpoint(sagemaker, "fraud-scoring-prod", "fraud-v7")
+    deployed = deploy(sagemaker.client, sagemaker.request("exec-1", endpoint_name="fraud-scoring-prod"))
+    assert deployed["endpoint_name"] == "openforge-test-fraud-scoring-prod" and deployed["action"] == "created"
+    assert sagemaker.client.describe_endpoint(EndpointName="fraud-scoring-prod")["EndpointConfigName"] == "fraud-v7"
+    for arn in (sagemaker.client.describe_endpoint(EndpointName=deployed["endpoint_name"])["EndpointArn"],
+                sagemaker.client.describe_endpoint_config(EndpointConfigName=deployed["endpoint_config_name"])["EndpointConfigArn"],
+                sagemaker.client.describe_model(ModelName=deployed["model_name"])["ModelArn"]):
+        tags = {tag["Key"]: tag["Value"] for tag in sagemaker.client.list_tags(ResourceArn=arn)["Tags"]}
+        assert OWNER_TAGS.items() <= tags.items(), arn
+
+
+def test_an_endpoint_in_our_namespace_without_our_tags_is_refused_before_anything_is_made(sagemaker):
+    another_teams_endpoint(sagemaker, SERVED, "theirs", [{"Key": "openforge:managed-by", "Value": "openforge"}])  # no environment tag
+    with pytest.raises(DeploymentRefused) as refused:
+        deploy(sagemaker.client, sagemaker.request("exec-1"))
+    assert str(refused.value) == (f"endpoint_name: endpoint {SERVED} exists but is not this environment's OpenForge endpoint: it lacks "
+                                  "the tag openforge:environment=test; OpenForge updates only endpoints it created, so choose another job_name")
+    assert [m["ModelName"] for m in sagemaker.sent_to("CreateModel")] == ["theirs"] and sagemaker.sent_to("UpdateEndpoint") == []
+    assert list(sagemaker.backend._models) == ["theirs"] and list(sagemaker.backend.endpoint_configs) == ["theirs"]
+    assert sagemaker.client.describe_endpoint(EndpointName=SERVED)["EndpointConfigName"] == "theirs"
+
+
+def test_endpoint_names_are_lower_case_under_the_prefix_and_fit_sagemakers_limit():
+    from openforge_lambda.endpoint import Ownership
+
+    ownership = Ownership("openforge-staging-eu1-", OWNER_TAGS)  # the longest environment name (12)
+    assert ownership.endpoint_name("Support-Tickets") == "openforge-staging-eu1-support-tickets"
+    long_a, long_b = ownership.endpoint_name("a" * 40 + "x"), ownership.endpoint_name("a" * 40 + "y")  # job names up to 41
+    assert len(long_a) <= NAME_LIMIT and len(long_b) <= NAME_LIMIT and long_a != long_b
+    assert long_a.startswith("openforge-staging-eu1-") and deployment_name(long_a, "exec-1").startswith("openforge-staging-eu1-")
+
+
+# --- failures: what a failed deployment leaves, and what the check reports -------------------
+
+def test_a_failed_create_endpoint_leaves_no_model_or_config_behind(sagemaker, monkeypatch):
+    def refuse(**_):
+        raise ClientError({"Error": {"Code": "ResourceLimitExceeded", "Message": "account-level service limit 'ml.g4dn.xlarge for endpoint usage' is 0"}},
+                          "CreateEndpoint")
+
+    monkeypatch.setattr(sagemaker.client, "create_endpoint", refuse)
+    with pytest.raises(ClientError, match="ResourceLimitExceeded"):
+        deploy(sagemaker.client, sagemaker.request("exec-1"))
+    assert len(sagemaker.sent_to("CreateModel")) == 1 and len(sagemaker.sent_to("CreateEndpointConfig")) == 1
+    assert sagemaker.backend._models == {} and sagemaker.backend.endpoint_configs == {} and sagemaker.backend.endpoints == {}
+
+
+def test_a_failed_update_leaves_the_endpoint_on_its_config_and_removes_the_new_one(sagemaker, monkeypatch):
+    first = deploy(sagemaker.client, sagemaker.request("exec-1"))
+
+    def refuse(**_):
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "UpdateEndpoint")
+
+    monkeypatch.setattr(sagemaker.client, "update_endpoint", refuse)
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        deploy(sagemaker.client, sagemaker.request("exec-2"))
+    second = deployment_name(SERVED, "exec-2")
+    assert not sagemaker.exists("config", second) and not sagemaker.exists("model", second)
+    assert sagemaker.exists("config", first["endpoint_config_name"]) and sagemaker.exists("model", first["model_name"])
+
+
+def test_in_service_on_the_previous_config_after_an_update_is_a_failure(sagemaker):
+    first = deploy(sagemaker.client, sagemaker.request("exec-1"))
+    second = deploy(sagemaker.client, sagemaker.request("exec-2"))
+    # SageMaker could not bring up the new variant and went back to the config it served before.
+    sagemaker.set_endpoint(SERVED, "InService", "new variant failed health checks", config=first["endpoint_config_name"])
+    checked = status(sagemaker.client, SERVED, second["endpoint_config_name"])
+    assert checked == {"endpoint_name": SERVED, "status": "UpdateRolledBack", "endpoint_config_name": first["endpoint_config_name"],
+                       "in_service": False, "settled": True,
+                       "failure_reason": f"update rolled back to {first['endpoint_config_name']}, not serving "
+                                         f"{second['endpoint_config_name']}: new variant failed health checks"}
+    assert load_handler("check_endpoint")(second, LambdaContext())["status"] == "UpdateRolledBack"
+    sagemaker.set_endpoint(SERVED, "InService", config=second["endpoint_config_name"])
+    assert status(sagemaker.client, SERVED, second["endpoint_config_name"])["in_service"] is True

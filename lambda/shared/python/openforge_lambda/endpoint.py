@@ -1,9 +1,17 @@
 """Deploy a tuned model to a private SageMaker endpoint, report its status, roll it back.
 
+Endpoints live in the environment's namespace: the name a run asks for is put under the
+stack's prefix (``openforge-<env>-``), and every endpoint, endpoint config and model made
+here carries the stack's ownership tags. IAM lets the pipeline change only resources with
+that prefix and those tags; an existing endpoint without them is refused before anything
+is made, so a job named like another team's endpoint cannot replace it.
+
 One model and one endpoint config per (endpoint, execution), named from both with a short
 hash, so a Step Functions retry finds what an earlier attempt made instead of failing on
 "already exists". An existing endpoint is updated; the config it served before is written
 on the new config as a tag, so a retry after the update still knows what to roll back to.
+A deployment whose call fails removes its model and config again; the clean-up finds them
+by their derived names when the failed state left no deployment record.
 
 Private and encrypted is not optional: a request without subnets, security groups or a
 KMS key is refused, naming the field. Plain boto3 (no sagemaker SDK in a Lambda).
@@ -12,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,14 +29,22 @@ from botocore.exceptions import ClientError
 
 from openforge_lambda.settings import FieldError, required, required_list
 
-NAME_LIMIT = 63  # SageMaker's limit on model, endpoint config and endpoint names
+log = logging.getLogger(__name__)
+# SageMaker's limit and pattern for endpoint, endpoint config and model names (botocore's model:
+# EndpointName, EndpointConfigName max 63, [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}; ModelName's pattern admits the same names).
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpoint.html
+NAME_LIMIT = 63
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+REQUESTED_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")  # the same, before the prefix and the cut to 63
 HASH_LENGTH = 8
 VARIANT_NAME = "AllTraffic"
 PREVIOUS_CONFIG_TAG = "openforge:previous-endpoint-config"
 # UpdateEndpoint is refused in every other state.
 UPDATABLE_STATES = ("InService",)
 SETTLED_STATES = ("InService", "Failed", "OutOfService", "UpdateRollbackFailed")
+# CheckEndpoint's status when the endpoint is InService on a config other than the one deployed:
+# SageMaker rolled a failed update back (its FailureReason says why).
+UPDATE_ROLLED_BACK = "UpdateRolledBack"
 # GPUs per endpoint instance, for the serving container's tensor parallelism (TGI's SM_NUM_GPUS).
 GPUS_BY_SIZE = {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1, "12xlarge": 4, "24xlarge": 4, "48xlarge": 8}
 EIGHT_GPU_FAMILIES = ("p4d", "p4de", "p5", "p5e", "p5en")
@@ -50,6 +67,49 @@ class DeploymentConflict(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Ownership:
+    """What makes an endpoint, endpoint config or model this environment's: its name starts
+    with ``name_prefix`` and it carries ``tags``. Both are the stack's (ENDPOINT_NAME_PREFIX,
+    ENDPOINT_OWNER_TAGS), which writes the same values into the IAM conditions."""
+
+    name_prefix: str
+    tags: dict
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping) -> Ownership:
+        prefix, tags = settings.get("endpoint_name_prefix"), settings.get("owner_tags")
+        # Lower case: SageMaker writes resource names in lower case in their ARNs, which IAM matches.
+        if not isinstance(prefix, str) or not re.fullmatch(r"[a-z0-9]+(-+[a-z0-9]+)*-", prefix):
+            raise DeploymentRefused("endpoint_name_prefix", f"required: lower-case letters, digits and hyphens ending in '-', got {prefix!r}")
+        if not isinstance(tags, Mapping) or not tags or not all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in tags.items()):
+            raise DeploymentRefused("owner_tags", f"required: a non-empty object of tag keys to values, got {tags!r}")
+        return cls(prefix, dict(tags))
+
+    @classmethod
+    def from_environment(cls) -> Ownership:
+        return cls.from_mapping({"endpoint_name_prefix": required("ENDPOINT_NAME_PREFIX"),
+                                 "owner_tags": json.loads(required("ENDPOINT_OWNER_TAGS"))})
+
+    def endpoint_name(self, requested: str) -> str:
+        """``requested`` (the run's job name) in this environment's namespace, in lower case
+        (SageMaker's names are case-insensitive); past 63 characters, cut and a hash of the
+        whole added, so two long names still differ."""
+        full = f"{self.name_prefix}{requested}".lower()
+        if len(full) <= NAME_LIMIT:
+            return full
+        digest = hashlib.sha256(full.encode()).hexdigest()[:HASH_LENGTH]
+        return f"{full[:NAME_LIMIT - HASH_LENGTH - 1].rstrip('-')}-{digest}"
+
+    def tag_list(self) -> list[dict]:
+        return [{"Key": key, "Value": value} for key, value in sorted(self.tags.items())]
+
+    def missing(self, tags: list[dict]) -> list[str]:
+        """The ownership tags (key=value) that ``tags`` lacks."""
+        present = {tag["Key"]: tag.get("Value") for tag in tags}
+        return [f"{key}={value}" for key, value in sorted(self.tags.items()) if present.get(key) != value]
+
+
+@dataclass(frozen=True)
 class ServingEnvironment:
     """What the stack sets on the deploy function: where and as whom the endpoint runs."""
 
@@ -58,6 +118,8 @@ class ServingEnvironment:
     subnet_ids: tuple[str, ...]
     security_group_ids: tuple[str, ...]
     kms_key_id: str
+    endpoint_name_prefix: str
+    owner_tags: dict
     container_environment: dict | None = None  # the serving image's settings (SERVING_CONTAINER_ENVIRONMENT, JSON)
 
     @classmethod
@@ -65,19 +127,23 @@ class ServingEnvironment:
         import os
 
         settings = os.environ.get("SERVING_CONTAINER_ENVIRONMENT") or "{}"
+        ownership = Ownership.from_environment()
         return cls(
             image_uri=required("SERVING_IMAGE_URI"),
             role_arn=required("SERVING_ROLE_ARN"),
             subnet_ids=required_list("ENDPOINT_SUBNET_IDS"),
             security_group_ids=required_list("ENDPOINT_SECURITY_GROUP_IDS"),
             kms_key_id=required("ENDPOINT_KMS_KEY_ARN"),
+            endpoint_name_prefix=ownership.name_prefix,
+            owner_tags=ownership.tags,
             container_environment=json.loads(settings),
         )
 
 
 @dataclass(frozen=True)
 class DeployRequest:
-    endpoint_name: str
+    endpoint_name: str  # in the environment's namespace (Ownership.endpoint_name of the name asked for)
+    ownership: Ownership
     execution_name: str
     model_data_s3_uri: str
     image_uri: str
@@ -107,9 +173,12 @@ class DeployRequest:
                 raise DeploymentRefused(field, "required: the endpoint runs only inside the VPC")
             return items
 
-        endpoint_name = text("endpoint_name")
-        if not NAME_PATTERN.match(endpoint_name):
-            raise DeploymentRefused("endpoint_name", f"must be 1-63 letters, digits or hyphens, got {endpoint_name!r}")
+        requested = text("endpoint_name")
+        ownership = Ownership.from_mapping(request)
+        endpoint_name = ownership.endpoint_name(requested)
+        if not REQUESTED_NAME_PATTERN.fullmatch(requested) or not NAME_PATTERN.match(endpoint_name):
+            raise DeploymentRefused("endpoint_name", f"must be letters, digits or hyphens, starting and ending with a letter or digit, "
+                                                     f"got {requested!r}")
         model_data = text("model_data_s3_uri")
         if not model_data.startswith("s3://"):
             raise DeploymentRefused("model_data_s3_uri", f"must be an S3 URI, got {model_data!r}")
@@ -122,7 +191,7 @@ class DeployRequest:
         if not isinstance(settings, Mapping) or not all(isinstance(v, str) for v in settings.values()):
             raise DeploymentRefused("container_environment", f"must be an object of strings, got {settings!r}")
         return cls(
-            endpoint_name=endpoint_name, execution_name=text("execution_name"), model_data_s3_uri=model_data,
+            endpoint_name=endpoint_name, ownership=ownership, execution_name=text("execution_name"), model_data_s3_uri=model_data,
             image_uri=text("image_uri"), role_arn=text("role_arn"), subnet_ids=ids("subnet_ids"),
             security_group_ids=ids("security_group_ids"), kms_key_id=text("kms_key_id"),
             instance_type=text("instance_type"), instance_count=count, container_environment=dict(settings),
@@ -147,12 +216,26 @@ def model_data_source(s3_uri: str) -> dict:
 def deploy(client, request: Mapping | DeployRequest) -> dict:
     """Create the model and endpoint config, then create or update the endpoint.
 
+    An existing endpoint without this environment's ownership tags is refused before
+    anything is made. When a later call fails (CreateEndpoint, UpdateEndpoint), this
+    deployment's model and config are removed again unless an endpoint already uses them.
+
     Returns the record roll_back needs: the names made, the config served before (None
     for a new endpoint) and whether this deployment created the endpoint."""
     if not isinstance(request, DeployRequest):
         request = DeployRequest.from_mapping(request)
     name = deployment_name(request.endpoint_name, request.execution_name)
     endpoint = _describe(client.describe_endpoint, EndpointName=request.endpoint_name)
+    if endpoint is not None:
+        _require_owned(client, endpoint, request)
+    try:
+        return _deploy(client, request, name, endpoint)
+    except Exception:
+        _remove_unused(client, request.endpoint_name, name)
+        raise
+
+
+def _deploy(client, request: DeployRequest, name: str, endpoint: dict | None) -> dict:
     serving_now = _configs_in_use(endpoint)
     _ensure_model(client, name, request)
     # What the endpoint serves now is what a failure rolls back to; once switched, only the tag knows.
@@ -166,7 +249,7 @@ def deploy(client, request: Mapping | DeployRequest) -> dict:
         _create_endpoint_config(client, name, request, previous)
 
     if endpoint is None:
-        client.create_endpoint(EndpointName=request.endpoint_name, EndpointConfigName=name)
+        client.create_endpoint(EndpointName=request.endpoint_name, EndpointConfigName=name, Tags=request.ownership.tag_list())
         action = "created"
     elif name in serving_now:
         action = "unchanged"  # an earlier attempt already created or switched it
@@ -180,16 +263,59 @@ def deploy(client, request: Mapping | DeployRequest) -> dict:
             "previous_endpoint_config_name": previous, "created_endpoint": previous is None, "action": action}
 
 
-def status(client, endpoint_name: str) -> dict:
-    """For a Wait and Choice loop: the endpoint's status, and whether it has settled."""
+def _require_owned(client, endpoint: dict, request: DeployRequest) -> None:
+    """IAM refuses to update an endpoint without our tags; this says so before anything is made."""
+    missing = request.ownership.missing(client.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", []))
+    if missing:
+        raise DeploymentRefused("endpoint_name", f"endpoint {request.endpoint_name} exists but is not this environment's OpenForge "
+                                                 f"endpoint: it lacks the tag {', '.join(missing)}; OpenForge updates only endpoints "
+                                                 "it created, so choose another job_name")
+
+
+def _remove_unused(client, endpoint_name: str, name: str) -> None:
+    """After a failed call: this deployment's config and model, unless the endpoint uses them.
+    Best effort: what is left, the clean-up finds again by name."""
+    try:
+        if name in _configs_in_use(_describe(client.describe_endpoint, EndpointName=endpoint_name)):
+            return
+        for deleted in (_delete(client.delete_endpoint_config, EndpointConfigName=name), _delete(client.delete_model, ModelName=name)):
+            if deleted:
+                log.warning("deployment failed: deleted %s it had made", deleted)
+    except Exception:  # noqa: BLE001 - the deployment's own error is the one to raise
+        log.exception("deployment failed, and removing its model and endpoint config %s failed too", name)
+
+
+def status(client, endpoint_name: str, endpoint_config_name: str | None = None) -> dict:
+    """For a Wait and Choice loop: the endpoint's status, and whether it has settled.
+
+    With ``endpoint_config_name`` (the config this deployment deployed), an endpoint
+    InService on another config is not a success: SageMaker rolled the update back, and
+    the status says UpdateRolledBack."""
     endpoint = _describe(client.describe_endpoint, EndpointName=endpoint_name)
     if endpoint is None:
         return {"endpoint_name": endpoint_name, "status": "NotFound", "failure_reason": f"endpoint {endpoint_name} does not exist",
                 "endpoint_config_name": None, "in_service": False, "settled": True}
-    state = endpoint["EndpointStatus"]
-    return {"endpoint_name": endpoint_name, "status": state, "failure_reason": endpoint.get("FailureReason"),
-            "endpoint_config_name": endpoint["EndpointConfigName"], "in_service": state == "InService",
+    state, served, reason = endpoint["EndpointStatus"], endpoint["EndpointConfigName"], endpoint.get("FailureReason")
+    if state == "InService" and endpoint_config_name and served != endpoint_config_name:
+        return {"endpoint_name": endpoint_name, "status": UPDATE_ROLLED_BACK, "endpoint_config_name": served, "in_service": False,
+                "settled": True, "failure_reason": f"update rolled back to {served}, not serving {endpoint_config_name}"
+                                                  + (f": {reason}" if reason else "")}
+    return {"endpoint_name": endpoint_name, "status": state, "failure_reason": reason,
+            "endpoint_config_name": served, "in_service": state == "InService",
             "settled": state in SETTLED_STATES}
+
+
+def find_deployment(client, endpoint_name: str, execution_name: str) -> dict | None:
+    """The record deploy would have returned, rebuilt from what exists under this
+    deployment's derived names (the clean-up's way when the failed state left none);
+    None when neither its model nor its config exists."""
+    name = deployment_name(endpoint_name, execution_name)
+    config = _describe(client.describe_endpoint_config, EndpointConfigName=name)
+    if config is None and _describe(client.describe_model, ModelName=name) is None:
+        return None
+    previous = _tag(client, config["EndpointConfigArn"], PREVIOUS_CONFIG_TAG) if config else None
+    return {"endpoint_name": endpoint_name, "model_name": name, "endpoint_config_name": name,
+            "previous_endpoint_config_name": previous, "created_endpoint": previous is None, "action": "found"}
 
 
 def roll_back(client, deployed: Mapping) -> dict:
@@ -237,7 +363,7 @@ def _ensure_model(client, name: str, request: DeployRequest) -> None:
     }
     existing = _describe(client.describe_model, ModelName=name)
     if existing is None:
-        client.create_model(**wanted, EnableNetworkIsolation=True)
+        client.create_model(**wanted, EnableNetworkIsolation=True, Tags=request.ownership.tag_list())
         return
     made_from = {field: existing.get(field) for field in ("ExecutionRoleArn", "VpcConfig")}
     made_from["PrimaryContainer"] = {key: existing["PrimaryContainer"][key] for key in ("Image", "ModelDataSource", "Environment")
@@ -252,7 +378,7 @@ def _create_endpoint_config(client, name: str, request: DeployRequest, previous:
         KmsKeyId=request.kms_key_id,
         ProductionVariants=[{"VariantName": VARIANT_NAME, "ModelName": name, "InstanceType": request.instance_type,
                              "InitialInstanceCount": request.instance_count}],
-        Tags=[{"Key": PREVIOUS_CONFIG_TAG, "Value": previous}] if previous else [],
+        Tags=request.ownership.tag_list() + ([{"Key": PREVIOUS_CONFIG_TAG, "Value": previous}] if previous else []),
     )
 
 

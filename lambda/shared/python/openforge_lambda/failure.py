@@ -58,7 +58,9 @@ def job_names(plan: Mapping) -> list[str]:
 
 
 def clean_up(event: Mapping, sagemaker, ssm=None, *, hyperpod_cluster: str | None = None,
-             controller_group: str = "controller") -> dict:
+             controller_group: str = "controller", endpoints: endpoint.Ownership | None = None) -> dict:
+    """``endpoints``: the environment's endpoint namespace, to find a deployment by its
+    derived names when the failed state has no deployment record (DeployEndpoint failed)."""
     error, cause = readable(event.get("error"))
     result = {"error": error, "cause": cause, "stopped_jobs": [], "removed": [], "cleanup_problems": []}
     run = event.get("run") if isinstance(event.get("run"), Mapping) else {}
@@ -71,6 +73,8 @@ def clean_up(event: Mapping, sagemaker, ssm=None, *, hyperpod_cluster: str | Non
             _stop_training_job(result, sagemaker, name)
     if isinstance(event.get("deployment"), Mapping):
         _roll_back(result, sagemaker, event["deployment"])
+    elif endpoints is not None and (run.get("deploy") or {}).get("enabled") and plan.get("endpoint_name") and plan.get("execution_name"):
+        _roll_back_unrecorded(result, sagemaker, endpoints, plan)
     return result
 
 
@@ -112,6 +116,18 @@ def _roll_back(result: dict, sagemaker, deployment: Mapping) -> None:
         result["cleanup_problems"].append(
             f"endpoint {rolled['endpoint_name']} is still switching back; endpoint config and model "
             f"{deployment.get('endpoint_config_name')} are left (run RollBackEndpoint again once it has settled)")
+
+
+def _roll_back_unrecorded(result: dict, sagemaker, endpoints: endpoint.Ownership, plan: Mapping) -> None:
+    """DeployEndpoint failed, so no record: what this execution made is found by its names."""
+    name = endpoints.endpoint_name(plan["endpoint_name"])
+    try:
+        deployment = endpoint.find_deployment(sagemaker, name, plan["execution_name"])
+    except Exception as error:  # noqa: BLE001 - reported, the execution must reach Notify
+        _problem(result, f"could not look for a deployment of {plan['execution_name']} to endpoint {name}", error)
+        return
+    if deployment is not None:
+        _roll_back(result, sagemaker, deployment)
 
 
 def _problem(result: dict, what: str, error: Exception) -> None:
