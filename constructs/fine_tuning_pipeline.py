@@ -36,6 +36,8 @@ from security.acknowledgements import acknowledge
 from stacks.environment_config import EnvironmentConfig
 from stacks.permissions import BucketRef, read_objects, read_write_objects, use_key
 
+from openforge_lambda.instance_catalogue import volume_kms_key_allowed  # isort: skip (on the path once stacks is imported)
+
 SAGEMAKER_JOB_NAMES = "Names are derived at run time from the job name a person gives plus a hash of the execution; the resource type is the narrowest scope."
 SAGEMAKER_ENDPOINT_NAMES = ("Endpoint, endpoint config and model names are derived at run time from the job name under the environment's "
                             "prefix; changes are further limited to resources tagged as this environment's.")
@@ -179,15 +181,18 @@ class FineTuningPipeline(Construct):
         if stop:
             role.allow(["sagemaker:StopTrainingJob"], jobs, why_wildcard=SAGEMAKER_JOB_NAMES)
         if start:
-            # Only jobs in our subnets and security group, with volumes and output under our key:
-            # IAM refuses any other CreateTrainingJob this role could be tricked into.
-            role.allow(["sagemaker:CreateTrainingJob"], jobs, why_wildcard=SAGEMAKER_JOB_NAMES, conditions={
-                "StringEquals": {"sagemaker:VolumeKmsKey": self._artifacts.key_arn, "sagemaker:OutputKmsKey": self._artifacts.key_arn},
+            # Only jobs in our subnets and security group, output under our key, and the volume
+            # under our key unless every instance has local NVMe (hardware-encrypted; AWS refuses
+            # a volume key there): IAM refuses any other CreateTrainingJob this role could be tricked into.
+            private = {
                 "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
                 "ForAllValues:StringEquals": {"sagemaker:VpcSubnets": self._subnet_ids,
                                               "sagemaker:VpcSecurityGroupIds": [self._training.security_group.security_group_id]},
                 "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"},
-            })
+            }
+            for conditions in _volume_key_conditions(private, self._artifacts.key_arn, self._config.limits.training_instance_types,
+                                                     output_key=True):
+                role.allow(["sagemaker:CreateTrainingJob"], jobs, why_wildcard=SAGEMAKER_JOB_NAMES, conditions=conditions)
             role.allow(["sagemaker:AddTags"], jobs, why_wildcard=SAGEMAKER_JOB_NAMES)
             role.allow(["iam:PassRole"], [self._training.role.role_arn], conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
         if self._training.cluster_arn:
@@ -234,13 +239,12 @@ class FineTuningPipeline(Construct):
                                           "sagemaker:VpcSecurityGroupIds": [self.endpoint_security_group.security_group_id]},
             "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"},
         })
-        role.allow(["sagemaker:CreateEndpointConfig"], [configs], why_wildcard=SAGEMAKER_ENDPOINT_NAMES,
-                   conditions={"StringEquals": {"sagemaker:VolumeKmsKey": self._artifacts.key_arn, **tagged}, "ForAllValues:StringLike": our_keys})
-        role.allow(["sagemaker:CreateEndpoint"], [endpoints, configs], why_wildcard=SAGEMAKER_ENDPOINT_NAMES,
-                   conditions={"StringEquals": tagged, "ForAllValues:StringLike": our_keys})
+        private = {"StringEquals": tagged, "ForAllValues:StringLike": our_keys}
+        for conditions in _volume_key_conditions(private, self._artifacts.key_arn, self._config.serving.endpoint_instance_types, output_key=False):
+            role.allow(["sagemaker:CreateEndpointConfig"], [configs], why_wildcard=SAGEMAKER_ENDPOINT_NAMES, conditions=conditions)
+        role.allow(["sagemaker:CreateEndpoint"], [endpoints, configs], why_wildcard=SAGEMAKER_ENDPOINT_NAMES, conditions=private)
         # Tagging on create is authorised as AddTags too; only our tags, only under our prefix.
-        role.allow(["sagemaker:AddTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_ENDPOINT_NAMES,
-                   conditions={"StringEquals": tagged, "ForAllValues:StringLike": our_keys})
+        role.allow(["sagemaker:AddTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_ENDPOINT_NAMES, conditions=private)
         role.allow(["iam:PassRole"], [self.serving_role.role_arn], conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
         # The endpoint's volume is encrypted by SageMaker on the caller's behalf.
         role.allow(["kms:CreateGrant", "kms:DescribeKey"], [self._artifacts.key_arn], conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
@@ -414,6 +418,27 @@ class FineTuningPipeline(Construct):
     def _notify(self, name: str, message_path: str, subject: str) -> tasks.SnsPublish:
         return tasks.SnsPublish(self, name, topic=self.topic, subject=subject, result_path=sfn.JsonPath.DISCARD,
                                 message=sfn.TaskInput.from_text(sfn.JsonPath.json_to_string(sfn.JsonPath.object_at(message_path))))
+
+
+def _volume_key_conditions(private: dict, key_arn: str, instance_types, *, output_key: bool) -> list[dict]:
+    """IAM conditions for a SageMaker create that names instance types and a volume key: one
+    statement with the volume key (and the output key), and, for the allowed types with local
+    NVMe (instance_catalogue.volume_kms_key_allowed), one without a volume key that holds only
+    when every instance type of the request is one of those. Null on InstanceTypes: without it
+    a request naming no type would pass ForAllValues. The key is sagemaker:InstanceTypes for
+    CreateTrainingJob and CreateEndpointConfig (Service Authorization Reference,
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html)."""
+    output = {"sagemaker:OutputKmsKey": key_arn} if output_key else {}
+    keyed = {**private, "StringEquals": {**private.get("StringEquals", {}), "sagemaker:VolumeKmsKey": key_arn, **output}}
+    local = sorted(instance_type for instance_type in instance_types if not volume_kms_key_allowed(instance_type))
+    if not local:
+        return [keyed]
+    unkeyed = {**private,
+               "ForAllValues:StringEquals": {**private.get("ForAllValues:StringEquals", {}), "sagemaker:InstanceTypes": local},
+               "Null": {**private.get("Null", {}), "sagemaker:VolumeKmsKey": "true", "sagemaker:InstanceTypes": "false"}}
+    if output or private.get("StringEquals"):
+        unkeyed["StringEquals"] = {**private.get("StringEquals", {}), **output}
+    return [keyed, unkeyed]
 
 
 def _image_repository(image_uri: str) -> tuple[str, str, str]:

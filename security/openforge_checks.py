@@ -15,6 +15,9 @@ from aws_cdk import aws_sagemaker as sagemaker
 from cdk_nag import IApplyRule, NagMessageLevel, NagPack, NagRuleCompliance
 from constructs import IConstruct
 
+import stacks  # noqa: F401  (puts the Lambda layer's package, and so the instance catalogue, on the path)
+from openforge_lambda.instance_catalogue import UnknownInstanceType, volume_kms_key_allowed  # isort: skip
+
 PACK_NAME = "OpenForge"
 ACCELERATED_PREFIXES = ("ml.p", "ml.g", "ml.trn", "ml.inf")
 REQUIRED_DEEP_HEALTH_CHECKS = {"InstanceStress", "InstanceConnectivity"}
@@ -97,6 +100,22 @@ REQUIRED_CREATE_CONDITIONS = {
                               ("Null", "sagemaker:VpcSubnets")},
     "sagemaker:CreateEndpointConfig": {("StringEquals", "sagemaker:VolumeKmsKey")},
 }
+VOLUME_KEY = ("StringEquals", "sagemaker:VolumeKmsKey")
+
+
+def _only_local_storage_types(condition: dict) -> bool:
+    """A statement may leave out the volume key only for instance types with local NVMe (AWS
+    refuses a volume key there): it demands no volume key, demands instance types, and lists
+    only such types (openforge_lambda.instance_catalogue.volume_kms_key_allowed)."""
+    null, listed = condition.get("Null") or {}, (condition.get("ForAllValues:StringEquals") or {}).get("sagemaker:InstanceTypes")
+    if null.get("sagemaker:VolumeKmsKey") != "true" or null.get("sagemaker:InstanceTypes") != "false" or not listed:
+        return False
+    try:
+        return not any(volume_kms_key_allowed(instance_type) for instance_type in ([listed] if isinstance(listed, str) else listed))
+    except UnknownInstanceType:
+        return False
+
+
 # Settings a launching Lambda must carry for every resource it creates (openforge_lambda.training_job / .endpoint).
 LAUNCH_SETTINGS = {
     "TRAINING_ROLE_ARN": ("TRAINING_KMS_KEY_ARN", "TRAINING_SUBNET_IDS", "TRAINING_SECURITY_GROUP_IDS"),
@@ -127,7 +146,10 @@ def sagemaker_creates_private(node: CfnResource) -> Result:
                 findings.append(f"Action::{action}")
                 continue
             required = REQUIRED_CREATE_CONDITIONS.get(action)
-            given = {(operator, key) for operator, keys in (statement.get("Condition") or {}).items() for key in keys}
+            condition = statement.get("Condition") or {}
+            given = {(operator, key) for operator, keys in condition.items() for key in keys}
+            if required and VOLUME_KEY in required and VOLUME_KEY not in given and _only_local_storage_types(condition):
+                required = required - {VOLUME_KEY}
             if required and not required <= given:
                 findings.append(f"Action::{action}")
     return findings or NagRuleCompliance.COMPLIANT

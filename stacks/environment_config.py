@@ -11,24 +11,17 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
+from openforge_lambda import instance_catalogue as catalogue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-# Instance types the platform knows how to run. A typo (ml.p5.48xlarg) or a type from the
-# wrong family fails synth instead of failing a deploy an hour later.
-GPU_TRAINING_TYPES = frozenset({"ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.p5en.48xlarge", "ml.p4d.24xlarge", "ml.p4de.24xlarge"})
-TRAINIUM_TRAINING_TYPES = frozenset({"ml.trn1.32xlarge", "ml.trn1n.32xlarge", "ml.trn2.48xlarge"})
-CONTROLLER_TYPES = frozenset(
-    {f"ml.{family}.{size}" for family in ("m5", "m6i", "c5", "c6i", "r5") for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge")}
-    | {"ml.t3.medium", "ml.t3.large", "ml.t3.xlarge", "ml.t3.2xlarge"}
-)
-ENDPOINT_TYPES = frozenset(
-    {f"ml.g5.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")}
-    | {f"ml.g6.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")}
-    | {f"ml.g6e.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")}
-    | {"ml.p4d.24xlarge", "ml.p5.48xlarge", "ml.inf2.xlarge", "ml.inf2.8xlarge", "ml.inf2.24xlarge", "ml.inf2.48xlarge"}
-    | {"ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.2xlarge"}
-)
-TRAINING_JOB_TYPES = GPU_TRAINING_TYPES | TRAINIUM_TRAINING_TYPES | frozenset({"ml.g5.2xlarge", "ml.g5.12xlarge", "ml.g6e.12xlarge"})
+# Instance types the platform knows how to run, from the instance catalogue the Lambdas read
+# too. A typo (ml.p5.48xlarg) or a type from the wrong family fails synth instead of failing a
+# deploy an hour later.
+GPU_TRAINING_TYPES = frozenset(catalogue.GPU_TRAINING_TYPES)
+TRAINIUM_TRAINING_TYPES = frozenset(catalogue.TRAINIUM_TRAINING_TYPES)
+CONTROLLER_TYPES = frozenset(catalogue.CONTROLLER_TYPES)
+ENDPOINT_TYPES = frozenset(catalogue.ENDPOINT_TYPES)
+TRAINING_JOB_TYPES = frozenset(catalogue.TRAINING_JOB_TYPES)
 
 # Values CloudWatch Logs accepts for RetentionInDays.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)

@@ -108,6 +108,37 @@ def test_a_sagemaker_create_with_every_condition_passes():
     assert _rules_fired(stack) == set()
 
 
+def _no_volume_key(instance_types, *, null_instance_types: bool = True) -> dict:
+    null = {"sagemaker:VolumeKmsKey": "true", **({"sagemaker:InstanceTypes": "false"} if null_instance_types else {})}
+    return {"Null": null, "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": instance_types}}
+
+
+def test_an_endpoint_config_without_a_volume_key_passes_only_for_local_nvme_types():
+    """AWS refuses the volume key on local-NVMe types; a statement without it must name only
+    those, and demand that the request names its types (ForAllValues holds for none)."""
+    stack = Stack(App(), "LocalStorage")
+    for name, conditions in {"Local": _no_volume_key(["ml.g5.2xlarge", "ml.p5.48xlarge"]),
+                             "EbsSmuggled": _no_volume_key(["ml.g5.2xlarge", "ml.m5.xlarge"]),
+                             "Unknown": _no_volume_key(["ml.g5.3xlarge"]),
+                             "NoNull": _no_volume_key(["ml.g5.2xlarge"], null_instance_types=False)}.items():
+        iam.ManagedPolicy(stack, name, statements=[iam.PolicyStatement(actions=["sagemaker:CreateEndpointConfig"], resources=["*"], conditions=conditions)])
+    report = OpenForgeChecks().validate_scope(stack)
+    findings = {c.construct_path.split("/")[1] for v in report.violations for c in v.violating_resources}
+    assert findings == {"EbsSmuggled", "Unknown", "NoNull"}
+
+
+def test_a_training_job_without_a_volume_key_still_needs_the_output_key_and_the_vpc():
+    stack = Stack(App(), "LocalTraining")
+    vpc = {"ForAllValues:StringEquals": {"sagemaker:VpcSubnets": ["s"], "sagemaker:VpcSecurityGroupIds": ["g"],
+                                         "sagemaker:InstanceTypes": ["ml.p5.48xlarge"]},
+           "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VolumeKmsKey": "true", "sagemaker:InstanceTypes": "false"}}
+    iam.ManagedPolicy(stack, "Complete", statements=[iam.PolicyStatement(actions=["sagemaker:CreateTrainingJob"], resources=["*"], conditions={
+        **vpc, "StringEquals": {"sagemaker:OutputKmsKey": "k"}})])
+    iam.ManagedPolicy(stack, "NoOutputKey", statements=[iam.PolicyStatement(actions=["sagemaker:CreateTrainingJob"], resources=["*"], conditions=vpc)])
+    report = OpenForgeChecks().validate_scope(stack)
+    assert {c.construct_path.split("/")[1] for v in report.violations for c in v.violating_resources} == {"NoOutputKey"}
+
+
 def test_a_launching_lambda_without_its_key_setting_fails():
     from aws_cdk import aws_lambda as lambda_
 

@@ -13,6 +13,8 @@ import pytest
 from moto import mock_aws
 
 from pipeline import steps
+from stacks.environment_config import load_environment
+from tests.conftest import CONTEXT
 from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, create_functions, entered_states, lambda_inputs, pseudo_names, queue_results, resolve, run_to_the_end, run_until
 
 from openforge_lambda.pipeline_input import EnvironmentPolicy, normalise  # isort: skip
@@ -63,15 +65,60 @@ def test_every_pipeline_lambda_runs_in_the_isolated_subnets_with_encrypted_setti
 
 
 def test_sagemaker_creates_are_allowed_only_private_and_under_our_key(env):
-    found = {action: s for s in statements(pipeline(env)) for action in actions(s) if action.startswith("sagemaker:Create")}
+    found: dict[str, list[dict]] = {}
+    for statement in statements(pipeline(env)):
+        for action in actions(statement):
+            if action.startswith("sagemaker:Create"):
+                found.setdefault(action, []).append(statement)
     assert set(found) == {"sagemaker:CreateTrainingJob", "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint"}
-    training = found["sagemaker:CreateTrainingJob"]["Condition"]
-    assert set(training["StringEquals"]) == {"sagemaker:VolumeKmsKey", "sagemaker:OutputKmsKey"}
-    assert set(training["ForAllValues:StringEquals"]) == {"sagemaker:VpcSubnets", "sagemaker:VpcSecurityGroupIds"}
-    assert training["Null"] == {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"}
-    model = found["sagemaker:CreateModel"]["Condition"]
-    assert model["Bool"] == {"sagemaker:NetworkIsolation": "true"} and model["Null"]["sagemaker:VpcSubnets"] == "false"
-    assert "sagemaker:VolumeKmsKey" in found["sagemaker:CreateEndpointConfig"]["Condition"]["StringEquals"]
+    [model] = found["sagemaker:CreateModel"]
+    assert model["Condition"]["Bool"] == {"sagemaker:NetworkIsolation": "true"} and model["Condition"]["Null"]["sagemaker:VpcSubnets"] == "false"
+
+
+def load(env):
+    """The environment's configuration, as the app read it from cdk.json."""
+    name = env.platform.data.stack_name.split("-")[1]
+    return load_environment(CONTEXT, name)
+
+
+def _keyed_and_unkeyed(statements_of_action: list[dict]) -> tuple[dict, dict]:
+    [keyed] = [s["Condition"] for s in statements_of_action if "sagemaker:VolumeKmsKey" in s["Condition"].get("StringEquals", {})]
+    [unkeyed] = [s["Condition"] for s in statements_of_action if "sagemaker:VolumeKmsKey" not in s["Condition"].get("StringEquals", {})]
+    return keyed, unkeyed
+
+
+def _create_statements(env, action: str) -> list[dict]:
+    return [s for s in statements(pipeline(env)) if action in actions(s)]
+
+
+def test_training_jobs_name_our_volume_key_unless_every_instance_has_local_nvme(env):
+    """AWS refuses VolumeKmsKeyId on instance types with local storage: the no-key statement
+    holds only when the request names instance types and all of them are this environment's
+    local-NVMe training types; every other condition is on both statements."""
+    keyed, unkeyed = _keyed_and_unkeyed(_create_statements(env, "sagemaker:CreateTrainingJob"))
+    key = keyed["StringEquals"]["sagemaker:VolumeKmsKey"]
+    assert keyed["StringEquals"] == {"sagemaker:VolumeKmsKey": key, "sagemaker:OutputKmsKey": key}
+    assert unkeyed["StringEquals"] == {"sagemaker:OutputKmsKey": key}, "the output is always under our key"
+    assert unkeyed["Null"] == {"sagemaker:VolumeKmsKey": "true", "sagemaker:InstanceTypes": "false",
+                               "sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"}
+    assert unkeyed["ForAllValues:StringEquals"]["sagemaker:InstanceTypes"] == sorted(load(env).limits.training_instance_types)
+    for conditions in (keyed, unkeyed):
+        assert conditions["Bool"] == {"sagemaker:InterContainerTrafficEncryption": "true"}
+        assert {"sagemaker:VpcSubnets", "sagemaker:VpcSecurityGroupIds"} <= set(conditions["ForAllValues:StringEquals"])
+        assert {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"}.items() <= conditions["Null"].items()
+    assert "sagemaker:InstanceTypes" not in keyed.get("ForAllValues:StringEquals", {}), "with our key any type may run"
+
+
+def test_endpoint_configs_name_our_volume_key_unless_every_instance_has_local_nvme(env):
+    """Both statements also demand the environment's ownership tags (and only OpenForge tag keys)."""
+    keyed, unkeyed = _keyed_and_unkeyed(_create_statements(env, "sagemaker:CreateEndpointConfig"))
+    tags = {key: value for key, value in keyed["StringEquals"].items() if key.startswith("aws:RequestTag/")}
+    assert tags and set(keyed["StringEquals"]) == {"sagemaker:VolumeKmsKey", *tags}
+    assert unkeyed["StringEquals"] == tags
+    for conditions in (keyed, unkeyed):
+        assert conditions["ForAllValues:StringLike"] == {"aws:TagKeys": ["openforge:*"]}
+    assert unkeyed["Null"] == {"sagemaker:VolumeKmsKey": "true", "sagemaker:InstanceTypes": "false"}
+    assert unkeyed["ForAllValues:StringEquals"] == {"sagemaker:InstanceTypes": sorted(load(env).serving.endpoint_instance_types)}
 
 
 def _text(value) -> str:

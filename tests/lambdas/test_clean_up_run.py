@@ -101,7 +101,7 @@ def test_a_started_deployment_is_rolled_back_and_a_broken_record_is_reported(sag
     deployed = deploy(sagemaker.client, {
         "endpoint_name": "tickets", **NAMESPACE, "execution_name": "exec-1", "model_data_s3_uri": "s3://openforge-test-artifacts/training/m/",
         "image_uri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:latest", "role_arn": ENVIRONMENT.role_arn,
-        "subnet_ids": ["subnet-a"], "security_group_ids": ["sg-endpoint"], "kms_key_id": key, "instance_type": "ml.g4dn.xlarge"})
+        "subnet_ids": ["subnet-a"], "security_group_ids": ["sg-endpoint"], "kms_key_id": key, "instance_type": "ml.m5.xlarge"})
     name = deployment_name("openforge-test-tickets", "exec-1")
     result = clean_up({"error": {"Error": "EndpointFailed", "Cause": "health check failed"}, "deployment": deployed}, sagemaker.client)
     assert result["removed"] == ["deleted endpoint openforge-test-tickets (created by this deployment, InService)", f"deleted {name}",
@@ -152,7 +152,7 @@ def test_a_deployment_that_failed_before_its_record_is_found_by_name_and_removed
                "model_data_s3_uri": "s3://openforge-test-artifacts/training/m/",
                "image_uri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:latest", "role_arn": ENVIRONMENT.role_arn,
                "subnet_ids": ["subnet-a"], "security_group_ids": ["sg-endpoint"], "kms_key_id": boto3.client("kms").create_key()["KeyMetadata"]["Arn"],
-               "instance_type": "ml.g4dn.xlarge"}
+               "instance_type": "ml.m5.xlarge"}
     other = deploy(sagemaker.client, {**request, "execution_name": "another-execution"})  # an earlier run's endpoint, in service
     monkeypatch.setattr(sagemaker.client, "update_endpoint", lambda **_: (_ for _ in ()).throw(RuntimeError("Lambda timed out")))
     monkeypatch.setattr("openforge_lambda.endpoint._remove_unused", lambda *_: None)  # the Lambda died before its own undo

@@ -2,20 +2,23 @@
 network isolation) and encrypted (KMS), a retry changes nothing, a second execution updates
 the endpoint and remembers what it served, and a failure is rolled back.
 
-moto 5.2.5 lacks UpdateEndpoint, does not keep EnableNetworkIsolation, and does not return
-an endpoint config's KmsKeyId: the fixture adds a minimal UpdateEndpoint on moto's own
-backend, the requests sent are recorded for what moto drops, and state is read from moto.
+moto 5.2.5 lacks UpdateEndpoint, does not keep EnableNetworkIsolation, does not return
+an endpoint config's KmsKeyId, and checks instance types against an old list (no ml.g5, p5
+or inf2): the fixture adds a minimal UpdateEndpoint on moto's own backend, has moto accept
+the instance types of botocore's current model, the requests sent are recorded for what moto
+drops, and state is read from moto.
 """
 from __future__ import annotations
 
 import json
 
 import boto3
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.exceptions import ValidationError
-from moto.sagemaker.models import sagemaker_backends
+from moto.sagemaker.models import FakeEndpointConfig, sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 
 from tests.lambdas.conftest import LambdaContext, load_handler
@@ -31,7 +34,14 @@ ROLE = "arn:aws:iam::123456789012:role/openforge-serving"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128"
 MODEL_TAR = "s3://openforge-test-artifacts/runs/run-1/output/model.tar.gz"
 MODEL_PREFIX = "s3://openforge-test-artifacts/runs/run-2/merged"
-INSTANCE = "ml.g4dn.xlarge"  # moto's list has no ml.g5.*
+INSTANCE = "ml.m5.xlarge"  # EBS only: its endpoint volume is under the customer's key
+# What CreateEndpointConfig accepts today (botocore's model), in place of moto's older list.
+ENDPOINT_INSTANCE_TYPES = botocore.session.get_session().get_service_model("sagemaker").shape_for("ProductionVariantInstanceType").enum
+
+
+def _validate_instance_type(self, instance_type: str) -> None:
+    if instance_type not in ENDPOINT_INSTANCE_TYPES:
+        raise ValidationError(message=f"Value '{instance_type}' at 'instanceType' failed to satisfy constraint: Member must satisfy enum value set")
 
 
 def _update_endpoint(self):
@@ -89,6 +99,7 @@ class SageMaker:
 @pytest.fixture
 def sagemaker(aws, monkeypatch) -> SageMaker:
     monkeypatch.setattr(SageMakerResponse, "update_endpoint", _update_endpoint, raising=False)
+    monkeypatch.setattr(FakeEndpointConfig, "validate_instance_type", _validate_instance_type)
     key_arn = boto3.client("kms").create_key(Description="endpoint volumes")["KeyMetadata"]["Arn"]
     return SageMaker(key_arn)
 
@@ -295,7 +306,7 @@ def test_the_deploy_handler_refuses_a_bad_event_naming_the_field(sagemaker, serv
 
 def test_the_serving_settings_reach_the_model_with_the_instance_gpu_count(sagemaker, serving_environment, monkeypatch):
     monkeypatch.setenv("SERVING_CONTAINER_ENVIRONMENT", '{"HF_MODEL_ID": "/opt/ml/model", "MAX_TOTAL_TOKENS": "8192"}')
-    event = {"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_PREFIX, "instance_type": "ml.g4dn.12xlarge"}
+    event = {"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_PREFIX, "instance_type": "ml.g5.12xlarge"}
     deployed = load_handler("deploy_endpoint")(event, LambdaContext())
     environment = sagemaker.client.describe_model(ModelName=deployed["model_name"])["PrimaryContainer"]["Environment"]
     assert environment == {"HF_MODEL_ID": "/opt/ml/model", "MAX_TOTAL_TOKENS": "8192", "SM_NUM_GPUS": "4"}
@@ -355,7 +366,7 @@ def test_endpoint_names_are_lower_case_under_the_prefix_and_fit_sagemakers_limit
 
 def test_a_failed_create_endpoint_leaves_no_model_or_config_behind(sagemaker, monkeypatch):
     def refuse(**_):
-        raise ClientError({"Error": {"Code": "ResourceLimitExceeded", "Message": "account-level service limit 'ml.g4dn.xlarge for endpoint usage' is 0"}},
+        raise ClientError({"Error": {"Code": "ResourceLimitExceeded", "Message": "account-level service limit 'ml.m5.xlarge for endpoint usage' is 0"}},
                           "CreateEndpoint")
 
     monkeypatch.setattr(sagemaker.client, "create_endpoint", refuse)
@@ -392,3 +403,26 @@ def test_in_service_on_the_previous_config_after_an_update_is_a_failure(sagemake
     assert load_handler("check_endpoint")(second, LambdaContext())["status"] == "UpdateRolledBack"
     sagemaker.set_endpoint(SERVED, "InService", config=second["endpoint_config_name"])
     assert status(sagemaker.client, SERVED, second["endpoint_config_name"])["in_service"] is True
+
+
+@pytest.mark.parametrize("instance_type", ["ml.g5.2xlarge", "ml.p5.48xlarge", "ml.g6e.12xlarge"])
+def test_an_endpoint_on_local_nvme_is_configured_without_a_volume_key(sagemaker, instance_type):
+    """AWS refuses CreateEndpointConfig's KmsKeyId on types with local instance storage
+    (hardware-encrypted); the default endpoint type, ml.g5.2xlarge, is one."""
+    deploy(sagemaker.client, sagemaker.request("exec-1", instance_type=instance_type))
+    [sent] = sagemaker.sent_to("CreateEndpointConfig")
+    assert "KmsKeyId" not in sent
+    assert sent["ProductionVariants"][0]["InstanceType"] == instance_type
+
+
+@pytest.mark.parametrize("instance_type", ["ml.m5.xlarge", "ml.inf2.xlarge"])
+def test_an_endpoint_on_ebs_only_types_keeps_its_volume_under_the_customers_key(sagemaker, instance_type):
+    deploy(sagemaker.client, sagemaker.request("exec-1", instance_type=instance_type))
+    [sent] = sagemaker.sent_to("CreateEndpointConfig")
+    assert sent["KmsKeyId"] == sagemaker.kms_key_arn
+
+
+def test_a_deploy_on_an_instance_type_the_platform_does_not_know_is_refused_naming_it(sagemaker):
+    with pytest.raises(DeploymentRefused, match=r"^instance_type: unknown instance type 'ml\.g5\.3xlarge'"):
+        deploy(sagemaker.client, sagemaker.request("exec-1", instance_type="ml.g5.3xlarge"))
+    assert sagemaker.sent == []

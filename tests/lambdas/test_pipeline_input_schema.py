@@ -1,16 +1,13 @@
 """The pipeline input's schema stays in step with what it describes: the training
-container's hyperparameter and gate names and defaults, the platform's instance types,
-and the published copy in schemas/."""
+container's hyperparameter and gate names and defaults, and the published copy in schemas/."""
 import json
 from dataclasses import fields
 from pathlib import Path
 
 from openforge_training import config as training_config
 from openforge_training import evaluate
-from stacks import environment_config
 from transformers import SchedulerType
 
-from openforge_lambda import pipeline_input  # isort: skip
 from openforge_lambda.pipeline_input import SCHEMA  # isort: skip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,13 +40,6 @@ def test_evaluation_uses_the_gates_names_and_defaults():
     limits = {name: field["default"] for name, field in block("evaluation", "limits")["properties"].items()}
     assert limits == defaults(evaluate.GateArguments)
     assert block("evaluation", "benchmarks")["default"] == list(evaluate.BENCHMARKS) == block("evaluation", "benchmarks")["items"]["enum"]
-
-
-def test_instance_types_are_the_platforms():
-    assert set(pipeline_input.GPU_TRAINING_TYPES) == environment_config.GPU_TRAINING_TYPES
-    assert set(pipeline_input.TRAINIUM_TRAINING_TYPES) == environment_config.TRAINIUM_TRAINING_TYPES
-    assert set(pipeline_input.TRAINING_INSTANCE_TYPES) == environment_config.TRAINING_JOB_TYPES
-    assert set(pipeline_input.ENDPOINT_INSTANCE_TYPES) == environment_config.ENDPOINT_TYPES
 
 
 def test_every_field_has_a_description_and_every_optional_field_a_default():

@@ -128,13 +128,52 @@ def test_a_training_step_is_a_private_encrypted_job_reading_its_mix():
     assert request["VpcConfig"] == {"Subnets": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-training"]}
     assert request["OutputDataConfig"] == {"S3OutputPath": plan["training_output_s3_uri"], "KmsKeyId": ENVIRONMENT.kms_key_id,
                                            "CompressionType": "NONE"}
-    assert request["ResourceConfig"] == {"InstanceType": "ml.p5.48xlarge", "InstanceCount": 1, "VolumeSizeInGB": 512,
-                                         "VolumeKmsKeyId": ENVIRONMENT.kms_key_id}
+    # p5 has local NVMe (hardware-encrypted): no volume key, which AWS would refuse; the output keeps the key.
+    assert request["ResourceConfig"] == {"InstanceType": "ml.p5.48xlarge", "InstanceCount": 1, "VolumeSizeInGB": 512}
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400}
     assert request["CheckpointConfig"] == {"S3Uri": f"{plan['checkpoint_s3_uri']}tickets-t75-f42b7a90/", "LocalPath": "/opt/ml/checkpoints"}
     assert request["EnableInterContainerTrafficEncryption"] is True and request["EnableNetworkIsolation"] is False
     assert request["Tags"] == [{"Key": "openforge:execution", "Value": "exec-1"}, {"Key": "openforge:job", "Value": "tickets"},
                                {"Key": "openforge:step", "Value": "training"}]
+
+
+def on_instance(instance_type: str) -> tuple[dict, dict]:
+    """A run and plan on any instance type, past ValidateInput's list (the request builder
+    follows AWS's rules for every type the catalogue describes)."""
+    run, plan = run_and_plan()
+    run["compute"]["instance_type"] = instance_type
+    return run, plan
+
+
+@pytest.mark.parametrize(("instance_type", "volume_gb"), [("ml.p5.48xlarge", 512), ("ml.g5.2xlarge", 450), ("ml.trn1.32xlarge", 512),
+                                                          ("ml.g5.12xlarge", 512)])
+def test_on_local_nvme_a_job_names_no_volume_key_and_asks_for_no_more_than_the_instance_store(instance_type, volume_gb):
+    """AWS: no VolumeKmsKeyId on types with local storage, and VolumeSizeInGB no greater than
+    that storage (ml.g5.2xlarge has 450 GB); the output is still under the customer's key."""
+    run, plan = on_instance(instance_type)
+    request = training_job_request("training", run, plan, plan["mixes"][0], ENVIRONMENT)
+    assert request["ResourceConfig"] == {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": volume_gb}
+    assert request["OutputDataConfig"]["KmsKeyId"] == ENVIRONMENT.kms_key_id
+
+
+def test_on_an_ebs_only_type_the_volume_is_under_the_customers_key():
+    run, plan = on_instance("ml.m5.xlarge")
+    request = training_job_request("training", run, plan, plan["mixes"][0], ENVIRONMENT)
+    assert request["ResourceConfig"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 512,
+                                         "VolumeKmsKeyId": ENVIRONMENT.kms_key_id}
+    assert request["OutputDataConfig"]["KmsKeyId"] == ENVIRONMENT.kms_key_id
+
+
+def test_an_instance_type_the_platform_does_not_know_is_refused_naming_it():
+    run, plan = on_instance("ml.p5.96xlarge")
+    with pytest.raises(TrainingRequestRefused, match=r"^run\.compute\.instance_type: unknown instance type 'ml\.p5\.96xlarge'"):
+        training_job_request("training", run, plan, plan["mixes"][0], ENVIRONMENT)
+
+
+def test_the_output_key_is_required_even_where_volumes_take_none():
+    run, plan = run_and_plan()  # ml.p5.48xlarge: local NVMe
+    with pytest.raises(TrainingRequestRefused, match="^kms_key_id: required"):
+        training_job_request("training", run, plan, plan["mixes"][0], replace(ENVIRONMENT, kms_key_id=""))
 
 
 def test_a_validation_run_is_five_quick_steps_under_its_own_name():

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from openforge_lambda.instance_catalogue import NVIDIA, UnknownInstanceType, lookup, volume_kms_key_allowed
 from openforge_lambda.settings import FieldError, required, required_list
 
 log = logging.getLogger(__name__)
@@ -45,17 +46,13 @@ SETTLED_STATES = ("InService", "Failed", "OutOfService", "UpdateRollbackFailed")
 # CheckEndpoint's status when the endpoint is InService on a config other than the one deployed:
 # SageMaker rolled a failed update back (its FailureReason says why).
 UPDATE_ROLLED_BACK = "UpdateRolledBack"
-# GPUs per endpoint instance, for the serving container's tensor parallelism (TGI's SM_NUM_GPUS).
-GPUS_BY_SIZE = {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1, "12xlarge": 4, "24xlarge": 4, "48xlarge": 8}
-EIGHT_GPU_FAMILIES = ("p4d", "p4de", "p5", "p5e", "p5en")
 
 
 def gpu_count(instance_type: str) -> int | None:
-    """GPUs of an ml.g*/ml.p* instance; None for instances without GPUs (inf2, m5, c5)."""
-    _, family, size = instance_type.split(".", 2)
-    if family in EIGHT_GPU_FAMILIES:
-        return 8
-    return GPUS_BY_SIZE.get(size) if family.startswith("g") else None
+    """GPUs of an instance, for the serving container's tensor parallelism (TGI's
+    SM_NUM_GPUS); None for instances without GPUs (inf2, m5, c5)."""
+    instance = lookup(instance_type)
+    return instance.accelerator_count if instance.accelerator == NVIDIA else None
 
 
 class DeploymentRefused(FieldError):
@@ -187,6 +184,11 @@ class DeployRequest:
             raise DeploymentRefused("instance_count", f"must be a whole number of at least 1, got {count!r}")
         if not request.get("kms_key_id"):
             raise DeploymentRefused("kms_key_id", "required: the endpoint's volume is encrypted with the customer's key")
+        instance_type = text("instance_type")
+        try:
+            lookup(instance_type)
+        except UnknownInstanceType as error:
+            raise DeploymentRefused("instance_type", str(error)) from None
         settings = request.get("container_environment") or {}
         if not isinstance(settings, Mapping) or not all(isinstance(v, str) for v in settings.values()):
             raise DeploymentRefused("container_environment", f"must be an object of strings, got {settings!r}")
@@ -194,7 +196,7 @@ class DeployRequest:
             endpoint_name=endpoint_name, ownership=ownership, execution_name=text("execution_name"), model_data_s3_uri=model_data,
             image_uri=text("image_uri"), role_arn=text("role_arn"), subnet_ids=ids("subnet_ids"),
             security_group_ids=ids("security_group_ids"), kms_key_id=text("kms_key_id"),
-            instance_type=text("instance_type"), instance_count=count, container_environment=dict(settings),
+            instance_type=instance_type, instance_count=count, container_environment=dict(settings),
         )
 
 
@@ -373,13 +375,17 @@ def _ensure_model(client, name: str, request: DeployRequest) -> None:
 
 
 def _create_endpoint_config(client, name: str, request: DeployRequest, previous: str | None) -> None:
-    client.create_endpoint_config(
-        EndpointConfigName=name,
-        KmsKeyId=request.kms_key_id,
-        ProductionVariants=[{"VariantName": VARIANT_NAME, "ModelName": name, "InstanceType": request.instance_type,
-                             "InitialInstanceCount": request.instance_count}],
-        Tags=request.ownership.tag_list() + ([{"Key": PREVIOUS_CONFIG_TAG, "Value": previous}] if previous else []),
-    )
+    config = {
+        "EndpointConfigName": name,
+        "ProductionVariants": [{"VariantName": VARIANT_NAME, "ModelName": name, "InstanceType": request.instance_type,
+                                "InitialInstanceCount": request.instance_count}],
+        "Tags": request.ownership.tag_list() + ([{"Key": PREVIOUS_CONFIG_TAG, "Value": previous}] if previous else []),
+    }
+    # The volume key only where the instance has an EBS volume: AWS refuses KmsKeyId on types
+    # with local NVMe, whose storage is hardware-encrypted (instance_catalogue.volume_kms_key_allowed).
+    if volume_kms_key_allowed(request.instance_type):
+        config["KmsKeyId"] = request.kms_key_id
+    client.create_endpoint_config(**config)
 
 
 def _check_same_variant(config: dict, name: str, request: DeployRequest) -> None:

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from openforge_lambda.instance_catalogue import uses_neuron
 from openforge_lambda.settings import required
 from openforge_lambda.training_job import JobPlan, image_for, job_plan, max_runtime_for, max_runtime_seconds
 
@@ -97,7 +98,7 @@ def slurm_status(state: str) -> str:
 
 
 def partition_for(instance_type: str) -> str:
-    return TRAINIUM_PARTITION if instance_type.startswith("ml.trn") else GPU_PARTITION
+    return TRAINIUM_PARTITION if uses_neuron(instance_type) else GPU_PARTITION
 
 
 def pyxis_image(image_uri: str) -> str:

@@ -25,19 +25,13 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
+from openforge_lambda import instance_catalogue as catalogue
 from openforge_lambda.settings import FieldError
 
-# Instance types the platform runs, as in stacks/environment_config.py (a test keeps them equal).
-GPU_TRAINING_TYPES = ("ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.p5en.48xlarge")
-TRAINIUM_TRAINING_TYPES = ("ml.trn1.32xlarge", "ml.trn1n.32xlarge", "ml.trn2.48xlarge")
-HYPERPOD_INSTANCE_TYPES = GPU_TRAINING_TYPES + TRAINIUM_TRAINING_TYPES  # the cluster's worker groups
-TRAINING_INSTANCE_TYPES = HYPERPOD_INSTANCE_TYPES + ("ml.g5.2xlarge", "ml.g5.12xlarge", "ml.g6e.12xlarge")
-_SIZES = ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")
-ENDPOINT_INSTANCE_TYPES = tuple(sorted(
-    {f"ml.{family}.{size}" for family in ("g5", "g6", "g6e") for size in _SIZES}
-    | {"ml.p4d.24xlarge", "ml.p5.48xlarge", "ml.inf2.xlarge", "ml.inf2.8xlarge", "ml.inf2.24xlarge", "ml.inf2.48xlarge"}
-    | {"ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.2xlarge"}
-))
+# Instance types the platform runs (the instance catalogue, which the CDK app reads too).
+HYPERPOD_INSTANCE_TYPES = catalogue.HYPERPOD_WORKER_TYPES  # the cluster's worker groups
+TRAINING_INSTANCE_TYPES = catalogue.TRAINING_JOB_TYPES
+ENDPOINT_INSTANCE_TYPES = catalogue.ENDPOINT_TYPES
 BENCHMARKS = ("mmlu", "ifeval", "byod")
 LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt")
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+from openforge_lambda.instance_catalogue import (UnknownInstanceType, training_volume_size_gb, uses_neuron, volume_kms_key_allowed,
+                                                 volume_size_problem)
 from openforge_lambda.settings import FieldError, MissingSetting, required, required_list
 
 STEPS = ("validation", "training", "evaluation")
@@ -31,7 +33,8 @@ LORA_HYPERPARAMETERS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target_
 VALIDATION_SETTINGS = {"max_steps": 5, "save_steps": 5, "logging_steps": 1}
 # A five-step smoke run still loads the model; past two hours it is stuck, not slow.
 VALIDATION_MAX_RUNTIME_SECONDS = 2 * 60 * 60
-# Room for a large base model, its merged copy and a checkpoint on the instance's volume.
+# Room for a large base model, its merged copy and a checkpoint on the instance's volume; a type
+# with less local NVMe gets all of it (openforge_lambda.instance_catalogue.max_volume_size_gb).
 VOLUME_SIZE_GB = 512
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 # The image's ENTRYPOINT is the launcher (SageMaker appends "train"); evaluation is another module.
@@ -118,7 +121,7 @@ def max_runtime_for(step: str, max_runtime_seconds: int) -> int:
 
 def image_for(instance_type: str, gpu_image_uri: str, neuron_image_uri: str) -> str:
     """Trainium needs the Neuron build of the container; everything else runs the CUDA one."""
-    return neuron_image_uri if instance_type.startswith("ml.trn") else gpu_image_uri
+    return neuron_image_uri if uses_neuron(instance_type) else gpu_image_uri
 
 
 def job_plan(step: str, run: Mapping, plan: Mapping, mix: Mapping | None, *, mlflow_tracking_uri: str) -> JobPlan:
@@ -189,10 +192,11 @@ def training_job_request(step: str, run: Mapping, plan: Mapping, mix: Mapping | 
     """The CreateTrainingJob arguments for one step of a run."""
     for field_name, problem in (("subnet_ids", "required: training runs only inside the VPC"),
                                 ("security_group_ids", "required: training runs only inside the VPC"),
-                                ("kms_key_id", "required: output and volumes are encrypted with the customer's key")):
+                                ("kms_key_id", "required: the output (and EBS volumes) are encrypted with the customer's key")):
         if not getattr(environment, field_name):
             raise TrainingRequestRefused(field_name, problem)
     job = job_plan(step, run, plan, mix, mlflow_tracking_uri=environment.mlflow_tracking_server_arn)
+    resources = _resource_config(job, environment.kms_key_id)
     algorithm = {"TrainingImage": image_for(job.instance_type, environment.gpu_image_uri, environment.neuron_image_uri),
                  "TrainingInputMode": "File"}
     if job.command != TRAIN_COMMAND:
@@ -205,8 +209,7 @@ def training_job_request(step: str, run: Mapping, plan: Mapping, mix: Mapping | 
         "HyperParameters": job.hyperparameters,
         "InputDataConfig": [_channel(name, uri) for name, uri in job.channels.items()],
         "OutputDataConfig": {"S3OutputPath": job.output_s3_uri, "KmsKeyId": environment.kms_key_id, "CompressionType": "NONE"},
-        "ResourceConfig": {"InstanceType": job.instance_type, "InstanceCount": job.instance_count,
-                           "VolumeSizeInGB": VOLUME_SIZE_GB, "VolumeKmsKeyId": environment.kms_key_id},
+        "ResourceConfig": resources,
         "VpcConfig": {"Subnets": list(environment.subnet_ids), "SecurityGroupIds": list(environment.security_group_ids)},
         "StoppingCondition": {"MaxRuntimeInSeconds": runtime},
         "EnableInterContainerTrafficEncryption": True,
@@ -219,6 +222,24 @@ def training_job_request(step: str, run: Mapping, plan: Mapping, mix: Mapping | 
     if job.checkpoint_s3_uri:
         request["CheckpointConfig"] = {"S3Uri": job.checkpoint_s3_uri, "LocalPath": CHECKPOINT_LOCAL_PATH}
     return request
+
+
+def _resource_config(job: JobPlan, kms_key_id: str) -> dict:
+    """Instances and their storage volume. On types with local NVMe the volume is the instance
+    store, hardware-encrypted, and AWS refuses a VolumeKmsKeyId there (the output stays under
+    the key); elsewhere it is an EBS volume under the customer's key."""
+    try:
+        size = training_volume_size_gb(job.instance_type, VOLUME_SIZE_GB)
+        problem = volume_size_problem(job.instance_type, size)
+        keyed = volume_kms_key_allowed(job.instance_type)
+    except UnknownInstanceType as error:
+        raise TrainingRequestRefused("run.compute.instance_type", str(error)) from None
+    if problem:
+        raise TrainingRequestRefused("ResourceConfig.VolumeSizeInGB", problem)
+    resources = {"InstanceType": job.instance_type, "InstanceCount": job.instance_count, "VolumeSizeInGB": size}
+    if keyed:
+        resources["VolumeKmsKeyId"] = kms_key_id
+    return resources
 
 
 def start(client, request: Mapping, *, mix: Mapping | None = None) -> dict:
