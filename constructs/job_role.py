@@ -36,6 +36,11 @@ class JobRole(Construct):
             raise ValueError(f"{self.node.path}: resources {wildcards} contain a wildcard; pass why_wildcard")
         acknowledge(self.policy, why_wildcard, *(f"AwsSolutions-IAM5[Resource::{self._render(resource)}]" for resource in wildcards))
 
+    def deny(self, actions: list[str], resources: list[str]) -> None:
+        """An explicit Deny, which no Allow of any policy overrides: the guard where IAM's
+        wildcards cannot express an exclusion (``*`` also spans ``/``)."""
+        self.policy.add_statements(iam.PolicyStatement(effect=iam.Effect.DENY, actions=actions, resources=resources))
+
     def _render(self, resource: str) -> str:
         """The resource as cdk-nag prints it in a finding id (pseudo parameters as <AWS::X>)."""
         if not Token.is_unresolved(resource):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Stack
+from aws_cdk import Fn, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -42,6 +42,23 @@ INTERFACE_ENDPOINTS: dict[str, InterfaceEndpoint] = {
     "Ec2Messages": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.EC2_MESSAGES, "SSM agent on HyperPod nodes"),
     "Comprehend": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.COMPREHEND, "optional PII detection during sanitisation"),
 }
+
+
+def custom_resource_response_bucket(region: str) -> str:
+    """The AWS-owned bucket CloudFormation gives custom resources in ``region`` a pre-signed
+    ResponseURL on: the region's name *without* dashes, e.g.
+    cloudformation-custom-resource-response-useast1 (China: ...-cnnorth1).
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/vpc-interface-endpoints.html
+    A region token (environment-agnostic stack) has its dashes removed by CloudFormation."""
+    without_dashes = Fn.join("", Fn.split("-", region)) if Token.is_unresolved(region) else region.replace("-", "")
+    return f"cloudformation-custom-resource-response-{without_dashes}"
+
+
+def ecr_layer_bucket(region: str) -> str:
+    """The AWS-owned bucket ECR serves image layers from; here the region keeps its dashes, e.g.
+    prod-us-east-1-starport-layer-bucket. https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html
+    ("Minimum Amazon S3 bucket permissions for Amazon ECR")."""
+    return f"prod-{region}-starport-layer-bucket"
 
 
 class PrivateNetwork(Construct):
@@ -129,15 +146,17 @@ class PrivateNetwork(Construct):
         endpoint = self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.isolated_subnets])
         for statement in self._account_only_policy(also_resource_account=True):
             endpoint.add_to_policy(statement)
-        # AWS-owned buckets the VPC must still reach: ECR stores image layers in S3, and
-        # CloudFormation custom resources (deploy-time helpers) answer through a
-        # pre-signed URL on a CloudFormation bucket.
+        # AWS-owned buckets the VPC must still reach, each by its exact name (a trailing
+        # wildcard would let code here upload to any bucket whose name starts the same way):
+        # ECR stores image layers in S3, and CloudFormation custom resources (deploy-time
+        # helpers such as BucketDeployment) answer through a pre-signed URL on a CloudFormation
+        # bucket. Only CloudFormation can sign for that bucket, so "/*" opens no route out.
         endpoint.add_to_policy(
             iam.PolicyStatement(
                 sid="EcrImageLayers",
                 principals=[iam.AnyPrincipal()],
                 actions=["s3:GetObject"],
-                resources=[f"arn:{stack.partition}:s3:::prod-{stack.region}-starport-layer-bucket/*"],
+                resources=[f"arn:{stack.partition}:s3:::{ecr_layer_bucket(stack.region)}/*"],
             )
         )
         endpoint.add_to_policy(
@@ -145,7 +164,7 @@ class PrivateNetwork(Construct):
                 sid="CloudFormationCustomResourceResponses",
                 principals=[iam.AnyPrincipal()],
                 actions=["s3:PutObject"],
-                resources=[f"arn:{stack.partition}:s3:::cloudformation-custom-resource-response-{stack.region}*/*"],
+                resources=[f"arn:{stack.partition}:s3:::{custom_resource_response_bucket(stack.region)}/*"],
             )
         )
         return endpoint

@@ -13,7 +13,9 @@ from dataclasses import dataclass, fields
 from .core import JsonlSink, Sanitiser, Settings
 from .ranges import RangeLines
 
-OUTPUT_KINDS = ("clean", "quarantine", "duplicates", "stats", "keys")
+# A run's clean lines, the only output training may read: <output prefix>/clean/<input path>.
+CLEAN_OUTPUT = "clean"
+OUTPUT_KINDS = (CLEAN_OUTPUT, "quarantine", "duplicates", "stats", "keys")
 
 
 class BadRequest(ValueError):
@@ -80,7 +82,7 @@ def sanitise_shard(request: ShardRequest, open_input: Callable, open_output: Cal
     source = f"s3://{request.bucket}/{request.key}"
     if request.byte_range:
         source += f"#bytes={request.byte_range[0]}-{request.byte_range[1]}"  # line numbers count from the range's first line
-    with open_output(request.output_key("clean")) as clean, open_output(request.output_key("quarantine")) as quarantine, \
+    with open_output(request.output_key(CLEAN_OUTPUT)) as clean, open_output(request.output_key("quarantine")) as quarantine, \
             open_output(request.output_key("duplicates")) as duplicates:
         with open_input() as stream:
             if request.byte_range:
@@ -89,7 +91,7 @@ def sanitise_shard(request: ShardRequest, open_input: Callable, open_output: Cal
     with open_output(request.output_key("keys")) as keys:
         keys.write(sanitiser.clean_keys.tobytes())
     with open_output(request.output_key("stats")) as out:
-        out.write(json.dumps({"source": source, "clean_key": request.output_key("clean"), **stats.to_dict()}).encode())
+        out.write(json.dumps({"source": source, "clean_key": request.output_key(CLEAN_OUTPUT), **stats.to_dict()}).encode())
     if not stats.balanced:
         raise RuntimeError(f"{source}: lines in ({stats.lines_in}) != clean + quarantined + duplicates: a record went missing")
     return {"source": source, "lines_in": stats.lines_in, "clean": stats.clean, "quarantined": stats.quarantined,

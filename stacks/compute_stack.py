@@ -18,6 +18,7 @@ from constructs.job_role import JobRole
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 
+from sanitiser.shard import CLEAN_OUTPUT, OUTPUT_KINDS
 from security.acknowledgements import acknowledge
 from stacks.environment_config import EnvironmentConfig
 from stacks.permissions import (
@@ -26,6 +27,7 @@ from stacks.permissions import (
     manage_network_interfaces,
     pull_images,
     put_metrics,
+    read_clean_outputs,
     read_objects,
     read_write_objects,
     use_key,
@@ -37,7 +39,10 @@ from training_container.base_images import BASE_IMAGES
 LIFECYCLE_PREFIX = "platform/hyperpod-lifecycle"
 LIFECYCLE_SCRIPTS_DIR = "lifecycle_scripts"
 # Prefixes in the buckets that training reads and writes (the pipeline fills them).
-DATASET_PREFIXES = ("sanitised", "curated", "evaluation")
+DATASET_PREFIXES = ("curated", "evaluation")
+# Of the sanitiser's output, training reads only the clean lines: quarantine files hold the
+# raw, unscrubbed lines the sanitiser refused.
+SANITISED_PREFIX = "sanitised"
 ARTIFACT_READ_PREFIXES = ("base-models",)
 ARTIFACT_WRITE_PREFIXES = ("training", "checkpoints", "reports")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +101,7 @@ class ComputeStack(Stack):
         }
 
     def _grant_training_access(self, role: JobRole, datasets: BucketRef, artifacts: BucketRef, tracking_server_arn: str) -> None:
+        read_clean_outputs(role, datasets, SANITISED_PREFIX, clean=CLEAN_OUTPUT, withheld=tuple(kind for kind in OUTPUT_KINDS if kind != CLEAN_OUTPUT))
         for prefix in DATASET_PREFIXES:
             read_objects(role, datasets, prefix)
         for prefix in ARTIFACT_READ_PREFIXES:

@@ -30,6 +30,21 @@ def read_objects(role: JobRole, bucket: BucketRef, prefix: str) -> None:
     _objects(role, bucket, prefix, ["s3:GetObject"])
 
 
+def read_clean_outputs(role: JobRole, bucket: BucketRef, prefix: str, *, clean: str, withheld: tuple[str, ...]) -> None:
+    """Read only the ``clean`` folder of each run under ``prefix`` (<prefix>/<run path>/<clean>/...),
+    none of the ``withheld`` folders beside it. IAM's ``*`` also matches "/"
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html),
+    so <prefix>/*/<clean>/* alone would also match a withheld object whose own path holds a
+    folder named <clean> (<run>/quarantine/clean/x.jsonl): an explicit Deny on every withheld
+    folder closes that, since a Deny wins over any Allow."""
+    stack = Stack.of(role)
+    prefix = prefix.strip("/")
+    role.allow(["s3:GetObject"], [bucket.objects(stack, f"{prefix}/*/{clean}")],
+               why_wildcard=f"Each run's clean output, {prefix}/<job>/<execution>/{clean}/; run paths are created at run time.")
+    role.allow(["s3:ListBucket"], [bucket.arn(stack)], conditions={"StringLike": {"s3:prefix": [f"{prefix}/*/{clean}", f"{prefix}/*/{clean}/*"]}})
+    role.deny(["s3:GetObject"], [bucket.objects(stack, folder) for kind in withheld for folder in (f"{prefix}/{kind}", f"{prefix}/*/{kind}")])
+
+
 def read_write_objects(role: JobRole, bucket: BucketRef, prefix: str) -> None:
     _objects(role, bucket, prefix, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"])
 

@@ -51,7 +51,8 @@ def test_the_plan_reads_the_sanitised_copy_and_writes_under_the_execution():
 
 def test_the_prefixes_are_the_ones_the_roles_grant():
     assert run_plan.RAW_PREFIX == sanitisation_workflow.RAW_PREFIX and run_plan.SANITISED_PREFIX == sanitisation_workflow.SANITISED_PREFIX
-    assert {run_plan.SANITISED_PREFIX, run_plan.CURATED_PREFIX, run_plan.EVALUATION_PREFIX} == set(compute_stack.DATASET_PREFIXES)
+    assert run_plan.SANITISED_PREFIX == compute_stack.SANITISED_PREFIX
+    assert {run_plan.CURATED_PREFIX, run_plan.EVALUATION_PREFIX} == set(compute_stack.DATASET_PREFIXES)
     assert (run_plan.BASE_MODELS_PREFIX,) == compute_stack.ARTIFACT_READ_PREFIXES
     assert {run_plan.TRAINING_PREFIX, run_plan.CHECKPOINTS_PREFIX, run_plan.REPORTS_PREFIX} == set(compute_stack.ARTIFACT_WRITE_PREFIXES)
 
