@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipeline import steps
+from pipeline import run_limits, steps
 from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, create_functions, entered_states, lambda_inputs, pseudo_names, queue_results, resolve, run_to_the_end, run_until
 
 from openforge_lambda.pipeline_input import EnvironmentPolicy, normalise  # isort: skip
@@ -55,7 +55,7 @@ def all_states(states: dict) -> dict:
 
 def test_every_pipeline_lambda_runs_in_the_isolated_subnets_with_encrypted_settings(env):
     functions = pipeline(env).find_resources("AWS::Lambda::Function")
-    assert len(functions) == 8
+    assert len(functions) == 9
     for function in functions.values():
         props = function["Properties"]
         assert props["VpcConfig"]["SubnetIds"] and props["VpcConfig"]["SecurityGroupIds"]
@@ -95,11 +95,50 @@ def test_every_step_that_can_fail_is_caught_and_every_state_is_named_from_the_st
     top_level = definition(pipeline(env))["States"]
     for name, state in states.items():
         # A failed shard fails the sanitisation map, which is caught.
-        if state["Type"] not in ("Task", "Map") or name in (steps.CLEAN_UP, steps.NOTIFY_FAILURE, steps.NOTIFY_SUCCESS, steps.SANITISE_SHARD):
+        if state["Type"] not in ("Task", "Map") or name in (steps.NOTIFY_FAILURE, steps.NOTIFY_SUCCESS, steps.SANITISE_SHARD):
             continue
         [catch] = state["Catch"]
         inside_map = name not in top_level
-        assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == (steps.MIX_ERROR if inside_map else steps.CLEAN_UP), name
+        expected = {steps.CLEAN_UP: steps.CLEAN_UP_FAILED, steps.STOP_MIX: steps.MIX_ERROR}.get(
+            name, steps.STOP_MIX if inside_map else steps.CLEAN_UP)
+        assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == expected, name
+    assert top_level[steps.CLEAN_UP_FAILED]["Next"] == steps.NOTIFY_FAILURE
+
+
+def environment_of(env):
+    from stacks.environment_config import load_environment
+    from tests.conftest import CONTEXT
+
+    return load_environment(CONTEXT, env.platform.pipeline.stack_name.split("-")[1])
+
+
+def test_the_state_machine_times_out_after_the_longest_run_the_environment_allows(env):
+    config = environment_of(env)
+    timeout = definition(pipeline(env))["TimeoutSeconds"]
+    hours, parallel = config.limits.max_training_hours, config.pipeline.max_parallel_runs
+    assert timeout == run_limits.execution_timeout_seconds(max_training_hours=hours, max_parallel_runs=parallel)
+    # Every job of the biggest grid, in batches, can run to its MaxRuntimeInSeconds before the timeout.
+    jobs_in_sequence = 1 + 2 * -(-run_limits.max_grid_points() // parallel)
+    assert jobs_in_sequence * hours * 3600 < timeout <= run_limits.MAX_EXECUTION_SECONDS
+
+
+def test_an_execution_that_ends_unfinished_is_cleaned_up_by_an_eventbridge_rule(env):
+    template = pipeline(env)
+    [(machine_id, _)] = template.find_resources("AWS::StepFunctions::StateMachine").items()
+    [rule] = template.find_resources("AWS::Events::Rule").values()
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"status": ["ABORTED", "TIMED_OUT", "FAILED"], "stateMachineArn": [{"Ref": machine_id}]}}
+    [target] = rule["Properties"]["Targets"]
+    functions = template.find_resources("AWS::Lambda::Function")
+    [(function_id, function)] = [(key, f) for key, f in functions.items() if key == target["Arn"]["Fn::GetAtt"][0]]
+    log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    assert template.find_resources("AWS::Logs::LogGroup")[log_group]["Properties"]["LogGroupName"].endswith("/clean_up_ended_run")
+    assert function["Properties"]["VpcConfig"]["SubnetIds"] and function["Properties"]["KmsKeyArn"]
+    assert function["Properties"]["Environment"]["Variables"]["NOTIFY_FAILURE_STATE"] == steps.NOTIFY_FAILURE
+    history = [s for s in statements(template) if "states:GetExecutionHistory" in actions(s)]
+    assert [sorted(actions(s)) for s in history] == [["states:DescribeExecution", "states:GetExecutionHistory"]]
+    assert ":execution:OpenForge-" in json.dumps(history[0]["Resource"]) and "-FineTune:*" in json.dumps(history[0]["Resource"])
 
 
 # --- behaviour under moto ------------------------------------------------------------------
