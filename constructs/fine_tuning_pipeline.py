@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from aws_cdk import Fn, RemovalPolicy, Stack
+from aws_cdk import Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -31,13 +33,15 @@ from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 from constructs.sanitisation_workflow import SanitisationWorkflow
 
-from pipeline import steps
+from pipeline import run_limits, steps
 from security.acknowledgements import acknowledge
 from stacks.environment_config import EnvironmentConfig
 from stacks.permissions import BucketRef, read_objects, read_write_objects, use_key
 
 from openforge_lambda.instance_catalogue import volume_kms_key_allowed  # isort: skip (on the path once stacks is imported)
 
+# The statuses of an execution that ended without finishing (a FAILED one may have skipped its failure path).
+END_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")
 SAGEMAKER_JOB_NAMES = "Names are derived at run time from the job name a person gives plus a hash of the execution; the resource type is the narrowest scope."
 SAGEMAKER_ENDPOINT_NAMES = ("Endpoint, endpoint config and model names are derived at run time from the job name under the environment's "
                             "prefix; changes are further limited to resources tagged as this environment's.")
@@ -97,6 +101,7 @@ class FineTuningPipeline(Construct):
         self._waits: dict[str, sfn.Wait] = {}  # the polling states, by name, for the Choices that loop back
         self._checks: dict[str, tasks.LambdaInvoke] = {}
         self.state_machine = self._build_state_machine(sanitisation)
+        self.end_rule = self._build_end_clean_up()
 
     # --- functions -------------------------------------------------------------------------
 
@@ -276,6 +281,11 @@ class FineTuningPipeline(Construct):
         notify_failure = self._notify(steps.NOTIFY_FAILURE, "$.failure", "OpenForge run failed")
         notify_failure.add_catch(failed, result_path="$.notify_error")
         clean_up.next(notify_failure).next(failed)
+        # A clean-up that fails itself still notifies, and the run fails with its own error.
+        clean_up_failed = sfn.Pass(self, steps.CLEAN_UP_FAILED, result_path="$.failure", parameters={
+            "error.$": "$.error.Error", "cause.$": "$.error.Cause", "cleanup_error.$": "$.cleanup_error"})
+        clean_up.add_catch(clean_up_failed, errors=[sfn.Errors.ALL], result_path="$.cleanup_error")
+        clean_up_failed.next(notify_failure)
 
         def guarded(task: sfn.TaskStateBase | sfn.Map) -> sfn.TaskStateBase | sfn.Map:
             task.add_catch(clean_up, errors=[sfn.Errors.ALL], result_path="$.error")
@@ -335,6 +345,7 @@ class FineTuningPipeline(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
+            timeout=Duration.seconds(self._execution_timeout_seconds()),
         )
         sanitisation.acknowledge_map_access(machine)
         acknowledge(machine, "Step Functions' own role: aws-cdk-lib writes its policies (invoke the pipeline's and the sanitisation's functions and their "
@@ -380,13 +391,18 @@ class FineTuningPipeline(Construct):
                 .otherwise(no_deployment))
 
     def _job_loop(self, start_name: str, wait_name: str, check_name: str, step: str, mix_path: str, status_path: str, guarded) -> sfn.IChainable:
-        """Start a job, then Wait and Check until it is done; the Choice is the caller's."""
+        """Start a job, then Check and Wait until it is done; the Choice is the caller's. Each
+        wait is the check's ``wait_seconds``, which grows with the execution's age
+        (pipeline/run_limits.py), so polling cannot reach the history limit."""
         start = guarded(invoke(self, self.functions["StartTrainingJob"], start_name, result_path=f"{status_path}_job", payload=sfn.TaskInput.from_object(
             {"step": step, "run.$": "$.run", "plan.$": "$.plan", "mix.$": mix_path})))
-        wait = self._waits[wait_name] = sfn.Wait(self, wait_name, time=sfn.WaitTime.seconds_path("$.plan.poll_seconds"))
+        wait = self._waits[wait_name] = sfn.Wait(self, wait_name, time=sfn.WaitTime.seconds_path(f"{status_path}.wait_seconds"))
         check = self._checks[check_name] = guarded(invoke(self, self.functions["CheckTrainingJob"], check_name, result_path=status_path,
-                                                          payload=sfn.TaskInput.from_object({"job.$": f"{status_path}_job"})))
-        start.next(wait).next(check)
+                                                          payload=sfn.TaskInput.from_object({"job.$": f"{status_path}_job", "poll": {
+                                                              "poll_seconds.$": "$.plan.poll_seconds", "age_divisor": run_limits.POLL_AGE_DIVISOR,
+                                                              "execution_started.$": "$$.Execution.StartTime"}})))
+        start.next(check)
+        wait.next(check)
         return start
 
     def _mixes(self) -> sfn.Map:
@@ -395,9 +411,15 @@ class FineTuningPipeline(Construct):
         mixes = sfn.Map(self, steps.MIXES, items_path="$.plan.mixes", max_concurrency=self._config.pipeline.max_parallel_runs,
                         item_selector={"run.$": "$.run", "plan.$": "$.plan", "mix.$": "$$.Map.Item.Value"}, result_path="$.results")
         error = sfn.Pass(self, steps.MIX_ERROR, parameters={"mix.$": "$.mix", "failed": {"step": "error", "error.$": "$.error.Error", "cause.$": "$.error.Cause"}})
+        # The mix's training or evaluation job would run on after its iteration ends: stop it
+        # (CleanUpRun with this mix only), then record the error; a stop that fails still records it.
+        stop = invoke(self, self.functions["CleanUpRun"], steps.STOP_MIX, result_path="$.stopped", payload=sfn.TaskInput.from_object(
+            {"run.$": "$.run", "plan.$": "$.plan", "mix.$": "$.mix", "error.$": "$.error"}))
+        stop.add_catch(error, errors=[sfn.Errors.ALL], result_path="$.stop_error")
+        stop.next(error)
 
         def caught(task):
-            task.add_catch(error, errors=[sfn.Errors.ALL], result_path="$.error")
+            task.add_catch(stop, errors=[sfn.Errors.ALL], result_path="$.error")
             return task
 
         train = self._job_loop(steps.TRAIN, steps.WAIT_TRAINING, steps.CHECK_TRAINING, "training", "$.mix", "$.training", caught)
@@ -414,6 +436,45 @@ class FineTuningPipeline(Construct):
                        .otherwise(self._waits[wait]))
         mixes.item_processor(train)
         return mixes
+
+    def _execution_timeout_seconds(self) -> int:
+        """TimeoutSeconds from the environment's limits (pipeline/run_limits.py has the arithmetic);
+        refuses limits whose polling could reach Step Functions' history limit first."""
+        pipeline, limits = self._config.pipeline, self._config.limits
+        events_at_most = run_limits.worst_case_history_events(max_training_hours=limits.max_training_hours,
+                                                              max_parallel_runs=pipeline.max_parallel_runs, poll_seconds=pipeline.poll_seconds)
+        if events_at_most > run_limits.HISTORY_EVENT_LIMIT:
+            raise ValueError(f"environments.{self._config.name}.pipeline.poll_seconds: {pipeline.poll_seconds} s polling with "
+                             f"{pipeline.max_parallel_runs} parallel mixes of up to {limits.max_training_hours} h can write {events_at_most} "
+                             f"history events, over Step Functions' {run_limits.HISTORY_EVENT_LIMIT}; raise poll_seconds or lower max_parallel_runs")
+        return run_limits.execution_timeout_seconds(max_training_hours=limits.max_training_hours, max_parallel_runs=pipeline.max_parallel_runs)
+
+    def _build_end_clean_up(self) -> events.Rule:
+        """A stop, a timeout or the history limit ends an execution without running its failure
+        path: EventBridge's "Step Functions Execution Status Change" for ABORTED, TIMED_OUT or
+        FAILED runs the clean-up from the execution's history and notifies. A FAILED execution
+        has usually cleaned up already: doing it again is harmless, and it is not notified twice.
+        https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html"""
+        stack = Stack.of(self)
+        environment = {"TOPIC_ARN": self.topic.topic_arn, "VALIDATE_STATE": steps.VALIDATE, "DEPLOY_STATE": steps.DEPLOY,
+                       "NOTIFY_FAILURE_STATE": steps.NOTIFY_FAILURE}
+        if self._training.cluster_name:
+            environment["HYPERPOD_CLUSTER_NAME"] = self._training.cluster_name
+        role = self._function("CleanUpEndedRun", "clean_up_ended_run", environment, concurrency=5)
+        function = self.functions["CleanUpEndedRun"]
+        self.end_clean_up_function = function
+        self._allow_training_jobs(role, start=False, stop=True)
+        self._allow_endpoints(role, create=False)
+        executions = f"arn:{stack.partition}:states:{stack.region}:{stack.account}:execution:{self.state_machine_name}:*"
+        role.allow(["states:DescribeExecution", "states:GetExecutionHistory"], [executions],
+                   why_wildcard="Execution names are chosen when a run starts; this state machine's executions only.")
+        role.allow(["sns:Publish"], [self.topic.topic_arn])
+        role.allow(["kms:GenerateDataKey", "kms:Decrypt"], [self.notifications_key.key_arn])  # the topic is encrypted with it
+        return events.Rule(self, "EndedRunRule", description=f"Clean up after {self.state_machine_name} executions that did not finish",
+                           event_pattern=events.EventPattern(source=["aws.states"], detail_type=["Step Functions Execution Status Change"],
+                                                             detail={"status": list(END_STATUSES),
+                                                                     "stateMachineArn": [self.state_machine.state_machine_arn]}),
+                           targets=[targets.LambdaFunction(function, retry_attempts=8, max_event_age=Duration.hours(24))])
 
     def _notify(self, name: str, message_path: str, subject: str) -> tasks.SnsPublish:
         return tasks.SnsPublish(self, name, topic=self.topic, subject=subject, result_path=sfn.JsonPath.DISCARD,

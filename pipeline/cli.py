@@ -66,7 +66,6 @@ from pipeline.summary import percent as _percent
 ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = ROOT / "cdk.json"
 DEFAULT_POLL_SECONDS = 10.0
-HISTORY_PAGE_SIZE = 1000  # the API's maximum
 EXECUTION_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
 CAUSE_CHARACTERS = 300  # of a cause shown inside a progress line; the summary shows all of it
 
@@ -556,23 +555,12 @@ def _short(text, limit: int = CAUSE_CHARACTERS) -> str:
 # AWS: history pages, training job details, the commands
 
 
-def new_events(sfn, execution_arn: str, after: int, page_size: int = HISTORY_PAGE_SIZE) -> list[dict]:
-    """The history's events with an id above ``after``, oldest first: pages newest first
-    until one reaches what was already seen (the API has no "since"; a finished history may
-    be paged in whichever order the service gives)."""
-    found, token = [], None
-    while True:
-        request = {"executionArn": execution_arn, "maxResults": page_size, "reverseOrder": True, "includeExecutionData": True}
-        if token:
-            request["nextToken"] = token
-        page = sfn.get_execution_history(**request)
-        events = page.get("events", [])
-        found += [event for event in events if event["id"] > after]
-        token = page.get("nextToken")
-        if not token or any(event["id"] <= after for event in events):
-            break
-    unique = {event["id"]: event for event in found}
-    return [unique[key] for key in sorted(unique)]
+def new_events(sfn, execution_arn: str, after: int, page_size: int | None = None) -> list[dict]:
+    """The history's events with an id above ``after``, oldest first (openforge_lambda.ended_execution)."""
+    _with_lambda_layer()
+    from openforge_lambda.ended_execution import events_after
+
+    return events_after(sfn, execution_arn, after, **({"page_size": page_size} if page_size else {}))
 
 
 def training_job_describer(session) -> Callable[[str], dict]:
@@ -657,40 +645,23 @@ def summary(sfn, execution_arn: str, terminal: Terminal) -> int:
 STOPPED_ERROR, STOPPED_CAUSE = "StoppedByUser", "stopped from the command line (pipeline.cli stop)"
 
 
-def run_state(history: Iterable[Mapping]) -> dict:
-    """What a clean-up needs from a run's history: ValidateInput's run and plan (the job
-    names), and DeployEndpoint's record when a deployment had started."""
-    state, current = {}, None
-    for event in sorted(history, key=lambda e: e["id"]):
-        if event["type"].endswith("StateEntered"):
-            current = event["stateEnteredEventDetails"]["name"]
-        elif event["type"] == "LambdaFunctionSucceeded":
-            output = _json(event["lambdaFunctionSucceededEventDetails"].get("output"))
-            if current == steps.VALIDATE and isinstance(output, Mapping) and output.get("valid"):
-                state.update(run=output["run"], plan=output["plan"])
-            elif current == steps.DEPLOY and isinstance(output, Mapping):
-                state["deployment"] = output
-    return state
-
-
 def stop(session, sfn, execution_arn: str, terminal: Terminal) -> int:
     """Stop a running execution, then what it started: a stop runs no state of the
-    execution's own, so this does its clean-up (openforge_lambda.failure, the CleanUpRun
-    Lambda's code): this run's jobs still running stopped, a started deployment rolled back."""
+    execution's own, so this does its clean-up at once (openforge_lambda.ended_execution, which the
+    CleanUpEndedRun Lambda also runs on the stop's EventBridge event): this run's jobs still
+    running stopped, a started deployment rolled back."""
     described = sfn.describe_execution(executionArn=execution_arn)
     if described["status"] != "RUNNING":
         terminal.say(f"{described.get('name')} has already ended ({described['status']}): nothing to stop")
         return EXIT_OK
     sfn.stop_execution(executionArn=execution_arn, error=STOPPED_ERROR, cause=STOPPED_CAUSE)
     terminal.say(f"Stopped {execution_arn}")
-    state = run_state(new_events(sfn, execution_arn, 0))
     _with_lambda_layer()
-    from openforge_lambda.failure import clean_up
+    from openforge_lambda.ended_execution import clean_up_execution
 
-    hyperpod = ((state.get("run") or {}).get("compute") or {}).get("target") == "hyperpod"
     environment = execution_arn.split(":")[6].removeprefix("OpenForge-").removesuffix("-FineTune")
-    result = clean_up({**state, "error": {"Error": STOPPED_ERROR, "Cause": STOPPED_CAUSE}}, session.client("sagemaker"),
-                      session.client("ssm") if hyperpod else None, hyperpod_cluster=f"openforge-{environment}" if hyperpod else None)
+    result = clean_up_execution(session.client, execution_arn, {"Error": STOPPED_ERROR, "Cause": STOPPED_CAUSE}, validate_state=steps.VALIDATE,
+                                deploy_state=steps.DEPLOY, hyperpod_cluster=f"openforge-{environment}")
     rows = [("Stopped jobs", ", ".join(result["stopped_jobs"]) or "none running")]
     rows += [("Removed", item) for item in result["removed"]]
     rows += [("Problem", problem) for problem in result["cleanup_problems"]]

@@ -27,6 +27,7 @@ CHECK_EVALUATION = "Check the evaluation"
 EVALUATION_DONE = "Has the evaluation finished?"
 MIX_RESULT = "Record the mix's result"
 MIX_FAILED = {"training": "Record the failed training", "evaluation": "Record the failed evaluation"}
+STOP_MIX = "Stop the mix's jobs"  # after a mix's error: its training or evaluation job would run on
 MIX_ERROR = "Record the mix's error"
 PICK = "Pick the model (forgetting gate)"
 GATE = "Did a model pass the gate?"
@@ -43,6 +44,7 @@ SUMMARISE = "Summarise the run"
 NOTIFY_SUCCESS = "Notify: run finished"
 SUCCEEDED = "Run finished"
 CLEAN_UP = "Clean up after the failure"
+CLEAN_UP_FAILED = "Record the clean-up's own failure"
 NOTIFY_FAILURE = "Notify: run failed"
 FAILED = "Run failed"
 

@@ -41,10 +41,37 @@ def create_functions(role_arn: str, logical_ids, names: dict) -> None:
                                                        Code={"ZipFile": b"not run"})["FunctionArn"]
 
 
+def raised(error_type: str, message: str) -> dict:
+    """A canned result that makes the invocation fail as a handler's exception does (Lambda's
+    X-Amz-Function-Error), so the state's Catch runs."""
+    return {"errorType": error_type, "errorMessage": message, RAISED: True}
+
+
+RAISED = "__raised__"
+
+
+def _invoke_raising(original):
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        payload = original(self, function_name, qualifier, body, headers, response_headers)
+        try:
+            result = json.loads(payload)
+        except ValueError:
+            return payload
+        if isinstance(result, dict) and result.pop(RAISED, False):
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(result).encode()
+        return payload
+    return invoke
+
+
 def queue_results(*results) -> None:
-    """What the next Lambda invocations return, in order."""
+    """What the next Lambda invocations return, in order (``raised(...)``: that one fails)."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.moto_api._internal.models import moto_api_backend
 
+    if not getattr(LambdaSimpleBackend.invoke, "raises", False):
+        LambdaSimpleBackend.invoke = _invoke_raising(LambdaSimpleBackend.invoke)
+        LambdaSimpleBackend.invoke.raises = True
     for result in results:
         moto_api_backend.set_lambda_simple_result(result=json.dumps(result), account_id=ACCOUNT, region=REGION)
 

@@ -12,10 +12,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipeline import steps
+from pipeline import run_limits, steps
 from stacks.environment_config import load_environment
 from tests.conftest import CONTEXT
-from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, create_functions, entered_states, lambda_inputs, pseudo_names, queue_results, resolve, run_to_the_end, run_until
+from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, create_functions, entered_states, lambda_inputs, pseudo_names, queue_results, raised, resolve, run_to_the_end, run_until
 
 from openforge_lambda.pipeline_input import EnvironmentPolicy, normalise  # isort: skip
 from openforge_lambda.run_plan import PlatformLocations, plan_run  # isort: skip
@@ -57,7 +57,7 @@ def all_states(states: dict) -> dict:
 
 def test_every_pipeline_lambda_runs_in_the_isolated_subnets_with_encrypted_settings(env):
     functions = pipeline(env).find_resources("AWS::Lambda::Function")
-    assert len(functions) == 8
+    assert len(functions) == 9
     for function in functions.values():
         props = function["Properties"]
         assert props["VpcConfig"]["SubnetIds"] and props["VpcConfig"]["SecurityGroupIds"]
@@ -189,11 +189,50 @@ def test_every_step_that_can_fail_is_caught_and_every_state_is_named_from_the_st
     top_level = definition(pipeline(env))["States"]
     for name, state in states.items():
         # A failed shard fails the sanitisation map, which is caught.
-        if state["Type"] not in ("Task", "Map") or name in (steps.CLEAN_UP, steps.NOTIFY_FAILURE, steps.NOTIFY_SUCCESS, steps.SANITISE_SHARD):
+        if state["Type"] not in ("Task", "Map") or name in (steps.NOTIFY_FAILURE, steps.NOTIFY_SUCCESS, steps.SANITISE_SHARD):
             continue
         [catch] = state["Catch"]
         inside_map = name not in top_level
-        assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == (steps.MIX_ERROR if inside_map else steps.CLEAN_UP), name
+        expected = {steps.CLEAN_UP: steps.CLEAN_UP_FAILED, steps.STOP_MIX: steps.MIX_ERROR}.get(
+            name, steps.STOP_MIX if inside_map else steps.CLEAN_UP)
+        assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == expected, name
+    assert top_level[steps.CLEAN_UP_FAILED]["Next"] == steps.NOTIFY_FAILURE
+
+
+def environment_of(env):
+    from stacks.environment_config import load_environment
+    from tests.conftest import CONTEXT
+
+    return load_environment(CONTEXT, env.platform.pipeline.stack_name.split("-")[1])
+
+
+def test_the_state_machine_times_out_after_the_longest_run_the_environment_allows(env):
+    config = environment_of(env)
+    timeout = definition(pipeline(env))["TimeoutSeconds"]
+    hours, parallel = config.limits.max_training_hours, config.pipeline.max_parallel_runs
+    assert timeout == run_limits.execution_timeout_seconds(max_training_hours=hours, max_parallel_runs=parallel)
+    # Every job of the biggest grid, in batches, can run to its MaxRuntimeInSeconds before the timeout.
+    jobs_in_sequence = 1 + 2 * -(-run_limits.max_grid_points() // parallel)
+    assert jobs_in_sequence * hours * 3600 < timeout <= run_limits.MAX_EXECUTION_SECONDS
+
+
+def test_an_execution_that_ends_unfinished_is_cleaned_up_by_an_eventbridge_rule(env):
+    template = pipeline(env)
+    [(machine_id, _)] = template.find_resources("AWS::StepFunctions::StateMachine").items()
+    [rule] = template.find_resources("AWS::Events::Rule").values()
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"status": ["ABORTED", "TIMED_OUT", "FAILED"], "stateMachineArn": [{"Ref": machine_id}]}}
+    [target] = rule["Properties"]["Targets"]
+    functions = template.find_resources("AWS::Lambda::Function")
+    [(function_id, function)] = [(key, f) for key, f in functions.items() if key == target["Arn"]["Fn::GetAtt"][0]]
+    log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    assert template.find_resources("AWS::Logs::LogGroup")[log_group]["Properties"]["LogGroupName"].endswith("/clean_up_ended_run")
+    assert function["Properties"]["VpcConfig"]["SubnetIds"] and function["Properties"]["KmsKeyArn"]
+    assert function["Properties"]["Environment"]["Variables"]["NOTIFY_FAILURE_STATE"] == steps.NOTIFY_FAILURE
+    history = [s for s in statements(template) if "states:GetExecutionHistory" in actions(s)]
+    assert [sorted(actions(s)) for s in history] == [["states:DescribeExecution", "states:GetExecutionHistory"]]
+    assert ":execution:OpenForge-" in json.dumps(history[0]["Resource"]) and "-FineTune:*" in json.dumps(history[0]["Resource"])
 
 
 # --- behaviour under moto ------------------------------------------------------------------
@@ -392,3 +431,111 @@ def test_a_grid_trains_every_mix_and_a_failed_mix_still_reaches_the_pick(synthes
     assert pick["results"][0] == {"mix": first, "failed": {"step": "training", "job_name": first["training_job_name"], "cause": "CUDA out of memory"}}
     assert pick["results"][1]["evaluation"]["status"] == "Completed" and pick["results"][2]["training"]["job_name"] == third["training_job_name"]
     assert json.loads(outcome["described"]["output"])["endpoint"] == {"status": "not requested"}
+
+
+def in_progress(step: str, job_name: str, wait_seconds: int = 1) -> dict:
+    return {"job_name": job_name, "step": step, "target": "training-job", "status": "InProgress", "done": False, "failure_reason": None,
+            "output_s3_uri": None, "wait_seconds": wait_seconds}
+
+
+def test_a_mix_whose_check_raises_has_its_jobs_stopped_and_its_error_recorded(synthesised):
+    plan = validated(synthesised, deploy={"enabled": False})
+    [mix] = plan["plan"]["mixes"]
+    stopped = {"error": "ThrottlingException", "cause": "Rate exceeded", "stopped_jobs": [mix["training_job_name"]], "removed": [], "cleanup_problems": []}
+    outcome = run_pipeline(synthesised, [plan, *sanitised(), started("validation", "v"), finished("validation", "v"),
+                                         started("training", mix["training_job_name"]), raised("ThrottlingException", "Rate exceeded"),
+                                         stopped, picked(False)])
+    visited = entered_states(outcome["history"])
+    assert visited.index(steps.STOP_MIX) < visited.index(steps.MIX_ERROR) < visited.index(steps.PICK)
+    [stop] = [c for c in lambda_inputs(outcome["history"]) if "error" in c and "mix" in c]
+    assert stop["mix"] == mix and stop["plan"] == plan["plan"] and stop["error"]["Error"] == "ThrottlingException"
+    pick = next(c for c in lambda_inputs(outcome["history"]) if "results" in c)
+    assert pick["results"][0]["mix"] == mix and pick["results"][0]["failed"]["error"] == "ThrottlingException"
+
+
+def test_a_clean_up_that_fails_still_notifies_and_fails_the_run_with_the_original_error(synthesised):
+    outcome = run_pipeline(synthesised, [validated(synthesised), *sanitised(passed=False), raised("Sandbox.Timedout", "Task timed out")])
+    cause = sanitised(False)[2]["cause"]
+    assert failure(outcome) == {"error": "QuarantineLimitExceeded", "cause": cause}
+    [notification] = outcome["notifications"]
+    assert (notification["error"], notification["cause"], notification["cleanup_error"]["Error"]) == ("QuarantineLimitExceeded", cause, "Sandbox.Timedout")
+    assert entered_states(outcome["history"])[-3:] == [steps.CLEAN_UP_FAILED, steps.NOTIFY_FAILURE, steps.FAILED]
+
+
+def test_the_clean_up_of_an_aborted_execution_stops_its_job_and_notifies(synthesised, monkeypatch):
+    """A console stop runs no state: the EventBridge event's handler reads the plan back from the
+    history, stops the validation run's job and publishes; for a FAILED run that notified, it does not publish again."""
+    from moto.sagemaker.models import sagemaker_backends
+    from moto.sagemaker.responses import SageMakerResponse
+
+    from openforge_lambda.training_job import TrainingEnvironment, training_job_request  # isort: skip
+    from tests.lambdas.conftest import LambdaContext, load_handler
+    from tests.lambdas.test_training_job import _stop_training_job
+
+    monkeypatch.setattr(SageMakerResponse, "stop_training_job", _stop_training_job, raising=False)  # moto lacks it
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for name, value in (("VALIDATE_STATE", steps.VALIDATE), ("DEPLOY_STATE", steps.DEPLOY), ("NOTIFY_FAILURE_STATE", steps.NOTIFY_FAILURE),
+                        ("TOPIC_ARN", f"arn:aws:sns:{REGION}:{ACCOUNT}:notifications")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HYPERPOD_CLUSTER_NAME", raising=False)
+    plan = validated(synthesised)
+    name = plan["plan"]["validation_job_name"]
+    with mock_aws(config=MOTO_CONFIG):
+        execution = run_pipeline(synthesised, [plan, *sanitised(), started("validation", name), in_progress("validation", name, 3600)],
+                                 until=steps.WAIT_VALIDATION)["execution_arn"]
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        environment = TrainingEnvironment("gpu-image", "neuron-image", f"arn:aws:iam::{ACCOUNT}:role/train", ("subnet-a",), ("sg-a",),
+                                          f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k", "arn:mlflow", 3600)
+        sagemaker.create_training_job(**training_job_request("validation", plan["run"], plan["plan"], plan["plan"]["mixes"][0], environment))
+        sagemaker_backends[ACCOUNT][REGION].training_jobs[name].training_job_status = "InProgress"
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        sfn.stop_execution(executionArn=execution, error="Console", cause="stopped in the console")
+        described = sfn.describe_execution(executionArn=execution)
+        event = {"version": "0", "source": "aws.states", "detail-type": "Step Functions Execution Status Change", "account": ACCOUNT, "region": REGION,
+                 "resources": [execution], "detail": {"executionArn": execution, "stateMachineArn": described["stateMachineArn"],
+                                                      "name": described["name"], "status": described["status"],
+                                                      "error": "Console", "cause": "stopped in the console"}}
+        result = load_handler("clean_up_ended_run")(event, LambdaContext())
+        assert described["status"] == "ABORTED" and result["published"] and result["stopped_jobs"] == [name]
+        assert sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Stopping"
+        sqs = boto3.client("sqs", region_name=REGION)
+        [message] = sqs.receive_message(QueueUrl=sqs.get_queue_url(QueueName="inbox")["QueueUrl"], MaxNumberOfMessages=10)["Messages"]
+        assert json.loads(message["Body"])["stopped_jobs"] == [name] and json.loads(message["Body"])["error"] == "Console"
+
+        again = load_handler("clean_up_ended_run")(event, LambdaContext())  # EventBridge delivers at least once
+        assert again["stopped_jobs"] == [] and again["cleanup_problems"] == []
+
+
+def test_polling_cannot_reach_the_history_limit_in_any_environment(synthesised):
+    """Events per poll counted from the synthesised machine's own history; the bound for every
+    environment of cdk.json stays under Step Functions' 25,000."""
+    from openforge_lambda.polling import next_wait_seconds  # isort: skip
+    from stacks.environment_config import load_environment
+    from tests.conftest import CONTEXT, ENVIRONMENTS
+
+    plan = validated(synthesised, deploy={"enabled": False})
+    [mix] = plan["plan"]["mixes"]
+    training = mix["training_job_name"]
+    outcome = run_pipeline(synthesised, [plan, *sanitised(), started("validation", "v"), finished("validation", "v"), started("training", training),
+                                         in_progress("training", training), in_progress("training", training), in_progress("training", training),
+                                         finished("training", training), started("evaluation", "e"), finished("evaluation", "e"), picked(False)])
+    history = outcome["history"]
+    waits = [e["id"] for e in history if e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == steps.WAIT_TRAINING]
+    assert len(waits) == 3
+    per_poll = {b - a for a, b in zip(waits, waits[1:])}
+    [events_per_poll] = per_poll
+    assert events_per_poll <= run_limits.EVENTS_PER_POLL
+    assert len(history) - len(waits) * events_per_poll <= run_limits.EVENTS_PER_RUN + run_limits.EVENTS_PER_MIX
+    # The lane bound is the Lambda's own wait rule, followed.
+    age, polls = 0, 0
+    while age < 30 * 24 * 3600:
+        age += next_wait_seconds(age, 60, run_limits.POLL_AGE_DIVISOR)
+        polls += 1
+    assert polls == run_limits.polls_of_one_loop(30 * 24 * 3600, 60)
+    for name in ENVIRONMENTS:
+        config = load_environment(CONTEXT, name)
+        bound = run_limits.worst_case_history_events(max_training_hours=config.limits.max_training_hours, poll_seconds=config.pipeline.poll_seconds,
+                                                     max_parallel_runs=config.pipeline.max_parallel_runs, events_per_poll=events_per_poll)
+        assert bound <= run_limits.HISTORY_EVENT_LIMIT, name
+    # Fixed-interval polling (the old machine) would not fit: one 72 h job at 60 s is 4,320 polls.
+    assert 72 * 3600 // 60 * events_per_poll > run_limits.HISTORY_EVENT_LIMIT

@@ -1,16 +1,18 @@
 """One status check of a started step for the Wait/Choice loop: a training job's
 DescribeTrainingJob, or the Slurm job's state asked on the HyperPod controller.
 
-Event: {"job": the record StartTrainingJob returned}
+Event: {"job": the record StartTrainingJob returned, "poll": {"poll_seconds", "age_divisor",
+"execution_started"} (openforge_lambda.polling)}
 Environment: none (hyperpod: the controller's SSM target is in the job record).
 Returns {"job_name", "step", "target", "status": InProgress|Completed|Failed|Stopped, "done",
-"failure_reason", "output_s3_uri": the model's S3 prefix once Completed}.
+"failure_reason", "output_s3_uri": the model's S3 prefix once Completed, "wait_seconds": how
+long the loop waits before the next check}.
 """
 from __future__ import annotations
 
 import boto3
 from aws_lambda_powertools import Logger
-from openforge_lambda import hyperpod, training_job
+from openforge_lambda import hyperpod, polling, training_job
 
 logger = Logger(service="openforge-check-training-job")
 
@@ -22,5 +24,7 @@ def handler(event: dict, context) -> dict:
         result = hyperpod.status(boto3.client("ssm"), job)
     else:
         result = training_job.status(boto3.client("sagemaker"), job)
+    if event.get("poll"):
+        result["wait_seconds"] = polling.wait_after_check(event["poll"])
     (logger.warning if result["status"] in ("Failed", "Stopped") else logger.info)("training step status", extra=result)
     return result

@@ -445,7 +445,7 @@ def happy_results(synthesised) -> list[dict]:
     creating = {"endpoint_name": "tickets", "status": "Creating", "in_service": False, "settled": False, "failure_reason": None}
     in_service = {**creating, "status": "InService", "in_service": True, "settled": True}
     return [plan, *sanitised(), started("validation", plan["plan"]["validation_job_name"]), finished("validation", plan["plan"]["validation_job_name"]),
-            started("training", training), {**finished("training", training), "status": "InProgress", "done": False}, finished("training", training),
+            started("training", training), {**finished("training", training), "status": "InProgress", "done": False, "wait_seconds": 0}, finished("training", training),
             started("evaluation", evaluation), finished("evaluation", evaluation), picked_with_rows(), DEPLOYED, creating, in_service]
 
 
@@ -561,10 +561,10 @@ def test_stop_stops_the_execution_and_the_jobs_it_started(synthesised, monkeypat
 
     monkeypatch.setattr(SageMakerResponse, "stop_training_job", _stop_training_job, raising=False)  # moto lacks it
     plan = validated(synthesised)
-    plan["plan"]["poll_seconds"] = 3600
     name = plan["plan"]["validation_job_name"]
+    checked = {**finished("validation", name), "status": "InProgress", "done": False, "output_s3_uri": None, "wait_seconds": 3600}
     with mock_aws(config=MOTO_CONFIG):
-        execution = run_pipeline(synthesised, [plan, *sanitised(), started("validation", name)], until=steps.WAIT_VALIDATION)["execution_arn"]
+        execution = run_pipeline(synthesised, [plan, *sanitised(), started("validation", name), checked], until=steps.WAIT_VALIDATION)["execution_arn"]
         sagemaker = boto3.client("sagemaker", region_name=REGION)
         environment = TrainingEnvironment("gpu-image", "neuron-image", "arn:aws:iam::123456789012:role/train", ("subnet-a",), ("sg-a",),
                                           "arn:aws:kms:us-east-1:123456789012:key/k", "arn:mlflow", 3600)

@@ -1,6 +1,7 @@
 """After a failure anywhere in the pipeline: say what went wrong in words a person can act
 on, stop this execution's jobs that are still running (they bill by the hour), and roll
-back a deployment that had started.
+back a deployment that had started. With a ``mix`` in the event (a mix's error inside the
+grid), only that mix's training and evaluation jobs are stopped.
 
 Every clean-up step that itself fails is logged and listed in ``cleanup_problems``, never
 raised: the execution must still reach Notify. Works with only the error (a failure in
@@ -65,7 +66,8 @@ def clean_up(event: Mapping, sagemaker, ssm=None, *, hyperpod_cluster: str | Non
     result = {"error": error, "cause": cause, "stopped_jobs": [], "removed": [], "cleanup_problems": []}
     run = event.get("run") if isinstance(event.get("run"), Mapping) else {}
     plan = event.get("plan") if isinstance(event.get("plan"), Mapping) else {}
-    names = job_names(plan)
+    # A mix's error (the Map iteration's catch): only that mix's jobs; the other mixes run on.
+    names = job_names({"mixes": [event["mix"]]}) if isinstance(event.get("mix"), Mapping) else job_names(plan)
     if names and (run.get("compute") or {}).get("target") == hyperpod.TARGET:
         _cancel_slurm_jobs(result, sagemaker, ssm, hyperpod_cluster, controller_group, names)
     else:
