@@ -689,8 +689,11 @@ def stop(session, sfn, execution_arn: str, terminal: Terminal) -> int:
 
     hyperpod = ((state.get("run") or {}).get("compute") or {}).get("target") == "hyperpod"
     environment = execution_arn.split(":")[6].removeprefix("OpenForge-").removesuffix("-FineTune")
+    # The cluster's job specs live in the artifacts bucket, where the plan's training output goes.
+    jobs_bucket = (state.get("plan") or {}).get("training_output_s3_uri", "")[5:].partition("/")[0] if hyperpod else None
     result = clean_up({**state, "error": {"Error": STOPPED_ERROR, "Cause": STOPPED_CAUSE}}, session.client("sagemaker"),
-                      session.client("ssm") if hyperpod else None, hyperpod_cluster=f"openforge-{environment}" if hyperpod else None)
+                      session.client("s3") if hyperpod else None, hyperpod_cluster=f"openforge-{environment}" if hyperpod else None,
+                      hyperpod_bucket=jobs_bucket or None)
     rows = [("Stopped jobs", ", ".join(result["stopped_jobs"]) or "none running")]
     rows += [("Removed", item) for item in result["removed"]]
     rows += [("Problem", problem) for problem in result["cleanup_problems"]]

@@ -1,8 +1,8 @@
 """One status check of a started step for the Wait/Choice loop: a training job's
-DescribeTrainingJob, or the Slurm job's state asked on the HyperPod controller.
+DescribeTrainingJob, or the Slurm job's status the HyperPod submitter wrote to S3.
 
 Event: {"job": the record StartTrainingJob returned}
-Environment: none (hyperpod: the controller's SSM target is in the job record).
+Environment: none (hyperpod: the bucket and cluster are in the job record).
 Returns {"job_name", "step", "target", "status": InProgress|Completed|Failed|Stopped, "done",
 "failure_reason", "output_s3_uri": the model's S3 prefix once Completed}.
 """
@@ -19,7 +19,7 @@ logger = Logger(service="openforge-check-training-job")
 def handler(event: dict, context) -> dict:
     job = event["job"]
     if job.get("target") == hyperpod.TARGET:
-        result = hyperpod.status(boto3.client("ssm"), job)
+        result = hyperpod.status(boto3.client("s3"), job)
     else:
         result = training_job.status(boto3.client("sagemaker"), job)
     (logger.warning if result["status"] in ("Failed", "Stopped") else logger.info)("training step status", extra=result)

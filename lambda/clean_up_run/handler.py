@@ -4,8 +4,7 @@ that had started. Never raises for a clean-up step that fails: it is logged and 
 
 Event: the state when the failure was caught: {"run"?, "plan"?, "deployment"?: DeployEndpoint's
 record, "error": {"Error", "Cause"}} (no run or plan when the first state failed).
-Environment: HYPERPOD_CLUSTER_NAME and HYPERPOD_CONTROLLER_GROUP (default "controller")
-where runs may use the cluster.
+Environment: HYPERPOD_CLUSTER_NAME and HYPERPOD_JOBS_BUCKET where runs may use the cluster.
 Returns {"error", "cause", "stopped_jobs", "removed", "cleanup_problems"}.
 """
 from __future__ import annotations
@@ -22,8 +21,8 @@ logger = Logger(service="openforge-clean-up-run")
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
     cluster = os.environ.get("HYPERPOD_CLUSTER_NAME") or None
-    result = clean_up(event, boto3.client("sagemaker"), boto3.client("ssm") if cluster else None, hyperpod_cluster=cluster,
-                      controller_group=os.environ.get("HYPERPOD_CONTROLLER_GROUP") or "controller")
+    result = clean_up(event, boto3.client("sagemaker"), boto3.client("s3") if cluster else None, hyperpod_cluster=cluster,
+                      hyperpod_bucket=os.environ.get("HYPERPOD_JOBS_BUCKET") or None)
     logger.append_keys(execution_name=(event.get("plan") or {}).get("execution_name"))
     for problem in result["cleanup_problems"]:
         logger.warning("clean-up step failed", extra={"problem": problem})

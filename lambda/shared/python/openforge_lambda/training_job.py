@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
+from hyperpod_jobs.spec import EVALUATE_COMMAND, STEPS, TRAIN_COMMAND
 
 from openforge_lambda.settings import FieldError, MissingSetting, required, required_list
 
-STEPS = ("validation", "training", "evaluation")
 TARGET = "training-job"
 FINISHED_STATES = ("Completed", "Failed", "Stopped")
 LORA_HYPERPARAMETERS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules")
@@ -34,9 +34,8 @@ VALIDATION_MAX_RUNTIME_SECONDS = 2 * 60 * 60
 # Room for a large base model, its merged copy and a checkpoint on the instance's volume.
 VOLUME_SIZE_GB = 512
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
-# The image's ENTRYPOINT is the launcher (SageMaker appends "train"); evaluation is another module.
-TRAIN_COMMAND = ("python", "-m", "openforge_training.launch", "train")
-EVALUATE_COMMAND = ("python", "-m", "openforge_training.evaluate")
+# The image's ENTRYPOINT is the launcher (SageMaker appends "train"); evaluation is another
+# module. Both (and STEPS) are said in hyperpod_jobs.spec, which the HyperPod submitter checks too.
 TAG_EXECUTION, TAG_JOB, TAG_STEP = "openforge:execution", "openforge:job", "openforge:step"
 
 
