@@ -193,6 +193,7 @@ def parse(document: object, allowed: Allowed) -> JobSpec:
         raise SpecRefused(missing[0], "is required")
     if document["version"] != VERSION:
         raise SpecRefused("version", f"must be {VERSION}, got {document['version']!r}")
+    job_name = _checked(JOB_NAME, document["job_name"], "job_name", "SageMaker's job name pattern (letters, digits, '-', at most 63)")
     step = document["step"]
     if step not in STEPS:
         raise SpecRefused("step", f"must be one of {', '.join(STEPS)}, got {step!r}")
@@ -220,8 +221,7 @@ def parse(document: object, allowed: Allowed) -> JobSpec:
     if image not in allowed.images:
         raise SpecRefused("image_uri", f"must be one of this cluster's training images, got {image!r}")
     return JobSpec(
-        job_name=_checked(JOB_NAME, document["job_name"], "job_name", "SageMaker's job name pattern (letters, digits, '-', at most 63)"),
-        step=step, command=tuple(command), channels=dict(channels), hyperparameters=dict(hyperparameters),
+        job_name=job_name, step=step, command=tuple(command), channels=dict(channels), hyperparameters=dict(hyperparameters),
         output_s3_uri=_s3_prefix(document["output_s3_uri"], "output_s3_uri", allowed), checkpoint_s3_uri=checkpoint,
         instance_type=_checked(INSTANCE_TYPE, document["instance_type"], "instance_type", "an instance type such as ml.p5.48xlarge"),
         instance_count=_whole(document["instance_count"], "instance_count", MAX_INSTANCE_COUNT), partition=partition,
