@@ -122,7 +122,8 @@ def install(parameters: dict, *, root: Path = Path("/")) -> None:
 def _ensure_user() -> None:
     if subprocess.run(["id", "-u", JOBS_USER], capture_output=True, check=False).returncode == 0:
         return
-    _run(["groupadd", "--gid", str(JOBS_UID), JOBS_USER])
+    if subprocess.run(["getent", "group", JOBS_USER], capture_output=True, check=False).returncode != 0:
+        _run(["groupadd", "--gid", str(JOBS_UID), JOBS_USER])
     _run(["useradd", "--uid", str(JOBS_UID), "--gid", str(JOBS_UID), "--create-home", "--shell", "/bin/bash", JOBS_USER])
 
 
