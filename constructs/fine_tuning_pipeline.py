@@ -32,11 +32,12 @@ from constructs.pipeline_function import FunctionPlacement, build_function, invo
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 from constructs.sanitisation_workflow import SanitisationWorkflow
+from hyperpod_jobs.spec import cancel_prefix, jobs_prefix, status_prefix
 
 from pipeline import run_limits, steps
 from security.acknowledgements import acknowledge
 from stacks.environment_config import EnvironmentConfig
-from stacks.permissions import BucketRef, read_objects, read_write_objects, use_key
+from stacks.permissions import BucketRef, read_objects, read_write_objects, use_key, write_objects
 
 from openforge_lambda.instance_catalogue import volume_kms_key_allowed  # isort: skip (on the path once stacks is imported)
 
@@ -155,6 +156,8 @@ class FineTuningPipeline(Construct):
         }
         if training.cluster_name:
             environment["HYPERPOD_CLUSTER_NAME"] = training.cluster_name
+            environment["HYPERPOD_JOBS_BUCKET"] = self._artifacts.name
+            environment["HYPERPOD_BUCKETS"] = f"{self._datasets.name},{self._artifacts.name}"
         return environment
 
     def _serving_environment(self) -> dict[str, str]:
@@ -201,16 +204,21 @@ class FineTuningPipeline(Construct):
             role.allow(["sagemaker:AddTags"], jobs, why_wildcard=SAGEMAKER_JOB_NAMES)
             role.allow(["iam:PassRole"], [self._training.role.role_arn], conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
         if self._training.cluster_arn:
-            self._allow_hyperpod(role)
+            self._allow_hyperpod(role, start=start, stop=stop)
 
-    def _allow_hyperpod(self, role: JobRole) -> None:
-        """compute.target = hyperpod: Slurm commands on the cluster's controller through SSM."""
-        stack = Stack.of(self)
-        role.allow(["sagemaker:DescribeCluster", "sagemaker:ListClusterNodes"], [self._training.cluster_arn])
-        role.allow(["ssm:SendCommand"], [f"arn:{stack.partition}:ssm:{stack.region}::document/AWS-RunShellScript"])
-        role.allow(["ssm:SendCommand"], [f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:managed-instance/*"],
-                   why_wildcard="HyperPod nodes register with SSM under instance ids assigned when the cluster scales; this account's managed instances only.")
-        role.allow(["ssm:GetCommandInvocation"], ["*"], why_wildcard="ssm:GetCommandInvocation supports no resource-level permissions.")
+    def _allow_hyperpod(self, role: JobRole, *, start: bool, stop: bool) -> None:
+        """compute.target = hyperpod: job specs, statuses and cancel requests under this
+        cluster's prefix of the artifacts bucket (hyperpod_jobs); the submitter on the
+        controller does the rest. No SSM, no other prefix."""
+        cluster, artifacts = self._training.cluster_name, self._artifacts
+        if not start:
+            read_objects(role, artifacts, status_prefix(cluster))
+        if start:
+            write_objects(role, artifacts, jobs_prefix(cluster))
+        if stop:
+            read_objects(role, artifacts, jobs_prefix(cluster))
+            write_objects(role, artifacts, cancel_prefix(cluster))
+        use_key(role, artifacts.key_arn, encrypt=start or stop)
 
     def _allow_endpoints(self, role: JobRole, *, create: bool, change: bool = True) -> None:
         """Only endpoints, endpoint configs and models named under the environment's prefix;
@@ -458,6 +466,8 @@ class FineTuningPipeline(Construct):
         stack = Stack.of(self)
         environment = {"TOPIC_ARN": self.topic.topic_arn, "VALIDATE_STATE": steps.VALIDATE, "DEPLOY_STATE": steps.DEPLOY,
                        "NOTIFY_FAILURE_STATE": steps.NOTIFY_FAILURE}
+        # The endpoint namespace, to find a deployment that left no record.
+        environment.update({key: value for key, value in self._serving_environment().items() if key in ("ENDPOINT_NAME_PREFIX", "ENDPOINT_OWNER_TAGS")})
         if self._training.cluster_name:
             environment["HYPERPOD_CLUSTER_NAME"] = self._training.cluster_name
         role = self._function("CleanUpEndedRun", "clean_up_ended_run", environment, concurrency=5)

@@ -37,7 +37,7 @@ INTERFACE_ENDPOINTS: dict[str, InterfaceEndpoint] = {
     "Kms": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.KMS, "every encrypted read and write"),
     "StepFunctions": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS, "pipeline task callbacks"),
     "Sns": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.SNS, "pipeline notifications"),
-    "Ssm": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.SSM, "HyperPod node access and Slurm job submission"),
+    "Ssm": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.SSM, "Session Manager access to HyperPod nodes (operators); jobs are submitted through S3"),
     "SsmMessages": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES, "Session Manager channels to HyperPod nodes"),
     "Ec2Messages": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.EC2_MESSAGES, "SSM agent on HyperPod nodes"),
     "Comprehend": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.COMPREHEND, "optional PII detection during sanitisation"),

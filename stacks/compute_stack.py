@@ -3,7 +3,9 @@ SageMaker training job runs as."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from aws_cdk import DefaultStackSynthesizer, IgnoreMode, Stack
@@ -17,6 +19,7 @@ from constructs.hyperpod_cluster import HyperPodCluster, InstanceGroup
 from constructs.job_role import JobRole
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
+from hyperpod_jobs.spec import cancel_prefix, jobs_prefix, status_prefix
 
 from sanitiser.shard import CLEAN_OUTPUT, OUTPUT_KINDS
 from security.acknowledgements import acknowledge
@@ -31,6 +34,7 @@ from stacks.permissions import (
     read_objects,
     read_write_objects,
     use_key,
+    write_objects,
     use_key_for_volumes,
     write_logs,
 )
@@ -38,6 +42,8 @@ from training_container.base_images import BASE_IMAGES
 
 LIFECYCLE_PREFIX = "platform/hyperpod-lifecycle"
 LIFECYCLE_SCRIPTS_DIR = "lifecycle_scripts"
+# The submitter package, copied next to the lifecycle scripts (on_create.sh installs it).
+HYPERPOD_JOBS_PACKAGE = "hyperpod_jobs"
 # Prefixes in the buckets that training reads and writes (the pipeline fills them).
 DATASET_PREFIXES = ("curated", "evaluation")
 # Of the sanitiser's output, training reads only the clean lines: quarantine files hold the
@@ -77,6 +83,7 @@ class ComputeStack(Stack):
         self.cluster: HyperPodCluster | None = None
         if config.has_cluster:
             self.cluster = self._build_cluster(network, datasets_ref, artifacts, artifacts_ref, tracking_server_arn)
+            self._allow_job_submission(self.cluster, artifacts_ref)
 
     def _build_training_images(self) -> dict[str, ecr_assets.DockerImageAsset]:
         """Built by `cdk deploy` (Docker needed there, not for synth) into the bootstrap
@@ -140,11 +147,12 @@ class ComputeStack(Stack):
         ]
         security_group = network.workload_security_group(self, "ClusterSecurityGroup", description="HyperPod nodes")
         _allow_within(security_group)
-        lifecycle = self._deploy_lifecycle_scripts(network, artifacts, groups)
+        cluster_name = f"openforge-{self._config.name}"
+        lifecycle = self._deploy_lifecycle_scripts(network, artifacts, groups, cluster_name, datasets.name)
         cluster = HyperPodCluster(
             self,
             "HyperPod",
-            cluster_name=f"openforge-{self._config.name}",
+            cluster_name=cluster_name,
             groups=groups,
             subnets=network.vpc.select_subnets(subnet_group_name="isolated").subnets,
             security_group=security_group,
@@ -168,12 +176,31 @@ class ComputeStack(Stack):
         )
         return cluster
 
-    def _deploy_lifecycle_scripts(self, network: PrivateNetwork, artifacts: PrivateBucket, groups: list[InstanceGroup]) -> s3_deployment.BucketDeployment:
+    def _allow_job_submission(self, cluster: HyperPodCluster, artifacts: BucketRef) -> None:
+        """The submitter on the controller (hyperpod_jobs): reads this cluster's job specs and
+        cancel requests, writes their statuses; nothing else under hyperpod/."""
+        name = cluster.cluster.cluster_name
+        read_objects(cluster.node_role, artifacts, jobs_prefix(name))
+        read_objects(cluster.node_role, artifacts, cancel_prefix(name))
+        read_objects(cluster.node_role, artifacts, status_prefix(name))
+        write_objects(cluster.node_role, artifacts, status_prefix(name))
+
+    def _deploy_lifecycle_scripts(
+        self, network: PrivateNetwork, artifacts: PrivateBucket, groups: list[InstanceGroup], cluster_name: str, datasets_name: str
+    ) -> s3_deployment.BucketDeployment:
         parameters = {
             "version": "1.0.0",
             "workload_manager": "slurm",
             "controller_group": groups[0].name,
             "worker_groups": [{"instance_group_name": group.name, "partition_name": group.name} for group in groups[1:]],
+            # What the submitter accepts (hyperpod_jobs.install writes its config from this).
+            "submitter": {
+                "cluster_name": cluster_name,
+                "bucket": artifacts.name,
+                "region": self.region,
+                "buckets": [datasets_name, artifacts.name],
+                "images": [image.image_uri for image in self.training_images.values()],
+            },
         }
         # By name, so the deployment's policy names the bucket literally.
         destination = s3.Bucket.from_bucket_attributes(self, "LifecycleDestination", bucket_name=artifacts.name, encryption_key=artifacts.encryption_key)
@@ -182,6 +209,7 @@ class ComputeStack(Stack):
             "LifecycleScripts",
             sources=[
                 s3_deployment.Source.asset(LIFECYCLE_SCRIPTS_DIR, exclude=["__pycache__", "*.pyc"]),
+                s3_deployment.Source.asset(_package_folder(HYPERPOD_JOBS_PACKAGE)),
                 s3_deployment.Source.json_data("provisioning_parameters.json", parameters),
             ],
             destination_bucket=destination,
@@ -236,6 +264,13 @@ def _allow_within(group: ec2.SecurityGroup) -> None:
     )
     group.add_ingress_rule(group, ec2.Port.all_traffic(), "Peers in the same job or cluster")
     group.add_egress_rule(group, ec2.Port.all_traffic(), "Peers in the same job or cluster")
+
+
+def _package_folder(package: str) -> str:
+    """A folder holding just the package, so it lands as <prefix>/<package>/ in the bucket."""
+    folder = Path(tempfile.mkdtemp(prefix=f"openforge-{package}-"))
+    shutil.copytree(REPO_ROOT / package, folder / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return str(folder)
 
 
 def source_commit() -> str:

@@ -45,6 +45,11 @@ def read_clean_outputs(role: JobRole, bucket: BucketRef, prefix: str, *, clean: 
     role.deny(["s3:GetObject"], [bucket.objects(stack, folder) for kind in withheld for folder in (f"{prefix}/{kind}", f"{prefix}/*/{kind}")])
 
 
+def write_objects(role: JobRole, bucket: BucketRef, prefix: str) -> None:
+    """PutObject only: no reading back, no deleting."""
+    role.allow(["s3:PutObject"], [bucket.objects(Stack.of(role), prefix.strip("/"))], why_wildcard=OBJECTS_UNDER_PREFIX)
+
+
 def read_write_objects(role: JobRole, bucket: BucketRef, prefix: str) -> None:
     _objects(role, bucket, prefix, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"])
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +48,65 @@ def test_scripts_download_nothing():
     for script in SCRIPTS.iterdir():
         if script.is_file():
             assert not fetchers.search(script.read_text()), script.name
+
+
+def test_the_submitter_package_downloads_nothing_and_needs_only_the_standard_library():
+    commands = re.compile(r"\b(curl|wget|pip3? install|apt(-get)? install|yum install|git clone)\b")
+    network = {"urllib", "http", "socket", "ftplib", "ssl"}
+    files = sorted((SCRIPTS.parent / "hyperpod_jobs").glob("*.py"))
+    assert files, "the package on_create.sh installs"
+    for script in files:
+        text = script.read_text()
+        assert not commands.search(text), script.name
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import | ast.ImportFrom) and not getattr(node, "level", 0):
+                for name in ([alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module]):
+                    top = name.split(".")[0]
+                    assert top in sys.stdlib_module_names and top not in network, f"{script.name} imports {name}"
+    assert "python3 -m hyperpod_jobs.install" in (SCRIPTS / "on_create.sh").read_text()
+
+
+SUBMITTER_PARAMETERS = {**PARAMETERS, "submitter": {
+    "cluster_name": "openforge-dev", "bucket": "openforge-dev-artifacts", "region": "us-east-1",
+    "buckets": ["openforge-dev-datasets", "openforge-dev-artifacts"],
+    "images": ["123456789012.dkr.ecr.us-east-1.amazonaws.com/cdk-assets:gpu", "123456789012.dkr.ecr.us-east-1.amazonaws.com/cdk-assets:neuron"]}}
+
+
+def test_the_install_runs_the_submitter_unprivileged_where_slurmctld_runs(tmp_path, monkeypatch):
+    """install() against a folder standing in for /, with id, groupadd, useradd, chown and
+    systemctl recorded by stand-ins (slurmctld active: this is the controller)."""
+    from hyperpod_jobs.install import JOBS_USER, install
+
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    for tool, code in (("id", 1), ("groupadd", 0), ("useradd", 0), ("chown", 0), ("systemctl", 0)):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {calls}\nexit {code}\n')
+        (bin_dir / tool).chmod(0o700)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    root = tmp_path / "root"
+    install(SUBMITTER_PARAMETERS, root=root)
+
+    config = json.loads((root / "etc/openforge/submitter.json").read_text())
+    assert config["partitions"] == ["gpu-workers", "trainium-workers"] and config["bucket"] == "openforge-dev-artifacts"
+    assert config["images"] == sorted(SUBMITTER_PARAMETERS["submitter"]["images"])
+    service = (root / "etc/systemd/system/openforge-submitter.service").read_text()
+    assert f"User={JOBS_USER}\n" in service and "ExecStart=/usr/bin/python3 -m hyperpod_jobs.submitter --config /etc/openforge/submitter.json" in service
+    assert "WantedBy=slurmctld.service" in (root / "etc/systemd/system/openforge-submitter.timer").read_text()
+    assert (root / "opt/openforge/lib/hyperpod_jobs/submitter.py").exists()
+    credentials = root / "home" / JOBS_USER / ".config/enroot/.credentials"
+    assert credentials.read_text() == ("machine 123456789012.dkr.ecr.us-east-1.amazonaws.com login AWS password "
+                                       "$(aws ecr get-login-password --region us-east-1)\n")
+    assert oct(credentials.stat().st_mode)[-3:] == "600"
+    recorded = calls.read_text().splitlines()
+    assert f"useradd --uid 2901 --gid 2901 --create-home --shell /bin/bash {JOBS_USER}" in recorded
+    assert recorded[-3:] == ["systemctl enable openforge-submitter.timer", "systemctl is-active --quiet slurmctld",
+                             "systemctl start openforge-submitter.timer"]
+
+
+@pytest.mark.parametrize("change", [{"bucket": "Bad Bucket"}, {"images": ["docker.io/evil:latest"]}, {"region": "us-east-1; reboot"},
+                                    {"cluster_name": "a b"}])
+def test_the_install_refuses_parameters_it_would_write_into_files_unchecked(change):
+    from hyperpod_jobs.install import submitter_config
+
+    with pytest.raises(ValueError, match="provisioning_parameters.json"):
+        submitter_config({**SUBMITTER_PARAMETERS, "submitter": {**SUBMITTER_PARAMETERS["submitter"], **change}})

@@ -142,7 +142,7 @@ def test_endpoints_are_touched_only_in_the_environments_namespace_and_changed_on
     template = pipeline(env)
     settings = [f["Properties"]["Environment"]["Variables"] for f in template.find_resources("AWS::Lambda::Function").values()
                 if "ENDPOINT_NAME_PREFIX" in f["Properties"].get("Environment", {}).get("Variables", {})]
-    assert len(settings) == 2, "DeployEndpoint and CleanUpRun name and find endpoints"
+    assert len(settings) == 3, "DeployEndpoint, CleanUpRun and CleanUpEndedRun name and find endpoints"
     prefix, owner_tags = settings[0]["ENDPOINT_NAME_PREFIX"], json.loads(settings[0]["ENDPOINT_OWNER_TAGS"])
     assert all(s["ENDPOINT_NAME_PREFIX"] == prefix and json.loads(s["ENDPOINT_OWNER_TAGS"]) == owner_tags for s in settings)
     assert prefix == prefix.lower() and prefix.startswith("openforge-") and prefix.endswith("-")

@@ -1,9 +1,9 @@
 """One status check of a started step for the Wait/Choice loop: a training job's
-DescribeTrainingJob, or the Slurm job's state asked on the HyperPod controller.
+DescribeTrainingJob, or the Slurm job's status the HyperPod submitter wrote to S3.
 
 Event: {"job": the record StartTrainingJob returned, "poll": {"poll_seconds", "age_divisor",
 "execution_started"} (openforge_lambda.polling)}
-Environment: none (hyperpod: the controller's SSM target is in the job record).
+Environment: none (hyperpod: the bucket and cluster are in the job record).
 Returns {"job_name", "step", "target", "status": InProgress|Completed|Failed|Stopped, "done",
 "failure_reason", "output_s3_uri": the model's S3 prefix once Completed, "wait_seconds": how
 long the loop waits before the next check}.
@@ -21,7 +21,7 @@ logger = Logger(service="openforge-check-training-job")
 def handler(event: dict, context) -> dict:
     job = event["job"]
     if job.get("target") == hyperpod.TARGET:
-        result = hyperpod.status(boto3.client("ssm"), job)
+        result = hyperpod.status(boto3.client("s3"), job)
     else:
         result = training_job.status(boto3.client("sagemaker"), job)
     if event.get("poll"):

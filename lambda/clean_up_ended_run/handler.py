@@ -5,7 +5,8 @@ notify the topic, unless the execution's own failure path already did.
 
 Event: the EventBridge event; its detail has executionArn, name, status, error, cause.
 Environment: TOPIC_ARN; VALIDATE_STATE, DEPLOY_STATE, NOTIFY_FAILURE_STATE (pipeline/steps.py's
-names); HYPERPOD_CLUSTER_NAME where runs may use the cluster.
+names); HYPERPOD_CLUSTER_NAME where runs may use the cluster; ENDPOINT_NAME_PREFIX and
+ENDPOINT_OWNER_TAGS (the endpoint namespace), to find a deployment that left no record.
 Returns {"execution_arn", "status", "published": whether it notified, and failure.clean_up's result}.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 
 import boto3
 from aws_lambda_powertools import Logger
+from openforge_lambda.endpoint import Ownership
 from openforge_lambda.ended_execution import clean_up_execution, events_after, state_succeeded
 from openforge_lambda.settings import required
 
@@ -30,8 +32,9 @@ def handler(event: dict, context) -> dict:
     history = events_after(boto3.client("stepfunctions"), execution_arn)
     error = {"Error": detail.get("error") or ENDED.get(status, status),
              "Cause": detail.get("cause") or f"the execution ended {status} before its own clean-up ran"}
+    endpoints = Ownership.from_environment() if os.environ.get("ENDPOINT_NAME_PREFIX") else None
     result = clean_up_execution(boto3.client, execution_arn, error, validate_state=required("VALIDATE_STATE"), deploy_state=required("DEPLOY_STATE"),
-                                hyperpod_cluster=os.environ.get("HYPERPOD_CLUSTER_NAME") or None, history=history)
+                                hyperpod_cluster=os.environ.get("HYPERPOD_CLUSTER_NAME") or None, endpoints=endpoints, history=history)
     for problem in result["cleanup_problems"]:
         logger.warning("clean-up step failed", extra={"problem": problem})
     published = not state_succeeded(history, required("NOTIFY_FAILURE_STATE"))  # a FAILED run's own path may have notified

@@ -4,9 +4,9 @@ that had started. Never raises for a clean-up step that fails: it is logged and 
 
 Event: the state when the failure was caught: {"run"?, "plan"?, "deployment"?: DeployEndpoint's
 record, "error": {"Error", "Cause"}} (no run or plan when the first state failed).
-Environment: HYPERPOD_CLUSTER_NAME and HYPERPOD_CONTROLLER_GROUP (default "controller")
-where runs may use the cluster; ENDPOINT_NAME_PREFIX and ENDPOINT_OWNER_TAGS (the endpoint
-namespace), to find a deployment DeployEndpoint made before it failed.
+Environment: HYPERPOD_CLUSTER_NAME and HYPERPOD_JOBS_BUCKET where runs may use the cluster;
+ENDPOINT_NAME_PREFIX and ENDPOINT_OWNER_TAGS (the endpoint namespace), to find a deployment
+DeployEndpoint made before it failed.
 Returns {"error", "cause", "stopped_jobs", "removed", "cleanup_problems"}.
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ def handler(event: dict, context) -> dict:
         endpoints = Ownership.from_environment() if os.environ.get("ENDPOINT_NAME_PREFIX") else None
     except Exception:  # noqa: BLE001 - the clean-up still runs, and the execution must reach Notify
         logger.exception("the endpoint namespace settings are unusable: a deployment without a record is not looked for")
-    result = clean_up(event, boto3.client("sagemaker"), boto3.client("ssm") if cluster else None, hyperpod_cluster=cluster,
-                      controller_group=os.environ.get("HYPERPOD_CONTROLLER_GROUP") or "controller", endpoints=endpoints)
+    result = clean_up(event, boto3.client("sagemaker"), boto3.client("s3") if cluster else None, hyperpod_cluster=cluster,
+                      hyperpod_bucket=os.environ.get("HYPERPOD_JOBS_BUCKET") or None, endpoints=endpoints)
     logger.append_keys(execution_name=(event.get("plan") or {}).get("execution_name"))
     for problem in result["cleanup_problems"]:
         logger.warning("clean-up step failed", extra={"problem": problem})

@@ -7,7 +7,7 @@ Event: {"step": "validation"|"training"|"evaluation", "run", "plan", "mix": one 
 Environment: TRAINING_IMAGE_URI_GPU, TRAINING_IMAGE_URI_NEURON, MLFLOW_TRACKING_SERVER_ARN,
 MAX_RUNTIME_SECONDS; for training jobs TRAINING_ROLE_ARN, TRAINING_SUBNET_IDS,
 TRAINING_SECURITY_GROUP_IDS (comma-separated), TRAINING_KMS_KEY_ARN; for hyperpod
-HYPERPOD_CLUSTER_NAME (and HYPERPOD_CONTROLLER_GROUP, default "controller").
+HYPERPOD_CLUSTER_NAME, HYPERPOD_JOBS_BUCKET and HYPERPOD_BUCKETS (comma-separated).
 Returns the job record CheckTrainingJob takes: {"step", "target", "job_name", "mix", ...}.
 A request that would not run privately raises TrainingRequestRefused naming the field.
 """
@@ -25,8 +25,7 @@ def handler(event: dict, context) -> dict:
     step, run, plan, mix = event.get("step"), event.get("run") or {}, event.get("plan") or {}, event.get("mix")
     target = (run.get("compute") or {}).get("target", training_job.TARGET)
     if target == hyperpod.TARGET:
-        started = hyperpod.start(boto3.client("sagemaker"), boto3.client("ssm"), step, run, plan, mix,
-                                 hyperpod.HyperPodEnvironment.from_environment())
+        started = hyperpod.start(boto3.client("s3"), step, run, plan, mix, hyperpod.HyperPodEnvironment.from_environment())
     elif target == training_job.TARGET:
         request = training_job.training_job_request(step, run, plan, mix, training_job.TrainingEnvironment.from_environment())
         started = training_job.start(boto3.client("sagemaker"), request, mix=mix if mix is not None else request_mix(plan))

@@ -4,7 +4,7 @@ running are stopped, a started deployment is rolled back, and a clean-up step th
 itself is reported, never raised, so the execution still reaches Notify.
 
 Training jobs are moto's, with the StopTrainingJob and status setting of test_training_job;
-Slurm jobs are cancelled through the controller of test_hyperpod.
+Slurm jobs are cancelled by cancel requests next to their specs (test_hyperpod's bucket).
 """
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.lambdas.conftest import LambdaContext, load_handler
-from tests.lambdas.test_hyperpod import controller  # noqa: F401 - the fixture, shared
+from hyperpod_jobs.spec import JobStatus, status_key
+
+from tests.lambdas.test_hyperpod import CLUSTER, ENVIRONMENT as HYPERPOD, s3  # noqa: F401 - the fixture, shared
 from tests.lambdas.test_training_job import ENVIRONMENT, run_and_plan, sagemaker  # noqa: F401 - the fixture, shared
 
 from openforge_lambda.endpoint import deploy, deployment_name  # isort: skip
 from openforge_lambda.failure import clean_up, job_names, readable  # isort: skip
+from openforge_lambda.hyperpod import start as hyperpod_start  # isort: skip
 from openforge_lambda.training_job import start, training_job_request  # isort: skip
 
 NAMESPACE = {"endpoint_name_prefix": "openforge-test-", "owner_tags": {"openforge:managed-by": "openforge", "openforge:environment": "test"}}
@@ -113,21 +116,22 @@ def test_a_started_deployment_is_rolled_back_and_a_broken_record_is_reported(sag
         "could not roll back endpoint openforge-test-tickets: 'endpoint_config_name'"]
 
 
-def test_slurm_jobs_are_cancelled_on_the_cluster_and_a_missing_cluster_is_reported(controller):  # noqa: F811
+def test_slurm_jobs_are_cancelled_on_the_cluster_and_a_missing_cluster_is_reported(s3):  # noqa: F811
     run, plan = run_and_plan(compute={"target": "hyperpod"})
-    controller.reply("cancel", "cancelled tickets-t75-f42b7a90\n")
+    running, finished = (hyperpod_start(s3, "training", run, plan, mix, HYPERPOD)["job_name"] for mix in plan["mixes"])
+    s3.put_object(Bucket=HYPERPOD.jobs_bucket, Key=status_key(CLUSTER, finished),
+                  Body=JobStatus(finished, "COMPLETED", slurm_job_id="7").to_json().encode())
     event = {"run": run, "plan": plan, "error": {"Error": "States.TaskFailed", "Cause": "boom"}}
-    result = clean_up(event, boto3.client("sagemaker"), boto3.client("ssm"), hyperpod_cluster="openforge-dev")
-    assert (result["stopped_jobs"], result["cleanup_problems"]) == (["tickets-t75-f42b7a90"], [])
-    assert "for NAME in tickets-val-f42b7a90 tickets-t75-f42b7a90 tickets-e75-f42b7a90" in controller.sent[-1][1]
+    result = clean_up(event, boto3.client("sagemaker"), s3, hyperpod_cluster=CLUSTER, hyperpod_bucket=HYPERPOD.jobs_bucket)
+    assert (result["stopped_jobs"], result["cleanup_problems"]) == ([running], [])
+    assert s3.list_objects_v2(Bucket=HYPERPOD.jobs_bucket, Prefix=f"hyperpod/{CLUSTER}/cancel/")["KeyCount"] == 1
 
-    controller.reply("cancel", status="Failed", stderr="scancel: error: Unable to contact slurm controller")
-    failed = clean_up(event, boto3.client("sagemaker"), boto3.client("ssm"), hyperpod_cluster="openforge-dev")
-    assert failed["stopped_jobs"] == [] and "Unable to contact slurm controller" in failed["cleanup_problems"][0]
+    failed = clean_up(event, boto3.client("sagemaker"), s3, hyperpod_cluster=CLUSTER, hyperpod_bucket="no-such-bucket")
+    assert failed["stopped_jobs"] == [] and "NoSuchBucket" in failed["cleanup_problems"][0]
     unconfigured = clean_up(event, boto3.client("sagemaker"))
     assert unconfigured["cleanup_problems"] == [
         "could not cancel Slurm jobs tickets-val-f42b7a90, tickets-t75-f42b7a90, tickets-e75-f42b7a90, tickets-t100-f42b7a90, "
-        "tickets-e100-f42b7a90: no HyperPod cluster is configured on the clean-up function (HYPERPOD_CLUSTER_NAME)"]
+        "tickets-e100-f42b7a90: no HyperPod cluster is configured on the clean-up function (HYPERPOD_CLUSTER_NAME, HYPERPOD_JOBS_BUCKET)"]
 
 
 def test_the_handler_words_a_nested_failure_and_stops_the_job(sagemaker, monkeypatch):

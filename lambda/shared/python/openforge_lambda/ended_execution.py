@@ -13,7 +13,9 @@ import json
 from collections.abc import Iterable, Mapping
 
 from openforge_lambda import hyperpod
+from openforge_lambda.endpoint import Ownership
 from openforge_lambda.failure import clean_up
+from openforge_lambda.s3_streams import split_s3_uri
 
 HISTORY_PAGE_SIZE = 1000  # GetExecutionHistory's maximum
 
@@ -63,15 +65,19 @@ def state_succeeded(history: Iterable[Mapping], state_name: str) -> bool:
 
 
 def clean_up_execution(client, execution_arn: str, error: Mapping, *, validate_state: str, deploy_state: str,
-                       hyperpod_cluster: str | None = None, history: list[dict] | None = None) -> dict:
+                       hyperpod_cluster: str | None = None, endpoints: Ownership | None = None,
+                       history: list[dict] | None = None) -> dict:
     """Stop what the execution started that still runs; ``failure.clean_up``'s result.
-    ``client(name)`` makes a boto3 client (Step Functions for the history, SageMaker, and SSM
-    for a HyperPod run, whose Slurm jobs are cancelled on the controller)."""
+    ``client(name)`` makes a boto3 client (Step Functions for the history, SageMaker, and S3
+    for a HyperPod run, whose Slurm jobs are cancelled through the cluster's submitter)."""
     history = events_after(client("stepfunctions"), execution_arn) if history is None else history
     state = run_state(history, validate_state=validate_state, deploy_state=deploy_state)
     on_hyperpod = ((state.get("run") or {}).get("compute") or {}).get("target") == hyperpod.TARGET
-    return clean_up({**state, "error": dict(error)}, client("sagemaker"), client("ssm") if on_hyperpod else None,
-                    hyperpod_cluster=hyperpod_cluster if on_hyperpod else None)
+    # The cluster's job specs live in the artifacts bucket, where the plan's training output goes.
+    output = (state.get("plan") or {}).get("training_output_s3_uri")
+    jobs_bucket = split_s3_uri(output)[0] if on_hyperpod and output else None
+    return clean_up({**state, "error": dict(error)}, client("sagemaker"), client("s3") if on_hyperpod else None,
+                    hyperpod_cluster=hyperpod_cluster if on_hyperpod else None, hyperpod_bucket=jobs_bucket, endpoints=endpoints)
 
 
 def _json(text):

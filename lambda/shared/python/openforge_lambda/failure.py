@@ -58,8 +58,8 @@ def job_names(plan: Mapping) -> list[str]:
     return list(dict.fromkeys(name for name in names if isinstance(name, str) and name))
 
 
-def clean_up(event: Mapping, sagemaker, ssm=None, *, hyperpod_cluster: str | None = None,
-             controller_group: str = "controller", endpoints: endpoint.Ownership | None = None) -> dict:
+def clean_up(event: Mapping, sagemaker, s3=None, *, hyperpod_cluster: str | None = None,
+             hyperpod_bucket: str | None = None, endpoints: endpoint.Ownership | None = None) -> dict:
     """``endpoints``: the environment's endpoint namespace, to find a deployment by its
     derived names when the failed state has no deployment record (DeployEndpoint failed)."""
     error, cause = readable(event.get("error"))
@@ -69,7 +69,7 @@ def clean_up(event: Mapping, sagemaker, ssm=None, *, hyperpod_cluster: str | Non
     # A mix's error (the Map iteration's catch): only that mix's jobs; the other mixes run on.
     names = job_names({"mixes": [event["mix"]]}) if isinstance(event.get("mix"), Mapping) else job_names(plan)
     if names and (run.get("compute") or {}).get("target") == hyperpod.TARGET:
-        _cancel_slurm_jobs(result, sagemaker, ssm, hyperpod_cluster, controller_group, names)
+        _cancel_slurm_jobs(result, s3, hyperpod_cluster, hyperpod_bucket, names)
     else:
         for name in names:
             _stop_training_job(result, sagemaker, name)
@@ -94,13 +94,13 @@ def _stop_training_job(result: dict, sagemaker, name: str) -> None:
         _problem(result, f"could not stop training job {name}", error)
 
 
-def _cancel_slurm_jobs(result: dict, sagemaker, ssm, cluster: str | None, group: str, names: list[str]) -> None:
-    if not cluster or ssm is None:
+def _cancel_slurm_jobs(result: dict, s3, cluster: str | None, bucket: str | None, names: list[str]) -> None:
+    if not cluster or not bucket or s3 is None:
         result["cleanup_problems"].append(f"could not cancel Slurm jobs {', '.join(names)}: no HyperPod cluster is configured "
-                                          "on the clean-up function (HYPERPOD_CLUSTER_NAME)")
+                                          "on the clean-up function (HYPERPOD_CLUSTER_NAME, HYPERPOD_JOBS_BUCKET)")
         return
     try:
-        result["stopped_jobs"] += hyperpod.cancel(sagemaker, ssm, cluster, group, names)
+        result["stopped_jobs"] += hyperpod.cancel(s3, bucket, cluster, names)
     except Exception as error:  # noqa: BLE001 - reported, the execution must reach Notify
         _problem(result, f"could not cancel Slurm jobs {', '.join(names)} on {cluster}", error)
 

@@ -19,12 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
+from hyperpod_jobs.spec import EVALUATE_COMMAND, STEPS, TRAIN_COMMAND
 
 from openforge_lambda.instance_catalogue import (UnknownInstanceType, training_volume_size_gb, uses_neuron, volume_kms_key_allowed,
                                                  volume_size_problem)
 from openforge_lambda.settings import FieldError, MissingSetting, required, required_list
 
-STEPS = ("validation", "training", "evaluation")
 TARGET = "training-job"
 FINISHED_STATES = ("Completed", "Failed", "Stopped")
 LORA_HYPERPARAMETERS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules")
@@ -37,9 +37,8 @@ VALIDATION_MAX_RUNTIME_SECONDS = 2 * 60 * 60
 # with less local NVMe gets all of it (openforge_lambda.instance_catalogue.max_volume_size_gb).
 VOLUME_SIZE_GB = 512
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
-# The image's ENTRYPOINT is the launcher (SageMaker appends "train"); evaluation is another module.
-TRAIN_COMMAND = ("python", "-m", "openforge_training.launch", "train")
-EVALUATE_COMMAND = ("python", "-m", "openforge_training.evaluate")
+# The image's ENTRYPOINT is the launcher (SageMaker appends "train"); evaluation is another
+# module. Both (and STEPS) are said in hyperpod_jobs.spec, which the HyperPod submitter checks too.
 TAG_EXECUTION, TAG_JOB, TAG_STEP = "openforge:execution", "openforge:job", "openforge:step"
 
 
