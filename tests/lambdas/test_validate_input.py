@@ -141,7 +141,7 @@ def test_the_environment_limits_are_enforced():
         "DEFAULT_BASE_MODEL_S3_URI": POLICY.base_model_s3_uri, "DEFAULT_CURATED_DATA_S3_URI": POLICY.curated_data_s3_uri,
         "DEFAULT_EVALUATION_DATA_S3_URI": POLICY.evaluation_data_s3_uri, "TRAINING_INSTANCE_TYPES": "ml.p5.48xlarge, ml.g5.12xlarge", "MAX_INSTANCE_COUNT": "2", "ENDPOINT_INSTANCE_TYPES": "ml.g6e.12xlarge"})
     assert policy.training_instance_types == ("ml.p5.48xlarge", "ml.g5.12xlarge") and policy.max_instance_count == 2
-    assert EnvironmentPolicy.from_environment({}) == EnvironmentPolicy()
+    assert EnvironmentPolicy.from_environment({}) == EnvironmentPolicy(hyperpod_cluster=False), "unset: no limit, and no cluster"
     with pytest.raises(PipelineInputError, match=r"^compute\.instance_type: ml\.trn1\.32xlarge is not allowed in this environment "
                                                  r"\(allowed: ml\.p5\.48xlarge, ml\.g5\.12xlarge\)$"):
         normalise({**MINIMAL, "compute": {"instance_type": "ml.trn1.32xlarge"}}, policy)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+from openforge_lambda.pipeline_input import curated_weights_hyperparameter
 from openforge_lambda.settings import FieldError, MissingSetting, required, required_list
 
 STEPS = ("validation", "training", "evaluation")
@@ -174,7 +175,7 @@ def job_plan(step: str, run: Mapping, plan: Mapping, mix: Mapping | None, *, mlf
         channels["curated"] = _prefix(curated)
         weights = (run.get("mixing") or {}).get("curated_weights")
         if weights is not None:
-            hyperparameters["curated_weights"] = json.dumps(weights, sort_keys=True)
+            hyperparameters["curated_weights"] = curated_weights_hyperparameter(weights)
     if step == "validation":
         hyperparameters.update(VALIDATION_SETTINGS)
     return JobPlan(
