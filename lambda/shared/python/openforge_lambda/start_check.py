@@ -60,10 +60,12 @@ def check_job_limits(job: JobPlan) -> None:
         raise TrainingRequestRefused("hyperparameters", f"{len(job.hyperparameters)} hyperparameters; SageMaker takes at most "
                                                         f"{HYPERPARAMETERS_MAX_COUNT}")
     for key, value in job.hyperparameters.items():
-        if len(key) > HYPERPARAMETER_KEY_MAX_LENGTH or len(value) > HYPERPARAMETER_VALUE_MAX_LENGTH:
-            raise TrainingRequestRefused(f"hyperparameters.{key[:40]}", f"{len(key)}-character name, {len(value)}-character value; SageMaker "
-                                                                        f"takes names up to {HYPERPARAMETER_KEY_MAX_LENGTH} and values up to "
-                                                                        f"{HYPERPARAMETER_VALUE_MAX_LENGTH} characters")
+        if len(key) > HYPERPARAMETER_KEY_MAX_LENGTH:
+            raise TrainingRequestRefused(f"hyperparameters.{key[:40]}...", f"a {len(key)}-character name; SageMaker takes names up to "
+                                                                           f"{HYPERPARAMETER_KEY_MAX_LENGTH}")
+        if len(value) > HYPERPARAMETER_VALUE_MAX_LENGTH:
+            raise TrainingRequestRefused(f"hyperparameters.{key}", f"{len(value)} characters; SageMaker takes values up to "
+                                                                   f"{HYPERPARAMETER_VALUE_MAX_LENGTH}")
     uris = {f"channels.{name}": uri for name, uri in job.channels.items()}
     uris.update(output_s3_uri=job.output_s3_uri, checkpoint_s3_uri=job.checkpoint_s3_uri or "")
     for field, uri in uris.items():
