@@ -298,3 +298,18 @@ def test_a_grid_trains_every_mix_and_a_failed_mix_still_reaches_the_pick(synthes
     assert pick["results"][0] == {"mix": first, "failed": {"step": "training", "job_name": first["training_job_name"], "cause": "CUDA out of memory"}}
     assert pick["results"][1]["evaluation"]["status"] == "Completed" and pick["results"][2]["training"]["job_name"] == third["training_job_name"]
     assert json.loads(outcome["described"]["output"])["endpoint"] == {"status": "not requested"}
+
+
+def function_environment(synthesised, name: str) -> dict:
+    """The environment variables of the pipeline's function ``name`` (ValidateInput, ...)."""
+    function = synthesised.platform.pipeline.pipeline.functions[name]
+    logical_id = synthesised.platform.pipeline.get_logical_id(function.node.default_child)
+    return pipeline(synthesised).find_resources("AWS::Lambda::Function")[logical_id]["Properties"]["Environment"]["Variables"]
+
+
+def test_validate_input_and_the_start_function_check_runs_against_the_same_environment(env):
+    """ValidateInput refuses hyperpod where there is no cluster; StartTrainingJob checks the run and plan again."""
+    checks = ("DATASETS_BUCKET", "ARTIFACTS_BUCKET", "TRAINING_INSTANCE_TYPES", "MAX_INSTANCE_COUNT", "HYPERPOD_CLUSTER_NAME")
+    validate, start = function_environment(env, "ValidateInput"), function_environment(env, "StartTrainingJob")
+    assert {name: validate.get(name) for name in checks} == {name: start.get(name) for name in checks}
+    assert ("HYPERPOD_CLUSTER_NAME" in validate) == (env.platform.compute.cluster is not None)
