@@ -220,7 +220,7 @@ def test_data_outside_the_platform_prefixes_is_refused_before_anything_runs(hand
     assert handler({"input": model, "execution_name": "run-1"}, LambdaContext())["error"]["field"] == "base_model_s3_uri"
 
 
-@pytest.mark.parametrize("execution_name", ["run(1)", "tickets!", "o'brien-1", "..", "a" * 257])
+@pytest.mark.parametrize("execution_name", ["run(1)", "tickets!", "o'brien-1", "..", "a" * 257, "../other-job"])
 def test_an_execution_name_sagemaker_cannot_tag_with_is_refused_before_anything_runs(handler, execution_name):
     """Step Functions takes these names (it refuses only spaces, brackets, wildcards and " # % \\ ^ | ~ ` $ & , ; : /);
     SageMaker's tag values (openforge:execution) take letters, digits, spaces and _.:/=+-@ only."""

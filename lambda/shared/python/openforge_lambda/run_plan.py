@@ -70,10 +70,11 @@ def _require_under(run: Mapping, field: str, uri: str, bucket: str, prefix: str,
 
 def _check_execution_name(execution_name) -> None:
     """The execution's name tags its jobs (openforge:execution) and names its S3 prefixes;
-    Step Functions allows names SageMaker's tag values do not (e.g. '!', '(', "'")."""
+    Step Functions allows names SageMaker's tag values do not (e.g. '!', '(', "'"), and refuses
+    '/' (one folder of S3 keys), which only a direct invoke could send."""
     if not execution_name:
         raise PipelineInputError("execution_name", "required: the state machine passes $$.Execution.Name")
-    if not isinstance(execution_name, str) or not is_tag_value(execution_name) or execution_name.strip(".") == "":
+    if not isinstance(execution_name, str) or not is_tag_value(execution_name) or "/" in execution_name or execution_name.strip(".") == "":
         raise PipelineInputError("execution_name", f"{execution_name!r} cannot tag the run's SageMaker jobs or name its S3 prefixes; "
                                                    "start the execution again with a name of letters, digits, '-' and '_' "
                                                    "(or leave the name empty for a generated one)")
