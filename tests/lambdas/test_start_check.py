@@ -41,7 +41,7 @@ CRAFTED = {
     "a base model outside base-models/": (lambda run, plan, mix: run.update(base_model_s3_uri=f"s3://{DATASETS}/raw/model/"),
                                           rf"^run\.base_model_s3_uri: s3://{DATASETS}/raw/model/ is not under s3://{ARTIFACTS}/base-models/"),
     "all of raw/": (lambda run, plan, mix: run.update(customer_data_s3_uri=f"s3://{DATASETS}/raw/"),
-                    r"^run\.customer_data_s3_uri: .* is all of raw/, not a folder of its own"),
+                    r"^run\.customer_data_s3_uri: .* is not a folder of its own under raw/ \(which holds every team's data\)"),
     "a type the environment does not allow": (lambda run, plan, mix: run["compute"].update(instance_type="ml.p4d.24xlarge"),
                                               r"^run\.compute\.instance_type: ml\.p4d\.24xlarge is not allowed in this environment"),
     "more instances than the limit": (lambda run, plan, mix: run["compute"].update(instance_count=64),
@@ -102,7 +102,8 @@ def test_a_job_beyond_sagemakers_limits_is_refused():
         check_job_limits(replace(job, hyperparameters={"k" * 257: "1"}))
     with pytest.raises(TrainingRequestRefused, match=r"^channels\.model: 1030 characters; SageMaker takes S3 URIs up to 1024$"):
         check_job_limits(replace(job, channels={**job.channels, "model": "s3://b/" + "m" * 1022 + "/"}))
-    with pytest.raises(TrainingRequestRefused, match=r"^name: 'a{64}' is not a SageMaker name"):
-        check_job_limits(replace(job, name="a" * 64))
+    for name in ("a" * 64, "tickets-t75\n"):
+        with pytest.raises(TrainingRequestRefused, match=r"^name: .* is not a SageMaker name"):
+            check_job_limits(replace(job, name=name))
     with pytest.raises(TrainingRequestRefused, match=r"^tags\.openforge:execution: 'run\(1\)' is not a SageMaker tag value$"):
         check_job_limits(replace(job, tags={**job.tags, "openforge:execution": "run(1)"}))

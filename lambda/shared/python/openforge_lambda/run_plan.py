@@ -85,7 +85,7 @@ def _require_own_folder(run: Mapping, field: str, key: str, bucket: str, prefix:
     ``raw/`` holds every team's raw data, and the sanitisation functions may read all of it."""
     folder = key[len(prefix) + 1:].split("/", 1)[0]
     if folder in ("", ".", ".."):
-        raise PipelineInputError(field, f"s3://{bucket}/{key} is all of {prefix}/, not a folder of its own; "
+        raise PipelineInputError(field, f"s3://{bucket}/{key} is not a folder of its own under {prefix}/ (which holds every team's data); "
                                         f"give your data's folder, e.g. s3://{bucket}/{prefix}/{run['job_name']}/")
 
 
@@ -95,7 +95,7 @@ def _check_names(plan: Mapping) -> None:
     for index, mix in enumerate(plan["mixes"]):
         names.update({f"mixes[{index}].{kind}": mix[kind] for kind in ("training_job_name", "evaluation_job_name")})
     for where, name in names.items():
-        if not re.match(SAGEMAKER_NAME_PATTERN, name):
+        if not re.fullmatch(SAGEMAKER_NAME_PATTERN, name):  # fullmatch: "$" alone lets a final newline through
             raise PipelineInputError("job_name", f"makes the {where} {name!r}, which SageMaker does not take as a name "
                                                  "(1-63 letters, digits or hyphens); use a shorter job_name")
 

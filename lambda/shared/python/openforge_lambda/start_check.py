@@ -54,7 +54,7 @@ def checked_start(step: str, run, plan, mix, environ: Mapping[str, str]) -> tupl
 def check_job_limits(job: JobPlan) -> None:
     """The job as SageMaker will see it (CreateTrainingJob's name, hyperparameters, S3 URIs
     and tags, or the same for the Slurm job) within SageMaker's limits."""
-    if not re.match(SAGEMAKER_NAME_PATTERN, job.name):
+    if not re.fullmatch(SAGEMAKER_NAME_PATTERN, job.name):
         raise TrainingRequestRefused("name", f"{job.name!r} is not a SageMaker name (1-63 letters, digits or hyphens)")
     if len(job.hyperparameters) > HYPERPARAMETERS_MAX_COUNT:
         raise TrainingRequestRefused("hyperparameters", f"{len(job.hyperparameters)} hyperparameters; SageMaker takes at most "
