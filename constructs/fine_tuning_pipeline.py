@@ -114,20 +114,19 @@ class FineTuningPipeline(Construct):
     def _build_functions(self) -> None:
         config, datasets, artifacts = self._config, self._datasets, self._artifacts
         self._function("ValidateInput", "validate_input", {
-            "DATASETS_BUCKET": datasets.name,
-            "ARTIFACTS_BUCKET": artifacts.name,
+            **self._run_checks_environment(),
             "POLL_SECONDS": str(config.pipeline.poll_seconds),
             "MAX_QUARANTINE_PERCENT": str(config.sanitisation.max_quarantine_percent),
             # Where the platform keeps what a run uses unless its input says otherwise (README: "Starting a run").
             "DEFAULT_BASE_MODEL_S3_URI": f"s3://{artifacts.name}/base-models/default/",
             "DEFAULT_CURATED_DATA_S3_URI": f"s3://{datasets.name}/curated/",
             "DEFAULT_EVALUATION_DATA_S3_URI": f"s3://{datasets.name}/evaluation/default/",
-            "TRAINING_INSTANCE_TYPES": ",".join(config.limits.training_instance_types),
-            "MAX_INSTANCE_COUNT": str(config.limits.max_instance_count),
             "ENDPOINT_INSTANCE_TYPES": ",".join(config.serving.endpoint_instance_types),
         })
         training_environment = self._training_environment()
-        self._allow_training_jobs(self._function("StartTrainingJob", "start_training_job", training_environment), start=True)
+        # The start function checks a run and its plan again (a direct invoke skips ValidateInput).
+        self._allow_training_jobs(self._function("StartTrainingJob", "start_training_job",
+                                                 {**training_environment, **self._run_checks_environment()}), start=True)
         self._allow_training_jobs(self._function("CheckTrainingJob", "check_training_job", training_environment), start=False)
         pick = self._function("PickModel", "pick_model", {"OUTPUT_KMS_KEY_ID": artifacts.key_arn})
         for prefix in ("training", "reports"):
@@ -141,6 +140,20 @@ class FineTuningPipeline(Construct):
         clean_up = self._function("CleanUpRun", "clean_up_run", {**training_environment, **serving_environment})
         self._allow_training_jobs(clean_up, start=False, stop=True)
         self._allow_endpoints(clean_up, create=False)
+
+    def _run_checks_environment(self) -> dict[str, str]:
+        """What a run is checked against (openforge_lambda.pipeline_input.EnvironmentPolicy,
+        run_plan.PlatformLocations): the buckets, the limits, and whether there is a cluster."""
+        limits = self._config.limits
+        environment = {
+            "DATASETS_BUCKET": self._datasets.name,
+            "ARTIFACTS_BUCKET": self._artifacts.name,
+            "TRAINING_INSTANCE_TYPES": ",".join(limits.training_instance_types),
+            "MAX_INSTANCE_COUNT": str(limits.max_instance_count),
+        }
+        if self._training.cluster_name:  # unset: compute.target hyperpod is refused
+            environment["HYPERPOD_CLUSTER_NAME"] = self._training.cluster_name
+        return environment
 
     def _training_environment(self) -> dict[str, str]:
         training, limits = self._training, self._config.limits

@@ -8,6 +8,7 @@ import pytest
 
 from stacks.environment_config import ConfigError, load_environment
 from tests.conftest import CONTEXT, synthesise
+from tests.test_pipeline_stack import function_environment
 
 
 def _with(mutate) -> dict:
@@ -66,6 +67,8 @@ def test_an_environment_without_compute_creates_no_cluster(tmp_path):
     synthesised = synthesise(tmp_path, "dev", environments)
     assert synthesised.resources("AWS::SageMaker::Cluster") == {}
     assert len(synthesised.resources("AWS::IAM::Role")) >= 2  # training job and MLflow roles remain
+    for name in ("ValidateInput", "StartTrainingJob"):  # so compute.target hyperpod is refused
+        assert "HYPERPOD_CLUSTER_NAME" not in function_environment(synthesised, name)
 
 
 def test_a_group_at_zero_stays_declared_and_plans_reach_the_group(tmp_path):

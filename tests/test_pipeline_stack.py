@@ -539,3 +539,16 @@ def test_polling_cannot_reach_the_history_limit_in_any_environment(synthesised):
         assert bound <= run_limits.HISTORY_EVENT_LIMIT, name
     # Fixed-interval polling (the old machine) would not fit: one 72 h job at 60 s is 4,320 polls.
     assert 72 * 3600 // 60 * events_per_poll > run_limits.HISTORY_EVENT_LIMIT
+def function_environment(synthesised, name: str) -> dict:
+    """The environment variables of the pipeline's function ``name`` (ValidateInput, ...)."""
+    function = synthesised.platform.pipeline.pipeline.functions[name]
+    logical_id = synthesised.platform.pipeline.get_logical_id(function.node.default_child)
+    return pipeline(synthesised).find_resources("AWS::Lambda::Function")[logical_id]["Properties"]["Environment"]["Variables"]
+
+
+def test_validate_input_and_the_start_function_check_runs_against_the_same_environment(env):
+    """ValidateInput refuses hyperpod where there is no cluster; StartTrainingJob checks the run and plan again."""
+    checks = ("DATASETS_BUCKET", "ARTIFACTS_BUCKET", "TRAINING_INSTANCE_TYPES", "MAX_INSTANCE_COUNT", "HYPERPOD_CLUSTER_NAME")
+    validate, start = function_environment(env, "ValidateInput"), function_environment(env, "StartTrainingJob")
+    assert {name: validate.get(name) for name in checks} == {name: start.get(name) for name in checks}
+    assert ("HYPERPOD_CLUSTER_NAME" in validate) == (env.platform.compute.cluster is not None)

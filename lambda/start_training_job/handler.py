@@ -8,14 +8,20 @@ Environment: TRAINING_IMAGE_URI_GPU, TRAINING_IMAGE_URI_NEURON, MLFLOW_TRACKING_
 MAX_RUNTIME_SECONDS; for training jobs TRAINING_ROLE_ARN, TRAINING_SUBNET_IDS,
 TRAINING_SECURITY_GROUP_IDS (comma-separated), TRAINING_KMS_KEY_ARN; for hyperpod
 HYPERPOD_CLUSTER_NAME, HYPERPOD_JOBS_BUCKET and HYPERPOD_BUCKETS (comma-separated).
+Also DATASETS_BUCKET, ARTIFACTS_BUCKET and the environment's limits, to check the run and its
+plan again before anything starts (openforge_lambda.start_check: a direct invoke skips ValidateInput).
 Returns the job record CheckTrainingJob takes: {"step", "target", "job_name", "mix", ...}.
-A request that would not run privately raises TrainingRequestRefused naming the field.
+A request that would not run privately, or not as ValidateInput plans it, raises
+TrainingRequestRefused naming the field.
 """
 from __future__ import annotations
+
+import os
 
 import boto3
 from aws_lambda_powertools import Logger
 from openforge_lambda import hyperpod, training_job
+from openforge_lambda.start_check import checked_start
 
 logger = Logger(service="openforge-start-training-job")
 
@@ -23,6 +29,7 @@ logger = Logger(service="openforge-start-training-job")
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
     step, run, plan, mix = event.get("step"), event.get("run") or {}, event.get("plan") or {}, event.get("mix")
+    run, plan, mix = checked_start(step, run, plan, mix, os.environ)
     target = (run.get("compute") or {}).get("target", training_job.TARGET)
     if target == hyperpod.TARGET:
         started = hyperpod.start(boto3.client("s3"), step, run, plan, mix, hyperpod.HyperPodEnvironment.from_environment())

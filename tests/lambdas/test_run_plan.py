@@ -66,3 +66,19 @@ def test_a_location_outside_its_prefix_names_the_field(field, change):
         plan(**change)
     with pytest.raises(PipelineInputError, match=r"^execution_name: required"):
         plan_run(normalise(MINIMAL, POLICY), "", PLATFORM)
+
+
+def test_a_name_sagemaker_would_refuse_is_refused_naming_the_job_name():
+    """The input's pattern leaves room for the suffixes today; the plan checks what it makes."""
+    run = normalise(MINIMAL, POLICY)
+    run["job_name"] = "a" * 60  # as a run from elsewhere than normalise could have it
+    with pytest.raises(PipelineInputError, match=r"^job_name: makes the validation_job_name 'a{60}-val-[0-9a-f]{8}', which SageMaker "
+                                                 r"does not take as a name \(1-63 letters, digits or hyphens\); use a shorter job_name$"):
+        plan_run(run, "exec-1", PLATFORM)
+
+
+def test_grid_points_that_would_share_a_job_name_never_reach_the_plan():
+    with pytest.raises(PipelineInputError, match=r"^grid\.customer_data_percent: 50 and 50\.0000001 would give their jobs the same name"):
+        plan(grid={"customer_data_percent": [50, 50.0000001]})
+    names = [mix["training_job_name"] for mix in plan(grid={"customer_data_percent": [50, 50.001]})["mixes"]]
+    assert len(set(names)) == 2, names

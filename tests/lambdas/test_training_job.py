@@ -49,6 +49,8 @@ ENVIRONMENT_VARIABLES = {
     "TRAINING_ROLE_ARN": ENVIRONMENT.role_arn, "TRAINING_SUBNET_IDS": "subnet-a, subnet-b",
     "TRAINING_SECURITY_GROUP_IDS": "sg-training", "TRAINING_KMS_KEY_ARN": ENVIRONMENT.kms_key_id,
     "MLFLOW_TRACKING_SERVER_ARN": MLFLOW, "MAX_RUNTIME_SECONDS": "86400",
+    # What the start function checks a run and its plan against again (openforge_lambda.start_check).
+    "DATASETS_BUCKET": DATASETS, "ARTIFACTS_BUCKET": ARTIFACTS,
 }
 
 
@@ -341,7 +343,7 @@ def test_the_handlers_start_and_check_a_training_job(sagemaker, monkeypatch):
     assert sagemaker.client.describe_training_job(TrainingJobName="tickets-val-f42b7a90")["HyperParameters"]["max_steps"] == "5"
     checked = load_handler("check_training_job")({"job": started}, LambdaContext())
     assert checked["status"] == "Completed" and checked["output_s3_uri"] == started["output_s3_uri"]
-    with pytest.raises(TrainingRequestRefused, match=r"^run\.compute\.target: must be training-job or hyperpod, got 'ec2'$"):
+    with pytest.raises(TrainingRequestRefused, match=r'^run\.compute\.target: must be one of training-job, hyperpod, got "ec2"$'):
         load_handler("start_training_job")({"step": "training", "run": {**run, "compute": {"target": "ec2"}}, "plan": plan,
                                             "mix": plan["mixes"][0]}, LambdaContext())
 

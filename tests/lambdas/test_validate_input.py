@@ -101,6 +101,19 @@ BAD_INPUTS = {
     "hyperpod on a training-job type": ({"compute": {"target": "hyperpod", "instance_type": "ml.g5.12xlarge"}},
                                         "compute.instance_type: ml.g5.12xlarge is not a HyperPod worker type; hyperpod runs on one of "),
     "data location missing": ({"customer_data_s3_uri": None}, "customer_data_s3_uri: must be a string, got null"),
+    # What SageMaker would refuse later, or what would make two mixes one job.
+    "grid points sharing a job name": ({"grid": {"customer_data_percent": [50, 50.0000001]}},
+                                       "grid.customer_data_percent: 50 and 50.0000001 would give their jobs the same name (...-t50-...)"),
+    "grid points equal in six digits": ({"grid": {"customer_data_percent": [12.34567, 70, 12.34568]}},
+                                        "grid.customer_data_percent: 12.34567 and 12.34568 would give their jobs the same name (...-t12p3457-...)"),
+    "a hyperparameter longer than SageMaker takes": ({"hyperparameters": {"lora_target_modules": "q_proj," * 400 + "v_proj"}},
+                                                     "hyperparameters.lora_target_modules: is 2806 characters long; at most 2500 are allowed"),
+    "curated weights longer than a hyperparameter": ({"mixing": {"curated_weights": {f"category-{n:02d}-" + "x" * 52: 2 for n in range(50)}}},
+                                                     # 50 x len('"<64 characters>": 2') + 49 x len(", ") + len("{}")
+                                                     "mixing.curated_weights: 50 categories make a 3550-character hyperparameter; "
+                                                     "SageMaker takes at most 2500"),
+    "an S3 URI longer than SageMaker takes": ({"customer_data_s3_uri": f"{DATASETS}/raw/" + "a" * 1000 + "/"},
+                                              "customer_data_s3_uri: is 1056 characters long; at most 1023 are allowed"),
 }
 
 
@@ -141,7 +154,7 @@ def test_the_environment_limits_are_enforced():
         "DEFAULT_BASE_MODEL_S3_URI": POLICY.base_model_s3_uri, "DEFAULT_CURATED_DATA_S3_URI": POLICY.curated_data_s3_uri,
         "DEFAULT_EVALUATION_DATA_S3_URI": POLICY.evaluation_data_s3_uri, "TRAINING_INSTANCE_TYPES": "ml.p5.48xlarge, ml.g5.12xlarge", "MAX_INSTANCE_COUNT": "2", "ENDPOINT_INSTANCE_TYPES": "ml.g6e.12xlarge"})
     assert policy.training_instance_types == ("ml.p5.48xlarge", "ml.g5.12xlarge") and policy.max_instance_count == 2
-    assert EnvironmentPolicy.from_environment({}) == EnvironmentPolicy()
+    assert EnvironmentPolicy.from_environment({}) == EnvironmentPolicy(hyperpod_cluster=False), "unset: no limit, and no cluster"
     with pytest.raises(PipelineInputError, match=r"^compute\.instance_type: ml\.trn1\.32xlarge is not allowed in this environment "
                                                  r"\(allowed: ml\.p5\.48xlarge, ml\.g5\.12xlarge\)$"):
         normalise({**MINIMAL, "compute": {"instance_type": "ml.trn1.32xlarge"}}, policy)
@@ -150,6 +163,20 @@ def test_the_environment_limits_are_enforced():
     with pytest.raises(PipelineInputError, match=r"^deploy\.instance_type: ml\.g5\.2xlarge is not allowed in this environment \(allowed: ml\.g6e\.12xlarge\)$"):
         normalise({**MINIMAL, "deploy": {"enabled": True}}, policy)
     assert not normalise(MINIMAL, policy)["deploy"]["enabled"], "an endpoint that is not deployed is not checked"
+
+
+def test_hyperpod_is_refused_where_the_environment_has_no_cluster():
+    hyperpod = {**MINIMAL, "compute": {"target": "hyperpod"}}
+    without = EnvironmentPolicy.from_environment({"DEFAULT_BASE_MODEL_S3_URI": POLICY.base_model_s3_uri,
+                                                  "DEFAULT_CURATED_DATA_S3_URI": POLICY.curated_data_s3_uri,
+                                                  "DEFAULT_EVALUATION_DATA_S3_URI": POLICY.evaluation_data_s3_uri})
+    with pytest.raises(PipelineInputError, match=r"^compute\.target: hyperpod: this environment has no HyperPod cluster .*; use training-job$"):
+        normalise(hyperpod, without)
+    with_cluster = EnvironmentPolicy.from_environment({"HYPERPOD_CLUSTER_NAME": "openforge-dev", "DEFAULT_BASE_MODEL_S3_URI": POLICY.base_model_s3_uri,
+                                                       "DEFAULT_CURATED_DATA_S3_URI": POLICY.curated_data_s3_uri,
+                                                       "DEFAULT_EVALUATION_DATA_S3_URI": POLICY.evaluation_data_s3_uri})
+    assert normalise(hyperpod, with_cluster)["compute"]["target"] == "hyperpod"
+    assert normalise(hyperpod, POLICY)["compute"]["target"] == "hyperpod", "not known (the CLI's check): left to ValidateInput"
 
 
 ENVIRONMENT = {"DEFAULT_BASE_MODEL_S3_URI": POLICY.base_model_s3_uri, "DEFAULT_CURATED_DATA_S3_URI": POLICY.curated_data_s3_uri,
@@ -191,3 +218,39 @@ def test_data_outside_the_platform_prefixes_is_refused_before_anything_runs(hand
     assert error["cause"].startswith(f"customer_data_s3_uri: s3://someone-elses-bucket/raw/tickets/ is not under {DATASETS}/raw/")
     model = {**MINIMAL, "base_model_s3_uri": f"{DATASETS}/raw/model/"}
     assert handler({"input": model, "execution_name": "run-1"}, LambdaContext())["error"]["field"] == "base_model_s3_uri"
+
+
+@pytest.mark.parametrize("execution_name", ["run(1)", "tickets!", "o'brien-1", "..", "a" * 257, "../other-job"])
+def test_an_execution_name_sagemaker_cannot_tag_with_is_refused_before_anything_runs(handler, execution_name):
+    """Step Functions takes these names (it refuses only spaces, brackets, wildcards and " # % \\ ^ | ~ ` $ & , ; : /);
+    SageMaker's tag values (openforge:execution) take letters, digits, spaces and _.:/=+-@ only."""
+    error = handler({"input": MINIMAL, "execution_name": execution_name}, LambdaContext())["error"]
+    assert error["field"] == "execution_name"
+    assert error["cause"].startswith(f"execution_name: {execution_name!r} cannot tag the run's SageMaker jobs")
+    assert "start the execution again with a name of letters, digits, '-' and '_'" in error["cause"]
+
+
+def test_an_execution_name_of_any_script_is_taken(handler):
+    assert handler({"input": MINIMAL, "execution_name": "tickets-übung_2"}, LambdaContext())["valid"] is True
+
+
+@pytest.mark.parametrize("field, uri", [
+    ("customer_data_s3_uri", DATASETS), ("customer_data_s3_uri", f"{DATASETS}/"), ("customer_data_s3_uri", f"{DATASETS}/raw"),
+    ("customer_data_s3_uri", f"{DATASETS}/raw/"), ("customer_data_s3_uri", f"{DATASETS}/raw//tickets/"),
+    ("customer_data_s3_uri", f"{DATASETS}/raw/../tickets/"), ("evaluation.data_s3_uri", f"{DATASETS}/evaluation/"),
+])
+def test_all_of_raw_or_the_bucket_root_is_not_a_runs_data(handler, field, uri):
+    """raw/ holds every team's data; a run names its own folder (raw/<job>/)."""
+    change = {"customer_data_s3_uri": uri} if field == "customer_data_s3_uri" else {"evaluation": {"data_s3_uri": uri}}
+    error = handler({"input": {**MINIMAL, **change}, "execution_name": "run-1"}, LambdaContext())["error"]
+    assert error["field"] == field, error
+    folder = field.split(".")[0].replace("customer_data_s3_uri", "raw")
+    assert error["cause"].endswith(f"e.g. {DATASETS}/{folder}/support-tickets/"), error["cause"]
+
+
+def test_hyperpod_needs_the_environments_cluster(handler, monkeypatch):
+    hyperpod = {**MINIMAL, "compute": {"target": "hyperpod"}}
+    error = handler({"input": hyperpod, "execution_name": "run-1"}, LambdaContext())["error"]
+    assert error["field"] == "compute.target" and "no HyperPod cluster" in error["cause"]
+    monkeypatch.setenv("HYPERPOD_CLUSTER_NAME", "openforge-dev")
+    assert handler({"input": hyperpod, "execution_name": "run-1"}, LambdaContext())["valid"] is True

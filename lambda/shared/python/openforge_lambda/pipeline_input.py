@@ -20,6 +20,7 @@ import copy
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -46,9 +47,42 @@ PATTERN_HINTS = {
     CATEGORY_PATTERN: "a category name of letters, digits, '_', '-' or '.'",
 }
 
+# --- SageMaker's limits on what the input becomes, from botocore's sagemaker service model
+# (the API reference's Length Constraints and Patterns, e.g.
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html).
+# TrainingJobName, EndpointName, EndpointConfigName: at most 63 characters.
+SAGEMAKER_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+HYPERPARAMETER_VALUE_MAX_LENGTH = 2500  # HyperParameterValue (the prose says 256; the model, which the service checks, 2500)
+HYPERPARAMETER_KEY_MAX_LENGTH = 256  # HyperParameterKey
+HYPERPARAMETERS_MAX_COUNT = 100  # HyperParameters: "a maximum of 100 hyperparameters"
+S3_URI_MAX_LENGTH = 1024  # S3Uri: a channel's S3DataSource, OutputDataConfig.S3OutputPath, CheckpointConfig.S3Uri
+# TagValue: ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$, at most 256 (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_Tag.html).
+TAG_VALUE_MAX_LENGTH = 256
+TAG_VALUE_SYMBOLS = "_.:/=+-@"
+
+
+def is_tag_value(text: str) -> bool:
+    """Whether SageMaker takes ``text`` as a tag value: letters, separators and numbers of
+    any script (the pattern's \\p{L}, \\p{Z}, \\p{N}, which Python's re cannot say) or _.:/=+-@."""
+    return len(text) <= TAG_VALUE_MAX_LENGTH and all(
+        unicodedata.category(char)[0] in "LZN" or char in TAG_VALUE_SYMBOLS for char in text)
+
+
+def percent_label(percent: float) -> str:
+    """75 -> "75", 12.5 -> "12p5": a grid point as it appears in job names (six significant
+    digits, so points closer than that share a label; normalise refuses those)."""
+    text = f"{percent:g}"
+    return text.replace(".", "p")
+
+
+def curated_weights_hyperparameter(weights: Mapping[str, float]) -> str:
+    """mixing.curated_weights as the training job's ``curated_weights`` hyperparameter."""
+    return json.dumps(weights, sort_keys=True)
+
 
 def _s3_uri(description: str, default=None, required: bool = False) -> dict:
-    field = {"type": "string", "pattern": S3_URI_PATTERN, "description": description}
+    # One short of SageMaker's S3Uri limit: the pipeline sends each as a prefix, ending in '/'.
+    field = {"type": "string", "pattern": S3_URI_PATTERN, "maxLength": S3_URI_MAX_LENGTH - 1, "description": description}
     if not required:
         field.update(type=["string", "null"], default=default)
     return field
@@ -78,7 +112,7 @@ HYPERPARAMETERS = _block("Training settings, named as the training container's h
     "lora_rank": _number("LoRA rank r (method lora).", 16, 1, 1024, integer=True),
     "lora_alpha": _number("LoRA scaling alpha (method lora).", 32, 1, 4096, integer=True),
     "lora_dropout": _number("Dropout on the LoRA path (method lora).", 0.05, 0, 0.9),
-    "lora_target_modules": {"type": "string", "minLength": 1, "default": "all-linear",
+    "lora_target_modules": {"type": "string", "minLength": 1, "maxLength": HYPERPARAMETER_VALUE_MAX_LENGTH, "default": "all-linear",
                             "description": "all-linear, or comma-separated module names (q_proj,v_proj)."},
     "learning_rate": _number("Peak learning rate.", 1e-5, exclusiveMinimum=0, exclusiveMaximum=1),
     "lr_scheduler_type": _choice("Learning-rate schedule (a transformers scheduler).", "cosine", LR_SCHEDULERS),
@@ -178,7 +212,8 @@ class PipelineInputError(FieldError):
 @dataclass(frozen=True)
 class EnvironmentPolicy:
     """What the deployed environment adds: defaults for the data the platform provides, and
-    the limits (cdk.json ``limits`` / ``serving``) every run must keep. None: no limit."""
+    the limits (cdk.json ``limits`` / ``serving``) every run must keep. None: no limit
+    (``hyperpod_cluster`` None: not known here, as in the CLI's check)."""
 
     base_model_s3_uri: str | None = None
     curated_data_s3_uri: str | None = None
@@ -186,11 +221,12 @@ class EnvironmentPolicy:
     training_instance_types: tuple[str, ...] | None = None
     max_instance_count: int | None = None
     endpoint_instance_types: tuple[str, ...] | None = None
+    hyperpod_cluster: bool | None = None  # whether the environment has a HyperPod cluster
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> EnvironmentPolicy:
         """From the function's environment variables (set by the stack); unset or empty: none.
-        Lists are comma-separated."""
+        Lists are comma-separated. The stack sets HYPERPOD_CLUSTER_NAME only where it made a cluster."""
         def listed(name: str) -> tuple[str, ...] | None:
             return tuple(item.strip() for item in environ[name].split(",") if item.strip()) if environ.get(name) else None
 
@@ -201,6 +237,7 @@ class EnvironmentPolicy:
             training_instance_types=listed("TRAINING_INSTANCE_TYPES"),
             max_instance_count=int(environ["MAX_INSTANCE_COUNT"]) if environ.get("MAX_INSTANCE_COUNT") else None,
             endpoint_instance_types=listed("ENDPOINT_INSTANCE_TYPES"),
+            hyperpod_cluster=bool(environ.get("HYPERPOD_CLUSTER_NAME")),
         )
 
 
@@ -231,12 +268,17 @@ def _check_across_fields(run: dict) -> None:
         raise PipelineInputError("curated_data_s3_uri", f"not given, and this environment has no default curated data ({field} leaves a curated share)")
     if run["evaluation"]["data_s3_uri"] is None:
         raise PipelineInputError("evaluation.data_s3_uri", "not given, and this environment has no default evaluation data")
+    _check_grid_labels(run)
     weights = run["mixing"]["curated_weights"]
     if weights is not None:
         total = sum(weights.values())
         if not math.isclose(total, 100, abs_tol=1e-6):
             terms = " + ".join(f"{name} {_json(weight)}" for name, weight in weights.items()) or "no categories"
             raise PipelineInputError("mixing.curated_weights", f"weights must sum to 100, got {_json(total)} ({terms})")
+        sent = curated_weights_hyperparameter(weights)
+        if len(sent) > HYPERPARAMETER_VALUE_MAX_LENGTH:
+            raise PipelineInputError("mixing.curated_weights", f"{len(weights)} categories make a {len(sent)}-character hyperparameter; "
+                                                               f"SageMaker takes at most {HYPERPARAMETER_VALUE_MAX_LENGTH}: use fewer or shorter categories")
     tuning = run["hyperparameters"]
     if tuning["global_batch_size"] % tuning["per_device_batch_size"]:
         raise PipelineInputError("hyperparameters.per_device_batch_size",
@@ -249,8 +291,24 @@ def _check_across_fields(run: dict) -> None:
                                                           f"hyperpod runs on one of {', '.join(HYPERPOD_INSTANCE_TYPES)}")
 
 
+def _check_grid_labels(run: dict) -> None:
+    """Each grid point names its own jobs: two that share a label would share a job name
+    (SageMaker refuses the second, or a retry takes the other mix's job for its own)."""
+    labelled: dict[str, float] = {}
+    for percent in (run["grid"] or {}).get("customer_data_percent", []):
+        label = percent_label(percent)
+        if label in labelled:
+            raise PipelineInputError("grid.customer_data_percent", f"{_json(labelled[label])} and {_json(percent)} would give their jobs the "
+                                                                   f"same name (...-t{label}-...): grid points must differ in their first six "
+                                                                   "significant digits")
+        labelled[label] = percent
+
+
 def _check_policy(run: dict, policy: EnvironmentPolicy) -> None:
     compute, deploy = run["compute"], run["deploy"]
+    if compute["target"] == "hyperpod" and policy.hyperpod_cluster is False:
+        raise PipelineInputError("compute.target", "hyperpod: this environment has no HyperPod cluster (cdk.json compute.hyperpod_enabled "
+                                                   "is false); use training-job")
     if policy.training_instance_types is not None and compute["instance_type"] not in policy.training_instance_types:
         raise PipelineInputError("compute.instance_type", f"{compute['instance_type']} is not allowed in this environment "
                                                           f"(allowed: {', '.join(policy.training_instance_types)})")
@@ -293,6 +351,7 @@ def _readable(error: SchemaValidationError) -> PipelineInputError:
         "minItems": lambda: f"must list at least {limit}, got {len(value)}",
         "maxItems": lambda: f"must list at most {limit}, got {len(value)}",
         "minLength": lambda: f"must not be empty, got {_json(value)}" if limit == 1 else f"needs at least {limit} characters",
+        "maxLength": lambda: f"is {len(value)} characters long; at most {limit} are allowed",
     }
     problem = problems.get(rule)
     return PipelineInputError(field, problem() if problem else re.sub(r"^data\.?\S*\s", "", error.validation_message))

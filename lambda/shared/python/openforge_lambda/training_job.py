@@ -23,6 +23,7 @@ from hyperpod_jobs.spec import EVALUATE_COMMAND, STEPS, TRAIN_COMMAND
 
 from openforge_lambda.instance_catalogue import (UnknownInstanceType, training_volume_size_gb, uses_neuron, volume_kms_key_allowed,
                                                  volume_size_problem)
+from openforge_lambda.pipeline_input import curated_weights_hyperparameter
 from openforge_lambda.settings import FieldError, MissingSetting, required, required_list
 
 TARGET = "training-job"
@@ -176,7 +177,7 @@ def job_plan(step: str, run: Mapping, plan: Mapping, mix: Mapping | None, *, mlf
         channels["curated"] = _prefix(curated)
         weights = (run.get("mixing") or {}).get("curated_weights")
         if weights is not None:
-            hyperparameters["curated_weights"] = json.dumps(weights, sort_keys=True)
+            hyperparameters["curated_weights"] = curated_weights_hyperparameter(weights)
     if step == "validation":
         hyperparameters.update(VALIDATION_SETTINGS)
     return JobPlan(
