@@ -6,6 +6,7 @@ each handler has its own tests)."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 import boto3
@@ -490,7 +491,9 @@ def test_the_clean_up_of_an_aborted_execution_stops_its_job_and_notifies(synthes
         sagemaker_backends[ACCOUNT][REGION].training_jobs[name].training_job_status = "InProgress"
         sfn = boto3.client("stepfunctions", region_name=REGION)
         sfn.stop_execution(executionArn=execution, error="Console", cause="stopped in the console")
-        described = sfn.describe_execution(executionArn=execution)
+        deadline = time.monotonic() + 10  # moto's worker takes the stop between states
+        while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.05)
         event = {"version": "0", "source": "aws.states", "detail-type": "Step Functions Execution Status Change", "account": ACCOUNT, "region": REGION,
                  "resources": [execution], "detail": {"executionArn": execution, "stateMachineArn": described["stateMachineArn"],
                                                       "name": described["name"], "status": described["status"],
