@@ -275,7 +275,8 @@ def _checked_make_api_call(self: BaseClient, operation_name: str, api_params: di
             _current.add(found)
         raise self.exceptions.from_code("ValidationException")(
             {"Error": {"Code": "ValidationException", "Message": "; ".join(map(str, found))},
-             "ResponseMetadata": {"HTTPStatusCode": 400}}, operation_name)
+             "ResponseMetadata": {"RequestId": "refused-by-tests-aws-strict", "HTTPStatusCode": 400, "HTTPHeaders": {}, "RetryAttempts": 0}},
+            operation_name)
     return _original_make_api_call(self, operation_name, api_params)
 
 
