@@ -244,10 +244,12 @@ class Recording:
 
     def __init__(self) -> None:
         self.refused: list[Refusal] = []
+        self.checked: dict[tuple[str, str], int] = {}  # requests seen, by (service, operation)
         self._lock = threading.Lock()
 
-    def add(self, found: list[Refusal]) -> None:
+    def add(self, service: str, operation: str, found: list[Refusal]) -> None:
         with self._lock:
+            self.checked[(service, operation)] = self.checked.get((service, operation), 0) + 1
             self.refused.extend(found)
 
 
@@ -266,13 +268,14 @@ def recording() -> Iterator[Recording]:
 
 
 def _checked_make_api_call(self: BaseClient, operation_name: str, api_params: dict) -> Any:
+    __tracebackhide__ = True  # a failing test shows the caller and the refusal, not this wrapper
     operation = self.meta.service_model.operation_model(operation_name)
     # botocore runs its own type checks unless the client turned them off (its serializer
     # is then not wrapped in the validating decorator).
     found = refusals(operation, api_params, botocore_types=not isinstance(self._serializer, ParamValidationDecorator))
+    if _current is not None:
+        _current.add(operation.service_model.service_name, operation_name, found)
     if found:
-        if _current is not None:
-            _current.add(found)
         raise self.exceptions.from_code("ValidationException")(
             {"Error": {"Code": "ValidationException", "Message": "; ".join(map(str, found))},
              "ResponseMetadata": {"RequestId": "refused-by-tests-aws-strict", "HTTPStatusCode": 400, "HTTPHeaders": {}, "RetryAttempts": 0}},

@@ -4,6 +4,7 @@ requests pass; the hook sees every client, moto's own included."""
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 
 import boto3
@@ -221,9 +222,9 @@ def test_requests_made_by_motos_step_functions_interpreter_are_checked(moto_aws)
         for _ in range(200):
             if sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":
                 break
-            import time
             time.sleep(0.05)
     assert sfn.describe_execution(executionArn=execution)["status"] == "FAILED"
+    assert recorded.checked[("ssm", "SendCommand")] == 1  # the interpreter's own client went through the hook
     assert [(r.service, r.operation, r.path, r.value) for r in recorded.refused] == [("ssm", "SendCommand", "InstanceIds[0]", "not-an-instance")]
 
 
@@ -232,3 +233,57 @@ def test_a_client_without_parameter_validation_is_still_checked(moto_aws):
     with aws_strict.recording() as recorded, pytest.raises(ClientError):
         client.send_command(InstanceIds=INSTANCE_ID, DocumentName="AWS-RunShellScript")
     assert "Invalid type for parameter InstanceIds" in recorded.refused[0].rule
+
+
+# --- the autouse fixture, run on small test files of its own -------------------------------
+
+pytest_plugins = ["pytester"]
+
+STRICT_CONFTEST = "from tests.conftest import aws_requests_as_strict_as_aws, pytest_configure  # noqa: F401\n"
+BAD_REQUEST = '''
+import boto3, pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+def send(instance_id):
+    with mock_aws():
+        boto3.client("ssm", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t").send_command(
+            InstanceIds=[instance_id], DocumentName="AWS-RunShellScript")
+'''
+
+
+def run_strict(pytester, body: str):
+    pytester.makeconftest(STRICT_CONFTEST)
+    pytester.makepyfile(BAD_REQUEST + body)
+    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
+
+
+def test_the_fixture_fails_a_test_whose_code_swallowed_the_refusal(pytester):
+    result = run_strict(pytester, '''
+def test_swallows():
+    try:
+        send("sagemaker-cluster:abc_group-i-0123456789abcdef0")
+    except ClientError:
+        pass
+''')
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*AWS would refuse 1 request member(s) that moto accepted:*",
+                                 "*ssm SendCommand: InstanceIds[[]0[]] = 'sagemaker-cluster:abc_group-i-0123456789abcdef0': must match*"])
+
+
+def test_the_marker_lets_a_test_show_a_refusal_and_fails_it_when_nothing_is_refused(pytester):
+    result = run_strict(pytester, '''
+@pytest.mark.aws_refuses(reason="shows the refusal")
+def test_shows_the_refusal():
+    with pytest.raises(ClientError, match="ValidationException"):
+        send("not-an-instance")
+
+@pytest.mark.aws_refuses(reason="claims a refusal")
+def test_claims_a_refusal_that_never_comes():
+    send("i-0123456789abcdef0")
+
+def test_valid_requests_pass():
+    send("i-0123456789abcdef0")
+''')
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*test_claims_a_refusal_that_never_comes*", "*marked aws_refuses, but AWS would accept every request*"])
