@@ -5,8 +5,10 @@ required members. This checker walks a request's parameters against the operatio
 shape in botocore's service model — structures, lists, maps (keys and values) — and applies
 each shape's constraints as the service does:
 
-- `pattern`: the whole value must match (AWS validates with Java's `Matcher.matches()`;
-  its error reads "Member must satisfy regular expression pattern"). The patterns are
+- `pattern`: the whole value must match, not a part of it (SageMaker refused the job name
+  'health_and_personal_care_inter_title-2018-09-06-05-57-49-470', whose start matches
+  `^[a-zA-Z0-9](-*[a-zA-Z0-9])*`: "Member must satisfy regular expression pattern",
+  https://github.com/aws/sagemaker-python-sdk/issues/384). The patterns are
   Java regular expressions; `java_pattern` translates them for the `regex` package (see
   there). A pattern that cannot be translated raises `UntranslatablePattern` naming the
   shape: it is never skipped.

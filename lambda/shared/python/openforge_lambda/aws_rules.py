@@ -65,10 +65,12 @@ def training_runtime_at_most_28_days(params: Mapping[str, Any]) -> Iterator[Viol
 
 
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_Tag.html ("Tag keys must be
-# unique per resource"); https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html
-# (the aws: prefix, in any case, is reserved for AWS's own tags and cannot be set).
+# unique per resource") and the tagging guide it links to,
+# https://docs.aws.amazon.com/general/latest/gr/aws_tagging.html (the aws: prefix, in any
+# case, is reserved for AWS's own tags: "Do not use aws:, AWS:, or any upper or lowercase
+# combination of such as a prefix").
 TAG_DOC = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_Tag.html"
-RESERVED_TAG_PREFIX_DOC = "https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html"
+RESERVED_TAG_PREFIX_DOC = "https://docs.aws.amazon.com/general/latest/gr/aws_tagging.html"
 RESERVED_TAG_PREFIX = "aws:"
 
 
