@@ -18,6 +18,8 @@ from openforge_lambda import aws_rules
 from tests import aws_strict
 from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION
 
+pytest_plugins = ["pytester"]  # the autouse fixture's tests run small test files of their own
+
 SESSION = botocore.session.get_session()
 SERVICES_WE_CALL = ("sagemaker", "ssm", "s3", "kms", "stepfunctions", "lambda", "iam", "sqs", "sns", "comprehend", "sts", "logs", "events")
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/openforge-training"
@@ -138,7 +140,7 @@ def test_documented_rules_the_model_cannot_express():
 
 
 def test_the_local_storage_kms_rules_once_registered(monkeypatch):
-    monkeypatch.setattr(aws_rules, "RULES", defaultdict(list, {key: list(rules) for key, rules in aws_rules.RULES.items()}))
+    monkeypatch.setattr(aws_rules, "RULES", defaultdict(list))  # only the rules registered here (the catalogue's may be there already)
     aws_rules.register_local_storage_kms_rules(lambda instance_type: instance_type.startswith("ml.g5."))
     refusal = only(found("sagemaker", "CreateTrainingJob", training_job(ResourceConfig={
         "InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 100, "VolumeKmsKeyId": "alias/openforge"})))
@@ -154,6 +156,11 @@ def test_the_local_storage_kms_rules_once_registered(monkeypatch):
 def test_botocore_type_and_required_checks_are_kept_for_clients_that_turn_them_off():
     refusal = only(aws_strict.refusals(operation("ssm", "SendCommand"), {"InstanceIds": INSTANCE_ID}))
     assert "DocumentName" in refusal.rule and "InstanceIds" in refusal.rule
+
+
+def test_members_of_the_wrong_type_are_left_to_botocores_report():
+    params = training_job(ResourceConfig="ml.g5.2xlarge", Tags="team", StoppingCondition=[86400], HyperParameters={"lr": 0.1})
+    assert [refusal.path for refusal in aws_strict.refusals(operation("sagemaker", "CreateTrainingJob"), params)] == [""]
 
 
 def test_java_patterns_translate_to_java_semantics():
@@ -236,8 +243,6 @@ def test_a_client_without_parameter_validation_is_still_checked(moto_aws):
 
 
 # --- the autouse fixture, run on small test files of its own -------------------------------
-
-pytest_plugins = ["pytester"]
 
 STRICT_CONFTEST = "from tests.conftest import aws_requests_as_strict_as_aws, pytest_configure  # noqa: F401\n"
 BAD_REQUEST = '''

@@ -43,6 +43,18 @@ def rule(service: str, *operations: str) -> Callable[[Rule], Rule]:
     return register
 
 
+def _member(params: Any, name: str) -> Mapping[str, Any]:
+    """params[name] when it is a structure, else empty (a wrong type is botocore's to report)."""
+    value = params.get(name) if isinstance(params, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
+
+
+def _items(params: Any, name: str) -> list[Mapping[str, Any]]:
+    """The structures of the list params[name] (anything else is botocore's to report)."""
+    value = params.get(name) if isinstance(params, Mapping) else None
+    return [item if isinstance(item, Mapping) else {} for item in value] if isinstance(value, (list, tuple)) else []
+
+
 def violations(service: str, operation: str, params: Mapping[str, Any]) -> list[Violation]:
     """Every documented rule `params` breaks for `service`'s `operation` (empty: none)."""
     return [found for check in RULES.get((service, operation), ()) for found in check(params)]
@@ -58,7 +70,7 @@ STOPPING_CONDITION_DOC = "https://docs.aws.amazon.com/sagemaker/latest/APIRefere
 
 @rule("sagemaker", "CreateTrainingJob")
 def training_runtime_at_most_28_days(params: Mapping[str, Any]) -> Iterator[Violation]:
-    seconds = (params.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+    seconds = _member(params, "StoppingCondition").get("MaxRuntimeInSeconds")
     if isinstance(seconds, int) and seconds > MAX_TRAINING_RUNTIME_SECONDS:
         yield Violation("StoppingCondition.MaxRuntimeInSeconds", seconds,
                         f"at most {MAX_TRAINING_RUNTIME_SECONDS} seconds (28 days)", STOPPING_CONDITION_DOC)
@@ -77,8 +89,8 @@ RESERVED_TAG_PREFIX = "aws:"
 @rule("sagemaker", "CreateTrainingJob", "CreateModel", "CreateEndpointConfig", "CreateEndpoint", "AddTags")
 def tag_keys_unique_and_not_reserved(params: Mapping[str, Any]) -> Iterator[Violation]:
     seen: set[str] = set()
-    for index, tag in enumerate(params.get("Tags") or ()):
-        key = tag.get("Key") if isinstance(tag, Mapping) else None
+    for index, tag in enumerate(_items(params, "Tags")):
+        key = tag.get("Key")
         if not isinstance(key, str):
             continue
         if key.lower().startswith(RESERVED_TAG_PREFIX):
@@ -104,10 +116,10 @@ def register_local_storage_kms_rules(has_local_storage: Callable[[str], bool]) -
 
     @rule("sagemaker", "CreateTrainingJob")
     def no_volume_key_on_local_storage(params: Mapping[str, Any]) -> Iterator[Violation]:
-        config = params.get("ResourceConfig") or {}
+        config = _member(params, "ResourceConfig")
         if not config.get("VolumeKmsKeyId"):
             return
-        types = [config.get("InstanceType")] + [group.get("InstanceType") for group in config.get("InstanceGroups") or ()]
+        types = [config.get("InstanceType")] + [group.get("InstanceType") for group in _items(config, "InstanceGroups")]
         for instance_type in (t for t in types if isinstance(t, str) and has_local_storage(t)):
             yield Violation("ResourceConfig.VolumeKmsKeyId", config["VolumeKmsKeyId"],
                             f"not allowed with {instance_type}, which has local instance storage", RESOURCE_CONFIG_DOC)
@@ -116,7 +128,7 @@ def register_local_storage_kms_rules(has_local_storage: Callable[[str], bool]) -
     def no_endpoint_key_on_local_storage(params: Mapping[str, Any]) -> Iterator[Violation]:
         if not params.get("KmsKeyId"):
             return
-        for index, variant in enumerate(params.get("ProductionVariants") or ()):
+        for index, variant in enumerate(_items(params, "ProductionVariants")):
             instance_type = variant.get("InstanceType")
             if isinstance(instance_type, str) and has_local_storage(instance_type):
                 yield Violation("KmsKeyId", params["KmsKeyId"],
