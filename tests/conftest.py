@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 from aws_cdk import App
-
-from tests import aws_strict
 from aws_cdk.assertions import Template
 
 from app import build_app
 from stacks.platform import Platform
+from tests import aws_strict
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
