@@ -13,10 +13,32 @@ from aws_cdk.assertions import Template
 
 from app import build_app
 from stacks.platform import Platform
+from tests import aws_strict
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 ENVIRONMENTS = sorted(CONTEXT["environments"])
+
+aws_strict.install()  # every botocore request in this process is checked the way AWS checks it
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "aws_refuses(reason): the test sends a request AWS refuses on purpose, to show the "
+                                       "refusal (a ValidationException); it must send at least one")
+
+
+@pytest.fixture(autouse=True)
+def aws_requests_as_strict_as_aws(request):
+    """Fails a test any of whose AWS requests (its own, a Lambda handler's, the CLI's, moto's
+    Step Functions interpreter's) breaks the service model or a documented AWS rule, even
+    when the code under test swallowed the ValidationException. Costs nothing without requests."""
+    refuses_on_purpose = request.node.get_closest_marker("aws_refuses")
+    with aws_strict.recording() as recorded:
+        yield
+    if refuses_on_purpose is None and recorded.refused:
+        pytest.fail(aws_strict.report(recorded.refused), pytrace=False)
+    if refuses_on_purpose is not None and not recorded.refused:
+        pytest.fail("marked aws_refuses, but AWS would accept every request this test made", pytrace=False)
 
 
 @dataclass
