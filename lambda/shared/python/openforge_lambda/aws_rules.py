@@ -173,3 +173,28 @@ def object_key_at_most_1024_bytes(params: Mapping[str, Any]) -> Iterator[Violati
     key = params.get("Key")
     if isinstance(key, str) and len(key.encode("utf-8")) > MAX_OBJECT_KEY_BYTES:
         yield Violation("Key", key, f"at most {MAX_OBJECT_KEY_BYTES} bytes in UTF-8 (this is {len(key.encode('utf-8'))})", OBJECT_KEY_DOC)
+
+
+# --- what the instance catalogue knows ---------------------------------------------------
+
+def _has_local_storage(instance_type: str) -> bool:
+    from openforge_lambda.instance_catalogue import lookup  # the one place instance facts live
+
+    return lookup(instance_type).has_local_storage
+
+
+register_local_storage_kms_rules(_has_local_storage)
+
+
+@rule("sagemaker", "CreateTrainingJob")
+def volume_size_within_what_the_type_has(params: Mapping[str, Any]) -> Iterator[Violation]:
+    """On a local-NVMe type SageMaker mounts the instance store, and VolumeSizeInGB may not be
+    more than its size; otherwise an EBS volume within gp2's limits (RESOURCE_CONFIG_DOC)."""
+    from openforge_lambda.instance_catalogue import volume_size_problem
+
+    config = _member(params, "ResourceConfig")
+    instance_type, size = config.get("InstanceType"), config.get("VolumeSizeInGB")
+    if isinstance(instance_type, str) and size is not None:
+        problem = volume_size_problem(instance_type, size)
+        if problem:
+            yield Violation("ResourceConfig.VolumeSizeInGB", size, problem, RESOURCE_CONFIG_DOC)
