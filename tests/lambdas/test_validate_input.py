@@ -108,6 +108,11 @@ BAD_INPUTS = {
                                         "grid.customer_data_percent: 12.34567 and 12.34568 would give their jobs the same name (...-t12p3457-...)"),
     "a hyperparameter longer than SageMaker takes": ({"hyperparameters": {"lora_target_modules": "q_proj," * 400 + "v_proj"}},
                                                      "hyperparameters.lora_target_modules: is 2806 characters long; at most 2500 are allowed"),
+    # SageMaker's HyperParameterValue pattern is '.*' in Java, whose '.' takes no line terminator.
+    "a hyperparameter with a line break": ({"hyperparameters": {"lora_target_modules": "q_proj\rv_proj"}},
+                                          "hyperparameters.lora_target_modules: must be one line of text"),
+    "a hyperparameter with a Unicode line separator": ({"hyperparameters": {"lora_target_modules": "q_proj\u2028v_proj"}},
+                                                      "hyperparameters.lora_target_modules: must be one line of text"),
     "curated weights longer than a hyperparameter": ({"mixing": {"curated_weights": {f"category-{n:02d}-" + "x" * 52: 2 for n in range(50)}}},
                                                      # 50 x len('"<64 characters>": 2') + 49 x len(", ") + len("{}")
                                                      "mixing.curated_weights: 50 categories make a 3550-character hyperparameter; "

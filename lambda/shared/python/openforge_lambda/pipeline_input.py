@@ -40,11 +40,15 @@ LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "cons
 JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$"
 S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$"
 CATEGORY_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+# SageMaker's HyperParameterValue pattern, '.*', is a Java regular expression: its '.' takes no
+# line terminator, so a value with one is refused (botocore's sagemaker model; tests/aws_strict.py).
+HYPERPARAMETER_TEXT_PATTERN = r"^[^\n\r\u0085\u2028\u2029]*$"
 # What a value failing a pattern should have looked like, for the error message.
 PATTERN_HINTS = {
     JOB_NAME_PATTERN: "1-41 letters, digits or hyphens, starting and ending with a letter or digit",
     S3_URI_PATTERN: "an S3 URI like s3://bucket/prefix",
     CATEGORY_PATTERN: "a category name of letters, digits, '_', '-' or '.'",
+    HYPERPARAMETER_TEXT_PATTERN: "one line of text (SageMaker refuses a hyperparameter with a line break)",
 }
 
 # --- SageMaker's limits on what the input becomes, from botocore's sagemaker service model
@@ -112,7 +116,8 @@ HYPERPARAMETERS = _block("Training settings, named as the training container's h
     "lora_rank": _number("LoRA rank r (method lora).", 16, 1, 1024, integer=True),
     "lora_alpha": _number("LoRA scaling alpha (method lora).", 32, 1, 4096, integer=True),
     "lora_dropout": _number("Dropout on the LoRA path (method lora).", 0.05, 0, 0.9),
-    "lora_target_modules": {"type": "string", "minLength": 1, "maxLength": HYPERPARAMETER_VALUE_MAX_LENGTH, "default": "all-linear",
+    "lora_target_modules": {"type": "string", "minLength": 1, "maxLength": HYPERPARAMETER_VALUE_MAX_LENGTH,
+                            "pattern": HYPERPARAMETER_TEXT_PATTERN, "default": "all-linear",
                             "description": "all-linear, or comma-separated module names (q_proj,v_proj)."},
     "learning_rate": _number("Peak learning rate.", 1e-5, exclusiveMinimum=0, exclusiveMaximum=1),
     "lr_scheduler_type": _choice("Learning-rate schedule (a transformers scheduler).", "cosine", LR_SCHEDULERS),
