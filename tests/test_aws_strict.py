@@ -153,6 +153,16 @@ def test_the_local_storage_kms_rules_once_registered(monkeypatch):
     assert only(found("sagemaker", "CreateEndpointConfig", endpoint_config)).path == "KmsKeyId"
 
 
+def test_an_instance_type_the_catalogue_does_not_describe_is_left_to_aws():
+    """ml.p3.2xlarge (EBS only) with a volume key is a valid request; the catalogue cannot say
+    what its storage is, so the catalogue's rules refuse nothing, and do not crash the hook."""
+    assert found("sagemaker", "CreateTrainingJob", training_job(ResourceConfig={
+        "InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 100, "VolumeKmsKeyId": "alias/openforge"})) == []
+    endpoint_config = {"EndpointConfigName": "openforge-run-1", "KmsKeyId": "alias/openforge", "ProductionVariants": [
+        {"VariantName": "AllTraffic", "ModelName": "openforge-run-1", "InstanceType": "ml.p3.2xlarge", "InitialInstanceCount": 1}]}
+    assert found("sagemaker", "CreateEndpointConfig", endpoint_config) == []
+
+
 def test_botocore_type_and_required_checks_are_kept_for_clients_that_turn_them_off():
     refusal = only(aws_strict.refusals(operation("ssm", "SendCommand"), {"InstanceIds": INSTANCE_ID}))
     assert "DocumentName" in refusal.rule and "InstanceIds" in refusal.rule

@@ -177,10 +177,18 @@ def object_key_at_most_1024_bytes(params: Mapping[str, Any]) -> Iterator[Violati
 
 # --- what the instance catalogue knows ---------------------------------------------------
 
+def _described(instance_type: str) -> bool:
+    """Whether the catalogue describes the type: of one it does not, it cannot say what AWS
+    allows, so its rules refuse nothing (AWS decides) rather than fail the request's check."""
+    from openforge_lambda.instance_catalogue import CATALOGUE
+
+    return instance_type in CATALOGUE
+
+
 def _has_local_storage(instance_type: str) -> bool:
     from openforge_lambda.instance_catalogue import lookup  # the one place instance facts live
 
-    return lookup(instance_type).has_local_storage
+    return _described(instance_type) and lookup(instance_type).has_local_storage
 
 
 register_local_storage_kms_rules(_has_local_storage)
@@ -194,7 +202,7 @@ def volume_size_within_what_the_type_has(params: Mapping[str, Any]) -> Iterator[
 
     config = _member(params, "ResourceConfig")
     instance_type, size = config.get("InstanceType"), config.get("VolumeSizeInGB")
-    if isinstance(instance_type, str) and size is not None:
+    if isinstance(instance_type, str) and _described(instance_type) and size is not None:
         problem = volume_size_problem(instance_type, size)
         if problem:
             yield Violation("ResourceConfig.VolumeSizeInGB", size, problem, RESOURCE_CONFIG_DOC)
