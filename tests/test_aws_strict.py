@@ -302,3 +302,20 @@ def test_valid_requests_pass():
 ''')
     result.assert_outcomes(passed=3, errors=1)
     result.stdout.fnmatch_lines(["*test_claims_a_refusal_that_never_comes*", "*marked aws_refuses, but AWS would accept every request*"])
+
+
+def test_the_catalogues_local_storage_rules_are_on():
+    """The registry as the tests run it: AWS refuses a volume key on local-NVMe types (p5, the
+    default endpoint's g5.2xlarge) and a volume larger than the instance store."""
+    p5 = {"InstanceType": "ml.p5.48xlarge", "InstanceCount": 1, "VolumeSizeInGB": 100}
+    refusal = only(found("sagemaker", "CreateTrainingJob", training_job(ResourceConfig={**p5, "VolumeKmsKeyId": "alias/openforge"})))
+    assert refusal.path == "ResourceConfig.VolumeKmsKeyId" and "ml.p5.48xlarge" in refusal.rule
+    assert found("sagemaker", "CreateTrainingJob", training_job(ResourceConfig=p5)) == []
+    assert found("sagemaker", "CreateTrainingJob", training_job(ResourceConfig={
+        "InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 100, "VolumeKmsKeyId": "alias/openforge"})) == []
+    too_big = only(found("sagemaker", "CreateTrainingJob", training_job(ResourceConfig={
+        "InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 512})))
+    assert too_big.path == "ResourceConfig.VolumeSizeInGB" and "local NVMe" in too_big.rule
+    endpoint_config = {"EndpointConfigName": "openforge-run-1", "KmsKeyId": "alias/openforge", "ProductionVariants": [
+        {"VariantName": "AllTraffic", "ModelName": "openforge-run-1", "InstanceType": "ml.g5.2xlarge", "InitialInstanceCount": 1}]}
+    assert only(found("sagemaker", "CreateEndpointConfig", endpoint_config)).path == "KmsKeyId"
