@@ -32,6 +32,7 @@ from pathlib import Path
 from .batch_script import DEFAULT_WORK_ROOT, sbatch_command, sbatch_script
 from .spec import (
     S3_URI,
+    SLURM_JOB_ID,
     Allowed,
     JobSpec,
     JobStatus,
@@ -115,13 +116,16 @@ class Slurm:
     """squeue, sacct, sbatch and scancel, each called with an argument list."""
 
     def find(self, job_name: str) -> str | None:
-        """The id of a job of this name Slurm still knows (queued, running or accounted)."""
-        queued = run(["squeue", "-h", "-n", job_name, "-o", "%i"])
+        """The id of a job of this name that this user submitted and Slurm still knows
+        (queued, running or accounted). Only this user's: squeue lists every user's jobs, and
+        another cluster user's job of the same name must not be adopted."""
+        user = f"--user={os.getuid()}"  # squeue and sacct take user ids as well as names
+        queued = run(["squeue", "-h", user, "-n", job_name, "-o", "%i"])
         ids = queued.stdout.split() if queued.returncode == 0 else []
         if not ids:
-            accounted = run(["sacct", "-n", "-X", "-P", "-S", "now-7days", "--name", job_name, "-o", "JobID"])
+            accounted = run(["sacct", "-n", "-X", "-P", user, "-S", "now-7days", "--name", job_name, "-o", "JobID"])
             ids = accounted.stdout.split() if accounted.returncode == 0 else []
-        return ids[0] if ids else None
+        return _job_id(ids[0], "squeue/sacct") if ids else None
 
     def state(self, job_id: str) -> tuple[str, int | None, str] | None:
         """(state, exit code, source) from squeue, else sacct (where the cluster keeps accounting)."""
@@ -139,7 +143,7 @@ class Slurm:
         done = run(sbatch_command(script_path))
         if done.returncode != 0:
             raise CommandFailed(done.stderr.strip()[-500:] or f"sbatch exited {done.returncode}")
-        return done.stdout.strip().split(";")[0]
+        return _job_id(done.stdout.strip().split(";")[0], "sbatch")
 
     def cancel(self, job_id: str) -> None:
         done = run(["scancel", job_id])
@@ -176,6 +180,9 @@ class Submitter:
         status = JobStatus.from_json(text) if text else None
         if status is not None and status.final:
             self._finished(name)
+        elif status is not None and status.slurm_job_id and not SLURM_JOB_ID.fullmatch(str(status.slurm_job_id)):
+            self._write(JobStatus(name, "FAILED", reason=f"the status file names Slurm job id {status.slurm_job_id!r}, which is "
+                                                         "not a job id; not passed to Slurm"))
         elif status is None or not status.slurm_job_id:
             self._submit(name, cancel_requested)
         else:
@@ -257,6 +264,12 @@ class Submitter:
     def _finished(self, name: str) -> None:
         self.finished.mkdir(parents=True, exist_ok=True)
         (self.finished / name).touch()
+
+
+def _job_id(text: str, source: str) -> str:
+    if not SLURM_JOB_ID.fullmatch(text):
+        raise CommandFailed(f"{source} printed {text!r} where a Slurm job id belongs")
+    return text
 
 
 def _exit_code(text: str) -> int | None:
