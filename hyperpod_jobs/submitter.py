@@ -46,9 +46,17 @@ from .spec import (
 )
 
 COMMAND_TIMEOUT_SECONDS = 120
+# Specs, statuses and state files are a few kB (a spec within SageMaker's limits stays well
+# under this); anything larger is not fetched, so a huge object under the jobs prefix
+# cannot fill the controller's disk or memory.
+MAX_OBJECT_BYTES = 1024 * 1024
 
 
 class CommandFailed(RuntimeError):
+    pass
+
+
+class ObjectTooLarge(RuntimeError):
     pass
 
 
@@ -83,16 +91,22 @@ class Bucket:
         self.name, self.region = name, region
 
     def keys(self, prefix: str, bucket: str | None = None) -> list[str]:
+        return list(self._sizes(prefix, bucket))
+
+    def _sizes(self, prefix: str, bucket: str | None = None) -> dict[str, int]:
         done = self._aws("list-objects-v2", "--bucket", bucket or self.name, "--prefix", prefix)
-        return [item["Key"] for item in json.loads(done.stdout or "{}").get("Contents") or []]
+        return {item["Key"]: int(item["Size"]) for item in json.loads(done.stdout or "{}").get("Contents") or []}
 
     def get(self, key: str, bucket: str | None = None) -> str | None:
         """The object's text; None when there is no such object. Listed first: S3 answers a
         GetObject of a missing key with 403, not 404, unless the caller may list the whole
         bucket (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html), and the
         node role may list only its prefixes."""
-        if key not in self.keys(key, bucket):
+        size = self._sizes(key, bucket).get(key)
+        if size is None:
             return None
+        if size > MAX_OBJECT_BYTES:
+            raise ObjectTooLarge(f"s3://{bucket or self.name}/{key} is {size} bytes, more than the {MAX_OBJECT_BYTES} read here")
         with tempfile.TemporaryDirectory() as folder:
             target = Path(folder) / "object"
             self._aws("get-object", "--bucket", bucket or self.name, "--key", key, str(target))
@@ -189,7 +203,11 @@ class Submitter:
             self._follow(status, cancel_requested)
 
     def _submit(self, name: str, cancel_requested: bool) -> None:
-        text = self.bucket.get(spec_key(self.config.cluster_name, name))
+        try:
+            text = self.bucket.get(spec_key(self.config.cluster_name, name))
+        except ObjectTooLarge as error:
+            self._write(JobStatus(name, "REFUSED", reason=f"job spec refused on the cluster: (spec): {error}"))
+            return
         if text is None:
             return  # listed a moment ago, gone now: nothing to do
         try:

@@ -68,7 +68,7 @@ if tool == "aws":
     if operation == "list-objects-v2":
         keys = sorted(str(p.relative_to(bucket)) for p in bucket.rglob("*") if p.is_file()) if bucket.exists() else []
         keys = [k for k in keys if k.startswith(options["--prefix"])]
-        print(json.dumps({"Contents": [{"Key": k} for k in keys]} if keys else {}))
+        print(json.dumps({"Contents": [{"Key": k, "Size": (bucket / k).stat().st_size} for k in keys]} if keys else {}))
     elif operation == "get-object":
         source = bucket / options["--key"]
         if not source.is_file():
@@ -231,6 +231,17 @@ def test_a_slurm_job_id_from_the_status_file_is_never_an_option_to_slurm(control
     assert not any("--user=openforge" in call for call in controller.calls()), controller.calls()
     status = controller.status(name)
     assert status["state"] == "FAILED" and "'--user=openforge', which is not a job id" in status["reason"], status
+
+
+def test_a_spec_too_large_to_be_one_is_refused_without_being_fetched(controller):
+    document = training_spec()
+    name = document["job_name"]
+    controller.put(spec_key(CLUSTER, name), json.dumps(document) + " " * (1024 * 1024))
+    assert controller.run_pass().returncode == 0
+    assert not any(call[2] == "get-object" and spec_key(CLUSTER, name) in call for call in controller.calls("aws"))
+    status = controller.status(name)
+    assert status["state"] == "REFUSED" and "bytes, more than the 1048576 read here" in status["reason"], status
+    assert controller.calls("sbatch") == []
 
 
 HOSTILE = [  # (what changes in a good spec, the field the refusal names)
