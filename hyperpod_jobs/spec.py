@@ -51,6 +51,10 @@ IMAGE_URI = re.compile(r"[0-9]{12}\.dkr\.ecr\.[a-z0-9\-]+\.amazonaws\.com(\.cn)?
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StoppingCondition.html).
 MAX_RUNTIME_SECONDS = 28 * 24 * 60 * 60
 MAX_INSTANCE_COUNT = 1024
+# A Slurm job id as sbatch --parsable, squeue and sacct print it: a number. A status file
+# is writable by every node (the node role), so an id read back from one is checked before
+# it reaches scancel/squeue/sacct as an argument ("--user=openforge" would be an option).
+SLURM_JOB_ID = re.compile(r"[0-9]{1,10}")
 FIELDS = ("version", "job_name", "step", "command", "channels", "hyperparameters", "output_s3_uri", "checkpoint_s3_uri",
           "instance_type", "instance_count", "partition", "image_uri", "max_runtime_seconds")
 

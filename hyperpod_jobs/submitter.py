@@ -32,6 +32,7 @@ from pathlib import Path
 from .batch_script import DEFAULT_WORK_ROOT, sbatch_command, sbatch_script
 from .spec import (
     S3_URI,
+    SLURM_JOB_ID,
     Allowed,
     JobSpec,
     JobStatus,
@@ -45,9 +46,17 @@ from .spec import (
 )
 
 COMMAND_TIMEOUT_SECONDS = 120
+# Specs, statuses and state files are a few kB (a spec within SageMaker's limits stays well
+# under this); anything larger is not fetched, so a huge object under the jobs prefix
+# cannot fill the controller's disk or memory.
+MAX_OBJECT_BYTES = 1024 * 1024
 
 
 class CommandFailed(RuntimeError):
+    pass
+
+
+class ObjectTooLarge(RuntimeError):
     pass
 
 
@@ -82,16 +91,22 @@ class Bucket:
         self.name, self.region = name, region
 
     def keys(self, prefix: str, bucket: str | None = None) -> list[str]:
+        return list(self._sizes(prefix, bucket))
+
+    def _sizes(self, prefix: str, bucket: str | None = None) -> dict[str, int]:
         done = self._aws("list-objects-v2", "--bucket", bucket or self.name, "--prefix", prefix)
-        return [item["Key"] for item in json.loads(done.stdout or "{}").get("Contents") or []]
+        return {item["Key"]: int(item["Size"]) for item in json.loads(done.stdout or "{}").get("Contents") or []}
 
     def get(self, key: str, bucket: str | None = None) -> str | None:
         """The object's text; None when there is no such object. Listed first: S3 answers a
         GetObject of a missing key with 403, not 404, unless the caller may list the whole
         bucket (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html), and the
         node role may list only its prefixes."""
-        if key not in self.keys(key, bucket):
+        size = self._sizes(key, bucket).get(key)
+        if size is None:
             return None
+        if size > MAX_OBJECT_BYTES:
+            raise ObjectTooLarge(f"s3://{bucket or self.name}/{key} is {size} bytes, more than the {MAX_OBJECT_BYTES} read here")
         with tempfile.TemporaryDirectory() as folder:
             target = Path(folder) / "object"
             self._aws("get-object", "--bucket", bucket or self.name, "--key", key, str(target))
@@ -115,13 +130,16 @@ class Slurm:
     """squeue, sacct, sbatch and scancel, each called with an argument list."""
 
     def find(self, job_name: str) -> str | None:
-        """The id of a job of this name Slurm still knows (queued, running or accounted)."""
-        queued = run(["squeue", "-h", "-n", job_name, "-o", "%i"])
+        """The id of a job of this name that this user submitted and Slurm still knows
+        (queued, running or accounted). Only this user's: squeue lists every user's jobs, and
+        another cluster user's job of the same name must not be adopted."""
+        user = f"--user={os.getuid()}"  # squeue and sacct take user ids as well as names
+        queued = run(["squeue", "-h", user, "-n", job_name, "-o", "%i"])
         ids = queued.stdout.split() if queued.returncode == 0 else []
         if not ids:
-            accounted = run(["sacct", "-n", "-X", "-P", "-S", "now-7days", "--name", job_name, "-o", "JobID"])
+            accounted = run(["sacct", "-n", "-X", "-P", user, "-S", "now-7days", "--name", job_name, "-o", "JobID"])
             ids = accounted.stdout.split() if accounted.returncode == 0 else []
-        return ids[0] if ids else None
+        return _job_id(ids[0], "squeue/sacct") if ids else None
 
     def state(self, job_id: str) -> tuple[str, int | None, str] | None:
         """(state, exit code, source) from squeue, else sacct (where the cluster keeps accounting)."""
@@ -139,7 +157,7 @@ class Slurm:
         done = run(sbatch_command(script_path))
         if done.returncode != 0:
             raise CommandFailed(done.stderr.strip()[-500:] or f"sbatch exited {done.returncode}")
-        return done.stdout.strip().split(";")[0]
+        return _job_id(done.stdout.strip().split(";")[0], "sbatch")
 
     def cancel(self, job_id: str) -> None:
         done = run(["scancel", job_id])
@@ -176,13 +194,20 @@ class Submitter:
         status = JobStatus.from_json(text) if text else None
         if status is not None and status.final:
             self._finished(name)
+        elif status is not None and status.slurm_job_id and not SLURM_JOB_ID.fullmatch(str(status.slurm_job_id)):
+            self._write(JobStatus(name, "FAILED", reason=f"the status file names Slurm job id {status.slurm_job_id!r}, which is "
+                                                         "not a job id; not passed to Slurm"))
         elif status is None or not status.slurm_job_id:
             self._submit(name, cancel_requested)
         else:
             self._follow(status, cancel_requested)
 
     def _submit(self, name: str, cancel_requested: bool) -> None:
-        text = self.bucket.get(spec_key(self.config.cluster_name, name))
+        try:
+            text = self.bucket.get(spec_key(self.config.cluster_name, name))
+        except ObjectTooLarge as error:
+            self._write(JobStatus(name, "REFUSED", reason=f"job spec refused on the cluster: (spec): {error}"))
+            return
         if text is None:
             return  # listed a moment ago, gone now: nothing to do
         try:
@@ -257,6 +282,12 @@ class Submitter:
     def _finished(self, name: str) -> None:
         self.finished.mkdir(parents=True, exist_ok=True)
         (self.finished / name).touch()
+
+
+def _job_id(text: str, source: str) -> str:
+    if not SLURM_JOB_ID.fullmatch(text):
+        raise CommandFailed(f"{source} printed {text!r} where a Slurm job id belongs")
+    return text
 
 
 def _exit_code(text: str) -> int | None:

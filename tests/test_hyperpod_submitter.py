@@ -68,7 +68,7 @@ if tool == "aws":
     if operation == "list-objects-v2":
         keys = sorted(str(p.relative_to(bucket)) for p in bucket.rglob("*") if p.is_file()) if bucket.exists() else []
         keys = [k for k in keys if k.startswith(options["--prefix"])]
-        print(json.dumps({"Contents": [{"Key": k} for k in keys]} if keys else {}))
+        print(json.dumps({"Contents": [{"Key": k, "Size": (bucket / k).stat().st_size} for k in keys]} if keys else {}))
     elif operation == "get-object":
         source = bucket / options["--key"]
         if not source.is_file():
@@ -88,6 +88,9 @@ elif tool == "sbatch":
     print(job_id)
 elif tool == "squeue":
     queued = {i: job for i, job in jobs.items() if job["state"] != "GONE"}
+    users = [arg.split("=", 1)[1] for arg in args if arg.startswith("--user=")]
+    if users:  # a job names its submitter's uid; the submitter's own when it names none
+        queued = {i: job for i, job in queued.items() if str(job.get("uid", os.getuid())) == users[0]}
     if "-n" in args:
         print("\n".join(i for i, job in queued.items() if job["name"] == option("-n")))
     elif option("-j") in queued:
@@ -202,6 +205,43 @@ def test_a_job_slurm_already_knows_is_adopted_not_submitted_again(controller):
     controller.run_pass()
     assert controller.calls("sbatch") == []
     assert (controller.status(document["job_name"])["slurm_job_id"], controller.status(document["job_name"])["source"]) == ("7", "squeue")
+
+
+def test_a_job_of_that_name_from_another_cluster_user_is_not_adopted(controller):
+    document = training_spec()
+    controller.put(spec_key(CLUSTER, document["job_name"]), json.dumps(document))
+    (controller.state / "jobs.json").write_text(json.dumps({"7": {"name": document["job_name"], "state": "RUNNING",
+                                                                   "uid": os.getuid() + 1}}))
+    controller.run_pass()
+    assert len(controller.calls("sbatch")) == 1
+    assert controller.status(document["job_name"])["slurm_job_id"] != "7"
+
+
+def test_a_slurm_job_id_from_the_status_file_is_never_an_option_to_slurm(controller):
+    """Every node may write status files (the node role): one naming "--user=openforge" as
+    the job id must not reach scancel, which would cancel every job of the jobs' user."""
+    document = training_spec()
+    name = document["job_name"]
+    controller.put(spec_key(CLUSTER, name), json.dumps(document))
+    controller.run_pass()
+    forged = {**controller.status(name), "state": "RUNNING", "slurm_job_id": "--user=openforge"}
+    controller.put(status_key(CLUSTER, name), json.dumps(forged))
+    controller.put(cancel_key(CLUSTER, name), '{"cancel": true}')
+    assert controller.run_pass().returncode == 0
+    assert not any("--user=openforge" in call for call in controller.calls()), controller.calls()
+    status = controller.status(name)
+    assert status["state"] == "FAILED" and "'--user=openforge', which is not a job id" in status["reason"], status
+
+
+def test_a_spec_too_large_to_be_one_is_refused_without_being_fetched(controller):
+    document = training_spec()
+    name = document["job_name"]
+    controller.put(spec_key(CLUSTER, name), json.dumps(document) + " " * (1024 * 1024))
+    assert controller.run_pass().returncode == 0
+    assert not any(call[2] == "get-object" and spec_key(CLUSTER, name) in call for call in controller.calls("aws"))
+    status = controller.status(name)
+    assert status["state"] == "REFUSED" and "bytes, more than the 1048576 read here" in status["reason"], status
+    assert controller.calls("sbatch") == []
 
 
 HOSTILE = [  # (what changes in a good spec, the field the refusal names)
