@@ -40,13 +40,13 @@ from stacks.environment_config import EnvironmentConfig
 from stacks.permissions import BucketRef, read_objects, read_write_objects, use_key, write_objects
 
 from openforge_lambda.instance_catalogue import volume_kms_key_allowed  # isort: skip (on the path once stacks is imported)
+from openforge_lambda.training_job import TAG_JOB, TAG_NAMESPACE  # isort: skip
 
 # The statuses of an execution that ended without finishing (a FAILED one may have skipped its failure path).
 END_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")
 SAGEMAKER_JOB_NAMES = "Names are derived at run time from the job name a person gives plus a hash of the execution; the resource type is the narrowest scope."
 SAGEMAKER_ENDPOINT_NAMES = ("Endpoint, endpoint config and model names are derived at run time from the job name under the environment's "
                             "prefix; changes are further limited to resources tagged as this environment's.")
-ENDPOINT_TAG_NAMESPACE = "openforge:"  # every tag the pipeline puts on what it deploys starts so
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ class FineTuningPipeline(Construct):
     @property
     def _endpoint_owner_tags(self) -> dict[str, str]:
         """What marks an endpoint, endpoint config or model as this environment's OpenForge's."""
-        return {f"{ENDPOINT_TAG_NAMESPACE}managed-by": "openforge", f"{ENDPOINT_TAG_NAMESPACE}environment": self._config.name}
+        return {f"{TAG_NAMESPACE}managed-by": "openforge", f"{TAG_NAMESPACE}environment": self._config.name}
 
     def _allow_training_jobs(self, role: JobRole, *, start: bool, stop: bool = False) -> None:
         jobs = [f"{self._sagemaker}:training-job/*"]
@@ -214,7 +214,11 @@ class FineTuningPipeline(Construct):
             for conditions in _volume_key_conditions(private, self._artifacts.key_arn, self._config.limits.training_instance_types,
                                                      output_key=True):
                 role.allow(["sagemaker:CreateTrainingJob"], jobs, why_wildcard=SAGEMAKER_JOB_NAMES, conditions=conditions)
-            role.allow(["sagemaker:AddTags"], jobs, why_wildcard=SAGEMAKER_JOB_NAMES)
+            # Tag-on-create is authorised as AddTags: only OpenForge's tag keys, and only on a job
+            # that has none yet (a job being created), so no other team's job can be retagged.
+            role.allow(["sagemaker:AddTags"], jobs, why_wildcard=SAGEMAKER_JOB_NAMES, conditions={
+                "ForAllValues:StringLike": {"aws:TagKeys": [f"{TAG_NAMESPACE}*"]},
+                "Null": {f"aws:ResourceTag/{TAG_JOB}": "true"}})
             role.allow(["iam:PassRole"], [self._training.role.role_arn], conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
         if self._training.cluster_arn:
             self._allow_hyperpod(role, start=start, stop=stop)
@@ -254,7 +258,7 @@ class FineTuningPipeline(Construct):
             return
         # Created only with our tags, and with no tag outside our namespace.
         tagged = {f"aws:RequestTag/{key}": value for key, value in self._endpoint_owner_tags.items()}
-        our_keys = {"aws:TagKeys": [f"{ENDPOINT_TAG_NAMESPACE}*"]}
+        our_keys = {"aws:TagKeys": [f"{TAG_NAMESPACE}*"]}
         # Private and encrypted, or IAM refuses: the model in our subnets with network
         # isolation, the endpoint's volume under our key.
         role.allow(["sagemaker:CreateModel"], [models], why_wildcard=SAGEMAKER_ENDPOINT_NAMES, conditions={
@@ -269,8 +273,16 @@ class FineTuningPipeline(Construct):
         for conditions in _volume_key_conditions(private, self._artifacts.key_arn, self._config.serving.endpoint_instance_types, output_key=False):
             role.allow(["sagemaker:CreateEndpointConfig"], [configs], why_wildcard=SAGEMAKER_ENDPOINT_NAMES, conditions=conditions)
         role.allow(["sagemaker:CreateEndpoint"], [endpoints, configs], why_wildcard=SAGEMAKER_ENDPOINT_NAMES, conditions=private)
-        # Tagging on create is authorised as AddTags too; only our tags, only under our prefix.
-        role.allow(["sagemaker:AddTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_ENDPOINT_NAMES, conditions=private)
+        # Tagging on create is authorised as AddTags too; only our tags, only under our prefix,
+        # and only on a resource not yet tagged with an environment or already this one's:
+        # AddTags overwrites, and another environment's prefix can start with ours
+        # (openforge-dev- is a prefix of openforge-dev-eu-), so without this the role could
+        # retag that environment's endpoint as its own and then update or delete it.
+        environment_tag = f"aws:ResourceTag/{TAG_NAMESPACE}environment"
+        role.allow(["sagemaker:AddTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_ENDPOINT_NAMES,
+                   conditions={**private, "Null": {environment_tag: "true"}})
+        role.allow(["sagemaker:AddTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_ENDPOINT_NAMES,
+                   conditions={**private, "StringEquals": {**private["StringEquals"], environment_tag: self._config.name}})
         role.allow(["iam:PassRole"], [self.serving_role.role_arn], conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
         # The endpoint's volume is encrypted by SageMaker on the caller's behalf.
         role.allow(["kms:CreateGrant", "kms:DescribeKey"], [self._artifacts.key_arn], conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})

@@ -6,7 +6,7 @@ It follows AWS's documented evaluation logic for one policy document
 an explicit Deny wins, then any Allow, otherwise the request is implicitly denied. It
 understands only what our policies use, and raises ``Unsupported`` on anything else
 (NotAction, NotResource, NotPrincipal, a principal other than everyone, an unknown condition
-operator, ...IfExists, a set operator, an intrinsic other than pseudo-parameter Refs and
+operator, ...IfExists, ForAnyValue, an intrinsic other than pseudo-parameter Refs and
 Fn::Join / Fn::Split), so a test cannot pass because the evaluator skipped something.
 
 Matching, as documented:
@@ -39,7 +39,7 @@ class Unsupported(AssertionError):
 class Request:
     action: str
     resource: str
-    context: Mapping[str, str] = field(default_factory=dict)  # condition keys: aws:PrincipalAccount, s3:prefix, ...
+    context: Mapping[str, str | list[str]] = field(default_factory=dict)  # condition keys: aws:PrincipalAccount, s3:prefix, aws:TagKeys (a list) ...
 
 
 @dataclass(frozen=True)
@@ -131,10 +131,23 @@ def _conditions_match(conditions: Mapping, request: Request, env: Environment) -
         for key, expected in tests.items():
             values = _listed(expected, env)
             actual = context.get(key.lower())
+            if operator == "Null":  # "true": the key is absent from the request; "false": present
+                if (actual is None) != (values == ["true"]):
+                    return False
+                continue
+            if operator.startswith("ForAllValues:"):
+                # Every value of a multivalued key matches; true when the key is absent
+                # (reference_policies_condition-single-vs-multi-valued-context-keys.html).
+                members = [] if actual is None else (actual if isinstance(actual, list) else [actual])
+                if not all(_compare(operator.removeprefix("ForAllValues:"), values, member) for member in members):
+                    return False
+                continue
             if actual is None:
                 if operator not in ("StringEquals", "StringLike", "Bool"):
                     raise Unsupported(f"{operator} on a key missing from the request is not modelled")
                 return False
+            if isinstance(actual, list):
+                raise Unsupported(f"{key} has several values: only ForAllValues operators are modelled for that")
             if not _compare(operator, values, actual):
                 return False
     return True
@@ -166,3 +179,17 @@ def s3_object_of_url(url: str) -> tuple[str, str]:
     if virtual:
         return virtual["bucket"], path.lstrip("/")
     raise Unsupported(f"not an S3 host: {parts.hostname}")
+
+
+def role_statements(stack, template: dict, role) -> list[dict]:
+    """Every statement of every policy attached to ``role`` in the template; AWS managed
+    policies cannot be read here, so a role with one fails the test."""
+    role_id = stack.get_logical_id(role.node.default_child)
+    resource = template["Resources"][role_id]["Properties"]
+    assert not resource.get("ManagedPolicyArns"), f"{role_id} has managed policies this test cannot evaluate"
+    statements = [s for policy in resource.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+    for other in template["Resources"].values():
+        if other["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy") and {"Ref": role_id} in other["Properties"].get("Roles", []):
+            statements += other["Properties"]["PolicyDocument"]["Statement"]
+    assert statements, f"no policy attached to {role_id}"
+    return statements

@@ -16,6 +16,7 @@ from moto import mock_aws
 from pipeline import run_limits, steps
 from stacks.environment_config import load_environment
 from tests.conftest import CONTEXT
+from tests.iam_policy import ALLOW, Request
 from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, create_functions, entered_states, lambda_inputs, pseudo_names, queue_results, raised, resolve, run_to_the_end, run_until
 
 from openforge_lambda.pipeline_input import EnvironmentPolicy, normalise  # isort: skip
@@ -555,3 +556,40 @@ def test_validate_input_and_the_start_function_check_runs_against_the_same_envir
     validate, start = function_environment(env, "ValidateInput"), function_environment(env, "StartTrainingJob")
     assert {name: validate.get(name) for name in checks} == {name: start.get(name) for name in checks}
     assert ("HYPERPOD_CLUSTER_NAME" in validate) == (env.platform.compute.cluster is not None)
+
+
+def test_no_role_can_retag_another_environments_endpoint_or_another_teams_job_as_its_own(env):
+    """AddTags overwrites: a role that could tag openforge-dev-eu-*'s endpoint (its name starts
+    with dev's prefix) openforge:environment=dev could then update or delete it. Evaluated on
+    the synthesised policies: tagging is allowed on a resource being created (no environment
+    tag yet) or already this environment's, never on another's; training jobs only while they
+    have no OpenForge tags, and only with OpenForge's keys."""
+    from tests import iam_policy
+
+    stack = env.platform.pipeline
+    aws = iam_policy.Environment("aws", stack.region, stack.account)
+    name = load(env).name
+    pipeline_construct = stack.pipeline
+    deploy = iam_policy.role_statements(stack, pipeline(env).to_json(), pipeline_construct.roles["DeployEndpoint"].role)
+    start = iam_policy.role_statements(stack, pipeline(env).to_json(), pipeline_construct.roles["StartTrainingJob"].role)
+    sagemaker = f"arn:aws:sagemaker:{stack.region}:{stack.account}"
+    ours = {"aws:RequestTag/openforge:managed-by": "openforge", "aws:RequestTag/openforge:environment": name,
+            "aws:TagKeys": ["openforge:managed-by", "openforge:environment"]}
+    neighbour = f"{sagemaker}:endpoint/openforge-{name}-eu-fraud-scoring"
+
+    def add_tags(resource: str, **resource_tags) -> str:
+        context = {**ours, **{f"aws:ResourceTag/openforge:{key}": value for key, value in resource_tags.items()}}
+        return iam_policy.decide(deploy, Request("sagemaker:AddTags", resource, context), aws)
+
+    assert add_tags(neighbour, environment=f"{name}-eu", **{"managed-by": "openforge"}) != ALLOW
+    assert add_tags(f"{sagemaker}:endpoint/openforge-{name}-tickets") == ALLOW  # being created
+    assert add_tags(f"{sagemaker}:endpoint/openforge-{name}-tickets", environment=name) == ALLOW
+    update = Request("sagemaker:UpdateEndpoint", neighbour, {"aws:ResourceTag/openforge:managed-by": "openforge",
+                                                             "aws:ResourceTag/openforge:environment": f"{name}-eu"})
+    assert iam_policy.decide(deploy, update, aws) != ALLOW
+
+    job_tags = {"aws:TagKeys": ["openforge:execution", "openforge:job", "openforge:step"]}
+    job = f"{sagemaker}:training-job/tickets-t75-1a2b3c4d"
+    assert iam_policy.decide(start, Request("sagemaker:AddTags", job, job_tags), aws) == ALLOW, "tag-on-create: the job has no tags yet"
+    assert iam_policy.decide(start, Request("sagemaker:AddTags", job, {"aws:TagKeys": ["team"]}), aws) != ALLOW, "only OpenForge's keys"
+    assert iam_policy.decide(start, Request("sagemaker:AddTags", job, {**job_tags, "aws:ResourceTag/openforge:job": "other-run"}), aws) != ALLOW

@@ -8,7 +8,6 @@ import dataclasses
 
 import botocore.session
 import pytest
-from aws_cdk import Stack
 from openforge_lambda.pipeline_input import normalise
 from openforge_lambda.run_plan import PlatformLocations, plan_run
 from openforge_lambda.s3_streams import split_s3_uri
@@ -30,20 +29,6 @@ WITHHELD_OBJECTS = [f"{RUN}/{kind}/{path}" for kind in ("quarantine", "duplicate
 CLEAN_OBJECTS = ["sanitised/job/exec/clean/part-0.jsonl", f"{RUN}/clean/tickets/2024/part-0.jsonl.bytes-000000000000000-000000000001000"]
 
 
-def role_statements(stack: Stack, template: dict, role) -> list[dict]:
-    """Every statement of every policy attached to ``role`` in the template; AWS managed
-    policies cannot be read here, so a role with one fails the test."""
-    role_id = stack.get_logical_id(role.node.default_child)
-    resource = template["Resources"][role_id]["Properties"]
-    assert not resource.get("ManagedPolicyArns"), f"{role_id} has managed policies this test cannot evaluate"
-    statements = [s for policy in resource.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
-    for other in template["Resources"].values():
-        if other["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy") and {"Ref": role_id} in other["Properties"].get("Roles", []):
-            statements += other["Properties"]["PolicyDocument"]["Statement"]
-    assert statements, f"no policy attached to {role_id}"
-    return statements
-
-
 @pytest.fixture(scope="module")
 def training_roles(env):
     compute = env.platform.compute
@@ -53,7 +38,7 @@ def training_roles(env):
     template = env.templates["Compute"].to_json()
     partition = botocore.session.get_session().get_partition_for_region(compute.region)
     aws = iam_policy.Environment(partition, compute.region, compute.account)
-    return {name: role_statements(compute, template, role) for name, role in roles.items()}, aws, env.platform.data.datasets.name
+    return {name: iam_policy.role_statements(compute, template, role) for name, role in roles.items()}, aws, env.platform.data.datasets.name
 
 
 def get_object(bucket: str, key: str, aws) -> Request:

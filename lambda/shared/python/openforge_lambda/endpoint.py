@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from openforge_lambda.instance_catalogue import NVIDIA, UnknownInstanceType, lookup, volume_kms_key_allowed
 from openforge_lambda.settings import FieldError, required, required_list
+from openforge_lambda.training_job import TAG_NAMESPACE
 
 log = logging.getLogger(__name__)
 # SageMaker's limit and pattern for endpoint, endpoint config and model names (botocore's model:
@@ -39,7 +40,7 @@ NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 REQUESTED_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")  # the same, before the prefix and the cut to 63
 HASH_LENGTH = 8
 VARIANT_NAME = "AllTraffic"
-PREVIOUS_CONFIG_TAG = "openforge:previous-endpoint-config"
+PREVIOUS_CONFIG_TAG = f"{TAG_NAMESPACE}previous-endpoint-config"
 # UpdateEndpoint is refused in every other state.
 UPDATABLE_STATES = ("InService",)
 SETTLED_STATES = ("InService", "Failed", "OutOfService", "UpdateRollbackFailed")

@@ -40,7 +40,9 @@ VOLUME_SIZE_GB = 512
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 # The image's ENTRYPOINT is the launcher (SageMaker appends "train"); evaluation is another
 # module. Both (and STEPS) are said in hyperpod_jobs.spec, which the HyperPod submitter checks too.
-TAG_EXECUTION, TAG_JOB, TAG_STEP = "openforge:execution", "openforge:job", "openforge:step"
+# Every tag OpenForge puts on what it creates at run time starts so (IAM allows only these keys).
+TAG_NAMESPACE = "openforge:"
+TAG_EXECUTION, TAG_JOB, TAG_STEP = f"{TAG_NAMESPACE}execution", f"{TAG_NAMESPACE}job", f"{TAG_NAMESPACE}step"
 
 
 class TrainingRequestRefused(FieldError):
