@@ -13,11 +13,10 @@ text of the spec is ever evaluated as shell.
 """
 from __future__ import annotations
 
-import json
 import math
 import shlex
 
-from .spec import JobSpec
+from .spec import JobSpec, hyperparameters_json
 
 DEFAULT_WORK_ROOT = "/opt/openforge/work"  # node-local; made by the lifecycle scripts, owned by the jobs' user
 
@@ -37,7 +36,7 @@ def sbatch_script(spec: JobSpec, *, work_root: str = DEFAULT_WORK_ROOT) -> str:
     """The batch script for one step: readable, every value shell-quoted."""
     q = shlex.quote
     minutes = max(1, math.ceil(spec.max_runtime_seconds / 60))
-    hyperparameters = json.dumps(spec.hyperparameters, indent=2, sort_keys=True)
+    hyperparameters = hyperparameters_json(spec.hyperparameters)
     copies = "\n".join(f'srun aws s3 cp --recursive --only-show-errors {q(uri)} "$WORK/input/data/"{q(name)}/'
                        for name, uri in spec.channels.items())
     command = " ".join(q(part) for part in spec.command)

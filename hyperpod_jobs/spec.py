@@ -35,6 +35,11 @@ CHANNEL_NAME = re.compile(r"[A-Za-z0-9.\-_]{1,64}")
 # the container reads them as its config's field names.
 HYPERPARAMETER_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
 MAX_HYPERPARAMETER_VALUE = 2500
+MAX_HYPERPARAMETERS = 100  # "a maximum of 100 hyperparameters" (same page)
+# The batch script hands the hyperparameters to every node in one environment variable, and
+# Linux refuses any single environment string over 128 KiB (MAX_ARG_STRLEN) at exec: keep the
+# JSON well under it, so a job fails here with the field named, not in srun with E2BIG.
+MAX_HYPERPARAMETERS_JSON_BYTES = 96 * 1024
 # S3Uri is at most 1,024 characters (botocore's sagemaker model, S3DataSource.S3Uri). A
 # bucket name follows S3's naming rules
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html); keys are
@@ -55,6 +60,11 @@ MAX_INSTANCE_COUNT = 1024
 # is writable by every node (the node role), so an id read back from one is checked before
 # it reaches scancel/squeue/sacct as an argument ("--user=openforge" would be an option).
 SLURM_JOB_ID = re.compile(r"[0-9]{1,10}")
+def hyperparameters_json(hyperparameters: dict) -> str:
+    """hyperparameters.json as the batch script writes it on every node."""
+    return json.dumps(hyperparameters, indent=2, sort_keys=True)
+
+
 FIELDS = ("version", "job_name", "step", "command", "channels", "hyperparameters", "output_s3_uri", "checkpoint_s3_uri",
           "instance_type", "instance_count", "partition", "image_uri", "max_runtime_seconds")
 
@@ -209,12 +219,20 @@ def parse(document: object, allowed: Allowed) -> JobSpec:
         raise SpecRefused("channels", "must name at least one channel")
     for name, uri in channels.items():
         _checked(CHANNEL_NAME, name, f"channels.{name}", "a channel name: letters, digits, '.', '-', '_', at most 64")
+        if name in (".", ".."):  # a folder name under /opt/ml/input/data: "." or ".." would land elsewhere
+            raise SpecRefused(f"channels.{name}", "must not be '.' or '..'")
         _s3_prefix(uri, f"channels.{name}", allowed)
     hyperparameters = _mapping(document["hyperparameters"], "hyperparameters")
+    if len(hyperparameters) > MAX_HYPERPARAMETERS:
+        raise SpecRefused("hyperparameters", f"at most {MAX_HYPERPARAMETERS}, got {len(hyperparameters)}")
     for key, value in hyperparameters.items():
         _checked(HYPERPARAMETER_KEY, key, f"hyperparameters.{key}", "an identifier of at most 256 characters")
         if not isinstance(value, str) or len(value) > MAX_HYPERPARAMETER_VALUE:
             raise SpecRefused(f"hyperparameters.{key}", f"must be a string of at most {MAX_HYPERPARAMETER_VALUE} characters")
+    encoded = len(hyperparameters_json(hyperparameters).encode())
+    if encoded > MAX_HYPERPARAMETERS_JSON_BYTES:
+        raise SpecRefused("hyperparameters", f"{encoded} bytes as JSON; a Slurm job passes them to its nodes in one environment "
+                                             f"variable, which must stay under {MAX_HYPERPARAMETERS_JSON_BYTES}")
     checkpoint = document["checkpoint_s3_uri"]
     if checkpoint is not None:
         _s3_prefix(checkpoint, "checkpoint_s3_uri", allowed)

@@ -260,6 +260,9 @@ HOSTILE = [  # (what changes in a good spec, the field the refusal names)
     ({"instance_count": "2; touch pwned"}, "instance_count"),
     ({"max_runtime_seconds": 10**9}, "max_runtime_seconds"),
     ({"script": "#!/bin/bash\ntouch pwned"}, "script"),
+    ({"channels": {"..": f"s3://{DATASETS}/curated/"}}, "channels..."),
+    ({"hyperparameters": {f"h{i}": "1" for i in range(101)}}, "hyperparameters"),
+    ({"hyperparameters": {f"h{i}": "\u00e9" * 2500 for i in range(20)}}, "hyperparameters"),  # 50 KB as text, 300 KB as escaped JSON
 ]
 
 
