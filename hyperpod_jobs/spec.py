@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
+
+from . import sagemaker_limits as limits
 
 VERSION = 1
 # The container's entrypoints: the only commands a job may run. Said here, not in the
@@ -28,14 +30,14 @@ STEPS = ("validation", "training", "evaluation")
 # their name (botocore's sagemaker model, TrainingJobName and ChannelName:
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html,
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_Channel.html).
-JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
-CHANNEL_NAME = re.compile(r"[A-Za-z0-9.\-_]{1,64}")
+JOB_NAME = re.compile(limits.NAME)
+CHANNEL_NAME = re.compile(limits.CHANNEL_NAME)
 # Hyperparameters: SageMaker takes keys up to 256 and values up to 2,500 characters
 # (HyperParameters in CreateTrainingJob, link above). Keys here must also be identifiers:
 # the container reads them as its config's field names.
-HYPERPARAMETER_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
-MAX_HYPERPARAMETER_VALUE = 2500
-MAX_HYPERPARAMETERS = 100  # "a maximum of 100 hyperparameters" (same page)
+HYPERPARAMETER_KEY = re.compile(rf"[A-Za-z_][A-Za-z0-9_]{{0,{limits.MAX_HYPERPARAMETER_KEY - 1}}}")
+MAX_HYPERPARAMETER_VALUE = limits.MAX_HYPERPARAMETER_VALUE
+MAX_HYPERPARAMETERS = limits.MAX_HYPERPARAMETERS
 # The batch script hands the hyperparameters to every node in one environment variable, and
 # Linux refuses any single environment string over 128 KiB (MAX_ARG_STRLEN) at exec: keep the
 # JSON well under it, so a job fails here with the field named, not in srun with E2BIG.
@@ -45,7 +47,7 @@ MAX_HYPERPARAMETERS_JSON_BYTES = 96 * 1024
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html); keys are
 # held to a conservative character set (letters, digits and . _ - / = + @ ,), with no
 # empty, "." or ".." segment.
-MAX_S3_URI = 1024
+MAX_S3_URI = limits.MAX_S3_URI
 S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>[A-Za-z0-9._\-/=+@,]*)")
 INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9]+\.[a-z0-9]+")
 PARTITION = re.compile(r"[A-Za-z0-9_\-]{1,63}")
@@ -54,7 +56,7 @@ PARTITION = re.compile(r"[A-Za-z0-9_\-]{1,63}")
 IMAGE_URI = re.compile(r"[0-9]{12}\.dkr\.ecr\.[a-z0-9\-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/\-]+:[A-Za-z0-9._\-]{1,128}")
 # A training job runs at most 28 days (StoppingCondition.MaxRuntimeInSeconds:
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StoppingCondition.html).
-MAX_RUNTIME_SECONDS = 28 * 24 * 60 * 60
+MAX_RUNTIME_SECONDS = limits.MAX_RUNTIME_SECONDS
 MAX_INSTANCE_COUNT = 1024
 # A Slurm job id as sbatch --parsable, squeue and sacct print it: a number. A status file
 # is writable by every node (the node role), so an id read back from one is checked before
@@ -227,8 +229,8 @@ def parse(document: object, allowed: Allowed) -> JobSpec:
         raise SpecRefused("hyperparameters", f"at most {MAX_HYPERPARAMETERS}, got {len(hyperparameters)}")
     for key, value in hyperparameters.items():
         _checked(HYPERPARAMETER_KEY, key, f"hyperparameters.{key}", "an identifier of at most 256 characters")
-        if not isinstance(value, str) or len(value) > MAX_HYPERPARAMETER_VALUE:
-            raise SpecRefused(f"hyperparameters.{key}", f"must be a string of at most {MAX_HYPERPARAMETER_VALUE} characters")
+        if not isinstance(value, str) or len(value) > MAX_HYPERPARAMETER_VALUE or any(c in value for c in limits.LINE_TERMINATORS):
+            raise SpecRefused(f"hyperparameters.{key}", f"must be one line of at most {MAX_HYPERPARAMETER_VALUE} characters")
     encoded = len(hyperparameters_json(hyperparameters).encode())
     if encoded > MAX_HYPERPARAMETERS_JSON_BYTES:
         raise SpecRefused("hyperparameters", f"{encoded} bytes as JSON; a Slurm job passes them to its nodes in one environment "

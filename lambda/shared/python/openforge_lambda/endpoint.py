@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from hyperpod_jobs import sagemaker_limits
+
 from openforge_lambda.instance_catalogue import NVIDIA, UnknownInstanceType, lookup, volume_kms_key_allowed
 from openforge_lambda.settings import FieldError, required, required_list
 from openforge_lambda.training_job import TAG_NAMESPACE
@@ -35,8 +37,8 @@ log = logging.getLogger(__name__)
 # SageMaker's limit and pattern for endpoint, endpoint config and model names (botocore's model:
 # EndpointName, EndpointConfigName max 63, [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}; ModelName's pattern admits the same names).
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpoint.html
-NAME_LIMIT = 63
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+NAME_LIMIT = sagemaker_limits.NAME_MAX_LENGTH
+NAME_PATTERN = re.compile(f"^{sagemaker_limits.NAME}$")
 REQUESTED_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")  # the same, before the prefix and the cut to 63
 HASH_LENGTH = 8
 VARIANT_NAME = "AllTraffic"

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
+from hyperpod_jobs import sagemaker_limits
+
 from openforge_lambda import instance_catalogue as catalogue
 from openforge_lambda.settings import FieldError
 
@@ -42,7 +44,7 @@ S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$"
 CATEGORY_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 # SageMaker's HyperParameterValue pattern, '.*', is a Java regular expression: its '.' takes no
 # line terminator, so a value with one is refused (botocore's sagemaker model; tests/aws_strict.py).
-HYPERPARAMETER_TEXT_PATTERN = r"^[^\n\r\u0085\u2028\u2029]*$"
+HYPERPARAMETER_TEXT_PATTERN = "^[^" + "".join(f"\\u{ord(char):04x}" for char in sagemaker_limits.LINE_TERMINATORS) + "]*$"
 # What a value failing a pattern should have looked like, for the error message.
 PATTERN_HINTS = {
     JOB_NAME_PATTERN: "1-41 letters, digits or hyphens, starting and ending with a letter or digit",
@@ -51,15 +53,13 @@ PATTERN_HINTS = {
     HYPERPARAMETER_TEXT_PATTERN: "one line of text (SageMaker refuses a hyperparameter with a line break)",
 }
 
-# --- SageMaker's limits on what the input becomes, from botocore's sagemaker service model
-# (the API reference's Length Constraints and Patterns, e.g.
-# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html).
-# TrainingJobName, EndpointName, EndpointConfigName: at most 63 characters.
-SAGEMAKER_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
-HYPERPARAMETER_VALUE_MAX_LENGTH = 2500  # HyperParameterValue (the prose says 256; the model, which the service checks, 2500)
-HYPERPARAMETER_KEY_MAX_LENGTH = 256  # HyperParameterKey
-HYPERPARAMETERS_MAX_COUNT = 100  # HyperParameters: "a maximum of 100 hyperparameters"
-S3_URI_MAX_LENGTH = 1024  # S3Uri: a channel's S3DataSource, OutputDataConfig.S3OutputPath, CheckpointConfig.S3Uri
+# --- SageMaker's limits on what the input becomes (hyperpod_jobs.sagemaker_limits, from
+# botocore's sagemaker service model; the HyperPod submitter checks the same).
+SAGEMAKER_NAME_PATTERN = f"^{sagemaker_limits.NAME}$"
+HYPERPARAMETER_VALUE_MAX_LENGTH = sagemaker_limits.MAX_HYPERPARAMETER_VALUE
+HYPERPARAMETER_KEY_MAX_LENGTH = sagemaker_limits.MAX_HYPERPARAMETER_KEY
+HYPERPARAMETERS_MAX_COUNT = sagemaker_limits.MAX_HYPERPARAMETERS
+S3_URI_MAX_LENGTH = sagemaker_limits.MAX_S3_URI
 # TagValue: ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$, at most 256 (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_Tag.html).
 TAG_VALUE_MAX_LENGTH = 256
 TAG_VALUE_SYMBOLS = "_.:/=+-@"
