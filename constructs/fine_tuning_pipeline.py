@@ -125,8 +125,10 @@ class FineTuningPipeline(Construct):
         })
         training_environment = self._training_environment()
         # The start function checks a run and its plan again (a direct invoke skips ValidateInput).
-        self._allow_training_jobs(self._function("StartTrainingJob", "start_training_job",
-                                                 {**training_environment, **self._run_checks_environment()}), start=True)
+        # It stops again a job it started for an execution that had ended meanwhile (openforge_lambda.execution_check).
+        start = self._function("StartTrainingJob", "start_training_job", {**training_environment, **self._run_checks_environment()})
+        self._allow_training_jobs(start, start=True, stop=True)
+        self._allow_describe_execution(start)
         self._allow_training_jobs(self._function("CheckTrainingJob", "check_training_job", training_environment), start=False)
         pick = self._function("PickModel", "pick_model", {"OUTPUT_KMS_KEY_ID": artifacts.key_arn})
         for prefix in ("training", "reports"):
@@ -134,7 +136,9 @@ class FineTuningPipeline(Construct):
         read_write_objects(pick, artifacts, "reports")
         use_key(pick, artifacts.key_arn, encrypt=True)
         serving_environment = self._serving_environment()
-        self._allow_endpoints(self._function("DeployEndpoint", "deploy_endpoint", serving_environment), create=True)
+        deploy = self._function("DeployEndpoint", "deploy_endpoint", serving_environment)
+        self._allow_endpoints(deploy, create=True)
+        self._allow_describe_execution(deploy)
         self._allow_endpoints(self._function("CheckEndpoint", "check_endpoint", {}), create=False, change=False)
         self._allow_endpoints(self._function("RollBackEndpoint", "roll_back_endpoint", {}), create=False)
         clean_up = self._function("CleanUpRun", "clean_up_run", {**training_environment, **serving_environment})
@@ -196,6 +200,17 @@ class FineTuningPipeline(Construct):
         """What marks an endpoint, endpoint config or model as this environment's OpenForge's."""
         return {f"{TAG_NAMESPACE}managed-by": "openforge", f"{TAG_NAMESPACE}environment": self._config.name}
 
+    @property
+    def _executions(self) -> str:
+        """This state machine's executions (ARNs name the machine; execution names are chosen per run)."""
+        stack = Stack.of(self)
+        return f"arn:{stack.partition}:states:{stack.region}:{stack.account}:execution:{self.state_machine_name}:*"
+
+    def _allow_describe_execution(self, role: JobRole) -> None:
+        """A start function asks whether its execution still runs (openforge_lambda.execution_check)."""
+        role.allow(["states:DescribeExecution"], [self._executions],
+                   why_wildcard="Execution names are chosen when a run starts; this state machine's executions only.")
+
     def _allow_training_jobs(self, role: JobRole, *, start: bool, stop: bool = False) -> None:
         jobs = [f"{self._sagemaker}:training-job/*"]
         role.allow(["sagemaker:DescribeTrainingJob"], jobs, why_wildcard=SAGEMAKER_JOB_NAMES)
@@ -228,7 +243,7 @@ class FineTuningPipeline(Construct):
         cluster's prefix of the artifacts bucket (hyperpod_jobs); the submitter on the
         controller does the rest. No SSM, no other prefix."""
         cluster, artifacts = self._training.cluster_name, self._artifacts
-        if not start:
+        if not start or stop:  # a cancel reads the status first
             read_objects(role, artifacts, status_prefix(cluster))
         if start:
             write_objects(role, artifacts, jobs_prefix(cluster))
@@ -402,10 +417,13 @@ class FineTuningPipeline(Construct):
         f = self.functions
         deploy = guarded(invoke(self, f["DeployEndpoint"], steps.DEPLOY, result_path="$.deployment", payload=sfn.TaskInput.from_object({
             "endpoint_name.$": "$.plan.endpoint_name", "execution_name.$": "$.plan.execution_name",
-            "model_data_s3_uri.$": "$.selection.chosen.model_s3_uri", "instance_type.$": "$.run.deploy.instance_type"})))
+            "model_data_s3_uri.$": "$.selection.chosen.model_s3_uri", "instance_type.$": "$.run.deploy.instance_type",
+            "execution_arn.$": "$$.Execution.Id"})))
         wait_endpoint = sfn.Wait(self, steps.WAIT_ENDPOINT, time=sfn.WaitTime.seconds_path("$.plan.poll_seconds"))
         check_endpoint = guarded(invoke(self, f["CheckEndpoint"], steps.CHECK_ENDPOINT, result_path="$.endpoint", payload=sfn.TaskInput.from_object(
-            {"endpoint_name.$": "$.deployment.endpoint_name", "endpoint_config_name.$": "$.deployment.endpoint_config_name"})))
+            {"endpoint_name.$": "$.deployment.endpoint_name", "endpoint_config_name.$": "$.deployment.endpoint_config_name",
+             # Past this, CheckEndpoint settles the endpoint as failed: the loop's checks stay within run_limits' bound.
+             "allowance": {"started.$": "$.deployment.started_at", "seconds": run_limits.DEPLOYMENT_SECONDS}})))
         roll_back = guarded(invoke(self, f["RollBackEndpoint"], steps.ROLL_BACK, input_path="$.deployment", result_path="$.rollback"))
         endpoint_failed = sfn.Pass(self, steps.ENDPOINT_FAILED, result_path="$.failure", parameters={
             "error": "EndpointFailed", "cause.$": "States.Format('endpoint {} is {}: {}', $.endpoint.endpoint_name, $.endpoint.status, $.endpoint.failure_reason)",
@@ -428,7 +446,7 @@ class FineTuningPipeline(Construct):
         wait is the check's ``wait_seconds``, which grows with the execution's age
         (pipeline/run_limits.py), so polling cannot reach the history limit."""
         start = guarded(invoke(self, self.functions["StartTrainingJob"], start_name, result_path=f"{status_path}_job", payload=sfn.TaskInput.from_object(
-            {"step": step, "run.$": "$.run", "plan.$": "$.plan", "mix.$": mix_path})))
+            {"step": step, "run.$": "$.run", "plan.$": "$.plan", "mix.$": mix_path, "execution_arn.$": "$$.Execution.Id"})))
         wait = self._waits[wait_name] = sfn.Wait(self, wait_name, time=sfn.WaitTime.seconds_path(f"{status_path}.wait_seconds"))
         check = self._checks[check_name] = guarded(invoke(self, self.functions["CheckTrainingJob"], check_name, result_path=status_path,
                                                           payload=sfn.TaskInput.from_object({"job.$": f"{status_path}_job", "poll": {
@@ -488,7 +506,6 @@ class FineTuningPipeline(Construct):
         FAILED runs the clean-up from the execution's history and notifies. A FAILED execution
         has usually cleaned up already: doing it again is harmless, and it is not notified twice.
         https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html"""
-        stack = Stack.of(self)
         environment = {"TOPIC_ARN": self.topic.topic_arn, "VALIDATE_STATE": steps.VALIDATE, "DEPLOY_STATE": steps.DEPLOY,
                        "NOTIFY_FAILURE_STATE": steps.NOTIFY_FAILURE}
         # The endpoint namespace, to find a deployment that left no record.
@@ -500,8 +517,7 @@ class FineTuningPipeline(Construct):
         self.end_clean_up_function = function
         self._allow_training_jobs(role, start=False, stop=True)
         self._allow_endpoints(role, create=False)
-        executions = f"arn:{stack.partition}:states:{stack.region}:{stack.account}:execution:{self.state_machine_name}:*"
-        role.allow(["states:DescribeExecution", "states:GetExecutionHistory"], [executions],
+        role.allow(["states:DescribeExecution", "states:GetExecutionHistory"], [self._executions],
                    why_wildcard="Execution names are chosen when a run starts; this state machine's executions only.")
         role.allow(["sns:Publish"], [self.topic.topic_arn])
         role.allow(["kms:GenerateDataKey", "kms:Decrypt"], [self.notifications_key.key_arn])  # the topic is encrypted with it

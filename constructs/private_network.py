@@ -35,7 +35,7 @@ INTERFACE_ENDPOINTS: dict[str, InterfaceEndpoint] = {
     "EcrApi": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.ECR, "training image manifests"),
     "EcrDocker": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER, "training image layers (blobs come from S3)"),
     "Kms": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.KMS, "every encrypted read and write"),
-    "StepFunctions": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS, "pipeline task callbacks"),
+    "StepFunctions": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS, "pipeline task callbacks; execution status and history for the start functions and the clean-up"),
     "Sns": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.SNS, "pipeline notifications"),
     "Ssm": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.SSM, "Session Manager access to HyperPod nodes (operators); jobs are submitted through S3"),
     "SsmMessages": InterfaceEndpoint(ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES, "Session Manager channels to HyperPod nodes"),

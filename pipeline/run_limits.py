@@ -29,7 +29,8 @@ EVENTS_PER_RUN, EVENTS_PER_MIX = 200, 40
 
 # Allowances for what AWS does not bound: a training job's provisioning and downloads before
 # MaxRuntimeInSeconds counts, sanitising the raw data (a Distributed Map of 15-minute Lambdas),
-# and an endpoint becoming InService.
+# and an endpoint becoming InService. The state machine passes DEPLOYMENT_SECONDS to CheckEndpoint,
+# which fails a deployment not settled that long after DeployEndpoint started it.
 JOB_START_SECONDS = 3600
 SANITISATION_SECONDS = 24 * 3600
 DEPLOYMENT_SECONDS = 2 * 3600
@@ -75,7 +76,10 @@ def worst_case_history_events(*, max_training_hours: int, max_parallel_runs: int
                               events_per_poll: int = EVENTS_PER_POLL) -> int:
     """An upper bound on one execution's history events: every lane of the grid polling for the
     whole execution timeout, one extra check per job (the check right after its start), the
-    endpoint polled every poll_seconds for the whole deployment allowance, and the rest."""
+    endpoint polled every poll_seconds for the whole deployment allowance, and the rest. The
+    endpoint's k-th check comes at least k * poll_seconds after the deployment started, and the
+    first at or past DEPLOYMENT_SECONDS ends the loop, so it checks at most
+    ceil(DEPLOYMENT_SECONDS / poll_seconds) times."""
     grid = max_grid_points()
     run_seconds = execution_timeout_seconds(max_training_hours=max_training_hours, max_parallel_runs=max_parallel_runs)
     lanes = min(max_parallel_runs, grid)

@@ -237,6 +237,26 @@ def test_an_execution_that_ends_unfinished_is_cleaned_up_by_an_eventbridge_rule(
     assert ":execution:OpenForge-" in json.dumps(history[0]["Resource"]) and "-FineTune:*" in json.dumps(history[0]["Resource"])
 
 
+def test_the_start_functions_may_describe_only_this_state_machines_executions(env):
+    """StartTrainingJob and DeployEndpoint ask, after creating, whether their execution still runs
+    (openforge_lambda.execution_check); each is told its execution's ARN."""
+    template, construct = pipeline(env), env.platform.pipeline.pipeline
+    stack = env.platform.pipeline
+    policies = template.find_resources("AWS::IAM::ManagedPolicy")
+    machine = construct.state_machine_name
+    for name in ("StartTrainingJob", "DeployEndpoint"):
+        policy = policies[stack.get_logical_id(construct.roles[name].policy.node.default_child)]
+        described = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "states:DescribeExecution" in actions(s)]
+        assert [actions(s) for s in described] == [["states:DescribeExecution"]], name
+        resource = json.dumps(described[0]["Resource"])
+        assert f":execution:{machine}:*" in resource and resource.count("*") == 1, name
+    states = all_states(definition(template)["States"])
+    starts = [states[name] for name in (steps.VALIDATION_RUN, steps.TRAIN, steps.EVALUATE, steps.DEPLOY)]
+    assert all(state["Parameters"]["execution_arn.$"] == "$$.Execution.Id" for state in starts)
+    allowance = states[steps.CHECK_ENDPOINT]["Parameters"]["allowance"]
+    assert allowance == {"started.$": "$.deployment.started_at", "seconds": run_limits.DEPLOYMENT_SECONDS}
+
+
 # --- behaviour under moto ------------------------------------------------------------------
 
 @dataclass
@@ -297,7 +317,7 @@ def picked(passed: bool, model="s3://artifacts/training/tickets/exec-1/tickets-t
 
 
 DEPLOYED = {"endpoint_name": "tickets", "model_name": "tickets-1a2b3c4d", "endpoint_config_name": "tickets-1a2b3c4d",
-            "previous_endpoint_config_name": None, "created_endpoint": True, "action": "created"}
+            "previous_endpoint_config_name": None, "created_endpoint": True, "action": "created", "started_at": "2026-01-01T00:00:00+00:00"}
 
 
 def run_pipeline(synthesised: Synthesised, results: list[dict], execution_input: dict | None = None, one_mix_at_a_time: bool = False,
@@ -362,8 +382,12 @@ def test_a_run_goes_from_raw_data_to_a_private_endpoint_and_says_what_it_did(syn
     [validation_start] = [c for c in calls if c.get("step") == "validation"]
     assert validation_start["mix"] == mix and validation_start["plan"] == plan["plan"]
     [deploy] = [c for c in calls if "model_data_s3_uri" in c]
+    execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:fine-tune:{EXECUTION}"
     assert deploy == {"endpoint_name": "tickets", "execution_name": EXECUTION, "model_data_s3_uri": picked(True)["chosen"]["model_s3_uri"],
-                      "instance_type": plan["run"]["deploy"]["instance_type"]}
+                      "instance_type": plan["run"]["deploy"]["instance_type"], "execution_arn": execution_arn}
+    assert [c["execution_arn"] for c in calls if "step" in c and "run" in c] == [execution_arn] * 3, "every start names its execution"
+    [check_endpoint] = [c for c in calls if "allowance" in c]
+    assert check_endpoint["allowance"] == {"started": DEPLOYED["started_at"], "seconds": run_limits.DEPLOYMENT_SECONDS}
 
 
 def test_a_bad_input_stops_at_the_first_state_with_the_field_named(synthesised):

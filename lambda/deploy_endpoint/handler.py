@@ -3,21 +3,27 @@ isolated) and the endpoint config (volume under the customer's KMS key), then cr
 endpoint or update it. Safe to retry: names come from the endpoint and the execution.
 
 Event: {"endpoint_name": ..., "execution_name": ..., "model_data_s3_uri": "s3://.../model.tar.gz"
-        or an S3 prefix of files, "instance_type": ..., "instance_count": 1}
+        or an S3 prefix of files, "instance_type": ..., "instance_count": 1,
+        "execution_arn": the execution asking ($$.Execution.Id; absent on a direct invoke)}
 Environment: SERVING_IMAGE_URI, SERVING_ROLE_ARN, ENDPOINT_SUBNET_IDS, ENDPOINT_SECURITY_GROUP_IDS
 (comma-separated), ENDPOINT_KMS_KEY_ARN; ENDPOINT_NAME_PREFIX and ENDPOINT_OWNER_TAGS (JSON):
 the endpoint is named under the prefix (the event's endpoint_name is the job's) and everything
 made is tagged as the environment's.
-Returns the deployment record CheckEndpoint and RollBackEndpoint take. A request that would
+Returns the deployment record CheckEndpoint and RollBackEndpoint take, with "started_at" (ISO
+8601), from which CheckEndpoint counts the deployment's time allowance. When the execution had
+ended by the time the deployment was made (a stop while this ran), it is rolled back again and
+the record says so under "execution_ended" (openforge_lambda.execution_check). A request that would
 not be private and encrypted, or would update an endpoint without the environment's tags,
 raises DeploymentRefused naming the field.
 """
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timezone
 
 import boto3
 from aws_lambda_powertools import Logger
+from openforge_lambda import execution_check, failure
 from openforge_lambda.endpoint import ServingEnvironment, deploy
 
 logger = Logger(service="openforge-deploy-endpoint")
@@ -28,6 +34,14 @@ REQUEST_FIELDS = ("endpoint_name", "execution_name", "model_data_s3_uri", "insta
 def handler(event: dict, context) -> dict:
     request = {**dataclasses.asdict(ServingEnvironment.from_environment()),
                **{field: event[field] for field in REQUEST_FIELDS if field in event}}
-    deployed = deploy(boto3.client("sagemaker"), request)
+    started_at = datetime.now(timezone.utc).isoformat()
+    sagemaker = boto3.client("sagemaker")
+    deployed = {**deploy(sagemaker, request), "started_at": started_at}
+    ended = execution_check.ended_status(boto3.client("stepfunctions"), event.get("execution_arn"))
+    if ended:
+        undone = failure.undo_start(sagemaker, deployment=deployed)
+        deployed = execution_check.abandoned(deployed, event["execution_arn"], ended, undone, f"deploying to endpoint {deployed['endpoint_name']}")
+        logger.warning("the execution ended while the endpoint was deployed: rolled it back", extra=deployed)
+        return deployed
     logger.info("endpoint deployment started", extra=deployed)
     return deployed

@@ -62,3 +62,19 @@ def buckets(aws, monkeypatch) -> Buckets:
     s3.put_bucket_versioning(Bucket=Buckets.datasets, VersioningConfiguration={"Status": "Enabled"})
     monkeypatch.setenv("OUTPUT_KMS_KEY_ID", kms_key_id)
     return Buckets(s3, kms_key_id)
+
+
+def pipeline_execution(*, stopped: bool) -> str:
+    """An execution of a small state machine (one long Wait) under moto, as the start functions'
+    caller: still RUNNING, or stopped as the console stops it (ABORTED)."""
+    import json
+
+    sfn = boto3.client("stepfunctions")
+    role = boto3.client("iam").create_role(RoleName="pipeline-execution", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    machine = sfn.create_state_machine(name="OpenForge-test-FineTune", roleArn=role, definition=json.dumps(
+        {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}))["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, name="exec-1")["executionArn"]
+    if stopped:
+        sfn.stop_execution(executionArn=execution, error="Console", cause="stopped in the console")
+    assert sfn.describe_execution(executionArn=execution)["status"] == ("ABORTED" if stopped else "RUNNING")
+    return execution

@@ -11,6 +11,7 @@ drops, and state is read from moto.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import botocore.session
@@ -21,7 +22,7 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpointConfig, sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 
-from tests.lambdas.conftest import LambdaContext, load_handler
+from tests.lambdas.conftest import LambdaContext, load_handler, pipeline_execution
 
 from openforge_lambda.endpoint import (  # isort: skip
     NAME_LIMIT, VARIANT_NAME, DeployRequest, DeploymentConflict, DeploymentRefused, deploy, deployment_name, roll_back, status)
@@ -426,3 +427,53 @@ def test_a_deploy_on_an_instance_type_the_platform_does_not_know_is_refused_nami
     with pytest.raises(DeploymentRefused, match=r"^instance_type: unknown instance type 'ml\.g5\.3xlarge'"):
         deploy(sagemaker.client, sagemaker.request("exec-1", instance_type="ml.g5.3xlarge"))
     assert sagemaker.sent == []
+
+
+def test_a_deployment_made_for_an_execution_stopped_meanwhile_is_rolled_back_and_the_record_says_why(sagemaker, serving_environment):
+    """Step Functions does not stop a running Lambda when its execution stops: the clean-up may
+    have looked before CreateEndpoint landed, so DeployEndpoint checks afterwards."""
+    execution = pipeline_execution(stopped=True)
+    event = {"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_TAR, "instance_type": INSTANCE,
+             "execution_arn": execution}
+    deployed = load_handler("deploy_endpoint")(event, LambdaContext())
+    assert not sagemaker.exists("endpoint", SERVED) and not sagemaker.exists("config", deployed["endpoint_config_name"])
+    assert not sagemaker.exists("model", deployed["model_name"]), "nothing is left serving"
+    ended = deployed["execution_ended"]
+    assert (ended["status"], ended["cleanup_problems"]) == ("ABORTED", [])
+    assert ended["reason"].startswith(f"execution {execution} was ABORTED when this step had just started deploying to endpoint {SERVED}, "
+                                      f"so it was undone: deleted endpoint {SERVED}")
+
+
+def test_a_deployment_for_a_running_execution_stays(sagemaker, serving_environment):
+    event = {"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_TAR, "instance_type": INSTANCE,
+             "execution_arn": pipeline_execution(stopped=False)}
+    deployed = load_handler("deploy_endpoint")(event, LambdaContext())
+    assert "execution_ended" not in deployed and sagemaker.exists("endpoint", SERVED) and sagemaker.exists("model", deployed["model_name"])
+
+
+def test_an_endpoint_not_settled_within_the_deployment_allowance_is_a_failure_naming_it(sagemaker, serving_environment):
+    """The endpoint loop waits a fixed poll_seconds; run_limits bounds its checks by the
+    allowance, so CheckEndpoint must end the loop once the allowance has passed."""
+    deployed = load_handler("deploy_endpoint")({"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_TAR,
+                                                "instance_type": INSTANCE}, LambdaContext())
+    sagemaker.set_endpoint(SERVED, "Creating")
+    started = datetime.fromisoformat(deployed["started_at"])
+
+    def check(after: timedelta) -> dict:
+        allowance = {"started": (started - after).isoformat(), "seconds": 7200}
+        return load_handler("check_endpoint")({**deployed, "allowance": allowance}, LambdaContext())
+
+    assert check(timedelta(seconds=7000))["settled"] is False
+    late = check(timedelta(seconds=7201))
+    assert (late["status"], late["settled"], late["in_service"], late["deadline_passed"]) == ("Creating", True, False, True)
+    assert "past the pipeline's deployment allowance of 7200 s" in late["failure_reason"]
+    assert late["failure_reason"].startswith("still Creating 720")
+    sagemaker.set_endpoint(SERVED, "InService")
+    assert check(timedelta(hours=3))["in_service"] is True, "an endpoint in service is a success whenever it is seen"
+
+
+def test_the_deployment_record_says_when_it_started(sagemaker, serving_environment):
+    before = datetime.now(timezone.utc)
+    deployed = load_handler("deploy_endpoint")({"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_TAR,
+                                                "instance_type": INSTANCE}, LambdaContext())
+    assert before <= datetime.fromisoformat(deployed["started_at"]) <= datetime.now(timezone.utc)

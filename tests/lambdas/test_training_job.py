@@ -23,7 +23,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from openforge_training import config as training_config
 from openforge_training import evaluate as evaluation_config
 
-from tests.lambdas.conftest import LambdaContext, load_handler
+from tests.lambdas.conftest import LambdaContext, load_handler, pipeline_execution
 
 from openforge_lambda.pipeline_input import EnvironmentPolicy, normalise  # isort: skip
 from openforge_lambda.run_plan import PlatformLocations, plan_run  # isort: skip
@@ -362,3 +362,49 @@ def test_sagemakers_own_words_for_a_missing_job_count_as_missing():
             raise ClientError({"Error": {"Code": "ValidationException", "Message": "Requested resource not found."}}, "DescribeTrainingJob")
 
     assert status(SageMakerSaysNotFound(), {"job_name": "tickets-e75"})["failure_reason"] == "training job tickets-e75 does not exist"
+
+
+@pytest.fixture
+def created_in_progress(sagemaker, monkeypatch):
+    """CreateTrainingJob as SageMaker answers it: the job is InProgress (moto finishes it at once)."""
+    create = SageMakerResponse.create_training_job
+
+    def create_in_progress(self):
+        response = create(self)
+        self.sagemaker_backend.training_jobs[self._get_param("TrainingJobName")].training_job_status = "InProgress"
+        return response
+
+    monkeypatch.setattr(SageMakerResponse, "create_training_job", create_in_progress)
+    for name, value in ENVIRONMENT_VARIABLES.items():
+        monkeypatch.setenv(name, value)
+    return sagemaker
+
+
+def test_a_job_started_for_an_execution_stopped_meanwhile_is_stopped_again_and_the_record_says_why(created_in_progress):
+    """Step Functions does not stop a running Lambda when its execution stops: the clean-up may
+    have looked before CreateTrainingJob landed, so the start function checks afterwards."""
+    run, plan = run_and_plan()
+    execution = pipeline_execution(stopped=True)
+    started = load_handler("start_training_job")({"step": "training", "run": run, "plan": plan, "mix": plan["mixes"][0],
+                                                  "execution_arn": execution}, LambdaContext())
+    name = plan["mixes"][0]["training_job_name"]
+    assert created_in_progress.client.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Stopping"
+    ended = started["execution_ended"]
+    assert (ended["status"], ended["stopped_jobs"], ended["cleanup_problems"]) == ("ABORTED", [name], [])
+    assert ended["reason"] == f"execution {execution} was ABORTED when this step had just started job {name}, so it was undone: stopped {name}"
+
+
+def test_a_job_started_for_a_running_execution_runs_on(created_in_progress):
+    run, plan = run_and_plan()
+    started = load_handler("start_training_job")({"step": "training", "run": run, "plan": plan, "mix": plan["mixes"][0],
+                                                  "execution_arn": pipeline_execution(stopped=False)}, LambdaContext())
+    assert "execution_ended" not in started
+    assert created_in_progress.client.describe_training_job(TrainingJobName=started["job_name"])["TrainingJobStatus"] == "InProgress"
+
+
+def test_without_an_execution_arn_there_is_nothing_to_check(created_in_progress):
+    """A direct invoke names no execution: the job is started and left running."""
+    run, plan = run_and_plan()
+    started = load_handler("start_training_job")({"step": "training", "run": run, "plan": plan, "mix": plan["mixes"][0]}, LambdaContext())
+    assert "execution_ended" not in started
+    assert created_in_progress.client.describe_training_job(TrainingJobName=started["job_name"])["TrainingJobStatus"] == "InProgress"

@@ -24,12 +24,14 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from botocore.exceptions import ClientError
 
 from hyperpod_jobs import sagemaker_limits
 
 from openforge_lambda.instance_catalogue import NVIDIA, UnknownInstanceType, lookup, volume_kms_key_allowed
+from openforge_lambda.polling import seconds_since
 from openforge_lambda.settings import FieldError, required, required_list
 from openforge_lambda.training_job import TAG_NAMESPACE
 
@@ -308,6 +310,22 @@ def status(client, endpoint_name: str, endpoint_config_name: str | None = None) 
     return {"endpoint_name": endpoint_name, "status": state, "failure_reason": reason,
             "endpoint_config_name": served, "in_service": state == "InService",
             "settled": state in SETTLED_STATES}
+
+
+def past_allowance(checked: dict, allowance: Mapping, now: datetime | None = None) -> dict:
+    """``checked`` (status's result) settled as a failure once the deployment has been waited
+    for longer than its allowance: {"started": DeployEndpoint's started_at, "seconds": the
+    state machine's number, pipeline/run_limits.DEPLOYMENT_SECONDS}. The endpoint loop then
+    ends, so its checks stay within the ceil(seconds / poll_seconds) that run_limits counts
+    towards Step Functions' history limit."""
+    seconds = int(allowance["seconds"])
+    waited = seconds_since(allowance["started"], now)
+    if checked["settled"] or waited < seconds:
+        return checked
+    reason = checked.get("failure_reason")
+    return {**checked, "settled": True, "deadline_passed": True,
+            "failure_reason": f"still {checked['status']} {int(waited)} s after the deployment started, past the pipeline's "
+                              f"deployment allowance of {seconds} s" + (f"; {reason}" if reason else "")}
 
 
 def find_deployment(client, endpoint_name: str, execution_name: str) -> dict | None:

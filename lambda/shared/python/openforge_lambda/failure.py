@@ -80,6 +80,21 @@ def clean_up(event: Mapping, sagemaker, s3=None, *, hyperpod_cluster: str | None
     return result
 
 
+def undo_start(sagemaker, s3=None, *, job: Mapping | None = None, deployment: Mapping | None = None) -> dict:
+    """What one start function made for an execution that ended while it ran
+    (openforge_lambda.execution_check): ``job``, StartTrainingJob's record, stopped (or its
+    Slurm job cancelled, for target hyperpod), or ``deployment``, DeployEndpoint's, rolled
+    back. The result has clean_up's lists, with the same never-raise rule."""
+    result = {"stopped_jobs": [], "removed": [], "cleanup_problems": []}
+    if job is not None and job.get("target") == hyperpod.TARGET:
+        _cancel_slurm_jobs(result, s3, job.get("cluster_name"), job.get("jobs_bucket"), [job["job_name"]])
+    elif job is not None:
+        _stop_training_job(result, sagemaker, job["job_name"])
+    if deployment is not None:
+        _roll_back(result, sagemaker, deployment)
+    return result
+
+
 def _stop_training_job(result: dict, sagemaker, name: str) -> None:
     try:
         described = sagemaker.describe_training_job(TrainingJobName=name)

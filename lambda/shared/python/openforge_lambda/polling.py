@@ -15,8 +15,13 @@ def next_wait_seconds(age_seconds: float, poll_seconds: int, age_divisor: int) -
 
 def wait_after_check(poll: Mapping, now: datetime | None = None) -> int:
     """``poll``: {"poll_seconds", "age_divisor", "execution_started": $$.Execution.StartTime (ISO 8601)}."""
-    started = datetime.fromisoformat(str(poll["execution_started"]).replace("Z", "+00:00"))
-    if started.tzinfo is None:
-        started = started.replace(tzinfo=timezone.utc)
-    age = ((now or datetime.now(timezone.utc)) - started).total_seconds()
-    return next_wait_seconds(age, poll["poll_seconds"], poll["age_divisor"])
+    return next_wait_seconds(seconds_since(poll["execution_started"], now), poll["poll_seconds"], poll["age_divisor"])
+
+
+def seconds_since(started: str, now: datetime | None = None) -> float:
+    """Seconds from ``started`` (ISO 8601, as Step Functions' context times and our records
+    write it; no zone means UTC) to ``now``."""
+    when = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return ((now or datetime.now(timezone.utc)) - when).total_seconds()
