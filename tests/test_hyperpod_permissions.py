@@ -63,8 +63,9 @@ def test_each_function_touches_only_this_clusters_prefix_as_its_step_needs(polic
         return {("s3:GetObject", f"{CLUSTER_PREFIX}{part}/*"), ("s3:ListBucket", f"{CLUSTER_PREFIX}{part}"),
                 ("s3:ListBucket", f"{CLUSTER_PREFIX}{part}/*")}
 
+    # Start also cancels what it submitted when its execution ended meanwhile (openforge_lambda.execution_check).
     assert hyperpod_grants(policies["Permissions of: OpenForge start_training_job Lambda"]) == {
-        ("s3:PutObject", f"{CLUSTER_PREFIX}jobs/*")}
+        ("s3:PutObject", f"{CLUSTER_PREFIX}jobs/*"), *listed_and_read("status"), *listed_and_read("jobs"), ("s3:PutObject", f"{CLUSTER_PREFIX}cancel/*")}
     assert hyperpod_grants(policies["Permissions of: OpenForge check_training_job Lambda"]) == listed_and_read("status")
     assert hyperpod_grants(policies["Permissions of: OpenForge clean_up_run Lambda"]) == {
         *listed_and_read("status"), *listed_and_read("jobs"), ("s3:PutObject", f"{CLUSTER_PREFIX}cancel/*")}
