@@ -37,7 +37,7 @@ from hyperpod_jobs.spec import cancel_prefix, jobs_prefix, status_prefix
 from pipeline import run_limits, steps
 from security.acknowledgements import acknowledge
 from stacks.environment_config import EnvironmentConfig
-from stacks.permissions import BucketRef, read_objects, read_write_objects, use_key, write_objects
+from stacks.permissions import KEY_CONDITION, OUTPUT_KMS_KEY, VOLUME_KMS_KEY, BucketRef, read_objects, read_write_objects, use_key, write_objects
 
 from openforge_lambda.instance_catalogue import volume_kms_key_allowed  # isort: skip (on the path once stacks is imported)
 from openforge_lambda.training_job import TAG_JOB, TAG_NAMESPACE  # isort: skip
@@ -540,16 +540,16 @@ def _volume_key_conditions(private: dict, key_arn: str, instance_types, *, outpu
     a request naming no type would pass ForAllValues. The key is sagemaker:InstanceTypes for
     CreateTrainingJob and CreateEndpointConfig (Service Authorization Reference,
     https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html)."""
-    output = {"sagemaker:OutputKmsKey": key_arn} if output_key else {}
-    keyed = {**private, "StringEquals": {**private.get("StringEquals", {}), "sagemaker:VolumeKmsKey": key_arn, **output}}
+    keys = {VOLUME_KMS_KEY: key_arn, **({OUTPUT_KMS_KEY: key_arn} if output_key else {})}
+    keyed = {**private, KEY_CONDITION: keys}
     local = sorted(instance_type for instance_type in instance_types if not volume_kms_key_allowed(instance_type))
     if not local:
         return [keyed]
     unkeyed = {**private,
                "ForAllValues:StringEquals": {**private.get("ForAllValues:StringEquals", {}), "sagemaker:InstanceTypes": local},
-               "Null": {**private.get("Null", {}), "sagemaker:VolumeKmsKey": "true", "sagemaker:InstanceTypes": "false"}}
-    if output or private.get("StringEquals"):
-        unkeyed["StringEquals"] = {**private.get("StringEquals", {}), **output}
+               "Null": {**private.get("Null", {}), VOLUME_KMS_KEY: "true", "sagemaker:InstanceTypes": "false"}}
+    if output_key:
+        unkeyed[KEY_CONDITION] = {OUTPUT_KMS_KEY: key_arn}
     return [keyed, unkeyed]
 
 

@@ -16,6 +16,7 @@ from cdk_nag import IApplyRule, NagMessageLevel, NagPack, NagRuleCompliance
 from constructs import IConstruct
 
 import stacks  # noqa: F401  (puts the Lambda layer's package, and so the instance catalogue, on the path)
+from stacks.permissions import KEY_CONDITION, OUTPUT_KMS_KEY, VOLUME_KMS_KEY
 from openforge_lambda.instance_catalogue import UnknownInstanceType, volume_kms_key_allowed  # isort: skip
 
 PACK_NAME = "OpenForge"
@@ -93,14 +94,14 @@ def no_full_wildcard_action(node: CfnResource) -> Result:
 # training jobs created at run time by Lambdas are invisible to the packs, so the policy
 # that allows them is where "private and under our key" is checked.
 REQUIRED_CREATE_CONDITIONS = {
-    "sagemaker:CreateTrainingJob": {("StringEquals", "sagemaker:VolumeKmsKey"), ("StringEquals", "sagemaker:OutputKmsKey"),
+    "sagemaker:CreateTrainingJob": {(KEY_CONDITION, VOLUME_KMS_KEY), (KEY_CONDITION, OUTPUT_KMS_KEY),
                                     ("ForAllValues:StringEquals", "sagemaker:VpcSubnets"), ("ForAllValues:StringEquals", "sagemaker:VpcSecurityGroupIds"),
                                     ("Null", "sagemaker:VpcSubnets")},
     "sagemaker:CreateModel": {("Bool", "sagemaker:NetworkIsolation"), ("ForAllValues:StringEquals", "sagemaker:VpcSubnets"),
                               ("Null", "sagemaker:VpcSubnets")},
-    "sagemaker:CreateEndpointConfig": {("StringEquals", "sagemaker:VolumeKmsKey")},
+    "sagemaker:CreateEndpointConfig": {(KEY_CONDITION, VOLUME_KMS_KEY)},
 }
-VOLUME_KEY = ("StringEquals", "sagemaker:VolumeKmsKey")
+VOLUME_KEY = (KEY_CONDITION, VOLUME_KMS_KEY)
 
 
 def _only_local_storage_types(condition: dict) -> bool:
@@ -108,7 +109,7 @@ def _only_local_storage_types(condition: dict) -> bool:
     refuses a volume key there): it demands no volume key, demands instance types, and lists
     only such types (openforge_lambda.instance_catalogue.volume_kms_key_allowed)."""
     null, listed = condition.get("Null") or {}, (condition.get("ForAllValues:StringEquals") or {}).get("sagemaker:InstanceTypes")
-    if null.get("sagemaker:VolumeKmsKey") != "true" or null.get("sagemaker:InstanceTypes") != "false" or not listed:
+    if null.get(VOLUME_KMS_KEY) != "true" or null.get("sagemaker:InstanceTypes") != "false" or not listed:
         return False
     try:
         return not any(volume_kms_key_allowed(instance_type) for instance_type in ([listed] if isinstance(listed, str) else listed))

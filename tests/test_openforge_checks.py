@@ -88,7 +88,7 @@ def test_a_sagemaker_create_without_key_and_vpc_conditions_fails():
     iam.ManagedPolicy(stack, "Open", statements=[iam.PolicyStatement(actions=["sagemaker:CreateTrainingJob"], resources=["*"])])
     iam.ManagedPolicy(stack, "Wildcard", statements=[iam.PolicyStatement(actions=["sagemaker:Create*"], resources=["*"])])
     iam.ManagedPolicy(stack, "KeyOnly", statements=[iam.PolicyStatement(actions=["sagemaker:CreateEndpointConfig", "sagemaker:CreateModel"], resources=["*"],
-                                                                        conditions={"StringEquals": {"sagemaker:VolumeKmsKey": "k"}})])
+                                                                        conditions={"ArnEquals": {"sagemaker:VolumeKmsKeyArn": "k"}})])
     report = OpenForgeChecks().validate_scope(stack)
     findings = {(v.rule_name, c.construct_path.split("/")[1]) for v in report.violations for c in v.violating_resources}
     assert findings == {("OpenForge-SageMakerCreatesPrivate[Action::sagemaker:CreateTrainingJob]", "Open"),
@@ -100,16 +100,16 @@ def test_a_sagemaker_create_with_every_condition_passes():
     stack = Stack(App(), "Conditioned")
     iam.ManagedPolicy(stack, "Policy", statements=[
         iam.PolicyStatement(actions=["sagemaker:CreateTrainingJob"], resources=["*"], conditions={
-            "StringEquals": {"sagemaker:VolumeKmsKey": "k", "sagemaker:OutputKmsKey": "k"},
+            "ArnEquals": {"sagemaker:VolumeKmsKeyArn": "k", "sagemaker:OutputKmsKeyArn": "k"},
             "ForAllValues:StringEquals": {"sagemaker:VpcSubnets": ["s"], "sagemaker:VpcSecurityGroupIds": ["g"]},
             "Null": {"sagemaker:VpcSubnets": "false"}}),
-        iam.PolicyStatement(actions=["sagemaker:CreateEndpointConfig"], resources=["*"], conditions={"StringEquals": {"sagemaker:VolumeKmsKey": "k"}}),
+        iam.PolicyStatement(actions=["sagemaker:CreateEndpointConfig"], resources=["*"], conditions={"ArnEquals": {"sagemaker:VolumeKmsKeyArn": "k"}}),
     ])
     assert _rules_fired(stack) == set()
 
 
 def _no_volume_key(instance_types, *, null_instance_types: bool = True) -> dict:
-    null = {"sagemaker:VolumeKmsKey": "true", **({"sagemaker:InstanceTypes": "false"} if null_instance_types else {})}
+    null = {"sagemaker:VolumeKmsKeyArn": "true", **({"sagemaker:InstanceTypes": "false"} if null_instance_types else {})}
     return {"Null": null, "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": instance_types}}
 
 
@@ -131,9 +131,9 @@ def test_a_training_job_without_a_volume_key_still_needs_the_output_key_and_the_
     stack = Stack(App(), "LocalTraining")
     vpc = {"ForAllValues:StringEquals": {"sagemaker:VpcSubnets": ["s"], "sagemaker:VpcSecurityGroupIds": ["g"],
                                          "sagemaker:InstanceTypes": ["ml.p5.48xlarge"]},
-           "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VolumeKmsKey": "true", "sagemaker:InstanceTypes": "false"}}
+           "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VolumeKmsKeyArn": "true", "sagemaker:InstanceTypes": "false"}}
     iam.ManagedPolicy(stack, "Complete", statements=[iam.PolicyStatement(actions=["sagemaker:CreateTrainingJob"], resources=["*"], conditions={
-        **vpc, "StringEquals": {"sagemaker:OutputKmsKey": "k"}})])
+        **vpc, "ArnEquals": {"sagemaker:OutputKmsKeyArn": "k"}})])
     iam.ManagedPolicy(stack, "NoOutputKey", statements=[iam.PolicyStatement(actions=["sagemaker:CreateTrainingJob"], resources=["*"], conditions=vpc)])
     report = OpenForgeChecks().validate_scope(stack)
     assert {c.construct_path.split("/")[1] for v in report.violations for c in v.violating_resources} == {"NoOutputKey"}
@@ -151,3 +151,15 @@ def test_a_launching_lambda_without_its_key_setting_fails():
     findings = {(v.rule_name, c.construct_path.split("/")[1]) for v in report.violations for c in v.violating_resources}
     launch = {(rule, path) for rule, path in findings if "LaunchSettings" in rule}
     assert launch == {("OpenForge-LambdaLaunchSettings[Environment::TRAINING_KMS_KEY_ARN]", "Unkeyed")}
+
+
+def test_a_create_conditioned_on_the_retired_short_key_names_fails():
+    """sagemaker:VolumeKmsKey / OutputKmsKey are filled by no action any more: a condition on
+    them never holds in a real account (every create refused), so it does not count as ours."""
+    stack = Stack(App(), "Retired")
+    iam.ManagedPolicy(stack, "ShortNames", statements=[iam.PolicyStatement(actions=["sagemaker:CreateTrainingJob"], resources=["*"], conditions={
+        "StringEquals": {"sagemaker:VolumeKmsKey": "k", "sagemaker:OutputKmsKey": "k"},
+        "ForAllValues:StringEquals": {"sagemaker:VpcSubnets": ["s"], "sagemaker:VpcSecurityGroupIds": ["g"]},
+        "Null": {"sagemaker:VpcSubnets": "false"}})])
+    report = OpenForgeChecks().validate_scope(stack)
+    assert {c.construct_path.split("/")[1] for v in report.violations for c in v.violating_resources} == {"ShortNames"}

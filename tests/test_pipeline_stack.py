@@ -84,8 +84,8 @@ def load(env):
 
 
 def _keyed_and_unkeyed(statements_of_action: list[dict]) -> tuple[dict, dict]:
-    [keyed] = [s["Condition"] for s in statements_of_action if "sagemaker:VolumeKmsKey" in s["Condition"].get("StringEquals", {})]
-    [unkeyed] = [s["Condition"] for s in statements_of_action if "sagemaker:VolumeKmsKey" not in s["Condition"].get("StringEquals", {})]
+    [keyed] = [s["Condition"] for s in statements_of_action if "sagemaker:VolumeKmsKeyArn" in s["Condition"].get("ArnEquals", {})]
+    [unkeyed] = [s["Condition"] for s in statements_of_action if "sagemaker:VolumeKmsKeyArn" not in s["Condition"].get("ArnEquals", {})]
     return keyed, unkeyed
 
 
@@ -98,10 +98,11 @@ def test_training_jobs_name_our_volume_key_unless_every_instance_has_local_nvme(
     holds only when the request names instance types and all of them are this environment's
     local-NVMe training types; every other condition is on both statements."""
     keyed, unkeyed = _keyed_and_unkeyed(_create_statements(env, "sagemaker:CreateTrainingJob"))
-    key = keyed["StringEquals"]["sagemaker:VolumeKmsKey"]
-    assert keyed["StringEquals"] == {"sagemaker:VolumeKmsKey": key, "sagemaker:OutputKmsKey": key}
-    assert unkeyed["StringEquals"] == {"sagemaker:OutputKmsKey": key}, "the output is always under our key"
-    assert unkeyed["Null"] == {"sagemaker:VolumeKmsKey": "true", "sagemaker:InstanceTypes": "false",
+    key = keyed["ArnEquals"]["sagemaker:VolumeKmsKeyArn"]
+    assert keyed["ArnEquals"] == {"sagemaker:VolumeKmsKeyArn": key, "sagemaker:OutputKmsKeyArn": key}
+    assert unkeyed["ArnEquals"] == {"sagemaker:OutputKmsKeyArn": key}, "the output is always under our key"
+    assert "StringEquals" not in keyed and "StringEquals" not in unkeyed, "the retired short key names are filled by no action"
+    assert unkeyed["Null"] == {"sagemaker:VolumeKmsKeyArn": "true", "sagemaker:InstanceTypes": "false",
                                "sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"}
     assert unkeyed["ForAllValues:StringEquals"]["sagemaker:InstanceTypes"] == sorted(load(env).limits.training_instance_types)
     for conditions in (keyed, unkeyed):
@@ -115,11 +116,11 @@ def test_endpoint_configs_name_our_volume_key_unless_every_instance_has_local_nv
     """Both statements also demand the environment's ownership tags (and only OpenForge tag keys)."""
     keyed, unkeyed = _keyed_and_unkeyed(_create_statements(env, "sagemaker:CreateEndpointConfig"))
     tags = {key: value for key, value in keyed["StringEquals"].items() if key.startswith("aws:RequestTag/")}
-    assert tags and set(keyed["StringEquals"]) == {"sagemaker:VolumeKmsKey", *tags}
-    assert unkeyed["StringEquals"] == tags
+    assert tags and set(keyed["StringEquals"]) == set(tags) and set(keyed["ArnEquals"]) == {"sagemaker:VolumeKmsKeyArn"}
+    assert unkeyed["StringEquals"] == tags and "ArnEquals" not in unkeyed
     for conditions in (keyed, unkeyed):
         assert conditions["ForAllValues:StringLike"] == {"aws:TagKeys": ["openforge:*"]}
-    assert unkeyed["Null"] == {"sagemaker:VolumeKmsKey": "true", "sagemaker:InstanceTypes": "false"}
+    assert unkeyed["Null"] == {"sagemaker:VolumeKmsKeyArn": "true", "sagemaker:InstanceTypes": "false"}
     assert unkeyed["ForAllValues:StringEquals"] == {"sagemaker:InstanceTypes": sorted(load(env).serving.endpoint_instance_types)}
 
 
