@@ -117,7 +117,7 @@ class FineTuningPipeline(Construct):
             **self._run_checks_environment(),
             "POLL_SECONDS": str(config.pipeline.poll_seconds),
             "MAX_QUARANTINE_PERCENT": str(config.sanitisation.max_quarantine_percent),
-            # Where the platform keeps what a run uses unless its input says otherwise (README: "Starting a run").
+            # Where the platform keeps what a run uses unless its input says otherwise (docs/pipeline-input.md).
             "DEFAULT_BASE_MODEL_S3_URI": f"s3://{artifacts.name}/base-models/default/",
             "DEFAULT_CURATED_DATA_S3_URI": f"s3://{datasets.name}/curated/",
             "DEFAULT_EVALUATION_DATA_S3_URI": f"s3://{datasets.name}/evaluation/default/",

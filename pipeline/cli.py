@@ -6,7 +6,7 @@ state, read its summary.
     python -m pipeline.cli summary EXECUTION_ARN
     python -m pipeline.cli stop EXECUTION_ARN
 
-``start`` reads the pipeline input (JSON, README "Starting a run"), checks it here first,
+``start`` reads the pipeline input (JSON, docs/pipeline-input.md), checks it here first,
 finds the environment's state machine (``OpenForge-<env>-FineTune`` in the account and region
 of ``cdk.json``'s ``environments.<env>``, or ``--state-machine-arn``), starts an execution
 named ``<job_name>-<UTC timestamp>`` unless ``--name`` says otherwise, and prints the

@@ -1,6 +1,6 @@
 """Split a dataset into the shards the Distributed Map fans out over: one item per object,
 or several byte ranges of an object larger than ``shard_bytes``, so no Lambda gets more
-than it can finish in its 15 minutes (see the README's sizing)."""
+than it can finish in its 15 minutes (see docs/sanitisation.md, sizing)."""
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -6,7 +6,7 @@ record): the first occurrence in shard order is kept; affected clean objects are
 without the later copies. Memory: about 100 bytes per unique clean record in one dict, so
 a 10 GB Lambda handles on the order of 50 million records. Cross-shard *near*-duplicate
 detection is not done: it would need every shard's MinHash signatures in one LSH index
-(256 bytes per record at 64 permutations) or a shuffle by band; see the README.
+(256 bytes per record at 64 permutations) or a shuffle by band; see docs/sanitisation.md.
 """
 from __future__ import annotations
 

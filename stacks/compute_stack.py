@@ -54,7 +54,7 @@ ARTIFACT_WRITE_PREFIXES = ("training", "checkpoints", "reports")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAINING_CONTAINER_DIR = REPO_ROOT / "training_container"
 # The build context is the repository, narrowed to what the image copies.
-TRAINING_IMAGE_CONTEXT = ["*", "!training_container", "!sanitiser", "**/__pycache__", "**/*.pyc", "training_container/README.md"]
+TRAINING_IMAGE_CONTEXT = ["*", "!training_container", "!sanitiser", "**/__pycache__", "**/*.pyc"]
 # One image per accelerator family, same package: CUDA for p5, Neuron for trn1.
 TRAINING_DOCKERFILES = {"gpu": "Dockerfile", "neuron": "Dockerfile.neuron"}
 

@@ -278,7 +278,7 @@ def _first_error(env_name: str, error: ValidationError) -> str:
     if isinstance(cause, _KeyedError):
         location, message = cause.key.split("."), str(cause)
     elif detail["type"] == "extra_forbidden":
-        message = "unknown key (check the spelling against README's configuration table)"
+        message = "unknown key (check the spelling against docs/configuration.md)"
     elif detail["type"] == "missing":
         message = "missing required key"
     elif "input" in detail and detail["type"] not in ("value_error",):

@@ -1,7 +1,7 @@
 """Stage the public MMLU and IFEval sets in the ``eval`` channel's layout, once, on a
 machine that has internet; then upload them to S3 for the VPC (which has none):
 
-    python -m openforge_training.evaluation.stage --out work/eval --s3-uri s3://<datasets bucket>/eval/
+    python -m openforge_training.evaluation.stage --out work/eval --s3-uri s3://<datasets bucket>/evaluation/default/
 
 ``--mmlu-tar`` / ``--ifeval-file`` take local copies instead of downloading. The BYOD
 held-out set is the customer's own: copy its JSONL files to ``<s3-uri>byod/``.
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder to lay the eval channel out in")
     parser.add_argument("--mmlu-tar", type=Path, help=f"a local copy of {MMLU_URL}")
     parser.add_argument("--ifeval-file", type=Path, help=f"a local copy of {IFEVAL_URL}")
-    parser.add_argument("--s3-uri", help="upload the staged files here, e.g. s3://<datasets bucket>/eval/")
+    parser.add_argument("--s3-uri", help="upload the staged files here, e.g. s3://<datasets bucket>/evaluation/default/")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as downloads:
         mmlu = stage_mmlu(args.mmlu_tar or _download(MMLU_URL, Path(downloads)), args.out)
