@@ -381,7 +381,9 @@ class _Runner:
         job = next(job for _, job in reversed(self.jobs) if job.name == check["job_name"])
         text = f"{check['job_name']} {check['status']} in {job.seconds:.0f} s"
         if check["status"] == "Completed" and check["output_s3_uri"]:
-            record = self.store.path(check["output_s3_uri"]) / "openforge-run.json"
+            from openforge_training.export import RUN_RECORD
+
+            record = self.store.path(check["output_s3_uri"]) / RUN_RECORD
             evaluation = self.store.path(check["output_s3_uri"]) / "evaluation.json"
             if record.is_file():
                 run_record = json.loads(record.read_text())
@@ -460,7 +462,9 @@ def local_lines(summary: dict) -> list[str]:
     record, the smoke test in place of the endpoint, the MLflow runs and where the files are."""
     validation, local, endpoint = summary["validation_run"], summary["local"], summary["endpoint"]
     rows = []
-    record = Path(local["files"].get(validation["job_name"], "/nonexistent")) / "openforge-run.json"
+    from openforge_training.export import RUN_RECORD
+
+    record = Path(local["files"].get(validation["job_name"], "/nonexistent")) / RUN_RECORD
     if record.is_file():
         run_record = json.loads(record.read_text())
         rows.append(("Validation run", f"{run_record.get('steps')} steps, final loss {run_record.get('final_loss') or 0:.3f}: "

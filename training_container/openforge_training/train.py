@@ -21,6 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from .chat import ChatRenderer, TemplateError, Tokenised  # noqa: E402
 from .config import ARGUMENT_CLASSES, RunConfig, entrypoint, load  # noqa: E402
 from .errors import InputError  # noqa: E402
+from .export import MODEL_CARD, RUN_RECORD  # noqa: E402
 from .mixing import CUSTOMER, MixedRecordStream, MixPlan, MixSpec  # noqa: E402
 from sanitiser.formats import parse_line  # noqa: E402
 from .sources import Pool, checked, curated_pools, customer_pool, jsonl_files  # noqa: E402
@@ -241,8 +242,8 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
 
                 mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
                 mlflow.log_metrics({f"mix/realised_overall/{k}": v for k, v in record["mix"]["realised"].items()})
-                mlflow.log_artifact(str(output / "README.md"))
-                mlflow.log_artifact(str(output / "openforge-run.json"))
+                mlflow.log_artifact(str(output / MODEL_CARD))
+                mlflow.log_artifact(str(output / RUN_RECORD))
     return record
 
 
