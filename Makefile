@@ -13,7 +13,7 @@ export CDK_CLI_NOTICES := false
 
 .PHONY: setup lock synth demo test bench experiment train-example clean
 
-setup: $(VENV)/.installed node_modules/.installed $(LAMBDA_DEPS)/.installed
+setup: $(VENV)/.installed $(VENV)/.project node_modules/.installed $(LAMBDA_DEPS)/.installed
 
 # uv is pinned inside the lock so `uv pip sync` keeps it; bytecode is compiled once here
 # because this machine sets PYTHONDONTWRITEBYTECODE. torch comes last, from pip, because
@@ -24,6 +24,12 @@ $(VENV)/.installed: requirements/dev.lock
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$$(sed -n 's/^uv==//p' requirements/dev.lock)
 	$(VENV)/bin/uv pip sync --quiet --python $(PY) --compile-bytecode requirements/dev.lock
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION)
+	touch $@
+
+# The project's own packages (pyproject.toml), installed editable so every command, test and
+# benchmark imports them by name from wherever it runs; setuptools comes from the lock.
+$(VENV)/.project: pyproject.toml $(VENV)/.installed
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps --no-build-isolation --editable .
 	touch $@
 
 # Re-lock after editing a *.in file. Needs the CPU torch wheel on pip's find-links so the
@@ -55,7 +61,7 @@ synth: setup
 # tiny model, S3 as a folder under work/demo/s3, a local MLflow server; the summary at the end.
 demo: setup
 	$(PY) -m security.review --env dev --announce
-	PYTHONPATH=.:training_container:lambda/shared/python $(PY) -m pipeline.local --work work/demo
+	$(PY) -m pipeline.local --work work/demo
 
 test: setup
 	$(PY) -m pytest -q tests
@@ -63,7 +69,7 @@ test: setup
 # The forgetting experiment: pre-train a small model on a generated curriculum, fine-tune it
 # customer-only and mixed (LoRA and full), score every model; table + plot in reports/.
 experiment: setup
-	PYTHONPATH=.:training_container $(PY) -m experiments.forgetting --work work/experiment --reports reports
+	$(PY) -m experiments.forgetting --work work/experiment --reports reports
 
 bench: setup
 	$(PY) -m benchmarks.synth_time
@@ -75,8 +81,8 @@ bench: setup
 SANDBOX := work/sandbox
 train-example: setup
 	rm -rf $(SANDBOX)
-	PYTHONPATH=.:training_container $(PY) -m openforge_training.sandbox --out $(SANDBOX)
-	PYTHONPATH=.:training_container $(PY) -m openforge_training.train \
+	$(PY) -m openforge_training.sandbox --out $(SANDBOX)
+	$(PY) -m openforge_training.train \
 	  --input_dir $(SANDBOX)/input --output_dir $(SANDBOX)/model --checkpoint_dir $(SANDBOX)/checkpoints \
 	  --customer_data_percent 75 --curated_weights '{"reasoning": 40, "instruction_following": 30, "factuality": 30}' \
 	  --method lora --max_steps 40 --learning_rate 2e-3 --global_batch_size 16 --per_device_batch_size 8 --max_length 256 --logging_steps 10

@@ -21,9 +21,8 @@ from pathlib import Path
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from sanitiser.core import Sanitiser, Settings  # noqa: E402
+from sanitiser.core import Sanitiser, Settings
 
 WORDS = ("the a to of and in is it you that for on was with as have be at or are this but from not by they we say her she will an my one all "
          "would there their what so up out if about who get which go me when make can like time no just him know take people into year your "
@@ -110,7 +109,6 @@ def best_times(path: Path, repeats: int) -> tuple[float, float, float]:
 # (large) process would report the parent's size as its own.
 PEAK_SCRIPT = """
 import re, sys
-sys.path.insert(0, {root!r})
 from sanitiser.local import sanitise_paths
 from sanitiser.core import Settings
 from pathlib import Path

@@ -19,16 +19,6 @@ from pathlib import Path
 from security.review import CDK_CLI, QUIET_NODE, ROOT
 
 GOAL_SECONDS = 60.0
-BARE_APP = (
-    "import sys\n"
-    "sys.path.insert(0, {root!r})\n"
-    "from aws_cdk import App\n"
-    "from stacks.environment_config import load_environment\n"
-    "from stacks.platform import build_platform\n"
-    "app = App()\n"
-    "build_platform(app, load_environment({{'environments': app.node.try_get_context('environments')}}, app.node.try_get_context('env')))\n"
-    "app.synth()\n"
-)
 
 
 def _timed(command: list[str]) -> float:
@@ -40,10 +30,8 @@ def _timed(command: list[str]) -> float:
 def main() -> int:
     environments = sorted(json.loads((ROOT / "cdk.json").read_text())["context"]["environments"])
     with tempfile.TemporaryDirectory() as scratch:
-        bare_app = Path(scratch) / "bare_app.py"
-        bare_app.write_text(BARE_APP.format(root=str(ROOT)))
         baseline = sum(
-            _timed([str(CDK_CLI), "synth", "--quiet", "--app", f"{sys.executable} {bare_app}", "-c", f"env={name}", "-o", f"{scratch}/{name}"]) for name in environments
+            _timed([str(CDK_CLI), "synth", "--quiet", "--app", f"{sys.executable} -m benchmarks.bare_app", "-c", f"env={name}", "-o", f"{scratch}/{name}"]) for name in environments
         )
         reviewed = sum(_timed([sys.executable, "-m", "security.review", "--env", name, "--out", f"{scratch}/reviewed-{name}"]) for name in environments)
     print(f"environments: {', '.join(environments)}")

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training_container"))
 
-from openforge_training.chat import IGNORE_INDEX, Tokenised  # noqa: E402
-from openforge_training.mixing import MixPlan, MixSpec  # noqa: E402
-from openforge_training.packing import PackStats, collate  # noqa: E402
+from openforge_training.chat import IGNORE_INDEX, Tokenised
+from openforge_training.mixing import MixPlan, MixSpec
+from openforge_training.packing import PackStats, collate
 
 BATCH, CUSTOMER_PERCENT, WEIGHTS, BATCHES = 32, 75, {"reasoning": 40, "instruction_following": 30, "factuality": 30}, 2000
 

@@ -84,7 +84,6 @@ class UsageError(Exception):
 def check_input(path: str | Path) -> dict:
     """The pipeline input in ``path``, checked as far as it can be without the environment
     (see the module's docstring); UsageError names the file and the field."""
-    _with_lambda_layer()
     from openforge_lambda.pipeline_input import EnvironmentPolicy, PipelineInputError, normalise
 
     try:
@@ -108,12 +107,6 @@ def check_input(path: str | Path) -> dict:
     return pipeline_input
 
 
-def _with_lambda_layer() -> None:
-    """The Lambda layer's package (openforge_lambda) importable from the repository, as
-    pytest's pythonpath has it; a PYTHONPATH that names it first still wins."""
-    layer = str(ROOT / "lambda" / "shared" / "python")
-    if layer not in sys.path:
-        sys.path.append(layer)
 
 
 def partition_of(region: str) -> str:
@@ -557,7 +550,6 @@ def _short(text, limit: int = CAUSE_CHARACTERS) -> str:
 
 def new_events(sfn, execution_arn: str, after: int, page_size: int | None = None) -> list[dict]:
     """The history's events with an id above ``after``, oldest first (openforge_lambda.ended_execution)."""
-    _with_lambda_layer()
     from openforge_lambda.ended_execution import events_after
 
     return events_after(sfn, execution_arn, after, **({"page_size": page_size} if page_size else {}))
@@ -656,7 +648,6 @@ def stop(session, sfn, execution_arn: str, terminal: Terminal) -> int:
         return EXIT_OK
     sfn.stop_execution(executionArn=execution_arn, error=STOPPED_ERROR, cause=STOPPED_CAUSE)
     terminal.say(f"Stopped {execution_arn}")
-    _with_lambda_layer()
     from openforge_lambda.ended_execution import clean_up_execution
 
     environment = execution_arn.split(":")[6].removeprefix("OpenForge-").removesuffix("-FineTune")

@@ -164,10 +164,8 @@ def _environment(job_name: str, settings: LocalJobSettings) -> dict[str, str]:
     counts for this machine. Nothing from the caller's MLflow settings leaks in: the job
     tracks only where its hyperparameters say."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
-    paths = [str(TRAINING_CONTAINER), str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     threads = str(settings.threads)
     env.update({
-        "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
         "TRAINING_JOB_NAME": job_name,  # SageMaker sets it; the container names MLflow runs after it
         "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
         "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",

@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_DIR = ROOT / "lambda"
 LAYER_DEPS = ROOT / "build" / "lambda-deps" / "python"
-SHARED_PACKAGES = {"sanitiser": ROOT / "sanitiser", "openforge_lambda": LAMBDA_DIR / "shared" / "python" / "openforge_lambda",
+SHARED_PACKAGES = {"sanitiser": ROOT / "sanitiser", "openforge_lambda": ROOT / "openforge_lambda",
                    "hyperpod_jobs": ROOT / "hyperpod_jobs"}
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "bin", "tests")  # numpy ships ~10 MB of its own tests

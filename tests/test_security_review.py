@@ -33,19 +33,9 @@ def test_every_environment_synthesises_clean_with_a_report(env_name, tmp_path, c
 
 def test_an_unacknowledged_finding_fails_synth(tmp_path):
     """An app with one unencrypted, unlogged bucket added must not synthesise."""
-    script = tmp_path / "insecure_app.py"
-    script.write_text(
-        "import sys\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "from aws_cdk import aws_s3 as s3\n"
-        "from app import build_app\n"
-        "app, platform = build_app()\n"
-        "s3.Bucket(platform.data, 'Forgotten')\n"
-        "app.synth()\n"
-    )
     outdir = tmp_path / "out"
     result = subprocess.run(
-        [str(CDK_CLI), "synth", "--quiet", "--app", f"{sys.executable} {script}", "-c", "env=dev", "-o", str(outdir)],
+        [str(CDK_CLI), "synth", "--quiet", "--app", f"{sys.executable} -m tests.apps.insecure_app", "-c", "env=dev", "-o", str(outdir)],
         cwd=ROOT,
         env={**os.environ, **QUIET_NODE},
         capture_output=True,

@@ -1,5 +1,5 @@
 """Lambda handlers against moto (in-process), loaded from their folders the way the
-runtime loads them: the handler folder and the shared layer's python/ on the path."""
+runtime loads them (the shared layer's packages are installed in the project's environment)."""
 from __future__ import annotations
 
 import importlib.util
@@ -12,7 +12,6 @@ import pytest
 from moto import mock_aws
 
 LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda"
-sys.path.insert(0, str(LAMBDA_DIR / "shared" / "python"))
 
 
 def load_handler(name: str):

@@ -57,4 +57,4 @@ def test_every_field_has_a_description_and_every_optional_field_a_default():
 def test_the_published_schema_is_the_code_s():
     assert PUBLISHED.read_text() == json.dumps(SCHEMA, indent=2) + "\n", (
         "schemas/pipeline-input.schema.json is out of date: "
-        "PYTHONPATH=lambda/shared/python .venv/bin/python -m openforge_lambda.pipeline_input > schemas/pipeline-input.schema.json")
+        ".venv/bin/python -m openforge_lambda.pipeline_input > schemas/pipeline-input.schema.json")

@@ -17,12 +17,10 @@ import pytest
 
 from tests.lambdas.conftest import LambdaContext, load_handler
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training_container"))
-
-from openforge_training.evaluation.gate import FORGETTING_REMEDY, NO_GAIN_REMEDY, Limits, verdict  # noqa: E402
-from openforge_training.evaluation.gate import retention as gate_retention  # noqa: E402
-from openforge_training.evaluation.harness import Score  # noqa: E402
-from openforge_training.evaluation.report import SCHEMA, benchmark_entry  # noqa: E402
+from openforge_training.evaluation.gate import FORGETTING_REMEDY, NO_GAIN_REMEDY, Limits, verdict
+from openforge_training.evaluation.gate import retention as gate_retention
+from openforge_training.evaluation.harness import Score
+from openforge_training.evaluation.report import SCHEMA, benchmark_entry
 
 from openforge_lambda.selection import choose, comparison_markdown, comparison_svg, pick, run_summary, step_remedy  # isort: skip
 

@@ -18,7 +18,7 @@ def torchrun(job, processes: int, name: str) -> dict:
     argv = ["--input_dir", str(job.input), "--output_dir", str(output), "--checkpoint_dir", str(checkpoints)]
     argv += [item for key, value in flags.items() for item in (f"--{key}", str(value))]
     command = [str(Path(sys.executable).with_name("torchrun")), "--standalone", f"--nproc_per_node={processes}", "-m", "openforge_training.train", *argv]
-    result = subprocess.run(command, cwd=CONTAINER, capture_output=True, text=True, timeout=180, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{CONTAINER.parent}{os.pathsep}{CONTAINER}"})
+    result = subprocess.run(command, cwd=CONTAINER, capture_output=True, text=True, timeout=180, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     history = json.loads((checkpoints / "checkpoint-4" / "trainer_state.json").read_text())["log_history"]
     return {
