@@ -9,7 +9,6 @@ ratio (the time it adds to the rules, against the bare parse), >= 0.2.
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import subprocess

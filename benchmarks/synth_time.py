@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from security.review import CDK_CLI, QUIET_NODE, ROOT
 

@@ -12,7 +12,6 @@ the same run, on the same data.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from itertools import islice
 from pathlib import Path

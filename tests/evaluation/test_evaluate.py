@@ -114,10 +114,8 @@ def test_base_scores_are_reused_only_for_the_same_base_and_settings(eval_job, tu
 def test_the_entrypoints_run_as_their_jobs_start_them(module, tmp_path):
     """`python -m <module>`, as the evaluation job's ContainerEntrypoint and the image's
     ENTRYPOINT run it: a module that fails on import fails every job."""
-    import os
     import subprocess
     import sys
-    from pathlib import Path
 
     result = subprocess.run([sys.executable, "-m", module, "--input_dir", str(tmp_path), "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

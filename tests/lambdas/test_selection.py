@@ -8,9 +8,7 @@ report.benchmark_entry, so the shapes here are the shapes the evaluation job wri
 from __future__ import annotations
 
 import json
-import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import boto3
 import pytest
