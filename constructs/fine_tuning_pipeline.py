@@ -36,8 +36,10 @@ from hyperpod_jobs.spec import cancel_prefix, jobs_prefix, status_prefix
 
 from pipeline import run_limits, steps
 from security.acknowledgements import acknowledge
-from stacks.environment_config import EnvironmentConfig
-from stacks.permissions import KEY_CONDITION, OUTPUT_KMS_KEY, VOLUME_KMS_KEY, BucketRef, read_objects, read_write_objects, use_key, write_objects
+from security.condition_keys import KEY_CONDITION, OUTPUT_KMS_KEY, VOLUME_KMS_KEY
+from platform_config.environments import EnvironmentConfig
+from constructs.permissions import (BucketRef, manage_network_interfaces, put_metrics, read_objects, read_write_objects, use_key, use_key_for_volumes,
+                                    write_logs, write_objects)
 
 from openforge_lambda.instance_catalogue import volume_kms_key_allowed  # isort: skip (on the path once stacks is imported)
 from openforge_lambda.training_job import TAG_JOB, TAG_NAMESPACE  # isort: skip
@@ -304,8 +306,6 @@ class FineTuningPipeline(Construct):
 
     def _build_serving_role(self) -> JobRole:
         """What a private endpoint runs as: reads the tuned weights, pulls the serving image."""
-        from stacks.permissions import manage_network_interfaces, put_metrics, use_key_for_volumes, write_logs
-
         stack = Stack.of(self)
         role = JobRole(self, "ServingRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description="Private inference endpoints of tuned models")
         read_objects(role, self._artifacts, "training")

@@ -21,15 +21,15 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from constructs.job_role import JobRole
+from constructs.lambda_packaging import RUNTIME, shared_layer_code
+from constructs.permissions import BucketRef, read_objects, read_write_objects, use_key
 from constructs.pipeline_function import FunctionPlacement, build_function, invoke
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 
 from pipeline import steps
-from security.acknowledgements import acknowledge
 from sanitiser.plan import DEFAULT_SHARD_BYTES
-from stacks.lambda_packaging import RUNTIME, shared_layer_code
-from stacks.permissions import BucketRef, read_objects, read_write_objects, use_key
+from security.acknowledgements import acknowledge
 
 RAW_PREFIX = "raw"
 SANITISED_PREFIX = "sanitised"

@@ -23,8 +23,8 @@ from hyperpod_jobs.spec import cancel_prefix, jobs_prefix, status_prefix
 
 from sanitiser.shard import CLEAN_OUTPUT, OUTPUT_KINDS
 from security.acknowledgements import acknowledge
-from stacks.environment_config import EnvironmentConfig
-from stacks.permissions import (
+from platform_config.environments import EnvironmentConfig
+from constructs.permissions import (
     BucketRef,
     log_to_mlflow,
     manage_network_interfaces,

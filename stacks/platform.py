@@ -9,7 +9,7 @@ from constructs.fine_tuning_pipeline import TrainingPlatform
 
 from stacks.compute_stack import ComputeStack
 from stacks.data_stack import DataStack
-from stacks.environment_config import EnvironmentConfig
+from platform_config.environments import EnvironmentConfig
 from stacks.network_stack import NetworkStack
 from stacks.pipeline_stack import PipelineStack
 from stacks.sanitisation_stack import SanitisationStack

@@ -5,12 +5,12 @@ from __future__ import annotations
 from aws_cdk import Stack
 from aws_cdk import aws_kms as kms
 from constructs import Construct
+from constructs.log_retention import log_retention
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 from constructs.sanitisation_workflow import SanitisationWorkflow
 
-from stacks.environment_config import EnvironmentConfig
-from stacks.log_retention import log_retention
+from platform_config.environments import EnvironmentConfig
 
 
 class SanitisationStack(Stack):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aws_cdk import Stack
 from constructs import Construct
 from constructs.mlflow_tracking_server import MlflowTrackingServer
+from constructs.permissions import BucketRef, read_write_objects, use_key
 from constructs.private_bucket import PrivateBucket
 
-from stacks.environment_config import EnvironmentConfig
-from stacks.permissions import BucketRef, read_write_objects, use_key
+from platform_config.environments import EnvironmentConfig
 
 MLFLOW_PREFIX = "mlflow"
 

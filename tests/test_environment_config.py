@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from stacks.environment_config import ConfigError, load_environment
+from platform_config.environments import ConfigError, load_environment
 from tests.conftest import CONTEXT, synthesise
 from tests.test_pipeline_stack import function_environment
 

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from pipeline import run_limits, steps
-from stacks.environment_config import load_environment
+from platform_config.environments import load_environment
 from tests.conftest import CONTEXT
 from tests.iam_policy import ALLOW, Request
 from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, create_functions, entered_states, lambda_inputs, pseudo_names, queue_results, raised, resolve, run_to_the_end, run_until
@@ -203,7 +203,7 @@ def test_every_step_that_can_fail_is_caught_and_every_state_is_named_from_the_st
 
 
 def environment_of(env):
-    from stacks.environment_config import load_environment
+    from platform_config.environments import load_environment
     from tests.conftest import CONTEXT
 
     return load_environment(CONTEXT, env.platform.pipeline.stack_name.split("-")[1])
@@ -539,7 +539,7 @@ def test_polling_cannot_reach_the_history_limit_in_any_environment(synthesised):
     """Events per poll counted from the synthesised machine's own history; the bound for every
     environment of cdk.json stays under Step Functions' 25,000."""
     from openforge_lambda.polling import next_wait_seconds  # isort: skip
-    from stacks.environment_config import load_environment
+    from platform_config.environments import load_environment
     from tests.conftest import CONTEXT, ENVIRONMENTS
 
     plan = validated(synthesised, deploy={"enabled": False})
