@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from aws_cdk import App, Environment, Tags
 from constructs.fine_tuning_pipeline import TrainingPlatform
 
+from platform_config.environments import EnvironmentConfig
 from stacks.compute_stack import ComputeStack
 from stacks.data_stack import DataStack
-from platform_config.environments import EnvironmentConfig
 from stacks.network_stack import NetworkStack
 from stacks.pipeline_stack import PipelineStack
 from stacks.sanitisation_stack import SanitisationStack
@@ -55,7 +55,7 @@ def build_platform(app: App, config: EnvironmentConfig) -> Platform:
         cluster_arn=cluster.cluster.attr_cluster_arn if cluster else None,
     )
     pipeline = PipelineStack(app, f"{prefix}-Pipeline", config=config, network=network.network, datasets=data.datasets, artifacts=data.artifacts,
-                             logs_key=data.logs_key, layer=sanitisation.workflow.layer, sanitisation=sanitisation.workflow,
+                             logs_key=data.logs_key, layer=sanitisation.shared_layer, sanitisation=sanitisation.workflow,
                              training=training, env=env)
     pipeline.node.add_dependency(sanitisation)  # invokes the sanitisation functions by name
     Tags.of(app).add("project", "openforge")
