@@ -16,6 +16,11 @@ class BucketRef:
     name: str
     key_arn: str
 
+    @classmethod
+    def of(cls, bucket) -> BucketRef:
+        """A PrivateBucket (its fixed name and its key) as a reference."""
+        return cls(bucket.name, bucket.encryption_key.key_arn)
+
     def objects(self, stack: Stack, prefix: str) -> str:
         return f"arn:{stack.partition}:s3:::{self.name}/{prefix.strip('/')}/*"
 

@@ -48,8 +48,8 @@ def build_platform(app: App, config: EnvironmentConfig) -> Platform:
     training = TrainingPlatform(
         role=compute.training_job_role.role,
         security_group=compute.training_security_group,
-        gpu_image_uri=compute.training_images["gpu"].image_uri,
-        neuron_image_uri=compute.training_images["neuron"].image_uri,
+        gpu_image_uri=compute.training_images.images["gpu"].image_uri,
+        neuron_image_uri=compute.training_images.images["neuron"].image_uri,
         tracking_server_arn=tracking.mlflow.tracking_server_arn,
         cluster_name=f"openforge-{config.name}" if cluster else None,
         cluster_arn=cluster.cluster.attr_cluster_arn if cluster else None,
