@@ -36,7 +36,7 @@ from openforge_lambda.training_job import (
 )
 
 TARGET = "hyperpod"
-# The worker groups (and partitions) of the cluster in constructs/hyperpod_cluster (instance_groups).
+# The worker groups (and partitions) of the cluster in stacks/compute_stack.py.
 GPU_PARTITION, TRAINIUM_PARTITION = "gpu-workers", "trainium-workers"
 # The submitter runs every 30 seconds; a spec with no status after this long means it is
 # not running (controller replaced, service failed), and the step fails saying so.

@@ -22,7 +22,7 @@ from sanitiser.plan import DEFAULT_SHARD_BYTES
 HASH_LENGTH = 8
 DEFAULT_POLL_SECONDS = 60
 DEFAULT_MAX_QUARANTINE_PERCENT = 5.0
-# The prefixes the training role and the sanitisation functions may use (constructs/training_roles.py,
+# The prefixes the training role and the sanitisation functions may use (stacks/compute_stack.py,
 # constructs/sanitisation_workflow.py); a test keeps them equal.
 RAW_PREFIX = "raw"
 SANITISED_PREFIX = "sanitised"
