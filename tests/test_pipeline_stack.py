@@ -13,7 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipeline import run_limits, steps
+from constructs.fine_tuning_pipeline import run_limits
+from pipeline import steps
 from platform_config.environments import load_environment
 from tests.conftest import CONTEXT
 from tests.iam_policy import ALLOW, Request

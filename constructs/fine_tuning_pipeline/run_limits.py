@@ -35,7 +35,7 @@ JOB_START_SECONDS = 3600
 SANITISATION_SECONDS = 24 * 3600
 DEPLOYMENT_SECONDS = 2 * 3600
 
-PIPELINE_INPUT_SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "pipeline-input.schema.json"
+PIPELINE_INPUT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "pipeline-input.schema.json"
 
 
 def max_grid_points() -> int:
