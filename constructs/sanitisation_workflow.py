@@ -93,7 +93,7 @@ class SanitisationWorkflow(Construct):
         self.state_machine_name = state_machine_name
         self.function_names: dict[str, str] = {}
         self.roles: dict[str, JobRole] = {}
-        self._bucket_ref = BucketRef(datasets.name, datasets.encryption_key.key_arn)
+        self._bucket_ref = BucketRef.of(datasets)
         self.security_group = network.workload_security_group(self, "FunctionsSecurityGroup", description="Sanitisation Lambdas")
         self._placement = FunctionPlacement(layer, network, self.security_group, logs_key, datasets.encryption_key, log_retention,
                                             f"/openforge/{state_machine_name}")

@@ -28,7 +28,7 @@ class TrackingStack(Stack):
             weekly_maintenance_window_start=config.tracking.weekly_maintenance_window_start,
         )
         role = self.mlflow.role
-        read_write_objects(role, BucketRef(artifacts.name, artifacts.encryption_key.key_arn), MLFLOW_PREFIX)
+        read_write_objects(role, BucketRef.of(artifacts), MLFLOW_PREFIX)
         use_key(role, artifacts.encryption_key.key_arn, encrypt=True)
         # automatic_model_registration creates model packages when a run registers a model.
         role.allow(
