@@ -21,7 +21,7 @@ MAX_EXECUTION_SECONDS = 365 * 24 * 3600
 POLL_AGE_DIVISOR = 8
 # One turn of a job loop: Wait entered/exited, the check (Task entered, scheduled, started,
 # succeeded, exited), the Choice entered/exited; measured on the synthesised machine's history
-# by tests/test_pipeline_stack.py.
+# by tests/test_pipeline_stack_runs.py.
 EVENTS_PER_POLL = 9
 # Everything else a run writes: validation, sanitisation, pick, deploy and the ending; and per
 # mix, its Map iteration, starts, results and its first check. Measured likewise, with room.
