@@ -8,8 +8,8 @@ import sys
 
 from aws_cdk import App
 
+from platform_config.environments import ConfigError, load_environment
 from security.nag_packs import add_security_review
-from stacks.environment_config import ConfigError, load_environment
 from stacks.platform import Platform, build_platform
 
 

@@ -1,7 +1,7 @@
 """The platform without the security review: the synth-time benchmark's baseline."""
 from aws_cdk import App
 
-from stacks.environment_config import load_environment
+from platform_config.environments import load_environment
 from stacks.platform import build_platform
 
 app = App()

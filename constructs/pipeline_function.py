@@ -15,11 +15,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from constructs.job_role import JobRole
+from constructs.lambda_packaging import RUNTIME, handler_code
+from constructs.permissions import manage_network_interfaces, write_logs
 from constructs.private_network import PrivateNetwork
 
 from security.acknowledgements import acknowledge
-from stacks.lambda_packaging import RUNTIME, handler_code
-from stacks.permissions import manage_network_interfaces, write_logs
 
 LAMBDA_TIMEOUT = Duration.minutes(15)
 LAMBDA_SERVICE_ERRORS = ["Lambda.TooManyRequestsException", "Lambda.ServiceException", "Lambda.SdkClientException", "Lambda.AWSLambdaException"]

@@ -91,6 +91,20 @@ class PrivateNetwork(Construct):
         group.add_egress_rule(ec2.Peer.prefix_list(self.s3_prefix_list_id), HTTPS, "S3 through the gateway endpoint")
         return group
 
+    def peer_security_group(self, scope: Construct, id_: str, *, description: str) -> ec2.SecurityGroup:
+        """A workload security group whose members also talk to each other on every port: the
+        nodes of one training job or cluster (NCCL, EFA, Slurm); nothing else."""
+        group = self.workload_security_group(scope, id_, description=description)
+        acknowledge(
+            group,
+            "All-port rules here have this same security group as peer, never a CIDR: EFA and NCCL require all traffic between peers of one job.",
+            "HIPAA.Security-EC2RestrictedCommonPorts",
+            "NIST.800.53.R5-EC2RestrictedCommonPorts",
+        )
+        group.add_ingress_rule(group, ec2.Port.all_traffic(), "Peers in the same job or cluster")
+        group.add_egress_rule(group, ec2.Port.all_traffic(), "Peers in the same job or cluster")
+        return group
+
     def _build_vpc(self, cidr: str, availability_zones: tuple[str, ...]) -> ec2.Vpc:
         vpc = ec2.Vpc(
             self,

@@ -21,15 +21,14 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from constructs.job_role import JobRole
+from constructs.permissions import BucketRef, read_objects, read_write_objects, use_key
 from constructs.pipeline_function import FunctionPlacement, build_function, invoke
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 
 from pipeline import steps
-from security.acknowledgements import acknowledge
 from sanitiser.plan import DEFAULT_SHARD_BYTES
-from stacks.lambda_packaging import RUNTIME, shared_layer_code
-from stacks.permissions import BucketRef, read_objects, read_write_objects, use_key
+from security.acknowledgements import acknowledge
 
 RAW_PREFIX = "raw"
 SANITISED_PREFIX = "sanitised"
@@ -84,6 +83,7 @@ class SanitisationWorkflow(Construct):
         network: PrivateNetwork,
         logs_key: kms.IKey,
         log_retention: logs.RetentionDays,
+        layer: lambda_.ILayerVersion,
         max_concurrency: int,
         shard_memory_mb: int,
         max_quarantine_percent: float,
@@ -93,11 +93,9 @@ class SanitisationWorkflow(Construct):
         self.state_machine_name = state_machine_name
         self.function_names: dict[str, str] = {}
         self.roles: dict[str, JobRole] = {}
-        self._bucket_ref = BucketRef(datasets.name, datasets.encryption_key.key_arn)
+        self._bucket_ref = BucketRef.of(datasets)
         self.security_group = network.workload_security_group(self, "FunctionsSecurityGroup", description="Sanitisation Lambdas")
-        self.layer = lambda_.LayerVersion(self, "SharedLayer", code=shared_layer_code(), compatible_runtimes=[RUNTIME],
-                                          compatible_architectures=[lambda_.Architecture.X86_64], description="OpenForge sanitiser + shared code")
-        self._placement = FunctionPlacement(self.layer, network, self.security_group, logs_key, datasets.encryption_key, log_retention,
+        self._placement = FunctionPlacement(layer, network, self.security_group, logs_key, datasets.encryption_key, log_retention,
                                             f"/openforge/{state_machine_name}")
         self.shard_function = self._build_function("SanitiseShard", "sanitise_shard", shard_memory_mb, max_concurrency,
                                                    reads=[RAW_PREFIX], writes=[SANITISED_PREFIX])

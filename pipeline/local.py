@@ -519,7 +519,7 @@ def smoke_test(model_dir: Path, eval_dir: Path, threads: int) -> dict:
 def environment_config(name: str):
     """The environment's settings from cdk.json (limits, serving, sanitisation), as the stack
     hands them to the pipeline's functions."""
-    from stacks.environment_config import load_environment
+    from platform_config.environments import load_environment
 
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     return load_environment(context, name)

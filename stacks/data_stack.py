@@ -9,8 +9,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from constructs.private_bucket import PrivateBucket
 
+from platform_config.environments import EnvironmentConfig
 from security.acknowledgements import acknowledge
-from stacks.environment_config import EnvironmentConfig
 
 
 class DataStack(Stack):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aws_cdk import Stack
 from aws_cdk import aws_kms as kms
 from constructs import Construct
+from constructs.log_retention import log_retention
 from constructs.private_network import PrivateNetwork
 
-from stacks.environment_config import EnvironmentConfig
-from stacks.log_retention import log_retention
+from platform_config.environments import EnvironmentConfig
 
 
 class NetworkStack(Stack):

@@ -7,12 +7,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from constructs.fine_tuning_pipeline import FineTuningPipeline, TrainingPlatform
+from constructs.log_retention import log_retention
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 from constructs.sanitisation_workflow import SanitisationWorkflow
 
-from stacks.environment_config import EnvironmentConfig
-from stacks.log_retention import log_retention
+from platform_config.environments import EnvironmentConfig
 
 
 class PipelineStack(Stack):

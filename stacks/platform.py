@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from aws_cdk import App, Environment, Tags
 from constructs.fine_tuning_pipeline import TrainingPlatform
 
+from platform_config.environments import EnvironmentConfig
 from stacks.compute_stack import ComputeStack
 from stacks.data_stack import DataStack
-from stacks.environment_config import EnvironmentConfig
 from stacks.network_stack import NetworkStack
 from stacks.pipeline_stack import PipelineStack
 from stacks.sanitisation_stack import SanitisationStack
@@ -48,14 +48,14 @@ def build_platform(app: App, config: EnvironmentConfig) -> Platform:
     training = TrainingPlatform(
         role=compute.training_job_role.role,
         security_group=compute.training_security_group,
-        gpu_image_uri=compute.training_images["gpu"].image_uri,
-        neuron_image_uri=compute.training_images["neuron"].image_uri,
+        gpu_image_uri=compute.training_images.images["gpu"].image_uri,
+        neuron_image_uri=compute.training_images.images["neuron"].image_uri,
         tracking_server_arn=tracking.mlflow.tracking_server_arn,
         cluster_name=f"openforge-{config.name}" if cluster else None,
         cluster_arn=cluster.cluster.attr_cluster_arn if cluster else None,
     )
     pipeline = PipelineStack(app, f"{prefix}-Pipeline", config=config, network=network.network, datasets=data.datasets, artifacts=data.artifacts,
-                             logs_key=data.logs_key, layer=sanitisation.workflow.layer, sanitisation=sanitisation.workflow,
+                             logs_key=data.logs_key, layer=sanitisation.shared_layer, sanitisation=sanitisation.workflow,
                              training=training, env=env)
     pipeline.node.add_dependency(sanitisation)  # invokes the sanitisation functions by name
     Tags.of(app).add("project", "openforge")

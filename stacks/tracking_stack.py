@@ -5,10 +5,10 @@ from __future__ import annotations
 from aws_cdk import Stack
 from constructs import Construct
 from constructs.mlflow_tracking_server import MlflowTrackingServer
+from constructs.permissions import BucketRef, read_write_objects, use_key
 from constructs.private_bucket import PrivateBucket
 
-from stacks.environment_config import EnvironmentConfig
-from stacks.permissions import BucketRef, read_write_objects, use_key
+from platform_config.environments import EnvironmentConfig
 
 MLFLOW_PREFIX = "mlflow"
 
@@ -28,7 +28,7 @@ class TrackingStack(Stack):
             weekly_maintenance_window_start=config.tracking.weekly_maintenance_window_start,
         )
         role = self.mlflow.role
-        read_write_objects(role, BucketRef(artifacts.name, artifacts.encryption_key.key_arn), MLFLOW_PREFIX)
+        read_write_objects(role, BucketRef.of(artifacts), MLFLOW_PREFIX)
         use_key(role, artifacts.encryption_key.key_arn, encrypt=True)
         # automatic_model_registration creates model packages when a run registers a model.
         role.allow(

@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from stacks.environment_config import ConfigError, load_environment
+from platform_config.environments import ConfigError, load_environment
 from tests.conftest import CONTEXT, synthesise
-from tests.test_pipeline_stack import function_environment
+from tests.pipeline_template import function_environment
 
 
 def _with(mutate) -> dict:

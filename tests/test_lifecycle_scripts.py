@@ -6,13 +6,12 @@ import ast
 import json
 import re
 import sys
-from pathlib import Path
-
 import pytest
 
-from lifecycle_scripts.configure_slurm import node_role, slurm_node_lines
+from constructs.hyperpod_cluster.lifecycle import HYPERPOD_JOBS_PACKAGE, LIFECYCLE_SCRIPTS_DIR, REPO_ROOT
+from constructs.hyperpod_cluster.lifecycle_scripts.configure_slurm import node_role, slurm_node_lines
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "lifecycle_scripts"
+SCRIPTS = LIFECYCLE_SCRIPTS_DIR
 PARAMETERS = {
     "controller_group": "controller",
     "worker_groups": [{"instance_group_name": "gpu-workers", "partition_name": "gpu-workers"}, {"instance_group_name": "trainium-workers", "partition_name": "trainium-workers"}],
@@ -53,7 +52,7 @@ def test_scripts_download_nothing():
 def test_the_submitter_package_downloads_nothing_and_needs_only_the_standard_library():
     commands = re.compile(r"\b(curl|wget|pip3? install|apt(-get)? install|yum install|git clone)\b")
     network = {"urllib", "http", "socket", "ftplib", "ssl"}
-    files = sorted((SCRIPTS.parent / "hyperpod_jobs").glob("*.py"))
+    files = sorted((REPO_ROOT / HYPERPOD_JOBS_PACKAGE).glob("*.py"))
     assert files, "the package on_create.sh installs"
     for script in files:
         text = script.read_text()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.compute_stack import TRAINING_CONTAINER_DIR, TRAINING_DOCKERFILES
+from constructs.training_image import TRAINING_CONTAINER_DIR, TRAINING_DOCKERFILES
 from training_container.base_images import BASE_IMAGES
 
 UV = Path(sys.executable).with_name("uv")  # pinned in requirements/dev.lock

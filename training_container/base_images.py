@@ -1,6 +1,6 @@
 """The base image of each training Dockerfile and what it ships that our pins must fit.
 
-CDK passes these to the image build (`BASE_IMAGE`, `BASE_PACKAGES`: stacks/compute_stack.py);
+CDK passes these to the image build (`BASE_IMAGE`, `BASE_PACKAGES`: constructs/training_image.py);
 the build stops if the base does not ship `packages`, then installs requirements.in together
 with them. tests/test_training_image.py resolves the same set for `python` and `platform`
 with uv, so pins that cannot be installed on a base fail the tests, not `cdk deploy`.

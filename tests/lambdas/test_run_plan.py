@@ -4,8 +4,7 @@ import re
 
 import pytest
 
-from constructs import sanitisation_workflow
-from stacks import compute_stack
+from constructs import sanitisation_workflow, training_roles
 from tests.lambdas.test_validate_input import MINIMAL, POLICY
 
 from openforge_lambda import run_plan  # isort: skip
@@ -51,10 +50,10 @@ def test_the_plan_reads_the_sanitised_copy_and_writes_under_the_execution():
 
 def test_the_prefixes_are_the_ones_the_roles_grant():
     assert run_plan.RAW_PREFIX == sanitisation_workflow.RAW_PREFIX and run_plan.SANITISED_PREFIX == sanitisation_workflow.SANITISED_PREFIX
-    assert run_plan.SANITISED_PREFIX == compute_stack.SANITISED_PREFIX
-    assert {run_plan.CURATED_PREFIX, run_plan.EVALUATION_PREFIX} == set(compute_stack.DATASET_PREFIXES)
-    assert (run_plan.BASE_MODELS_PREFIX,) == compute_stack.ARTIFACT_READ_PREFIXES
-    assert {run_plan.TRAINING_PREFIX, run_plan.CHECKPOINTS_PREFIX, run_plan.REPORTS_PREFIX} == set(compute_stack.ARTIFACT_WRITE_PREFIXES)
+    assert run_plan.SANITISED_PREFIX == training_roles.SANITISED_PREFIX
+    assert {run_plan.CURATED_PREFIX, run_plan.EVALUATION_PREFIX} == set(training_roles.DATASET_PREFIXES)
+    assert (run_plan.BASE_MODELS_PREFIX,) == training_roles.ARTIFACT_READ_PREFIXES
+    assert {run_plan.TRAINING_PREFIX, run_plan.CHECKPOINTS_PREFIX, run_plan.REPORTS_PREFIX} == set(training_roles.ARTIFACT_WRITE_PREFIXES)
 
 
 @pytest.mark.parametrize("field, change", [

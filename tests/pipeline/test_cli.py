@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from pipeline import cli, steps
 from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, queue_results
-from tests.test_pipeline_stack import DEPLOYED, EXECUTION, finished, run_pipeline, sanitised, started, synthesised, validated  # noqa: F401 (fixture)
+from tests.test_pipeline_stack_runs import DEPLOYED, EXECUTION, finished, run_pipeline, sanitised, started, synthesised, validated  # noqa: F401 (fixture)
 
 from openforge_lambda.selection import choose, run_summary  # isort: skip
 

@@ -16,22 +16,17 @@ class BucketRef:
     name: str
     key_arn: str
 
+    @classmethod
+    def of(cls, bucket) -> BucketRef:
+        """A PrivateBucket (its fixed name and its key) as a reference."""
+        return cls(bucket.name, bucket.encryption_key.key_arn)
+
     def objects(self, stack: Stack, prefix: str) -> str:
         return f"arn:{stack.partition}:s3:::{self.name}/{prefix.strip('/')}/*"
 
     def arn(self, stack: Stack) -> str:
         return f"arn:{stack.partition}:s3:::{self.name}"
 
-
-# The condition keys SageMaker fills from a create request's KMS keys. The Service
-# Authorization Reference defines them as ARN-typed keys on CreateTrainingJob (and the other
-# creates that take a volume or output key); the older short names sagemaker:VolumeKmsKey and
-# sagemaker:OutputKmsKey are defined by no action any more, and a condition on a key IAM never
-# fills matches nothing, so every create would be refused.
-# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html
-KEY_CONDITION = "ArnEquals"
-VOLUME_KMS_KEY = "sagemaker:VolumeKmsKeyArn"
-OUTPUT_KMS_KEY = "sagemaker:OutputKmsKeyArn"
 
 OBJECTS_UNDER_PREFIX = "Objects under one job-specific prefix; object keys are created at run time, so the prefix is the narrowest scope."
 

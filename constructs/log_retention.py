@@ -2,7 +2,7 @@
 
 from aws_cdk import aws_logs as logs
 
-from stacks.environment_config import LOG_RETENTION_DAYS
+from platform_config.environments import LOG_RETENTION_DAYS
 
 # RetentionDays lists the same values in the same order, then INFINITE.
 _BY_DAYS = dict(zip(LOG_RETENTION_DAYS, list(logs.RetentionDays)[: len(LOG_RETENTION_DAYS)], strict=True))

@@ -21,7 +21,7 @@ MAX_EXECUTION_SECONDS = 365 * 24 * 3600
 POLL_AGE_DIVISOR = 8
 # One turn of a job loop: Wait entered/exited, the check (Task entered, scheduled, started,
 # succeeded, exited), the Choice entered/exited; measured on the synthesised machine's history
-# by tests/test_pipeline_stack.py.
+# by tests/test_pipeline_stack_runs.py.
 EVENTS_PER_POLL = 9
 # Everything else a run writes: validation, sanitisation, pick, deploy and the ending; and per
 # mix, its Map iteration, starts, results and its first check. Measured likewise, with room.
@@ -35,7 +35,7 @@ JOB_START_SECONDS = 3600
 SANITISATION_SECONDS = 24 * 3600
 DEPLOYMENT_SECONDS = 2 * 3600
 
-PIPELINE_INPUT_SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "pipeline-input.schema.json"
+PIPELINE_INPUT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "pipeline-input.schema.json"
 
 
 def max_grid_points() -> int:

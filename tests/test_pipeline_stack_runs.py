@@ -1,8 +1,6 @@
-"""The fine-tuning pipeline as synthesised: its shape (template assertions: every Lambda in
-the VPC, every SageMaker create the Lambdas may make carries our key and subnets, every
-step caught) and its behaviour (the synthesised definition, sanitisation states included,
-executed by moto's Step Functions interpreter; Lambda results are canned,
-each handler has its own tests)."""
+"""The fine-tuning pipeline's behaviour: the synthesised definition, sanitisation states
+included, executed by moto's Step Functions interpreter; Lambda results are canned, each
+handler has its own tests."""
 from __future__ import annotations
 
 import json
@@ -13,10 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipeline import run_limits, steps
-from stacks.environment_config import load_environment
-from tests.conftest import CONTEXT
-from tests.iam_policy import ALLOW, Request
+from constructs.fine_tuning_pipeline import run_limits
+from pipeline import steps
 from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, create_functions, entered_states, lambda_inputs, pseudo_names, queue_results, raised, resolve, run_to_the_end, run_until
 
 from openforge_lambda.pipeline_input import EnvironmentPolicy, normalise  # isort: skip
@@ -24,241 +20,6 @@ from openforge_lambda.run_plan import PlatformLocations, plan_run  # isort: skip
 
 EXECUTION = "exec-1"
 
-
-def pipeline(env):
-    return env.templates["Pipeline"]
-
-
-def statements(template) -> list[dict]:
-    return [s for policy in template.find_resources("AWS::IAM::ManagedPolicy").values() for s in policy["Properties"]["PolicyDocument"]["Statement"]]
-
-
-def actions(statement) -> list[str]:
-    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-
-
-def definition(template) -> dict:
-    """The state machine's definition with every intrinsic function replaced by a placeholder."""
-    [machine] = template.find_resources("AWS::StepFunctions::StateMachine").values()
-    body = machine["Properties"]["DefinitionString"]
-    if isinstance(body, dict):
-        body = "".join(part if isinstance(part, str) else "X" for part in body["Fn::Join"][1])
-    return json.loads(body)
-
-
-def all_states(states: dict) -> dict:
-    found = {}
-    for name, state in states.items():
-        found[name] = state
-        if state["Type"] == "Map":
-            found.update(all_states(state["ItemProcessor"]["States"]))
-    return found
-
-
-# --- shape -------------------------------------------------------------------------------
-
-def test_every_pipeline_lambda_runs_in_the_isolated_subnets_with_encrypted_settings(env):
-    functions = pipeline(env).find_resources("AWS::Lambda::Function")
-    assert len(functions) == 9
-    for function in functions.values():
-        props = function["Properties"]
-        assert props["VpcConfig"]["SubnetIds"] and props["VpcConfig"]["SecurityGroupIds"]
-        assert props["KmsKeyArn"] and props["ReservedConcurrentExecutions"] >= 1 and len(props["Layers"]) == 1
-
-
-def test_sagemaker_creates_are_allowed_only_private_and_under_our_key(env):
-    found: dict[str, list[dict]] = {}
-    for statement in statements(pipeline(env)):
-        for action in actions(statement):
-            if action.startswith("sagemaker:Create"):
-                found.setdefault(action, []).append(statement)
-    assert set(found) == {"sagemaker:CreateTrainingJob", "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint"}
-    [model] = found["sagemaker:CreateModel"]
-    assert model["Condition"]["Bool"] == {"sagemaker:NetworkIsolation": "true"} and model["Condition"]["Null"]["sagemaker:VpcSubnets"] == "false"
-
-
-def load(env):
-    """The environment's configuration, as the app read it from cdk.json."""
-    name = env.platform.data.stack_name.split("-")[1]
-    return load_environment(CONTEXT, name)
-
-
-def _keyed_and_unkeyed(statements_of_action: list[dict]) -> tuple[dict, dict]:
-    [keyed] = [s["Condition"] for s in statements_of_action if "sagemaker:VolumeKmsKeyArn" in s["Condition"].get("ArnEquals", {})]
-    [unkeyed] = [s["Condition"] for s in statements_of_action if "sagemaker:VolumeKmsKeyArn" not in s["Condition"].get("ArnEquals", {})]
-    return keyed, unkeyed
-
-
-def _create_statements(env, action: str) -> list[dict]:
-    return [s for s in statements(pipeline(env)) if action in actions(s)]
-
-
-def test_training_jobs_name_our_volume_key_unless_every_instance_has_local_nvme(env):
-    """AWS refuses VolumeKmsKeyId on instance types with local storage: the no-key statement
-    holds only when the request names instance types and all of them are this environment's
-    local-NVMe training types; every other condition is on both statements."""
-    keyed, unkeyed = _keyed_and_unkeyed(_create_statements(env, "sagemaker:CreateTrainingJob"))
-    key = keyed["ArnEquals"]["sagemaker:VolumeKmsKeyArn"]
-    assert keyed["ArnEquals"] == {"sagemaker:VolumeKmsKeyArn": key, "sagemaker:OutputKmsKeyArn": key}
-    assert unkeyed["ArnEquals"] == {"sagemaker:OutputKmsKeyArn": key}, "the output is always under our key"
-    assert "StringEquals" not in keyed and "StringEquals" not in unkeyed, "the retired short key names are filled by no action"
-    assert unkeyed["Null"] == {"sagemaker:VolumeKmsKeyArn": "true", "sagemaker:InstanceTypes": "false",
-                               "sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"}
-    assert unkeyed["ForAllValues:StringEquals"]["sagemaker:InstanceTypes"] == sorted(load(env).limits.training_instance_types)
-    for conditions in (keyed, unkeyed):
-        assert conditions["Bool"] == {"sagemaker:InterContainerTrafficEncryption": "true"}
-        assert {"sagemaker:VpcSubnets", "sagemaker:VpcSecurityGroupIds"} <= set(conditions["ForAllValues:StringEquals"])
-        assert {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"}.items() <= conditions["Null"].items()
-    assert "sagemaker:InstanceTypes" not in keyed.get("ForAllValues:StringEquals", {}), "with our key any type may run"
-
-
-def test_endpoint_configs_name_our_volume_key_unless_every_instance_has_local_nvme(env):
-    """Both statements also demand the environment's ownership tags (and only OpenForge tag keys)."""
-    keyed, unkeyed = _keyed_and_unkeyed(_create_statements(env, "sagemaker:CreateEndpointConfig"))
-    tags = {key: value for key, value in keyed["StringEquals"].items() if key.startswith("aws:RequestTag/")}
-    assert tags and set(keyed["StringEquals"]) == set(tags) and set(keyed["ArnEquals"]) == {"sagemaker:VolumeKmsKeyArn"}
-    assert unkeyed["StringEquals"] == tags and "ArnEquals" not in unkeyed
-    for conditions in (keyed, unkeyed):
-        assert conditions["ForAllValues:StringLike"] == {"aws:TagKeys": ["openforge:*"]}
-    assert unkeyed["Null"] == {"sagemaker:VolumeKmsKeyArn": "true", "sagemaker:InstanceTypes": "false"}
-    assert unkeyed["ForAllValues:StringEquals"] == {"sagemaker:InstanceTypes": sorted(load(env).serving.endpoint_instance_types)}
-
-
-def _text(value) -> str:
-    """A resource as text, the pseudo parameters of an Fn::Join left as placeholders."""
-    if isinstance(value, dict) and "Fn::Join" in value:
-        return "".join(part if isinstance(part, str) else "X" for part in value["Fn::Join"][1])
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-ENDPOINT_ACTIONS = {"sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint", "sagemaker:AddTags",
-                    "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel",
-                    "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel", "sagemaker:ListTags"}
-
-
-def test_endpoints_are_touched_only_in_the_environments_namespace_and_changed_only_when_tagged_as_ours(env):
-    """A job named like another team's endpoint cannot reach it: every endpoint, endpoint
-    config and model statement is limited to the environment's lower-case name prefix (as
-    SageMaker writes names in ARNs), changes demand our tags on the resource, creates
-    demand them in the request and no tag key outside our namespace. The Lambdas are given
-    the same prefix and tags."""
-    template = pipeline(env)
-    settings = [f["Properties"]["Environment"]["Variables"] for f in template.find_resources("AWS::Lambda::Function").values()
-                if "ENDPOINT_NAME_PREFIX" in f["Properties"].get("Environment", {}).get("Variables", {})]
-    assert len(settings) == 3, "DeployEndpoint, CleanUpRun and CleanUpEndedRun name and find endpoints"
-    prefix, owner_tags = settings[0]["ENDPOINT_NAME_PREFIX"], json.loads(settings[0]["ENDPOINT_OWNER_TAGS"])
-    assert all(s["ENDPOINT_NAME_PREFIX"] == prefix and json.loads(s["ENDPOINT_OWNER_TAGS"]) == owner_tags for s in settings)
-    assert prefix == prefix.lower() and prefix.startswith("openforge-") and prefix.endswith("-")
-    assert owner_tags["openforge:managed-by"] == "openforge" and owner_tags["openforge:environment"] in prefix
-
-    def resources(statement) -> list[tuple[str, str]]:
-        """(resource type, name) of each resource, from its ARN."""
-        listed = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        return [tuple(_text(r).rpartition(":")[2].partition("/")[::2]) for r in listed]
-
-    kinds = ("endpoint", "endpoint-config", "model")
-    found = [s for s in statements(template) if any(kind in kinds for kind, _ in resources(s))]
-    assert {a for s in found for a in actions(s)} == ENDPOINT_ACTIONS
-    for statement in found:
-        assert all(kind in kinds and name == f"{prefix}*" for kind, name in resources(statement)), statement
-        condition = statement.get("Condition", {})
-        if {"sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel"} & set(actions(statement)):
-            assert condition["StringEquals"] == {f"aws:ResourceTag/{key}": value for key, value in owner_tags.items()}, statement
-        if {"sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint", "sagemaker:AddTags"} & set(actions(statement)):
-            assert {f"aws:RequestTag/{key}": value for key, value in owner_tags.items()}.items() <= condition["StringEquals"].items(), statement
-            assert condition["ForAllValues:StringLike"] == {"aws:TagKeys": ["openforge:*"]}, statement
-    elsewhere = {a for s in statements(template) if s not in found for a in actions(s)}
-    assert not elsewhere & (ENDPOINT_ACTIONS - {"sagemaker:AddTags"}), "no endpoint action is granted on other resources"
-
-
-def test_roles_are_passed_only_to_sagemaker_and_no_action_is_a_wildcard(env):
-    for statement in statements(pipeline(env)):
-        assert not any(a == "*" or a.endswith(":*") for a in actions(statement)), statement
-        if "iam:PassRole" in actions(statement):
-            assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
-            assert "*" not in json.dumps(statement["Resource"])
-
-
-def test_the_notifications_topic_is_encrypted_with_our_key(env):
-    [topic] = pipeline(env).find_resources("AWS::SNS::Topic").values()
-    assert "Fn::GetAtt" in topic["Properties"]["KmsMasterKeyId"]
-
-
-def test_every_step_that_can_fail_is_caught_and_every_state_is_named_from_the_steps_module(env):
-    states = all_states(definition(pipeline(env))["States"])
-    names = {value for key, value in vars(steps).items() if key.isupper() and isinstance(value, str)}
-    names |= set(steps.MIX_FAILED.values())
-    assert set(states) == names
-    top_level = definition(pipeline(env))["States"]
-    for name, state in states.items():
-        # A failed shard fails the sanitisation map, which is caught.
-        if state["Type"] not in ("Task", "Map") or name in (steps.NOTIFY_FAILURE, steps.NOTIFY_SUCCESS, steps.SANITISE_SHARD):
-            continue
-        [catch] = state["Catch"]
-        inside_map = name not in top_level
-        expected = {steps.CLEAN_UP: steps.CLEAN_UP_FAILED, steps.STOP_MIX: steps.MIX_ERROR}.get(
-            name, steps.STOP_MIX if inside_map else steps.CLEAN_UP)
-        assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == expected, name
-    assert top_level[steps.CLEAN_UP_FAILED]["Next"] == steps.NOTIFY_FAILURE
-
-
-def environment_of(env):
-    from stacks.environment_config import load_environment
-    from tests.conftest import CONTEXT
-
-    return load_environment(CONTEXT, env.platform.pipeline.stack_name.split("-")[1])
-
-
-def test_the_state_machine_times_out_after_the_longest_run_the_environment_allows(env):
-    config = environment_of(env)
-    timeout = definition(pipeline(env))["TimeoutSeconds"]
-    hours, parallel = config.limits.max_training_hours, config.pipeline.max_parallel_runs
-    assert timeout == run_limits.execution_timeout_seconds(max_training_hours=hours, max_parallel_runs=parallel)
-    # Every job of the biggest grid, in batches, can run to its MaxRuntimeInSeconds before the timeout.
-    jobs_in_sequence = 1 + 2 * -(-run_limits.max_grid_points() // parallel)
-    assert jobs_in_sequence * hours * 3600 < timeout <= run_limits.MAX_EXECUTION_SECONDS
-
-
-def test_an_execution_that_ends_unfinished_is_cleaned_up_by_an_eventbridge_rule(env):
-    template = pipeline(env)
-    [(machine_id, _)] = template.find_resources("AWS::StepFunctions::StateMachine").items()
-    [rule] = template.find_resources("AWS::Events::Rule").values()
-    assert rule["Properties"]["EventPattern"] == {
-        "source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
-        "detail": {"status": ["ABORTED", "TIMED_OUT", "FAILED"], "stateMachineArn": [{"Ref": machine_id}]}}
-    [target] = rule["Properties"]["Targets"]
-    functions = template.find_resources("AWS::Lambda::Function")
-    [(function_id, function)] = [(key, f) for key, f in functions.items() if key == target["Arn"]["Fn::GetAtt"][0]]
-    log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
-    assert template.find_resources("AWS::Logs::LogGroup")[log_group]["Properties"]["LogGroupName"].endswith("/clean_up_ended_run")
-    assert function["Properties"]["VpcConfig"]["SubnetIds"] and function["Properties"]["KmsKeyArn"]
-    assert function["Properties"]["Environment"]["Variables"]["NOTIFY_FAILURE_STATE"] == steps.NOTIFY_FAILURE
-    history = [s for s in statements(template) if "states:GetExecutionHistory" in actions(s)]
-    assert [sorted(actions(s)) for s in history] == [["states:DescribeExecution", "states:GetExecutionHistory"]]
-    assert ":execution:OpenForge-" in json.dumps(history[0]["Resource"]) and "-FineTune:*" in json.dumps(history[0]["Resource"])
-
-
-def test_the_start_functions_may_describe_only_this_state_machines_executions(env):
-    """StartTrainingJob and DeployEndpoint ask, after creating, whether their execution still runs
-    (openforge_lambda.execution_check); each is told its execution's ARN."""
-    template, construct = pipeline(env), env.platform.pipeline.pipeline
-    stack = env.platform.pipeline
-    policies = template.find_resources("AWS::IAM::ManagedPolicy")
-    machine = construct.state_machine_name
-    for name in ("StartTrainingJob", "DeployEndpoint"):
-        policy = policies[stack.get_logical_id(construct.roles[name].policy.node.default_child)]
-        described = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "states:DescribeExecution" in actions(s)]
-        assert [actions(s) for s in described] == [["states:DescribeExecution"]], name
-        resource = json.dumps(described[0]["Resource"])
-        assert f":execution:{machine}:*" in resource and resource.count("*") == 1, name
-    states = all_states(definition(template)["States"])
-    starts = [states[name] for name in (steps.VALIDATION_RUN, steps.TRAIN, steps.EVALUATE, steps.DEPLOY)]
-    assert all(state["Parameters"]["execution_arn.$"] == "$$.Execution.Id" for state in starts)
-    allowance = states[steps.CHECK_ENDPOINT]["Parameters"]["allowance"]
-    assert allowance == {"started.$": "$.deployment.started_at", "seconds": run_limits.DEPLOYMENT_SECONDS}
-
-
-# --- behaviour under moto ------------------------------------------------------------------
 
 @dataclass
 class Synthesised:
@@ -539,7 +300,7 @@ def test_polling_cannot_reach_the_history_limit_in_any_environment(synthesised):
     """Events per poll counted from the synthesised machine's own history; the bound for every
     environment of cdk.json stays under Step Functions' 25,000."""
     from openforge_lambda.polling import next_wait_seconds  # isort: skip
-    from stacks.environment_config import load_environment
+    from platform_config.environments import load_environment
     from tests.conftest import CONTEXT, ENVIRONMENTS
 
     plan = validated(synthesised, deploy={"enabled": False})
@@ -568,53 +329,3 @@ def test_polling_cannot_reach_the_history_limit_in_any_environment(synthesised):
         assert bound <= run_limits.HISTORY_EVENT_LIMIT, name
     # Fixed-interval polling (the old machine) would not fit: one 72 h job at 60 s is 4,320 polls.
     assert 72 * 3600 // 60 * events_per_poll > run_limits.HISTORY_EVENT_LIMIT
-def function_environment(synthesised, name: str) -> dict:
-    """The environment variables of the pipeline's function ``name`` (ValidateInput, ...)."""
-    function = synthesised.platform.pipeline.pipeline.functions[name]
-    logical_id = synthesised.platform.pipeline.get_logical_id(function.node.default_child)
-    return pipeline(synthesised).find_resources("AWS::Lambda::Function")[logical_id]["Properties"]["Environment"]["Variables"]
-
-
-def test_validate_input_and_the_start_function_check_runs_against_the_same_environment(env):
-    """ValidateInput refuses hyperpod where there is no cluster; StartTrainingJob checks the run and plan again."""
-    checks = ("DATASETS_BUCKET", "ARTIFACTS_BUCKET", "TRAINING_INSTANCE_TYPES", "MAX_INSTANCE_COUNT", "HYPERPOD_CLUSTER_NAME")
-    validate, start = function_environment(env, "ValidateInput"), function_environment(env, "StartTrainingJob")
-    assert {name: validate.get(name) for name in checks} == {name: start.get(name) for name in checks}
-    assert ("HYPERPOD_CLUSTER_NAME" in validate) == (env.platform.compute.cluster is not None)
-
-
-def test_no_role_can_retag_another_environments_endpoint_or_another_teams_job_as_its_own(env):
-    """AddTags overwrites: a role that could tag openforge-dev-eu-*'s endpoint (its name starts
-    with dev's prefix) openforge:environment=dev could then update or delete it. Evaluated on
-    the synthesised policies: tagging is allowed on a resource being created (no environment
-    tag yet) or already this environment's, never on another's; training jobs only while they
-    have no OpenForge tags, and only with OpenForge's keys."""
-    from tests import iam_policy
-
-    stack = env.platform.pipeline
-    aws = iam_policy.Environment("aws", stack.region, stack.account)
-    name = load(env).name
-    pipeline_construct = stack.pipeline
-    deploy = iam_policy.role_statements(stack, pipeline(env).to_json(), pipeline_construct.roles["DeployEndpoint"].role)
-    start = iam_policy.role_statements(stack, pipeline(env).to_json(), pipeline_construct.roles["StartTrainingJob"].role)
-    sagemaker = f"arn:aws:sagemaker:{stack.region}:{stack.account}"
-    ours = {"aws:RequestTag/openforge:managed-by": "openforge", "aws:RequestTag/openforge:environment": name,
-            "aws:TagKeys": ["openforge:managed-by", "openforge:environment"]}
-    neighbour = f"{sagemaker}:endpoint/openforge-{name}-eu-fraud-scoring"
-
-    def add_tags(resource: str, **resource_tags) -> str:
-        context = {**ours, **{f"aws:ResourceTag/openforge:{key}": value for key, value in resource_tags.items()}}
-        return iam_policy.decide(deploy, Request("sagemaker:AddTags", resource, context), aws)
-
-    assert add_tags(neighbour, environment=f"{name}-eu", **{"managed-by": "openforge"}) != ALLOW
-    assert add_tags(f"{sagemaker}:endpoint/openforge-{name}-tickets") == ALLOW  # being created
-    assert add_tags(f"{sagemaker}:endpoint/openforge-{name}-tickets", environment=name) == ALLOW
-    update = Request("sagemaker:UpdateEndpoint", neighbour, {"aws:ResourceTag/openforge:managed-by": "openforge",
-                                                             "aws:ResourceTag/openforge:environment": f"{name}-eu"})
-    assert iam_policy.decide(deploy, update, aws) != ALLOW
-
-    job_tags = {"aws:TagKeys": ["openforge:execution", "openforge:job", "openforge:step"]}
-    job = f"{sagemaker}:training-job/tickets-t75-1a2b3c4d"
-    assert iam_policy.decide(start, Request("sagemaker:AddTags", job, job_tags), aws) == ALLOW, "tag-on-create: the job has no tags yet"
-    assert iam_policy.decide(start, Request("sagemaker:AddTags", job, {"aws:TagKeys": ["team"]}), aws) != ALLOW, "only OpenForge's keys"
-    assert iam_policy.decide(start, Request("sagemaker:AddTags", job, {**job_tags, "aws:ResourceTag/openforge:job": "other-run"}), aws) != ALLOW
