@@ -66,7 +66,7 @@ def write_varied_customer_data(data_dir: Path, records: int = 3000) -> None:
     import json
     import random
 
-    from openforge_training.sandbox import TICKET_LABELS, WORDS
+    from synthetic_data.sandbox import TICKET_LABELS, WORDS
 
     rng, lengths = random.Random(0), np.random.default_rng(0).lognormal(np.log(40), 0.9, records).astype(int).clip(3, 400)
     folder = data_dir / "customer"
@@ -85,7 +85,8 @@ def throughput(steps: int = 100, repeats: int = 3) -> tuple[float, float]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-    from openforge_training import sandbox, train
+    from openforge_training import train
+    from synthetic_data import sandbox
     from openforge_training.config import load
     from openforge_training.mixing import MixedRecordStream
     from sanitiser.formats import parse_line

@@ -25,7 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from experiments.curriculum import corpus_texts, write_experiment_data
+from synthetic_data.curriculum.dataset import corpus_texts, write_experiment_data
 
 log = logging.getLogger("experiments.forgetting")
 
@@ -113,7 +113,7 @@ def run_experiment(settings: Settings, work: Path, reports: Path) -> dict:
 # --- the steps, each through the product's own entrypoint ---------------------------------
 
 def build_initial_model(settings: Settings, out: Path, texts: list[str]) -> Path:
-    from openforge_training.sandbox import build_model
+    from synthetic_data.sandbox import build_model
 
     return build_model(out, hidden_size=settings.hidden_size, layers=settings.layers, heads=settings.heads,
                        vocab_size=settings.vocab_size, seed=settings.seed, texts=texts)

@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from openforge_training import sandbox
+from synthetic_data import sandbox
 from openforge_training.evaluation.layout import BYOD_DIR, IFEVAL_FILE, MMLU_DIR
 
 from pipeline.local_s3 import LocalS3

@@ -79,7 +79,7 @@ def dev(tmp_path_factory) -> Synthesised:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny Llama-architecture model and tokenizer built here (never downloaded)."""
-    from openforge_training import sandbox
+    from synthetic_data import sandbox
 
     return sandbox.build_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from openforge_training import sandbox, train
+from openforge_training import train
+from synthetic_data import sandbox
 from openforge_training.config import load
 from openforge_training.evaluation.layout import BYOD_DIR, IFEVAL_FILE, MMLU_DIR
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments import curriculum
-from experiments.curriculum import ExperimentData, build_experiment_data, corpus_texts, write_experiment_data
+from synthetic_data.curriculum import dataset as curriculum
+from synthetic_data.curriculum.dataset import ExperimentData, build_experiment_data, corpus_texts, write_experiment_data
 from openforge_training.evaluation.layout import LETTERS, MMLU_COLUMNS, mmlu_prompt
 from sanitiser.formats import parse_line
 

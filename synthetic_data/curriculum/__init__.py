@@ -1,0 +1,1 @@
+"""The forgetting experiment's generated curriculum (``dataset``)."""
