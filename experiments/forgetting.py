@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from synthetic_data.curriculum import corpus_texts, write_experiment_data
+from synthetic_data.tiny_model import build_model
 
 log = logging.getLogger("experiments.forgetting")
 
@@ -113,8 +114,6 @@ def run_experiment(settings: Settings, work: Path, reports: Path) -> dict:
 # --- the steps, each through the product's own entrypoint ---------------------------------
 
 def build_initial_model(settings: Settings, out: Path, texts: list[str]) -> Path:
-    from synthetic_data.sandbox import build_model
-
     return build_model(out, hidden_size=settings.hidden_size, layers=settings.layers, heads=settings.heads,
                        vocab_size=settings.vocab_size, seed=settings.seed, texts=texts)
 
