@@ -81,7 +81,7 @@ bench: setup
 SANDBOX := work/sandbox
 train-example: setup
 	rm -rf $(SANDBOX)
-	$(PY) -m openforge_training.sandbox --out $(SANDBOX)
+	$(PY) -m synthetic_data.sandbox --out $(SANDBOX)
 	$(PY) -m openforge_training.train \
 	  --input_dir $(SANDBOX)/input --output_dir $(SANDBOX)/model --checkpoint_dir $(SANDBOX)/checkpoints \
 	  --customer_data_percent 75 --curated_weights '{"reasoning": 40, "instruction_following": 30, "factuality": 30}' \

@@ -65,7 +65,8 @@ def write_varied_customer_data(data_dir: Path, records: int = 3000) -> None:
     import json
     import random
 
-    from openforge_training.sandbox import TICKET_LABELS, WORDS
+    from synthetic_data.basic_skills import WORDS
+    from synthetic_data.tickets import TICKET_LABELS
 
     rng, lengths = random.Random(0), np.random.default_rng(0).lognormal(np.log(40), 0.9, records).astype(int).clip(3, 400)
     folder = data_dir / "customer"
@@ -84,10 +85,11 @@ def throughput(steps: int = 100, repeats: int = 3) -> tuple[float, float]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-    from openforge_training import sandbox, train
+    from openforge_training import train
     from openforge_training.config import load
     from openforge_training.mixing import MixedRecordStream
     from sanitiser.formats import parse_line
+    from synthetic_data import sandbox
 
     root = Path(tempfile.mkdtemp(prefix="openforge-bench-"))
     input_dir = sandbox.build(root, customer=100, per_category=800)

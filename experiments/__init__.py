@@ -1,1 +1,1 @@
-"""Experiments run against the training container: generated data, small models, measured results."""
+"""Experiments run against the training container: small models on generated data (``synthetic_data``), measured results."""

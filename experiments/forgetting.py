@@ -3,7 +3,7 @@ general skills that customer-only fine-tuning forgets?
 
     python -m experiments.forgetting --work work/experiment --reports reports
 
-1. Generate the curriculum (``experiments.curriculum``): general skills, a curated pool of
+1. Generate the curriculum (``synthetic_data.curriculum``): general skills, a curated pool of
    them, a support-ticket domain, and MMLU-, IFEval- and BYOD-format evaluation files.
 2. Pre-train a small Llama-architecture model from scratch on the general curriculum, with
    the training container's own entrypoint (full-rank, 100 % "customer" = the curriculum).
@@ -25,7 +25,8 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from experiments.curriculum import corpus_texts, write_experiment_data
+from synthetic_data.curriculum import corpus_texts, write_experiment_data
+from synthetic_data.tiny_model import build_model
 
 log = logging.getLogger("experiments.forgetting")
 
@@ -54,7 +55,7 @@ class Settings:
     """Sizes and hyperparameters; the defaults are the full experiment (``make experiment``)."""
 
     seed: int = 0
-    scale: float = 1.0  # of the generated data (experiments.curriculum.Sizes)
+    scale: float = 1.0  # of the generated data (synthetic_data.curriculum.Sizes)
     hidden_size: int = 128
     layers: int = 4
     heads: int = 4
@@ -113,8 +114,6 @@ def run_experiment(settings: Settings, work: Path, reports: Path) -> dict:
 # --- the steps, each through the product's own entrypoint ---------------------------------
 
 def build_initial_model(settings: Settings, out: Path, texts: list[str]) -> Path:
-    from openforge_training.sandbox import build_model
-
     return build_model(out, hidden_size=settings.hidden_size, layers=settings.layers, heads=settings.heads,
                        vocab_size=settings.vocab_size, seed=settings.seed, texts=texts)
 

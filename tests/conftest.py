@@ -79,9 +79,9 @@ def dev(tmp_path_factory) -> Synthesised:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny Llama-architecture model and tokenizer built here (never downloaded)."""
-    from openforge_training import sandbox
+    from synthetic_data.tiny_model import build_model
 
-    return sandbox.build_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+    return build_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -1,18 +1,18 @@
 """A tuned model trained here from the tiny base (a LoRA run on the sandbox's support
-tickets), and small benchmark files written in the real layouts."""
+tickets), and small benchmark files written in the real layouts (synthetic_data.files)."""
 from __future__ import annotations
 
-import csv
-import json
 import random
 import shutil
 from pathlib import Path
 
 import pytest
 
-from openforge_training import sandbox, train
+from openforge_training import train
 from openforge_training.config import load
-from openforge_training.evaluation.layout import BYOD_DIR, IFEVAL_FILE, MMLU_DIR
+from synthetic_data import sandbox
+from synthetic_data.files import write_byod, write_ifeval, write_mmlu
+from synthetic_data.tickets import random_ticket
 
 # Facts the tiny model cannot know: scored near chance by base and tuned alike.
 MMLU_ROWS = {
@@ -30,17 +30,10 @@ IFEVAL_ITEMS = [
 
 
 def write_eval_files(eval_dir: Path, *, held_out: int = 24, seed: int = 99) -> Path:
-    for subject, rows in MMLU_ROWS.items():
-        for split, chosen in (("dev", rows[:2]), ("test", rows)):
-            path = eval_dir / MMLU_DIR / split / f"{subject}_{split}.csv"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w", newline="") as handle:
-                csv.writer(handle).writerows(chosen)
-    path = eval_dir / IFEVAL_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(item) + "\n" for item in IFEVAL_ITEMS))
+    write_mmlu(eval_dir, {subject: (rows[:2], rows) for subject, rows in MMLU_ROWS.items()})
+    write_ifeval(eval_dir, IFEVAL_ITEMS)
     rng = random.Random(seed)  # the sandbox's ticket task, drawn apart from the training data
-    sandbox.write_jsonl(eval_dir / BYOD_DIR / "heldout.jsonl", (sandbox.customer_record(rng) for _ in range(held_out)))
+    write_byod(eval_dir, (random_ticket(rng) for _ in range(held_out)))
     return eval_dir
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from openforge_training import sandbox
+from synthetic_data import sandbox
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from .layout import IFEVAL_FILE, LETTERS, MMLU_COLUMNS, MMLU_DIR, mmlu_description, mmlu_prompt, mmlu_subjects
+from .layout import IFEVAL_FILE, LETTERS, MMLU_COLUMNS, MMLU_DIR, mmlu_description, mmlu_file, mmlu_prompt, mmlu_subjects
 
 log = logging.getLogger(__name__)
 IFEVAL_METRICS = ("prompt_level_strict_acc", "prompt_level_loose_acc", "inst_level_strict_acc", "inst_level_loose_acc")
@@ -57,7 +57,7 @@ def mmlu(lm, eval_dir: Path, *, shots: int, chat: bool, limit: int | None = None
     tasks = [_mmlu_task(eval_dir, subject) for subject in subjects]
     results = _evaluate(lm, tasks, shots=shots, chat=chat, limit=limit)
     per_subject = {subject: results[f"openforge_mmlu_{subject}"] for subject in subjects}
-    counts = {subject: _rows(eval_dir / MMLU_DIR / "test" / f"{subject}_test.csv", limit) for subject in subjects}
+    counts = {subject: _rows(eval_dir / mmlu_file("test", subject), limit) for subject in subjects}
     total = sum(counts.values())
     accuracy = sum(per_subject[s]["acc,none"] * counts[s] for s in subjects) / total
     return Score("acc", accuracy, total, {"per_subject": {s: round(per_subject[s]["acc,none"], 4) for s in subjects}, "shots": shots})
@@ -88,8 +88,8 @@ def ifeval(lm, eval_dir: Path, *, chat: bool, max_new_tokens: int, limit: int | 
 
 
 def _mmlu_task(eval_dir: Path, subject: str) -> dict:
-    files = {"test": str(eval_dir / MMLU_DIR / "test" / f"{subject}_test.csv")}
-    dev = eval_dir / MMLU_DIR / "dev" / f"{subject}_dev.csv"
+    files = {"test": str(eval_dir / mmlu_file("test", subject))}
+    dev = eval_dir / mmlu_file("dev", subject)
     if dev.is_file():
         files["dev"] = str(dev)
     return {

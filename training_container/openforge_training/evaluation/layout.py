@@ -28,5 +28,10 @@ def mmlu_prompt(question: str, choices: list[str] | tuple[str, ...]) -> str:
     return f"{question.strip()}\n{options}\nAnswer:"
 
 
+def mmlu_file(split: str, subject: str) -> str:
+    """A subject's CSV for ``split`` ("dev" or "test"), relative to the eval channel."""
+    return f"{MMLU_DIR}/{split}/{subject}_{split}.csv"
+
+
 def mmlu_subjects(eval_dir: Path) -> list[str]:
     return sorted(path.name.removesuffix("_test.csv") for path in (eval_dir / MMLU_DIR / "test").glob("*_test.csv"))

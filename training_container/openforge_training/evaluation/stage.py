@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import InputError
-from .layout import IFEVAL_FILE, LETTERS, MMLU_DIR
+from .layout import IFEVAL_FILE, LETTERS, mmlu_file
 
 MMLU_URL = "https://people.eecs.berkeley.edu/~hendrycks/data.tar"
 IFEVAL_URL = "https://raw.githubusercontent.com/google-research/google-research/master/instruction_following_eval/data/input_data.jsonl"
@@ -42,7 +42,7 @@ def stage_mmlu(tar_path: Path, out: Path) -> dict[str, int]:
             for number, row in enumerate(rows, start=1):
                 if len(row) != 6 or row[5].strip() not in LETTERS:
                     raise InputError(f"{member.name}:{number}: expected question, A, B, C, D, answer (A-D), got {len(row)} columns")
-            target = out / MMLU_DIR / split / f"{subject}_{split}.csv"
+            target = out / mmlu_file(split, subject)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
             counts[split] += len(rows)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from experiments import curriculum
-from experiments.curriculum import ExperimentData, build_experiment_data, corpus_texts, write_experiment_data
 from openforge_training.evaluation.layout import LETTERS, MMLU_COLUMNS, mmlu_prompt
 from sanitiser.formats import parse_line
+from synthetic_data import tickets
+from synthetic_data.curriculum import ExperimentData, Sizes, build_experiment_data, corpus_texts, exercises, instructions, knowledge, write_experiment_data
 
 TRAINING_FILES = (
     "pretrain/general.jsonl",
@@ -72,11 +72,11 @@ def file_bytes(out: Path) -> dict[str, bytes]:
 
 def answers(data: ExperimentData) -> dict[str, str]:
     """question -> answer for the facts; category questions have many right answers."""
-    return {fact.question: fact.answer for fact in data.knowledge.facts() if fact.subject != curriculum.CATEGORIES}
+    return {fact.question: fact.answer for fact in data.knowledge.facts() if fact.subject != knowledge.CATEGORIES}
 
 
 def is_answer(truth: dict[str, str], question: str, option: str) -> bool:
-    members = curriculum.category_kind(question)
+    members = knowledge.category_kind(question)
     return option in members if members else truth[question] == option
 
 
@@ -103,9 +103,9 @@ def test_summary_counts_every_file_and_a_small_scale_keeps_each_one(written, tmp
 def test_knowledge_base_has_distinct_invented_names_with_known_values(data):
     names = [entity.name for entity in data.knowledge.entities]
     assert len(names) == len(set(names)) == 120
-    assert not set(names) & set(curriculum.CITIES)
+    assert not set(names) & set(knowledge.CITIES)
     for entity in data.knowledge.entities:
-        assert all(entity.values[name] in attribute.values for name, attribute in curriculum.ATTRIBUTES.items())
+        assert all(entity.values[name] in attribute.values for name, attribute in knowledge.ATTRIBUTES.items())
 
 
 def test_training_and_byod_records_are_in_an_accepted_format(written):
@@ -118,11 +118,11 @@ def test_training_and_byod_records_are_in_an_accepted_format(written):
 def test_mmlu_rows_ask_knowledge_base_facts_with_one_correct_option(written, data):
     out, _ = written
     truth = answers(data)
-    for subject in curriculum.SUBJECTS:
+    for subject in knowledge.SUBJECTS:
         dev = read_csv(out / "eval/mmlu/dev" / f"{subject}_dev.csv")
         test = read_csv(out / "eval/mmlu/test" / f"{subject}_test.csv")
         assert len(dev) == 5 and 40 <= len(test) <= 60
-        asked = (lambda row: tuple(row[:5])) if subject == curriculum.CATEGORIES else (lambda row: row[0])  # categories repeat questions
+        asked = (lambda row: tuple(row[:5])) if subject == knowledge.CATEGORIES else (lambda row: row[0])  # categories repeat questions
         assert not {asked(row) for row in dev} & {asked(row) for row in test}
         for row in dev + test:
             assert len(row) == len(MMLU_COLUMNS) and row[-1] in LETTERS
@@ -141,7 +141,7 @@ def test_pretraining_teaches_every_mmlu_fact_as_a_question_and_as_multiple_choic
     for subject, (dev, test) in data.mmlu.items():
         for row in dev + test:
             eval_prompts.add(mmlu_prompt(row[0], row[1:5]))
-            if subject == curriculum.CATEGORIES:
+            if subject == knowledge.CATEGORIES:
                 continue  # a skill, taught by fresh questions (below), not a fact to recall
             fact = (row[0], row[1 + LETTERS.index(row[-1])])
             assert questions[fact] >= 3 and fact in chosen
@@ -149,12 +149,12 @@ def test_pretraining_teaches_every_mmlu_fact_as_a_question_and_as_multiple_choic
 
 
 def test_multiple_choice_training_redraws_a_prompt_the_eval_asks():
-    fact = curriculum.Fact("facts_colour", "What colour is Zorvan?", "red", ("blue", "green", "pink"))
+    fact = knowledge.Fact("facts_colour", "What colour is Zorvan?", "red", ("blue", "green", "pink"))
     rng = random.Random(0)
-    arrangements = {mmlu_prompt(fact.question, curriculum.multiple_choice(fact, rng)[0]) for _ in range(1000)}
+    arrangements = {mmlu_prompt(fact.question, knowledge.multiple_choice(fact, rng)[0]) for _ in range(1000)}
     assert len(arrangements) == 24  # 3! orders of the distractors times 4 answer positions
     allowed = sorted(arrangements)[0]
-    records = curriculum.fact_records([fact], rng, 20, frozenset(arrangements - {allowed}))
+    records = exercises.fact_records([fact], rng, 20, frozenset(arrangements - {allowed}))
     assert {turns(record)[0] for record in records} == {fact.question, allowed}
 
 
@@ -180,18 +180,18 @@ def test_multiple_choice_training_records_use_mmlu_prompt_and_the_right_letter(d
 
 # A change to a reference response that breaks the named instruction (given its kwargs).
 VIOLATIONS = {
-    curriculum.NO_COMMA: lambda response, kwargs: response + ", and more",
-    curriculum.END_PHRASE: lambda response, kwargs: response + " Bye.",
-    curriculum.QUOTATION: lambda response, kwargs: response.strip('"'),
-    curriculum.JSON_FORMAT: lambda response, kwargs: "Here it is: " + response,
-    curriculum.BULLETS: lambda response, kwargs: response + "\n* one more",
-    curriculum.HIGHLIGHTS: lambda response, kwargs: response.replace("*", ""),
-    curriculum.TITLE: lambda response, kwargs: response.replace("<<", "").replace(">>", ""),
-    curriculum.CONSTRAINED: lambda response, kwargs: "Yes.",
-    curriculum.KEYWORDS: lambda response, kwargs: re.sub(kwargs["keywords"][0], "", response, flags=re.IGNORECASE),
-    curriculum.FORBIDDEN: lambda response, kwargs: f"{response} {kwargs['forbidden_words'][0]}",
-    curriculum.WORD_COUNT: lambda response, kwargs: response + " word" * kwargs["num_words"] if kwargs["relation"] == "less than" else "ok",
-    curriculum.POSTSCRIPT: lambda response, kwargs: response.replace("P.S.", "Note:"),
+    instructions.NO_COMMA: lambda response, kwargs: response + ", and more",
+    instructions.END_PHRASE: lambda response, kwargs: response + " Bye.",
+    instructions.QUOTATION: lambda response, kwargs: response.strip('"'),
+    instructions.JSON_FORMAT: lambda response, kwargs: "Here it is: " + response,
+    instructions.BULLETS: lambda response, kwargs: response + "\n* one more",
+    instructions.HIGHLIGHTS: lambda response, kwargs: response.replace("*", ""),
+    instructions.TITLE: lambda response, kwargs: response.replace("<<", "").replace(">>", ""),
+    instructions.CONSTRAINED: lambda response, kwargs: "Yes.",
+    instructions.KEYWORDS: lambda response, kwargs: re.sub(kwargs["keywords"][0], "", response, flags=re.IGNORECASE),
+    instructions.FORBIDDEN: lambda response, kwargs: f"{response} {kwargs['forbidden_words'][0]}",
+    instructions.WORD_COUNT: lambda response, kwargs: response + " word" * kwargs["num_words"] if kwargs["relation"] == "less than" else "ok",
+    instructions.POSTSCRIPT: lambda response, kwargs: response.replace("P.S.", "Note:"),
 }
 
 
@@ -206,7 +206,7 @@ def test_ifeval_items_use_checkable_instructions_with_exactly_their_kwargs(writt
     assert items == data.ifeval_items() and 60 <= len(items) <= 100
     assert [item["key"] for item in items] == sorted({item["key"] for item in items})
     used = {instruction_id for item in items for instruction_id in item["instruction_id_list"]}
-    assert used == set(curriculum.INSTRUCTION_IDS) == set(VIOLATIONS)
+    assert used == set(instructions.INSTRUCTION_IDS) == set(VIOLATIONS)
     assert not used & LANGDETECT_OR_PUNKT
     registry = ifeval_utils.instructions_registry.INSTRUCTION_DICT
     for item in items:
@@ -227,7 +227,7 @@ def test_ifeval_reference_responses_pass_and_broken_ones_fail(data, ifeval_utils
 
 
 def test_instruction_following_training_responses_pass_lm_eval(data, ifeval_utils):
-    examples = curriculum.instruction_examples(data.knowledge, random.Random(7), 300)
+    examples = instructions.instruction_examples(data.knowledge, random.Random(7), 300)
     for key, example in enumerate(examples):
         assert strict(ifeval_utils, example.ifeval_item(key), example.response).follow_all_instructions, example
 
@@ -237,7 +237,7 @@ def test_customer_training_and_byod_share_no_ticket_and_cover_every_label(writte
     train, byod = read_jsonl(out / "customer/tickets.jsonl"), read_jsonl(out / BYOD_FILE)
     assert 600 <= len(train) <= 1200 and 100 <= len(byod) <= 150
     assert not {record["input"] for record in train} & {record["input"] for record in byod}
-    labels = set(curriculum.TICKET_LABELS)
+    labels = set(tickets.TICKET_LABELS)
     assert len(labels) == 12 and {record["output"] for record in train} == {record["output"] for record in byod} == labels
     assert all(record["input"].startswith("Classify this support ticket.\n") for record in train + byod)
 
@@ -246,7 +246,7 @@ def test_general_curriculum_never_shows_the_customer_task(written):
     out, _ = written
     for name in GENERAL_FILES:
         for user, assistant in map(turns, read_jsonl(out / name)):
-            assert "ticket" not in user.lower() and assistant not in curriculum.TICKET_LABELS
+            assert "ticket" not in user.lower() and assistant not in tickets.TICKET_LABELS
 
 
 def test_corpus_texts_are_every_turn_prompt_and_question(written):
@@ -261,17 +261,17 @@ def test_corpus_texts_are_every_turn_prompt_and_question(written):
 
 
 def test_pretraining_practises_multiple_choice_on_many_fresh_category_questions(data):
-    prompts = [user for user, letter in map(turns, data.pretrain) if letter in LETTERS and curriculum.category_kind(user.split("\n")[0])]
-    assert len(prompts) == curriculum.Sizes().pretrain_choices
+    prompts = [user for user, letter in map(turns, data.pretrain) if letter in LETTERS and knowledge.category_kind(user.split("\n")[0])]
+    assert len(prompts) == Sizes().pretrain_choices
     assert len(set(prompts)) > 0.9 * len(prompts)  # drawn afresh, so the letter cannot be memorised
 
 
 def test_copying_teaches_every_word_the_tuned_model_must_say_but_not_the_ticket_task(data):
     copies = [(user, assistant) for user, assistant in map(turns, data.pretrain) if user.startswith("Repeat exactly: ")]
-    assert len(copies) == curriculum.Sizes().pretrain_copies
+    assert len(copies) == Sizes().pretrain_copies
     assert all(user.removeprefix("Repeat exactly: ") == assistant for user, assistant in copies)
     said = {word for _, assistant in copies for word in assistant.split()}
-    assert set(curriculum.TICKET_LABELS) <= said
+    assert set(tickets.TICKET_LABELS) <= said
 
 
 def test_half_the_multiple_choice_training_comes_under_mmlus_header(data):
