@@ -1,159 +1,25 @@
-"""The console's equivalent for a terminal: start a fine-tuning run, follow it state by
-state, read its summary.
+"""``follow``'s progress: the execution's history turned into the lines a person reads.
 
-    python -m pipeline.cli start FILE --env ENV [--name NAME] [--follow]
-    python -m pipeline.cli follow EXECUTION_ARN
-    python -m pipeline.cli summary EXECUTION_ARN
-    python -m pipeline.cli stop EXECUTION_ARN
+One line per state as it is entered and as it finishes, with its entry time (UTC) and how
+long it took; the Map's iterations are labelled by their mix, and the polling states (Wait,
+Check, Choice) are folded into the job they poll, so "Start training [mix 75%] ... done
+(4m 12s)" is the training job's time. A running training job's SageMaker status is a
+detail line under its state.
 
-``start`` reads the pipeline input (JSON, docs/pipeline-input.md), checks it here first,
-finds the environment's state machine (``OpenForge-<env>-FineTune`` in the account and region
-of ``cdk.json``'s ``environments.<env>``, or ``--state-machine-arn``), starts an execution
-named ``<job_name>-<UTC timestamp>`` unless ``--name`` says otherwise, and prints the
-execution's ARN and its console URL.
-
-The check before starting is the schema (``openforge_lambda.pipeline_input``: a missing
-required field, an unknown field, a wrong type or a value out of range) plus the rules across
-fields that do not depend on the environment (curated weights sum to 100, batch sizes divide,
-HyperPod worker types), so a typo fails here, naming the field, before anything is sent. What
-depends on the environment (its default base model, curated and evaluation data, its
-instance-type and instance-count limits) is not known here: ``ValidateInput`` checks that
-in the cloud, and a refusal there fails the run at its first state with the field named.
-The input is sent as written; the defaults are filled in the cloud.
-
-``follow`` polls the execution's history (every page, newest first, until what it has
-already seen) and prints one line per state as it is entered and as it finishes, with its
-entry time (UTC) and how long it took; the Map's iterations are labelled by their mix, and
-the polling states (Wait, Check, Choice) are folded into the job they poll, so
-"Start training [mix 75%] ... done (4m 12s)" is the training job's time. While a SageMaker
-training job runs, its status, secondary status and latest status message are printed as
-they change (the SageMaker SDK's ``TrainingJob`` resource when ``sagemaker-core`` is
-installed, boto3 otherwise). At the end it prints the summary: the execution's output
-(sanitisation counts, validation run, each mix's row, the gate's verdict and cause, the
-chosen model, MLflow run ids, the endpoint), or the error and cause of a failed run.
-``summary`` prints only that. ``stop`` stops a running execution and then does what its
-failure path would have (a stop runs none of its states): stops this run's jobs still
-running and rolls back a deployment that had started.
-
-Exit status: 0 the run succeeded (or was started, without ``--follow``); 1 it failed, was
-aborted or timed out; 2 the command could not be carried out (a missing or unreadable file,
-bad JSON, an input the check refuses, an unknown environment, an execution that does not
-exist, or AWS refusing the call), with one line on standard error naming what is wrong;
-3 ``summary`` of a run that has not finished; 130 ``follow`` stopped with Ctrl-C (the run
-goes on).
-
-Everything that turns history and output into text (``Progress`` here, ``summary_lines`` and
-``failure_lines`` in pipeline/summary.py, which the local runner prints too) is pure, so it is
-tested without AWS.
+Pure: no AWS, no clock, so it is tested on recorded-looking histories.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import re
-import sys
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import TextIO
 
 from pipeline import steps
-from pipeline.summary import ENDED_AS, failure_lines, key_values, summary_lines
+from pipeline.cli.history import FINISHED, event_details, json_or_none, timestamp
+from pipeline.summary import ENDED_AS
 from pipeline.summary import percent as _percent
 
-ROOT = Path(__file__).resolve().parent.parent
-CDK_JSON = ROOT / "cdk.json"
-DEFAULT_POLL_SECONDS = 10.0
-EXECUTION_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
 CAUSE_CHARACTERS = 300  # of a cause shown inside a progress line; the summary shows all of it
-
-EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_NOT_FINISHED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-FINISHED = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED", "ExecutionAborted": "ABORTED", "ExecutionTimedOut": "TIMED_OUT"}
-
-
-class UsageError(Exception):
-    """The command cannot be carried out; the message is the one line a person reads."""
-
-
-# ---------------------------------------------------------------------------------------
-# The input, the state machine, the execution's name
-
-
-def check_input(path: str | Path) -> dict:
-    """The pipeline input in ``path``, checked as far as it can be without the environment
-    (see the module's docstring); UsageError names the file and the field."""
-    from openforge_lambda.pipeline_input import EnvironmentPolicy, PipelineInputError, normalise
-
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"{path}: cannot be read ({error})") from None
-    try:
-        pipeline_input = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{path}: not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
-    # Stand-ins for the environment's defaults, so only the environment-independent rules
-    # apply; the stand-ins never leave this function (the input is sent as written).
-    unknown_here = "s3://environment-default/"
-    policy = EnvironmentPolicy(base_model_s3_uri=unknown_here, curated_data_s3_uri=unknown_here, evaluation_data_s3_uri=unknown_here)
-    try:
-        normalise(pipeline_input, policy)
-    except PipelineInputError as error:
-        raise UsageError(f"{path}: {error}") from None
-    return pipeline_input
-
-
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
-def state_machine_arn(env: str, cdk_json: Path = CDK_JSON) -> str:
-    """arn:<partition>:states:<region>:<account>:stateMachine:OpenForge-<env>-FineTune, with
-    the account and region of cdk.json's environments.<env>."""
-    try:
-        environments = json.loads(cdk_json.read_text())["context"]["environments"]
-    except (OSError, ValueError, KeyError) as error:
-        raise UsageError(f"{cdk_json}: cannot read context.environments ({error})") from None
-    if env not in environments:
-        raise UsageError(f"unknown environment {env!r}: {cdk_json.name} defines {', '.join(sorted(environments))}")
-    account, region = environments[env].get("account"), environments[env].get("region")
-    if not account or not region:
-        raise UsageError(f"{cdk_json.name}: environments.{env} has no account or region")
-    return f"arn:{partition_of(region)}:states:{region}:{account}:stateMachine:OpenForge-{env}-FineTune"
-
-
-def execution_name(job_name: str, now: datetime) -> str:
-    """<job_name>-<UTC timestamp>, e.g. support-tickets-20261201T143633Z."""
-    return f"{job_name}-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
-
-
-def arn_parts(arn: str) -> tuple[str, str]:
-    """(partition, region) of a Step Functions ARN; UsageError if it is not one."""
-    parts = arn.split(":")
-    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "states" or not parts[3]:
-        raise UsageError(f"{arn!r} is not a Step Functions ARN (arn:aws:states:<region>:<account>:execution:<machine>:<name>)")
-    return parts[1], parts[3]
-
-
-def console_url(execution_arn: str) -> str:
-    partition, region = arn_parts(execution_arn)
-    host = {"aws-cn": f"{region}.console.amazonaws.cn", "aws-us-gov": "console.amazonaws-us-gov.com"}.get(
-        partition, f"{region}.console.aws.amazon.com")
-    return f"https://{host}/states/home?region={region}#/v2/executions/details/{execution_arn}"
-
-
-# ---------------------------------------------------------------------------------------
-# Progress: the execution's history as lines a person reads
 
 
 @dataclass(frozen=True)
@@ -253,12 +119,12 @@ class Progress:
             return []
         job.detail = text
         record = next((r for r in self._open if r.job is job), None)
-        return [_detail_line(record.depth if record else 0, text)]
+        return [detail_line(record.depth if record else 0, text)]
 
     # --- events ------------------------------------------------------------------------
 
     def _event(self, event: Mapping) -> None:
-        kind, at = event["type"], _timestamp(event["timestamp"])
+        kind, at = event["type"], timestamp(event["timestamp"])
         previous = self._states.get(event.get("previousEventId") or 0)
         if kind == "ExecutionStarted":
             self.started = at
@@ -266,7 +132,7 @@ class Progress:
             self.status = self.error = self.cause = None
             self._emit(f"  {_clock(at)}  Run redriven")
         elif kind in FINISHED:
-            self._ended(FINISHED[kind], _details(event), at)
+            self._ended(FINISHED[kind], event_details(event), at)
         elif kind.endswith("StateEntered"):
             details = event.get("stateEnteredEventDetails", {})
             lane = _lane(details.get("input"), previous)
@@ -275,7 +141,7 @@ class Progress:
             return
         elif kind.endswith("StateExited"):
             details = event.get("stateExitedEventDetails", {})
-            output = _json(details.get("output"))
+            output = json_or_none(details.get("output"))
             lane = _lane(details.get("output"), previous) if output is not None else self._lane_of_open(details.get("name"), previous)
             self._states[event["id"]] = (details.get("name"), lane)
             self._exited(details.get("name"), lane, output, at)
@@ -285,7 +151,7 @@ class Progress:
             if record:
                 record.failure = None  # a retry: the earlier attempt's failure no longer counts
         elif kind.endswith(("Failed", "TimedOut")) and not kind.startswith("Execution"):
-            details = _details(event)
+            details = event_details(event)
             if "error" in details or "cause" in details:
                 record = self._open_map() if kind.startswith("Map") else self._record_for(previous)
                 if record:
@@ -323,7 +189,7 @@ class Progress:
         elif record.state_type == "Pass":
             cause = _path(output, *PASS_CAUSES[name]) if name in PASS_CAUSES else None
             self._open.remove(record)
-            self._emit(_state_line(record, f": {_short(cause)}" if cause else ""))
+            self._emit(_state_line(record, f": {short(cause)}" if cause else ""))
         else:
             if name == steps.PICK:
                 self.selection = output.get("selection")
@@ -335,12 +201,12 @@ class Progress:
             name = started.get("endpoint_name") or "?"
             record.job = Job(name, loop.kind, None, record.label)
             action = started.get("action") or "deploying"
-            self._emit(_detail_line(record.depth, f"endpoint {name}: {action}, model {started.get('model_name') or '?'}"))
+            self._emit(detail_line(record.depth, f"endpoint {name}: {action}, model {started.get('model_name') or '?'}"))
             return
         name, target = started.get("job_name") or "?", started.get("target")
         record.job = Job(name, loop.kind, target, record.label)
         where = {"training-job": "SageMaker training job", "hyperpod": "Slurm job on the HyperPod cluster"}.get(target, target or "job")
-        self._emit(_detail_line(record.depth, f"{loop.kind} {name} started ({where})"))
+        self._emit(detail_line(record.depth, f"{loop.kind} {name} started ({where})"))
 
     def _checked(self, record: Record | None, loop: JobLoop, output: Mapping, at: datetime) -> None:
         status = output.get(loop.status)
@@ -351,21 +217,21 @@ class Progress:
         settled = status.get("settled") if loop.status == "endpoint" else status.get("done") or status.get("status") == "Completed"
         if status.get("status") != job.status and not settled:  # a settled status is in the state's closing line
             job.status = status.get("status")
-            self._emit(_detail_line(record.depth, f"{job.name}: {job.status}"))
+            self._emit(detail_line(record.depth, f"{job.name}: {job.status}"))
         if loop.status == "endpoint":
             if status.get("in_service"):
                 self._close(record, at, f"done: endpoint {job.name} in service")
             elif status.get("settled"):
-                self._close(record, at, f"endpoint {job.name} {status.get('status')}: {_short(status.get('failure_reason') or 'no reason given')}")
+                self._close(record, at, f"endpoint {job.name} {status.get('status')}: {short(status.get('failure_reason') or 'no reason given')}")
         elif status.get("status") == "Completed":
             self._close(record, at, "done")
         elif status.get("done"):
-            self._close(record, at, f"{status.get('status')}: {_short(status.get('failure_reason') or 'no reason given')}")
+            self._close(record, at, f"{status.get('status')}: {short(status.get('failure_reason') or 'no reason given')}")
 
     def _ended(self, status: str, details: Mapping, at: datetime) -> None:
         self.status = status
         self.error, self.cause = details.get("error"), details.get("cause")
-        self.output = _json(details.get("output")) if status == "SUCCEEDED" else None
+        self.output = json_or_none(details.get("output")) if status == "SUCCEEDED" else None
         for record in list(self._open):
             outcome = _failed(record.failure) if record.failure else ("done" if status == "SUCCEEDED" else f"stopped: the run {status.lower().replace('_', ' ')}")
             self._close(record, at, outcome)
@@ -425,14 +291,14 @@ def training_job_text(name: str, detail: Mapping | None) -> str | None:
     if detail.get("message"):
         text += f" - {detail['message']}"
     if detail.get("failure_reason"):
-        text += f" ({_short(detail['failure_reason'])})"
+        text += f" ({short(detail['failure_reason'])})"
     return text
 
 
 def _outcome(name: str, output: Mapping) -> str:
     if name == steps.VALIDATE:
         if output.get("valid") is False:
-            return f"invalid: {_short(_path(output, 'error', 'cause') or 'no cause given')}"
+            return f"invalid: {short(_path(output, 'error', 'cause') or 'no cause given')}"
         return "done" + (f": {_run_in_words(output)}" if isinstance(output.get("plan"), Mapping) else "")
     if name == steps.SUMMARISE_SANITISATION:
         summary = _path(output, "sanitisation", "summary")
@@ -472,7 +338,7 @@ def _run_in_words(output: Mapping) -> str:
 
 def _failed(failure: tuple[str, str]) -> str:
     error, cause = failure
-    return f"failed: {error}" + (f": {_short(cause)}" if cause else "")
+    return f"failed: {error}" + (f": {short(cause)}" if cause else "")
 
 
 def _state_line(record: Record, suffix: str) -> str:
@@ -480,14 +346,15 @@ def _state_line(record: Record, suffix: str) -> str:
     return f"  {_clock(record.entered)}  {'  ' * record.depth}{record.name}{label}{suffix}"
 
 
-def _detail_line(depth: int, text: str) -> str:
+def detail_line(depth: int, text: str) -> str:
+    """A line under a state's (a job started, its status), indented to the state's depth."""
     return f"{'':12}{'  ' * depth}  {text}"
 
 
 def _lane(document: str | None, previous) -> str | None:
     """The mix a state runs for (inside the Map its input has one), or None at the top level;
     an input that is not there (truncated, or left out) is in the previous event's lane."""
-    data = _json(document)
+    data = json_or_none(document)
     if data is None:
         return previous[1] if previous else None
     mix = data.get("mix") if isinstance(data, Mapping) else None
@@ -496,31 +363,12 @@ def _lane(document: str | None, previous) -> str | None:
     return None
 
 
-def _details(event: Mapping) -> Mapping:
-    return next((value for key, value in event.items() if key.endswith("EventDetails") and isinstance(value, Mapping)), {})
-
-
-def _json(text):
-    if not isinstance(text, str):
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
 def _path(data, *keys):
     for key in keys:
         if not isinstance(data, Mapping):
             return None
         data = data.get(key)
     return data
-
-
-def _timestamp(value) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return datetime.fromisoformat(str(value))
 
 
 def _clock(at: datetime) -> str:
@@ -538,232 +386,7 @@ def _elapsed(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def _short(text, limit: int = CAUSE_CHARACTERS) -> str:
+def short(text, limit: int = CAUSE_CHARACTERS) -> str:
+    """``text`` on one line, cut to ``limit`` characters."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-
-# ---------------------------------------------------------------------------------------
-# AWS: history pages, training job details, the commands
-
-
-def new_events(sfn, execution_arn: str, after: int, page_size: int | None = None) -> list[dict]:
-    """The history's events with an id above ``after``, oldest first (openforge_lambda.ended_execution)."""
-    from openforge_lambda.ended_execution import events_after
-
-    return events_after(sfn, execution_arn, after, **({"page_size": page_size} if page_size else {}))
-
-
-def training_job_describer(session) -> Callable[[str], dict]:
-    """name -> {"status", "secondary_status", "message", "failure_reason"}: the SageMaker
-    SDK's TrainingJob resource when sagemaker-core is installed (imported here, on first
-    need: it takes seconds), boto3's DescribeTrainingJob otherwise."""
-    region, resource = session.region_name, []
-
-    def describe(name: str) -> dict:
-        if not resource:
-            try:
-                from sagemaker.core.resources import TrainingJob
-            except ImportError:
-                TrainingJob = None
-            resource.append(TrainingJob)
-        TrainingJob = resource[0]
-        if TrainingJob is not None:
-            job = TrainingJob.get(training_job_name=name, session=session, region=region)
-            transitions = job.secondary_status_transitions or []
-            return {"status": job.training_job_status, "secondary_status": job.secondary_status,
-                    "message": transitions[-1].status_message if transitions else None, "failure_reason": job.failure_reason or None}
-        job = session.client("sagemaker").describe_training_job(TrainingJobName=name)
-        transitions = job.get("SecondaryStatusTransitions") or []
-        return {"status": job.get("TrainingJobStatus"), "secondary_status": job.get("SecondaryStatus"),
-                "message": transitions[-1].get("StatusMessage") if transitions else None, "failure_reason": job.get("FailureReason") or None}
-
-    return describe
-
-
-@dataclass
-class Terminal:
-    out: TextIO
-    err: TextIO
-
-    def say(self, *lines: str) -> None:
-        for line in lines:
-            print(line, file=self.out, flush=True)
-
-
-def follow(sfn, execution_arn: str, terminal: Terminal, *, poll_seconds: float = DEFAULT_POLL_SECONDS,
-           describe_job: Callable[[str], dict] | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
-    """Print the run's progress until it ends, then its summary; the exit status."""
-    described = sfn.describe_execution(executionArn=execution_arn)
-    started = _timestamp(described["startDate"])
-    machine = described.get("stateMachineArn", "").rsplit(":", 1)[-1]
-    terminal.say(f"{described.get('name')} ({machine}), started {started.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC; times are UTC")
-    progress, seen, unavailable = Progress(), 0, set()
-    while True:
-        events = new_events(sfn, execution_arn, seen)
-        if events:
-            seen = events[-1]["id"]
-        terminal.say(*progress.feed(events))
-        if progress.finished:
-            break
-        for job in progress.running_jobs() if describe_job else []:
-            if job.name in unavailable:
-                continue
-            try:
-                terminal.say(*progress.job_detail(job, describe_job(job.name)))
-            except Exception as error:  # details are a courtesy: the run's own history goes on
-                unavailable.add(job.name)
-                terminal.say(_detail_line(1 if job.label else 0, f"{job.name}: no SageMaker details ({_aws_problem(error)})"))
-        sleep(poll_seconds)
-    terminal.say("")
-    return _print_result(sfn.describe_execution(executionArn=execution_arn), progress, terminal)
-
-
-def summary(sfn, execution_arn: str, terminal: Terminal) -> int:
-    described = sfn.describe_execution(executionArn=execution_arn)
-    if described["status"] in ("RUNNING", "PENDING_REDRIVE"):
-        progress = Progress()
-        progress.feed(new_events(sfn, execution_arn, 0))
-        now_at = [name for name in progress.visited if name][-1:] or ["(not started)"]
-        terminal.say(f"{described.get('name')} is still running (status {described['status']}), last state entered: {now_at[0]}")
-        return EXIT_NOT_FINISHED
-    progress = Progress()
-    if described["status"] != "SUCCEEDED":
-        progress.feed(new_events(sfn, execution_arn, 0))  # the gate's rows, when it got that far
-    return _print_result(described, progress, terminal)
-
-
-STOPPED_ERROR, STOPPED_CAUSE = "StoppedByUser", "stopped from the command line (pipeline.cli stop)"
-
-
-def stop(session, sfn, execution_arn: str, terminal: Terminal) -> int:
-    """Stop a running execution, then what it started: a stop runs no state of the
-    execution's own, so this does its clean-up at once (openforge_lambda.ended_execution, which the
-    CleanUpEndedRun Lambda also runs on the stop's EventBridge event): this run's jobs still
-    running stopped, a started deployment rolled back."""
-    described = sfn.describe_execution(executionArn=execution_arn)
-    if described["status"] != "RUNNING":
-        terminal.say(f"{described.get('name')} has already ended ({described['status']}): nothing to stop")
-        return EXIT_OK
-    sfn.stop_execution(executionArn=execution_arn, error=STOPPED_ERROR, cause=STOPPED_CAUSE)
-    terminal.say(f"Stopped {execution_arn}")
-    from openforge_lambda.ended_execution import clean_up_execution
-
-    environment = execution_arn.split(":")[6].removeprefix("OpenForge-").removesuffix("-FineTune")
-    result = clean_up_execution(session.client, execution_arn, {"Error": STOPPED_ERROR, "Cause": STOPPED_CAUSE}, validate_state=steps.VALIDATE,
-                                deploy_state=steps.DEPLOY, hyperpod_cluster=f"openforge-{environment}")
-    rows = [("Stopped jobs", ", ".join(result["stopped_jobs"]) or "none running")]
-    rows += [("Removed", item) for item in result["removed"]]
-    rows += [("Problem", problem) for problem in result["cleanup_problems"]]
-    terminal.say(*key_values(rows))
-    return EXIT_RUN_FAILED if result["cleanup_problems"] else EXIT_OK
-
-
-def _aws_problem(error: Exception) -> str:
-    problem = getattr(error, "response", {}).get("Error", {}) if hasattr(error, "response") else {}
-    text = f"{problem.get('Code')}: {problem.get('Message')}" if problem else str(error)
-    return _short(text, 160)
-
-
-def _print_result(described: Mapping, progress: Progress, terminal: Terminal) -> int:
-    status = described["status"]
-    if status == "SUCCEEDED":
-        output = _json(described.get("output")) or progress.output or {}
-        terminal.say(*summary_lines(output))
-        return EXIT_OK
-    error = described.get("error") or progress.error
-    cause = described.get("cause") or progress.cause
-    terminal.say(*failure_lines(status, error, cause, progress.selection))
-    return EXIT_RUN_FAILED
-
-
-def start(sfn, arn: str, name: str, pipeline_input: Mapping, terminal: Terminal) -> str:
-    execution = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(pipeline_input))["executionArn"]
-    terminal.say(f"Started {execution}", f"Console: {console_url(execution)}")
-    return execution
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.cli", description="Start and follow OpenForge fine-tuning runs from a terminal.")
-    aws = argparse.ArgumentParser(add_help=False)
-    aws.add_argument("--profile", help="AWS profile to use (default: the usual credential chain)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    begin = commands.add_parser("start", parents=[aws], help="check a pipeline input file and start a run")
-    begin.add_argument("file", help="the pipeline input, JSON (examples/pipeline-input*.json)")
-    begin.add_argument("--env", help="environment in cdk.json: its account and region name the state machine")
-    begin.add_argument("--state-machine-arn", help="the state machine, when it is not OpenForge-<env>-FineTune of cdk.json's account")
-    begin.add_argument("--name", help="execution name (default: <job_name>-<UTC timestamp>)")
-    begin.add_argument("--follow", action="store_true", help="then follow it as `follow` does")
-    begin.add_argument("--poll", type=float, default=DEFAULT_POLL_SECONDS, help=argparse.SUPPRESS)
-    track = commands.add_parser("follow", parents=[aws], help="print a run's progress until it ends, then its summary")
-    track.add_argument("execution_arn")
-    track.add_argument("--poll", type=float, default=DEFAULT_POLL_SECONDS, help="seconds between looks at the history (default 10)")
-    report = commands.add_parser("summary", parents=[aws], help="print a run's summary, or why it failed")
-    report.add_argument("execution_arn")
-    halt = commands.add_parser("stop", parents=[aws], help="stop a running run and the jobs it started")
-    halt.add_argument("execution_arn")
-    return parser
-
-
-def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None, session_factory=None,
-         sleep: Callable[[float], None] = time.sleep, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> int:
-    terminal = Terminal(out or sys.stdout, err or sys.stderr)
-    args = _parser().parse_args(argv)
-    try:
-        return _run(args, terminal, session_factory, sleep, now)
-    except UsageError as error:
-        print(f"error: {error}", file=terminal.err, flush=True)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("\nstopped following; the run goes on", file=terminal.err, flush=True)
-        return EXIT_INTERRUPTED
-
-
-def _run(args, terminal: Terminal, session_factory, sleep, now) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    if args.command == "start":
-        pipeline_input = check_input(args.file)
-        if args.state_machine_arn:
-            arn = args.state_machine_arn
-        elif args.env:
-            arn = state_machine_arn(args.env)
-        else:
-            raise UsageError("start needs --env ENV (an environment in cdk.json) or --state-machine-arn ARN")
-        name = args.name or execution_name(pipeline_input["job_name"], now())
-        if not re.match(EXECUTION_NAME_PATTERN, name):
-            raise UsageError(f"execution name {name!r}: 1-80 letters, digits, '-' or '_'")
-    else:
-        arn = args.execution_arn
-    _, region = arn_parts(arn)
-    try:
-        session = _session(session_factory, args.profile, region)
-        sfn = session.client("stepfunctions")
-        if args.command == "start":
-            execution = start(sfn, arn, name, pipeline_input, terminal)
-            if not args.follow:
-                return EXIT_OK
-            terminal.say("")
-            return follow(sfn, execution, terminal, poll_seconds=args.poll, describe_job=training_job_describer(session), sleep=sleep)
-        if args.command == "follow":
-            return follow(sfn, arn, terminal, poll_seconds=args.poll, describe_job=training_job_describer(session), sleep=sleep)
-        if args.command == "stop":
-            return stop(session, sfn, arn, terminal)
-        return summary(sfn, arn, terminal)
-    except ClientError as error:
-        raise UsageError(f"{error.operation_name} {arn}: {_aws_problem(error)}") from None
-    except BotoCoreError as error:
-        raise UsageError(f"AWS: {error}") from None
-
-
-def _session(session_factory, profile: str | None, region: str):
-    if session_factory is not None:
-        return session_factory(profile_name=profile, region_name=region)
-    import boto3
-
-    return boto3.Session(profile_name=profile, region_name=region)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """What a customer's account holds before a run starts, generated for ``make demo``: the
 objects the demo input (examples/pipeline-input-demo.json) points at, written into the
-local stand-in for S3 (``pipeline.local_s3``).
+local stand-in for S3 (``pipeline.local.s3``).
 
     s3://openforge-local-artifacts/base-models/tiny/         the tiny base model (sandbox.build_model)
     s3://openforge-local-datasets/raw/demo-tickets/           support tickets, with the messy sample's
@@ -23,9 +23,9 @@ from pathlib import Path
 from openforge_training import sandbox
 from openforge_training.evaluation.layout import BYOD_DIR, IFEVAL_FILE, MMLU_DIR
 
-from pipeline.local_s3 import LocalS3
+from pipeline.local.s3 import LocalS3
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MESSY_SAMPLE = ROOT / "examples" / "messy-sample.jsonl"
 
 DATASETS_BUCKET = "openforge-local-datasets"
