@@ -57,7 +57,7 @@ synth: setup
 	  $(PY) -m security.review --env $$env || exit 1; \
 	done
 
-# The pipeline end to end on this machine (pipeline/local.py): the state machine's steps on a
+# The pipeline end to end on this machine (pipeline/local/): the state machine's steps on a
 # tiny model, S3 as a folder under work/demo/s3, a local MLflow server; the summary at the end.
 demo: setup
 	$(PY) -m security.review --env dev --announce

@@ -87,7 +87,7 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
     """``mlflow server`` on loopback with a SQLite store (the local runner's), shared by the whole session."""
-    from pipeline.local_mlflow import mlflow_server as local_mlflow_server
+    from pipeline.local.tracking import mlflow_server as local_mlflow_server
 
     with local_mlflow_server(tmp_path_factory.mktemp("mlflow")) as server:
         yield server.ready()

@@ -11,16 +11,19 @@ from pathlib import Path
 import pytest
 
 from openforge_lambda.training_job import TrainingEnvironment, training_job_request
-from pipeline import local, steps
-from pipeline.demo_data import DemoSizes
-from pipeline.local_jobs import LocalRunRefused, check_runnable
-from pipeline.local_s3 import LocalS3
+from pipeline import steps
+from pipeline.local.demo_data import DemoSizes
+from pipeline.local.execution import Options
+from pipeline.local.jobs import LocalRunRefused, check_runnable
+from pipeline.local.main import DEFAULT_INPUT, main
+from pipeline.local.runner import run_pipeline
+from pipeline.local.s3 import LocalS3
 
 SMALL = DemoSizes(customer=200, per_category=48, held_out=8, mmlu_questions=4)
 
 
 def demo_input(**changes) -> dict:
-    pipeline_input = json.loads(local.DEFAULT_INPUT.read_text())
+    pipeline_input = json.loads(DEFAULT_INPUT.read_text())
     for dotted, value in changes.items():
         *path, last = dotted.split("__")
         target = pipeline_input
@@ -37,8 +40,8 @@ def small_run(tmp_path_factory, mlflow_server):
     pipeline_input = demo_input(hyperparameters__max_steps=40, evaluation__benchmarks=["ifeval", "byod"],
                                 evaluation__limits={"min_general_retention": 0.01, "min_domain_gain": 0.0})
     out = io.StringIO()
-    options = local.Options(work=tmp_path_factory.mktemp("demo") / "work", execution_name="test-run", mlflow=mlflow_server, sizes=SMALL)
-    result = local.run_pipeline(pipeline_input, options, out=out)
+    options = Options(work=tmp_path_factory.mktemp("demo") / "work", execution_name="test-run", mlflow=mlflow_server, sizes=SMALL)
+    result = run_pipeline(pipeline_input, options, out=out)
     return result, out.getvalue(), mlflow_server
 
 
@@ -137,7 +140,7 @@ def test_bad_input_stops_at_validate_naming_the_field(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(demo_input(mixing__customer_data_percent=120)))
     work = tmp_path / "work"
-    status = local.main(["--input", str(bad), "--work", str(work), "--no-mlflow"])
+    status = main(["--input", str(bad), "--work", str(work), "--no-mlflow"])
     printed = capsys.readouterr().out
     assert status == 1
     assert "InvalidInput" in printed and "mixing.customer_data_percent: 120 is greater than the maximum of 100" in printed
@@ -148,7 +151,7 @@ def test_bad_input_stops_at_validate_naming_the_field(tmp_path, capsys):
 
 
 def test_bad_input_result(tmp_path):
-    result = local.run_pipeline(demo_input(hyperparameters__per_device_batch_size=5), local.Options(work=tmp_path / "w", mlflow="off", sizes=SMALL),
+    result = run_pipeline(demo_input(hyperparameters__per_device_batch_size=5), Options(work=tmp_path / "w", mlflow="off", sizes=SMALL),
                                 out=io.StringIO())
     assert result.visited == [steps.VALIDATE]
     assert not result.succeeded and result.end_state == steps.INPUT_INVALID
@@ -182,7 +185,7 @@ def test_a_relative_work_folder_reaches_the_jobs(tmp_path, monkeypatch):
     container's own failure reason (here: a curated category with no files) comes back as the job's."""
     monkeypatch.chdir(tmp_path)
     pipeline_input = demo_input(mixing__curated_weights={"reasoning": 50, "poetry": 50})
-    result = local.run_pipeline(pipeline_input, local.Options(work=Path("relative/work"), mlflow="off", sizes=SMALL), out=io.StringIO())
+    result = run_pipeline(pipeline_input, Options(work=Path("relative/work"), mlflow="off", sizes=SMALL), out=io.StringIO())
     assert result.visited == [steps.VALIDATE, steps.SANITISE, steps.VALIDATION_RUN, steps.CLEAN_UP]
     assert result.error["error"] == "ValidationRunFailed"
     assert result.error["cause"].startswith("InputError: ") and "poetry" in result.error["cause"], result.error
@@ -207,7 +210,7 @@ def test_local_s3_maps_uris_both_ways(tmp_path):
 
 def test_too_much_quarantined_stops_after_sanitise(tmp_path):
     """20 clean tickets and the messy sample's 13 lines: 5 quarantined, 15 % > the 5 % limit."""
-    result = local.run_pipeline(demo_input(), local.Options(work=tmp_path / "w", mlflow="off", sizes=DemoSizes(customer=20, held_out=2, mmlu_questions=1)),
+    result = run_pipeline(demo_input(), Options(work=tmp_path / "w", mlflow="off", sizes=DemoSizes(customer=20, held_out=2, mmlu_questions=1)),
                                 out=io.StringIO())
     assert result.visited == [steps.VALIDATE, steps.SANITISE, steps.CLEAN_UP]
     assert result.end_state == steps.FAILED and result.error["error"] == "QuarantineLimitExceeded"

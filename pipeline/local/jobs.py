@@ -30,9 +30,9 @@ from pathlib import Path
 
 from openforge_lambda.training_job import TRAIN_COMMAND, model_s3_uri
 
-from pipeline.local_s3 import LocalS3
+from pipeline.local.s3 import LocalS3
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TRAINING_CONTAINER = ROOT / "training_container"
 LOG_TAIL_LINES = 25
 

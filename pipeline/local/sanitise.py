@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from openforge_lambda.sanitisation import plan_shards, sanitise_one_shard, summarise_shards
 
-from pipeline.local_s3 import LocalS3
+from pipeline.local.s3 import LocalS3
 
 
 def sanitise(store: LocalS3, bucket: str, job: Mapping) -> dict:

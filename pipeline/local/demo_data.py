@@ -1,6 +1,6 @@
 """What a customer's account holds before a run starts, generated for ``make demo``: the
 objects the demo input (examples/pipeline-input-demo.json) points at, written into the
-local stand-in for S3 (``pipeline.local_s3``).
+local stand-in for S3 (``pipeline.local.s3``).
 
     s3://openforge-local-artifacts/base-models/tiny/         the tiny base model (synthetic_data.tiny_model)
     s3://openforge-local-datasets/raw/demo-tickets/           support tickets, with the messy sample's
@@ -24,9 +24,9 @@ from synthetic_data.files import write_jsonl
 from synthetic_data.tickets import random_ticket
 from synthetic_data.tiny_model import build_model
 
-from pipeline.local_s3 import LocalS3
+from pipeline.local.s3 import LocalS3
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MESSY_SAMPLE = ROOT / "examples" / "messy-sample.jsonl"
 
 DATASETS_BUCKET = "openforge-local-datasets"

@@ -1,54 +1,29 @@
-"""The fine-tuning pipeline end to end on this machine (``make demo``): no AWS account, a
-folder for S3, the training container as a subprocess, a local MLflow server.
-
-    python -m pipeline.local [--input FILE] [--work DIR] [--execution-name NAME] [--no-mlflow]
-
-With no ``--input`` it runs examples/pipeline-input-demo.json. It first writes what the
-account would hold (``pipeline.demo_data``: a tiny base model, a raw ticket export with
-messy lines, the curated pool, the evaluation files) under ``WORK/s3/<bucket>/<key>``, then
-visits the state machine's steps (constructs/fine_tuning_pipeline.py) in its order, under
-the names in ``pipeline.steps``, each through the code the cloud runs:
-
-    Validate the input         openforge_lambda.pipeline_input.normalise + run_plan.plan_run
-    Sanitise the data          the sanitiser on the raw prefix -> sanitised/<job>/<execution>/clean/
-    Start the validation run   openforge_lambda.training_job.training_job_request, run locally
-    Start training / Start the evaluation   the same, once per mix (pipeline.local_jobs)
-    Pick the model             openforge_lambda.selection.pick on the local S3 folder
-    Deploy the private endpoint    in place of an endpoint: the chosen model loaded with
-                               transformers, answering one held-out prompt
-    Summarise the run          the execution's output, printed
-
-A failure ends the run as the state machine's Fail would: the error and its cause, printed,
-and a non-zero exit status.
-"""
+"""One local execution: the state machine's steps in its order (constructs/fine_tuning_pipeline.py),
+each through the code the cloud runs, carrying its state from step to step as the state
+machine's JSON does; a failure ends it as the state machine's Fail would."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
-import sys
-import time
 import traceback
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from pipeline import steps
-from pipeline.demo_data import ARTIFACTS_BUCKET, DATASETS_BUCKET, DemoData, DemoSizes, write_demo_data
-from pipeline.local_s3 import LocalS3
-from pipeline.summary import key_values, summary_lines
+from pipeline.local.console import Console, local_lines, one_line, shown_path
+from pipeline.local.demo_data import ARTIFACTS_BUCKET, DATASETS_BUCKET, DemoData, DemoSizes
+from pipeline.local.s3 import LocalS3
+from pipeline.local.smoke_test import smoke_test
+from pipeline.summary import summary_lines
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_INPUT = ROOT / "examples" / "pipeline-input-demo.json"
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ENVIRONMENT = "dev"
-WORK_MARKER = ".openforge-local-run"  # a work folder this runner made, and may empty again
-SMOKE_TEST_TOKENS = 24
 
 
 @dataclass(frozen=True)
 class Options:
+    """What a local run is asked to do (``python -m pipeline.local``'s options)."""
+
     work: Path
     execution_name: str | None = None  # default: local-<date>-<time>
     mlflow: str = "start"  # start (a local server for this run), off, or the http URI of a running server
@@ -80,94 +55,7 @@ class LocalRunResult:
     work: Path
 
 
-class Console:
-    """One line as a step starts and one as it ends, with the time it took."""
-
-    def __init__(self, out: TextIO):
-        self.out, self.started = out, time.monotonic()
-
-    def say(self, text: str = "") -> None:
-        print(text, file=self.out, flush=True)
-
-    def detail(self, text: str) -> None:
-        self.say(f"{'':11}{text}")
-
-    @contextmanager
-    def step(self, name: str, visited: list[str]):
-        visited.append(name)
-        self.say(f"[{self.clock()}] ▶ {name}")
-        began = time.monotonic()
-        outcome = {"detail": "", "failed": False}
-        try:
-            yield outcome
-        except BaseException:
-            self.say(f"[{self.clock()}] ✗ {name} failed after {time.monotonic() - began:.1f} s")
-            raise
-        detail = f": {outcome['detail']}" if outcome["detail"] else ""
-        mark = "✗" if outcome["failed"] else "✓"
-        self.say(f"[{self.clock()}] {mark} {name} ({time.monotonic() - began:.1f} s){detail}")
-
-    def clock(self) -> str:
-        elapsed = int(time.monotonic() - self.started)
-        return f"{elapsed // 60:02d}:{elapsed % 60:02d}"
-
-
-def run_pipeline(pipeline_input, options: Options, out: TextIO | None = None) -> LocalRunResult:
-    """Generate the account's data, then every step; never raises for a failed run.
-    Progress goes to ``out`` (default: standard output)."""
-    console = Console(out or sys.stdout)
-    work = prepare_work(options.work)
-    store = LocalS3(work / "s3")
-    execution_name = options.execution_name or time.strftime("local-%Y%m%d-%H%M%S")
-    console.say(f"OpenForge local run {execution_name}: work folder {_shown(work)} (S3 stand-in {_shown(store.root)})")
-    with _tracking(options, work, console) as tracking:  # the server starts while the data is written
-        began = time.monotonic()
-        with _quiet_hub():
-            data = write_demo_data(store, options.sizes)
-        console.say(f"Account data written in {time.monotonic() - began:.1f} s: base model {data.base_model_s3_uri}, "
-                    f"raw export {data.raw_data_s3_uri} ({data.counts['raw_lines']} lines), curated {data.curated_data_s3_uri}, "
-                    f"evaluation {data.evaluation_data_s3_uri}")
-        runner = _Runner(console, work, store, execution_name, options, tracking())
-        result = runner.run(pipeline_input, data)
-    if options.mlflow == "start":
-        console.say("MLflow tracking server stopped")
-    return result
-
-
-@contextmanager
-def _tracking(options: Options, work: Path, console: Console):
-    """Yields a function giving the tracking URI ("" for none) once the server answers."""
-    if options.mlflow == "off":
-        yield lambda: ""
-    elif options.mlflow == "start":
-        from pipeline.local_mlflow import mlflow_server
-
-        began = time.monotonic()
-        with mlflow_server(work / "mlflow") as server:
-            def ready() -> str:
-                uri = server.ready()
-                console.say(f"MLflow tracking server {uri} up after {time.monotonic() - began:.1f} s "
-                            f"(store {_shown(work / 'mlflow' / 'mlflow.db')}); it stops when the run ends")
-                return uri
-            yield ready
-    else:
-        yield lambda: options.mlflow
-
-
-def prepare_work(work: Path) -> Path:
-    """An empty work folder (absolute: the jobs run in their own folders): made here, or one
-    an earlier local run made (emptied)."""
-    work = Path(work).resolve()
-    if work.exists() and any(work.iterdir()):
-        if not (work / WORK_MARKER).is_file():
-            raise SystemExit(f"pipeline.local: {work} is not empty and was not made by a local run; choose another --work folder")
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    (work / WORK_MARKER).write_text("made by python -m pipeline.local; emptied by the next local run\n")
-    return work
-
-
-class _Runner:
+class Execution:
     """One execution: the state it carries from step to step, as the state machine's JSON does."""
 
     def __init__(self, console: Console, work: Path, store: LocalS3, execution_name: str, options: Options, tracking_uri: str):
@@ -209,7 +97,7 @@ class _Runner:
         self.console.say("")
         self.console.say(f"{steps.FAILED if failure.state != steps.INPUT_INVALID else steps.INPUT_INVALID}: {failure.error}")
         self.console.say(f"  {failure.cause}")
-        self.console.say(f"  (work folder {_shown(self.work)}; logs in {_shown(self.work / 'logs')})")
+        self.console.say(f"  (work folder {shown_path(self.work)}; logs in {shown_path(self.work / 'logs')})")
         end = steps.INPUT_INVALID if failure.state == steps.INPUT_INVALID else steps.FAILED
         return LocalRunResult(self.visited, False, end, error, summary, self.work)
 
@@ -242,7 +130,7 @@ class _Runner:
             raise RunFailed(steps.INPUT_INVALID, "InvalidInput", self.state["error"]["cause"], clean_up=False)
 
     def sanitise(self) -> None:
-        from pipeline.local_sanitise import sanitise
+        from pipeline.local.sanitise import sanitise
 
         plan = self.state["plan"]
         job, datasets = plan["sanitisation"], plan["buckets"]["datasets"]
@@ -319,9 +207,9 @@ class _Runner:
             self.state["endpoint"] = {"endpoint_name": plan["endpoint_name"], "status": "InService", "failure_reason": None,
                                       "endpoint_config_name": None, "in_service": True, "settled": True, "local_smoke_test": smoke}
             step["detail"] = f"local smoke test in place of endpoint {plan['endpoint_name']} ({run['deploy']['instance_type']}): {smoke['seconds']:.1f} s"
-            self.console.detail(f"prompt:    {_one_line(smoke['prompt'])}")
-            self.console.detail(f"answer:    {_one_line(smoke['answer']) or '(empty; generated ' + repr(smoke['raw']) + ')'}")
-            self.console.detail(f"reference: {_one_line(smoke['reference'])}")
+            self.console.detail(f"prompt:    {one_line(smoke['prompt'])}")
+            self.console.detail(f"answer:    {one_line(smoke['answer']) or '(empty; generated ' + repr(smoke['raw']) + ')'}")
+            self.console.detail(f"reference: {one_line(smoke['reference'])}")
 
     def summarise(self) -> dict:
         with self.console.step(steps.SUMMARISE, self.visited):
@@ -355,14 +243,14 @@ class _Runner:
         """Build the request as the Lambda does, run it here, and return CheckTrainingJob's result."""
         from openforge_lambda.training_job import training_job_request
 
-        from pipeline.local_jobs import LocalJobSettings, LocalRunRefused, run_job
+        from pipeline.local.jobs import LocalJobSettings, LocalRunRefused, run_job
 
         run, plan = self.state["run"], self.state["plan"]
         if run["compute"]["target"] != "training-job":
             raise RunFailed(steps.FAILED, "LocalRunRefused", f"compute.target: {run['compute']['target']} runs on the environment's "
                                                             "HyperPod cluster; the local runner runs training-job targets only")
         request = training_job_request(step_kind, run, plan, mix, self.environment())
-        self.console.detail(f"job {request['TrainingJobName']}: log {_shown(self.work / 'logs' / (request['TrainingJobName'] + '.log'))}")
+        self.console.detail(f"job {request['TrainingJobName']}: log {shown_path(self.work / 'logs' / (request['TrainingJobName'] + '.log'))}")
         try:
             job = run_job(request, self.store, self.work, LocalJobSettings(threads=self.options.threads))
         except LocalRunRefused as error:
@@ -372,7 +260,7 @@ class _Runner:
             self.console.detail(f"{job.status}: {job.failure_reason}")
             tail = job.log_tail()
             if tail:
-                self.console.detail(f"last lines of {_shown(job.log)}:")
+                self.console.detail(f"last lines of {shown_path(job.log)}:")
                 for line in tail.splitlines():
                     self.console.detail(f"  | {line}")
         return job.check_result(step_kind)
@@ -457,65 +345,6 @@ class _Runner:
             self.console.say(line)
 
 
-def local_lines(summary: dict) -> list[str]:
-    """What only a local run has, after the summary the cloud would show: the validation run's
-    record, the smoke test in place of the endpoint, the MLflow runs and where the files are."""
-    validation, local, endpoint = summary["validation_run"], summary["local"], summary["endpoint"]
-    rows = []
-    from openforge_training.export import RUN_RECORD
-
-    record = Path(local["files"].get(validation["job_name"], "/nonexistent")) / RUN_RECORD
-    if record.is_file():
-        run_record = json.loads(record.read_text())
-        rows.append(("Validation run", f"{run_record.get('steps')} steps, final loss {run_record.get('final_loss') or 0:.3f}: "
-                                       "data, model and container work together"))
-    smoke = endpoint.get("local_smoke_test")
-    if smoke:
-        rows.append(("Smoke test", f"{_one_line(smoke['prompt'])!r} -> {_one_line(smoke['answer'])!r} (reference {smoke['reference']!r})"))
-    mlflow = local["mlflow"]
-    if mlflow["tracking_uri"]:
-        rows += [("MLflow" if index == 0 else "", f"{name} {run_id}") for index, (name, run_id) in enumerate(mlflow["runs"].items())]
-        if mlflow["store"]:
-            rows.append(("", f"browse: .venv/bin/mlflow ui --backend-store-uri sqlite:///{_shown(Path(mlflow['store']))}"))
-    files = local["files"]
-    chosen = summary["selection"].get("chosen")
-    shown = [("S3 stand-in", f"{_shown(Path(local['s3_root']))}/"),
-             ("sanitised", f"{_shown(Path(files['sanitised']))}/ (clean/, quarantine/, duplicates/, report.md)")]
-    shown += [(name, _shown(Path(files[name]))) for name in ("comparison.md", "comparison.svg", "comparison.json") if name in files]
-    if chosen:
-        shown.append(("chosen model", f"{_shown(Path(files.get(chosen['training_job_name'], '')))}/"))
-        if chosen["evaluation_job_name"] in files:
-            shown.append(("evaluation", f"{_shown(Path(files[chosen['evaluation_job_name']]))}/evaluation.md"))
-    shown += [("job logs", f"{_shown(Path(local['work']) / 'logs')}/"), ("summary", _shown(Path(local["work"]) / "summary.json"))]
-    return ["", "On this machine:", *key_values(rows + shown)]
-
-
-def smoke_test(model_dir: Path, eval_dir: Path, threads: int) -> dict:
-    """What the endpoint would be asked: one held-out prompt, answered greedily by the
-    chosen model's merged weights with its own chat template."""
-    began = time.monotonic()
-    import torch
-    from openforge_training.evaluation.byod import load
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch.set_num_threads(threads)
-    held_out = load(eval_dir, limit=1)
-    messages, reference = held_out.prompts[0], held_out.references[0]
-    with _quiet_hub():
-        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
-    model.eval()
-    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    with torch.no_grad():
-        output = model.generate(**inputs, max_new_tokens=SMOKE_TEST_TOKENS, do_sample=False,
-                                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
-    generated = output[0][inputs["input_ids"].shape[1]:]
-    answer = tokenizer.decode(generated, skip_special_tokens=True).strip()
-    prompt = messages[-1]["content"] if messages else ""
-    return {"model": str(model_dir), "prompt": prompt, "answer": answer, "reference": reference, "new_tokens": len(generated),
-            "raw": tokenizer.decode(generated), "seconds": round(time.monotonic() - began, 2)}
-
-
 def environment_config(name: str):
     """The environment's settings from cdk.json (limits, serving, sanitisation), as the stack
     hands them to the pipeline's functions."""
@@ -525,68 +354,5 @@ def environment_config(name: str):
     return load_environment(context, name)
 
 
-@contextmanager
-def _quiet_hub():
-    """No Hugging Face progress bars in the runner's own output."""
-    try:
-        from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-    except ImportError:
-        with nullcontext():
-            yield
-        return
-    was_disabled = are_progress_bars_disabled()
-    disable_progress_bars()
-    try:
-        yield
-    finally:
-        if not was_disabled:
-            enable_progress_bars()
-
-
-def _shown(path: Path) -> str:
-    """A path relative to the current folder when it lies under it."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def _first_sentence(text: str) -> str:
     return text.split("; ")[0]
-
-
-def load_input(path: Path | None) -> dict:
-    source = path or DEFAULT_INPUT
-    try:
-        return json.loads(Path(source).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise SystemExit(f"pipeline.local: cannot read the pipeline input {source}: {error}") from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", type=Path, help=f"pipeline input JSON (default: {DEFAULT_INPUT.relative_to(ROOT)})")
-    parser.add_argument("--work", type=Path, default=Path("work/demo"), help="work folder, emptied first (default: work/demo)")
-    parser.add_argument("--execution-name", help="the execution's name (default: local-<date>-<time>)")
-    parser.add_argument("--environment", default=DEFAULT_ENVIRONMENT, help="cdk.json environment whose limits apply (default: dev)")
-    tracking = parser.add_mutually_exclusive_group()
-    tracking.add_argument("--no-mlflow", action="store_true", help="track nothing (no MLflow server)")
-    tracking.add_argument("--mlflow-uri", help="track in this running MLflow server instead of starting one")
-    parser.add_argument("--threads", type=int, default=Options.threads, help="CPU threads per job (default: this machine's cores)")
-    args = parser.parse_args(argv)
-    options = Options(work=args.work, execution_name=args.execution_name, environment=args.environment, threads=args.threads,
-                      mlflow="off" if args.no_mlflow else (args.mlflow_uri or "start"))
-    try:
-        result = run_pipeline(load_input(args.input), options)
-    except RuntimeError as error:  # the local MLflow server did not start: nothing of the run ran
-        print(f"pipeline.local: {error}", file=sys.stderr)
-        return 2
-    return 0 if result.succeeded else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

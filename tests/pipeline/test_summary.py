@@ -1,0 +1,45 @@
+"""The run's summary as a person reads it (pipeline/summary.py), which the command-line
+client and the local runner both print."""
+from __future__ import annotations
+
+from pipeline.summary import failure_lines, summary_lines
+from tests.pipeline.cli.fakes import ROW_FORGOT, ROW_PASSED
+
+from openforge_lambda.selection import choose  # isort: skip
+
+
+def test_the_summary_is_a_small_table_of_the_execution_output():
+    choice = choose([ROW_PASSED, ROW_FORGOT])
+    output = {"job_name": "tickets", "execution_name": "tickets-20261201T120000Z",
+              "sanitisation": {"passed": True, "lines_in": 1200, "clean": 1150, "quarantined": 30, "duplicates": 20, "quarantined_percent": 2.5,
+                               "report_key": "s3://datasets/sanitised/tickets/x/clean/report.md"},
+              "validation_run": {"job_name": "tickets-val-1a2b", "status": "Completed"},
+              "selection": {**choice, "runs": [ROW_PASSED, ROW_FORGOT], "report_s3_uri": "s3://artifacts/reports/tickets/x/"},
+              "endpoint": {"endpoint_name": "tickets", "status": "InService"}}
+    lines = summary_lines(output)
+    assert lines[:9] == [
+        "Run tickets, execution tickets-20261201T120000Z: succeeded",
+        "  Sanitisation    1200 lines in: 1150 clean, 30 quarantined (2.50%), 20 duplicates removed",
+        "                  report s3://datasets/sanitised/tickets/x/clean/report.md",
+        "  Validation run  tickets-val-1a2b: Completed",
+        f"  Gate            passed: {choice['cause']}",
+        "  Chosen model    mix 50%: s3://artifacts/training/tickets/t50/model/",
+        "  Comparison      s3://artifacts/reports/tickets/x/",
+        "  Endpoint        tickets: InService",
+        "",
+    ]
+    header, rule, passed, forgot, why = lines[9:]
+    assert header.split()[:5] == ["mix", "status", "general", "skills", "kept"] and set(rule.strip()) == {"-", " "}
+    assert passed.split() == ["50%", "passed", "mmlu", "98.0%,", "ifeval", "99.0%", "macro_f1", "0.412", "->", "0.655", "(+0.243)", "120", "0.8123",
+                              "6f0c2d9e8b7a4c1d"]
+    assert forgot.split()[:3] == ["75%", "failed", "gate"] and forgot.split()[-1] == "a1b2c3d4e5f60718"
+    assert header.index("MLflow run") == passed.index("6f0c2d9e8b7a4c1d"), "columns line up"
+    assert why == "  mix 75%: mmlu kept 84.0% < 97%"
+
+
+def test_a_failure_reads_as_its_error_and_cause_with_the_mixes_the_gate_saw():
+    cause = "no mix passed the forgetting gate: mix 75%: mmlu kept 84.0% < 97%."
+    lines = failure_lines("FAILED", "ForgettingGateFailed", cause, {"runs": [ROW_FORGOT]})
+    assert lines[:2] == ["Run failed: ForgettingGateFailed", f"  Cause  {cause}"]
+    assert lines[3].split()[:2] == ["mix", "status"] and lines[5].split()[:3] == ["75%", "failed", "gate"]
+    assert failure_lines("ABORTED", None, None) == ["Run aborted: ABORTED"]
