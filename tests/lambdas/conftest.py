@@ -3,7 +3,6 @@ runtime loads them (the shared layer's packages are installed in the project's e
 from __future__ import annotations
 
 import importlib.util
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
