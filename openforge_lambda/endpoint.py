@@ -25,7 +25,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from hyperpod_jobs import sagemaker_limits
 
@@ -141,6 +141,10 @@ class ServingEnvironment:
         )
 
 
+# What DeployEndpoint's event says (the state machine's parameters); the rest is the function's environment.
+DEPLOY_EVENT_FIELDS = ("endpoint_name", "execution_name", "model_data_s3_uri", "instance_type", "instance_count")
+
+
 @dataclass(frozen=True)
 class DeployRequest:
     endpoint_name: str  # in the environment's namespace (Ownership.endpoint_name of the name asked for)
@@ -155,6 +159,11 @@ class DeployRequest:
     instance_type: str
     instance_count: int = 1
     container_environment: dict | None = None
+
+    @classmethod
+    def from_event(cls, event: Mapping, serving: ServingEnvironment) -> DeployRequest:
+        """DeployEndpoint's event on the function's environment."""
+        return cls.from_mapping({**asdict(serving), **{field: event[field] for field in DEPLOY_EVENT_FIELDS if field in event}})
 
     @classmethod
     def from_mapping(cls, request: Mapping) -> DeployRequest:

@@ -13,20 +13,17 @@ that needs them.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 
 from openforge_lambda import execution_check, hyperpod, polling, training_job
-from openforge_lambda.endpoint import DeployRequest, ServingEnvironment, deploy
+from openforge_lambda.endpoint import DeployRequest, deploy
 from openforge_lambda.failure import undo_start
 from openforge_lambda.pipeline_input import EnvironmentPolicy, PipelineInputError, parse_run
 from openforge_lambda.run_plan import PlatformLocations, plan_run
 from openforge_lambda.start_check import StartRequest, check_job_limits
 
 Clients = Callable[[str], object]
-# What DeployEndpoint's event says (the state machine's parameters); the rest is the function's environment.
-DEPLOY_FIELDS = ("endpoint_name", "execution_name", "model_data_s3_uri", "instance_type", "instance_count")
 
 
 def validate_input(event, policy: EnvironmentPolicy, platform: PlatformLocations) -> dict:
@@ -82,13 +79,12 @@ def check_training_step(clients: Clients, job: Mapping, poll: Mapping | None = N
     return result
 
 
-def deploy_model(clients: Clients, event: Mapping, serving: ServingEnvironment) -> dict:
+def deploy_model(clients: Clients, request: DeployRequest, execution_arn: str | None) -> dict:
     """DeployEndpoint: the deployment record ({"endpoint_name", "model_name", ...,
     "started_at"}), rolled back again with "execution_ended" when the execution had ended by
     the time it was made."""
-    request = DeployRequest.from_mapping({**dataclasses.asdict(serving), **{field: event[field] for field in DEPLOY_FIELDS if field in event}})
     started_at = datetime.now(timezone.utc).isoformat()
     deployed = {**deploy(clients("sagemaker"), request), "started_at": started_at}
-    return execution_check.undone_if_ended(clients("stepfunctions"), event.get("execution_arn"), deployed,
+    return execution_check.undone_if_ended(clients("stepfunctions"), execution_arn, deployed,
                                            f"deploying to endpoint {deployed['endpoint_name']}",
                                            lambda: undo_start(clients("sagemaker"), deployment=deployed))

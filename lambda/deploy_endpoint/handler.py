@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import boto3
 from aws_lambda_powertools import Logger
-from openforge_lambda.endpoint import ServingEnvironment
+from openforge_lambda.endpoint import DeployRequest, ServingEnvironment
 from openforge_lambda.pipeline_steps import deploy_model
 
 logger = Logger(service="openforge-deploy-endpoint")
@@ -28,7 +28,8 @@ logger = Logger(service="openforge-deploy-endpoint")
 
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
-    deployed = deploy_model(boto3.client, event, ServingEnvironment.from_environment())
+    request = DeployRequest.from_event(event, ServingEnvironment.from_environment())
+    deployed = deploy_model(boto3.client, request, event.get("execution_arn"))
     if "execution_ended" in deployed:
         logger.warning("the execution ended while the endpoint was deployed: rolled it back", extra=deployed)
     else:
