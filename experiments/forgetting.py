@@ -40,11 +40,11 @@ CLEAR_FORGETTING = 0.90  # customer-only keeping less than this share counts as 
 @dataclass(frozen=True)
 class Run:
     method: str  # lora | full
-    customer_percent: int
+    customer_data_percent: int
 
     @property
     def name(self) -> str:
-        return f"{self.method}-{self.customer_percent}"
+        return f"{self.method}-{self.customer_data_percent}"
 
 
 RUNS = tuple(Run(method, percent) for method in ("lora", "full") for percent in (100, 75, 50))
@@ -149,7 +149,7 @@ def pretrain(settings: Settings, initial: Path, data: Path, out: Path) -> Path:
 
 def finetune(settings: Settings, run: Run, base: Path, data: Path, out: Path) -> Path:
     learning_rate = settings.lora_learning_rate if run.method == "lora" else settings.full_learning_rate
-    argv = training_argv(settings, model=base, customer=data / "customer", out=out, percent=run.customer_percent, method=run.method,
+    argv = training_argv(settings, model=base, customer=data / "customer", out=out, percent=run.customer_data_percent, method=run.method,
                          learning_rate=learning_rate, schedule=["--max_steps", str(settings.finetune_steps)])
     argv += ["--curated_channel", str(data / "curated")]
     train(argv)
@@ -176,7 +176,7 @@ def row(run: Run, results: dict) -> dict:
     base_general = sum(b["base"] for b in general.values()) / len(general)
     tuned_general = sum(b["tuned"] for b in general.values()) / len(general)
     return {
-        "run": run.name, "method": run.method, "customer_percent": run.customer_percent,
+        "run": run.name, "method": run.method, "customer_data_percent": run.customer_data_percent,
         "scores": {name: {"base": b["base"], "tuned": b["tuned"]} for name, b in benchmarks.items()},
         "general_base": round(base_general, 4), "general_tuned": round(tuned_general, 4),
         "general_retention": round(tuned_general / base_general, 4) if base_general else 1.0,
@@ -188,11 +188,11 @@ def row(run: Run, results: dict) -> dict:
 
 def summarise(settings: Settings, rows: list[dict], timings: dict) -> dict:
     """Each mixed run's share of its method's customer-only gain, and the verdict on the target."""
-    customer_only = {r["method"]: r for r in rows if r["customer_percent"] == 100}
+    customer_only = {r["method"]: r for r in rows if r["customer_data_percent"] == 100}
     for r in rows:
         reference = customer_only.get(r["method"])
         r["gain_share"] = round(r["domain_gain"] / reference["domain_gain"], 4) if reference and reference["domain_gain"] > 0 else None
-    mixed = [r for r in rows if r["customer_percent"] < 100]
+    mixed = [r for r in rows if r["customer_data_percent"] < 100]
     hits = [r["run"] for r in mixed if r["general_retention"] >= TARGET_RETENTION and (r["gain_share"] or 0) >= TARGET_GAIN_SHARE]
     forgetting = {method: r["general_retention"] < CLEAR_FORGETTING for method, r in customer_only.items()}
     return {
@@ -223,7 +223,7 @@ def markdown(summary: dict) -> str:
     for r in rows:
         share = "-" if r["gain_share"] is None else f"{r['gain_share']:.0%}"
         scores = " | ".join(f"{r['scores'][name]['tuned']:.3f}" for name in names)
-        lines.append(f"| {r['run']} | {r['customer_percent']} | {scores} | {r['general_retention']:.1%} | "
+        lines.append(f"| {r['run']} | {r['customer_data_percent']} | {scores} | {r['general_retention']:.1%} | "
                      f"{r['domain_gain']:+.3f} | {share} | {'pass' if r['gate_passed'] else 'fail'} |")
     forgets = ", ".join(f"{method}: {'yes' if value else 'no'}" for method, value in target["customer_only_forgets"].items())
     lines += [
@@ -250,7 +250,7 @@ def plot(summary: dict, path: Path) -> None:
         rows = [r for r in summary["rows"] if r["method"] == method]
         axes.scatter([r["domain_gain"] for r in rows], [r["general_retention"] for r in rows], marker=marker, s=60, label=method)
         for r in rows:
-            axes.annotate(f"{r['customer_percent']}%", (r["domain_gain"], r["general_retention"]), textcoords="offset points", xytext=(6, 4))
+            axes.annotate(f"{r['customer_data_percent']}%", (r["domain_gain"], r["general_retention"]), textcoords="offset points", xytext=(6, 4))
     axes.axhline(summary["target"]["mixed_retention"], color="grey", linestyle="--", linewidth=1, label="98 % retention")
     axes.set_xlabel("domain gain (held-out tickets, accuracy tuned - base)")
     axes.set_ylabel("general retention (tuned / base)")

@@ -14,10 +14,11 @@ from collections.abc import Iterable, Mapping
 
 from openforge_lambda import hyperpod
 from openforge_lambda.endpoint import Ownership
-from openforge_lambda.failure import clean_up
-from openforge_lambda.s3_streams import split_s3_uri
+from openforge_lambda.failure import CaughtFailure, clean_up
 
 HISTORY_PAGE_SIZE = 1000  # GetExecutionHistory's maximum
+# The error a clean-up reports for an execution that ended without one of its own.
+ENDED_ERRORS = {"ABORTED": "StoppedBeforeTheEnd", "TIMED_OUT": "States.Timeout", "FAILED": "ExecutionFailed"}
 
 
 def events_after(sfn, execution_arn: str, after: int = 0, page_size: int = HISTORY_PAGE_SIZE) -> list[dict]:
@@ -71,13 +72,32 @@ def clean_up_execution(client, execution_arn: str, error: Mapping, *, validate_s
     ``client(name)`` makes a boto3 client (Step Functions for the history, SageMaker, and S3
     for a HyperPod run, whose Slurm jobs are cancelled through the cluster's submitter)."""
     history = events_after(client("stepfunctions"), execution_arn) if history is None else history
-    state = run_state(history, validate_state=validate_state, deploy_state=deploy_state)
-    on_hyperpod = ((state.get("run") or {}).get("compute") or {}).get("target") == hyperpod.TARGET
+    failure = CaughtFailure.from_event({**run_state(history, validate_state=validate_state, deploy_state=deploy_state), "error": dict(error)})
+    on_hyperpod = failure.run is not None and failure.run.compute.target == hyperpod.TARGET
     # The cluster's job specs live in the artifacts bucket, where the plan's training output goes.
-    output = (state.get("plan") or {}).get("training_output_s3_uri")
-    jobs_bucket = split_s3_uri(output)[0] if on_hyperpod and output else None
-    return clean_up({**state, "error": dict(error)}, client("sagemaker"), client("s3") if on_hyperpod else None,
+    jobs_bucket = failure.plan.artifacts_bucket if on_hyperpod and failure.plan is not None else None
+    return clean_up(failure, client("sagemaker"), client("s3") if on_hyperpod else None,
                     hyperpod_cluster=hyperpod_cluster if on_hyperpod else None, hyperpod_bucket=jobs_bucket, endpoints=endpoints)
+
+
+def clean_up_ended(client, detail: Mapping, *, topic_arn: str, validate_state: str, deploy_state: str, notify_failure_state: str,
+                   hyperpod_cluster: str | None = None, endpoints: Ownership | None = None) -> dict:
+    """CleanUpEndedRun: ``detail`` is EventBridge's "Step Functions Execution Status Change"
+    (executionArn, name, status, error, cause). Cleans up, then notifies the topic unless the
+    execution's own failure path already did. Returns {"execution_arn", "status", "published",
+    and clean_up's result}."""
+    execution_arn, status = detail["executionArn"], detail["status"]
+    history = events_after(client("stepfunctions"), execution_arn)
+    error = {"Error": detail.get("error") or ENDED_ERRORS.get(status, status),
+             "Cause": detail.get("cause") or f"the execution ended {status} before its own clean-up ran"}
+    result = clean_up_execution(client, execution_arn, error, validate_state=validate_state, deploy_state=deploy_state,
+                                hyperpod_cluster=hyperpod_cluster, endpoints=endpoints, history=history)
+    published = not state_succeeded(history, notify_failure_state)  # a FAILED run's own path may have notified
+    if published:
+        message = {"execution_arn": execution_arn, "execution_name": detail.get("name"), "status": status, **result}
+        client("sns").publish(TopicArn=topic_arn, Subject=f"OpenForge run {status.lower().replace('_', ' ')}",
+                              Message=json.dumps(message, default=str))
+    return {"execution_arn": execution_arn, "status": status, "published": published, **result}
 
 
 def _json(text):

@@ -1,4 +1,5 @@
-"""Deploy a tuned model to a private SageMaker endpoint, report its status, roll it back.
+"""Deploy a tuned model to a private SageMaker endpoint (its status: ``endpoint_status``; its
+roll back: ``endpoint_rollback``).
 
 Endpoints live in the environment's namespace: the name a run asks for is put under the
 stack's prefix (``openforge-<env>-``), and every endpoint, endpoint config and model made
@@ -11,7 +12,8 @@ hash, so a Step Functions retry finds what an earlier attempt made instead of fa
 "already exists". An existing endpoint is updated; the config it served before is written
 on the new config as a tag, so a retry after the update still knows what to roll back to.
 A deployment whose call fails removes its model and config again; the clean-up finds them
-by their derived names when the failed state left no deployment record.
+by their derived names when the failed state left no deployment record
+(``endpoint_rollback.find_deployment``).
 
 Private and encrypted is not optional: a request without subnets, security groups or a
 KMS key is refused, naming the field. Plain boto3 (no sagemaker SDK in a Lambda).
@@ -23,15 +25,12 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
-
-from botocore.exceptions import ClientError
+from dataclasses import asdict, dataclass
 
 from hyperpod_jobs import sagemaker_limits
 
 from openforge_lambda.instance_catalogue import NVIDIA, UnknownInstanceType, lookup, volume_kms_key_allowed
-from openforge_lambda.polling import seconds_since
+from openforge_lambda.sagemaker_calls import delete, describe, tag_value
 from openforge_lambda.settings import FieldError, required, required_list
 from openforge_lambda.training_job import TAG_NAMESPACE
 
@@ -142,6 +141,10 @@ class ServingEnvironment:
         )
 
 
+# What DeployEndpoint's event says (the state machine's parameters); the rest is the function's environment.
+DEPLOY_EVENT_FIELDS = ("endpoint_name", "execution_name", "model_data_s3_uri", "instance_type", "instance_count")
+
+
 @dataclass(frozen=True)
 class DeployRequest:
     endpoint_name: str  # in the environment's namespace (Ownership.endpoint_name of the name asked for)
@@ -156,6 +159,11 @@ class DeployRequest:
     instance_type: str
     instance_count: int = 1
     container_environment: dict | None = None
+
+    @classmethod
+    def from_event(cls, event: Mapping, serving: ServingEnvironment) -> DeployRequest:
+        """DeployEndpoint's event on the function's environment."""
+        return cls.from_mapping({**asdict(serving), **{field: event[field] for field in DEPLOY_EVENT_FIELDS if field in event}})
 
     @classmethod
     def from_mapping(cls, request: Mapping) -> DeployRequest:
@@ -232,7 +240,7 @@ def deploy(client, request: Mapping | DeployRequest) -> dict:
     if not isinstance(request, DeployRequest):
         request = DeployRequest.from_mapping(request)
     name = deployment_name(request.endpoint_name, request.execution_name)
-    endpoint = _describe(client.describe_endpoint, EndpointName=request.endpoint_name)
+    endpoint = describe(client.describe_endpoint, EndpointName=request.endpoint_name)
     if endpoint is not None:
         _require_owned(client, endpoint, request)
     try:
@@ -243,14 +251,14 @@ def deploy(client, request: Mapping | DeployRequest) -> dict:
 
 
 def _deploy(client, request: DeployRequest, name: str, endpoint: dict | None) -> dict:
-    serving_now = _configs_in_use(endpoint)
+    serving_now = configs_in_use(endpoint)
     _ensure_model(client, name, request)
     # What the endpoint serves now is what a failure rolls back to; once switched, only the tag knows.
     serving_before = endpoint["EndpointConfigName"] if endpoint and name not in serving_now else None
-    existing_config = _describe(client.describe_endpoint_config, EndpointConfigName=name)
+    existing_config = describe(client.describe_endpoint_config, EndpointConfigName=name)
     if existing_config:
         _check_same_variant(existing_config, name, request)
-        previous = _tag(client, existing_config["EndpointConfigArn"], PREVIOUS_CONFIG_TAG) or serving_before
+        previous = tag_value(client, existing_config["EndpointConfigArn"], PREVIOUS_CONFIG_TAG) or serving_before
     else:
         previous = serving_before
         _create_endpoint_config(client, name, request, previous)
@@ -283,94 +291,13 @@ def _remove_unused(client, endpoint_name: str, name: str) -> None:
     """After a failed call: this deployment's config and model, unless the endpoint uses them.
     Best effort: what is left, the clean-up finds again by name."""
     try:
-        if name in _configs_in_use(_describe(client.describe_endpoint, EndpointName=endpoint_name)):
+        if name in configs_in_use(describe(client.describe_endpoint, EndpointName=endpoint_name)):
             return
-        for deleted in (_delete(client.delete_endpoint_config, EndpointConfigName=name), _delete(client.delete_model, ModelName=name)):
+        for deleted in (delete(client.delete_endpoint_config, EndpointConfigName=name), delete(client.delete_model, ModelName=name)):
             if deleted:
                 log.warning("deployment failed: deleted %s it had made", deleted)
     except Exception:  # noqa: BLE001 - the deployment's own error is the one to raise
         log.exception("deployment failed, and removing its model and endpoint config %s failed too", name)
-
-
-def status(client, endpoint_name: str, endpoint_config_name: str | None = None) -> dict:
-    """For a Wait and Choice loop: the endpoint's status, and whether it has settled.
-
-    With ``endpoint_config_name`` (the config this deployment deployed), an endpoint
-    InService on another config is not a success: SageMaker rolled the update back, and
-    the status says UpdateRolledBack."""
-    endpoint = _describe(client.describe_endpoint, EndpointName=endpoint_name)
-    if endpoint is None:
-        return {"endpoint_name": endpoint_name, "status": "NotFound", "failure_reason": f"endpoint {endpoint_name} does not exist",
-                "endpoint_config_name": None, "in_service": False, "settled": True}
-    state, served, reason = endpoint["EndpointStatus"], endpoint["EndpointConfigName"], endpoint.get("FailureReason")
-    if state == "InService" and endpoint_config_name and served != endpoint_config_name:
-        return {"endpoint_name": endpoint_name, "status": UPDATE_ROLLED_BACK, "endpoint_config_name": served, "in_service": False,
-                "settled": True, "failure_reason": f"update rolled back to {served}, not serving {endpoint_config_name}"
-                                                  + (f": {reason}" if reason else "")}
-    return {"endpoint_name": endpoint_name, "status": state, "failure_reason": reason,
-            "endpoint_config_name": served, "in_service": state == "InService",
-            "settled": state in SETTLED_STATES}
-
-
-def past_allowance(checked: dict, allowance: Mapping, now: datetime | None = None) -> dict:
-    """``checked`` (status's result) settled as a failure once the deployment has been waited
-    for longer than its allowance: {"started": DeployEndpoint's started_at, "seconds": the
-    state machine's number, pipeline/run_limits.DEPLOYMENT_SECONDS}. The endpoint loop then
-    ends, so its checks stay within the ceil(seconds / poll_seconds) that run_limits counts
-    towards Step Functions' history limit."""
-    seconds = int(allowance["seconds"])
-    waited = seconds_since(allowance["started"], now)
-    if checked["settled"] or waited < seconds:
-        return checked
-    reason = checked.get("failure_reason")
-    return {**checked, "settled": True, "deadline_passed": True,
-            "failure_reason": f"still {checked['status']} {int(waited)} s after the deployment started, past the pipeline's "
-                              f"deployment allowance of {seconds} s" + (f"; {reason}" if reason else "")}
-
-
-def find_deployment(client, endpoint_name: str, execution_name: str) -> dict | None:
-    """The record deploy would have returned, rebuilt from what exists under this
-    deployment's derived names (the clean-up's way when the failed state left none);
-    None when neither its model nor its config exists."""
-    name = deployment_name(endpoint_name, execution_name)
-    config = _describe(client.describe_endpoint_config, EndpointConfigName=name)
-    if config is None and _describe(client.describe_model, ModelName=name) is None:
-        return None
-    previous = _tag(client, config["EndpointConfigArn"], PREVIOUS_CONFIG_TAG) if config else None
-    return {"endpoint_name": endpoint_name, "model_name": name, "endpoint_config_name": name,
-            "previous_endpoint_config_name": previous, "created_endpoint": previous is None, "action": "found"}
-
-
-def roll_back(client, deployed: Mapping) -> dict:
-    """Undo a deployment that failed: a new endpoint is deleted; an updated one is pointed
-    back at its previous config. The new config and model are deleted once nothing uses
-    them; ``done`` is False while that has to wait (call again after the endpoint settles)."""
-    endpoint_name, config_name = deployed["endpoint_name"], deployed["endpoint_config_name"]
-    previous = deployed.get("previous_endpoint_config_name")
-    endpoint = _describe(client.describe_endpoint, EndpointName=endpoint_name)
-    result = {"endpoint_name": endpoint_name, "actions": [], "deleted": [], "problem": None}
-
-    if endpoint is not None and config_name in _configs_in_use(endpoint):
-        state = endpoint["EndpointStatus"]
-        if previous is None:
-            client.delete_endpoint(EndpointName=endpoint_name)
-            result["actions"].append(f"deleted endpoint {endpoint_name} (created by this deployment, {state})")
-            endpoint = None
-        elif state in UPDATABLE_STATES:
-            client.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=previous)
-            result["actions"].append(f"updated endpoint {endpoint_name} back to {previous}")
-            endpoint = _describe(client.describe_endpoint, EndpointName=endpoint_name)
-        else:
-            result["problem"] = (f"endpoint {endpoint_name} is {state} and cannot be updated back to {previous} now"
-                                 + (f": {endpoint['FailureReason']}" if endpoint.get("FailureReason") else ""))
-
-    if endpoint is None or config_name not in _configs_in_use(endpoint):
-        for deleted in (_delete(client.delete_endpoint_config, EndpointConfigName=config_name),
-                        _delete(client.delete_model, ModelName=deployed["model_name"])):
-            if deleted:
-                result["deleted"].append(deleted)
-    result["done"] = result["problem"] is None and (endpoint is None or config_name not in _configs_in_use(endpoint))
-    return result
 
 
 def _ensure_model(client, name: str, request: DeployRequest) -> None:
@@ -384,7 +311,7 @@ def _ensure_model(client, name: str, request: DeployRequest) -> None:
         "PrimaryContainer": container,
         "VpcConfig": {"Subnets": list(request.subnet_ids), "SecurityGroupIds": list(request.security_group_ids)},
     }
-    existing = _describe(client.describe_model, ModelName=name)
+    existing = describe(client.describe_model, ModelName=name)
     if existing is None:
         client.create_model(**wanted, EnableNetworkIsolation=True, Tags=request.ownership.tag_list())
         return
@@ -415,7 +342,7 @@ def _check_same_variant(config: dict, name: str, request: DeployRequest) -> None
         raise DeploymentConflict(f"endpoint config {name} exists with other variants: {variants}")
 
 
-def _configs_in_use(endpoint: dict | None) -> set[str]:
+def configs_in_use(endpoint: dict | None) -> set[str]:
     """The config an endpoint serves, and the one an update in progress moves it to."""
     if endpoint is None:
         return set()
@@ -430,34 +357,3 @@ def _normalised(value):
     if isinstance(value, list):
         return sorted(_normalised(item) for item in value)
     return value
-
-
-def _tag(client, arn: str, key: str) -> str | None:
-    return next((tag["Value"] for tag in client.list_tags(ResourceArn=arn).get("Tags", []) if tag["Key"] == key), None)
-
-
-def _describe(call, **name) -> dict | None:
-    """The resource, or None when it does not exist (SageMaker says so as a ValidationException)."""
-    try:
-        return call(**name)
-    except ClientError as error:
-        if _is_missing(error):
-            return None
-        raise
-
-
-def _delete(call, **name) -> str | None:
-    """What was deleted, or None when it was already gone (a retried roll back)."""
-    try:
-        call(**name)
-    except ClientError as error:
-        if _is_missing(error):
-            return None
-        raise
-    return next(iter(name.values()))
-
-
-def _is_missing(error: ClientError) -> bool:
-    message = error.response.get("Error", {}).get("Message", "")
-    return error.response.get("Error", {}).get("Code") == "ValidationException" and (
-        "Could not find" in message or "does not exist" in message)

@@ -23,6 +23,8 @@ runner (pipeline.local) builds requests but never calls these functions.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 # DescribeExecution's status while an execution runs (botocore's model: RUNNING, SUCCEEDED,
 # FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE).
 RUNNING = "RUNNING"
@@ -50,3 +52,12 @@ def abandoned(record: dict, execution_arn: str, status: str, undone: dict, what:
     if undone["cleanup_problems"]:
         raise StartUndoneIncompletely(f"{reason}; but {'; '.join(undone['cleanup_problems'])}")
     return {**record, "execution_ended": {"status": status, "reason": reason, **undone}}
+
+
+def undone_if_ended(sfn, execution_arn: str | None, record: dict, what: str, undo: Callable[[], dict]) -> dict:
+    """``record`` as made while the execution runs; once it has ended, ``undo()`` (a
+    failure.undo_start) and the record saying so (``abandoned``)."""
+    ended = ended_status(sfn, execution_arn)
+    if not ended:
+        return record
+    return abandoned(record, execution_arn, ended, undo(), what)

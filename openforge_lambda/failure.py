@@ -12,11 +12,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from openforge_lambda import endpoint, hyperpod
-from openforge_lambda.training_job import is_missing
+from openforge_lambda import hyperpod
+from openforge_lambda.endpoint import Ownership
+from openforge_lambda.endpoint_rollback import find_deployment, roll_back
+from openforge_lambda.run import Run
+from openforge_lambda.run_plan import Mix, RunPlan
+from openforge_lambda.sagemaker_calls import is_missing
+from openforge_lambda.settings import FieldError
 
 log = logging.getLogger(__name__)
 NESTING_LIMIT = 8  # a cause inside a cause: execution in execution, at most this deep
@@ -48,34 +54,61 @@ def readable(error: Mapping | None) -> tuple[str, str]:
     return name, cause if isinstance(cause, str) else json.dumps(cause)
 
 
-def job_names(plan: Mapping) -> list[str]:
-    """Every job this execution may have started: the validation run and each mix's
-    training and evaluation."""
-    names = [plan.get("validation_job_name")]
-    for mix in plan.get("mixes") or []:
-        if isinstance(mix, Mapping):
-            names += [mix.get("training_job_name"), mix.get("evaluation_job_name")]
-    return list(dict.fromkeys(name for name in names if isinstance(name, str) and name))
+@dataclass(frozen=True)
+class CaughtFailure:
+    """CleanUpRun's event, parsed once: the error, and the run, plan, mix and deployment record
+    where the failed state had them (a failure in the first state has none). A run, plan or mix
+    that cannot be read is not raised: the clean-up does what it can without it and says so in
+    ``unreadable``."""
+
+    error: Mapping | None
+    run: Run | None = None
+    plan: RunPlan | None = None
+    mix: Mix | None = None  # a mix's error inside the grid: only its jobs are stopped
+    deployment: Mapping | None = None  # DeployEndpoint's record, when it returned one
+    unreadable: tuple[str, ...] = ()
+
+    @classmethod
+    def from_event(cls, event) -> CaughtFailure:
+        event = event if isinstance(event, Mapping) else {}
+        problems: list[str] = []
+
+        def parsed(name: str, parse):
+            if event.get(name) is None:
+                return None
+            try:
+                return parse(event[name], name)
+            except FieldError as error:
+                problems.append(f"could not read the failed state's {name} ({error}); what it names was not cleaned up")
+                return None
+
+        deployment = event.get("deployment")
+        return cls(event.get("error"), parsed("run", Run.from_dict), parsed("plan", RunPlan.from_dict), parsed("mix", Mix.from_dict),
+                   deployment if isinstance(deployment, Mapping) else None, tuple(problems))
+
+    @property
+    def job_names(self) -> list[str]:
+        """The jobs to stop: the mix's (its iteration's error), else every job of the execution."""
+        if self.mix is not None:
+            return [self.mix.training_job_name, self.mix.evaluation_job_name]
+        return self.plan.job_names() if self.plan is not None else []
 
 
-def clean_up(event: Mapping, sagemaker, s3=None, *, hyperpod_cluster: str | None = None,
-             hyperpod_bucket: str | None = None, endpoints: endpoint.Ownership | None = None) -> dict:
+def clean_up(failure: CaughtFailure, sagemaker, s3=None, *, hyperpod_cluster: str | None = None,
+             hyperpod_bucket: str | None = None, endpoints: Ownership | None = None) -> dict:
     """``endpoints``: the environment's endpoint namespace, to find a deployment by its
     derived names when the failed state has no deployment record (DeployEndpoint failed)."""
-    error, cause = readable(event.get("error"))
-    result = {"error": error, "cause": cause, "stopped_jobs": [], "removed": [], "cleanup_problems": []}
-    run = event.get("run") if isinstance(event.get("run"), Mapping) else {}
-    plan = event.get("plan") if isinstance(event.get("plan"), Mapping) else {}
-    # A mix's error (the Map iteration's catch): only that mix's jobs; the other mixes run on.
-    names = job_names({"mixes": [event["mix"]]}) if isinstance(event.get("mix"), Mapping) else job_names(plan)
-    if names and (run.get("compute") or {}).get("target") == hyperpod.TARGET:
+    error, cause = readable(failure.error)
+    result = {"error": error, "cause": cause, "stopped_jobs": [], "removed": [], "cleanup_problems": list(failure.unreadable)}
+    names, run, plan = failure.job_names, failure.run, failure.plan
+    if names and run is not None and run.compute.target == hyperpod.TARGET:
         _cancel_slurm_jobs(result, s3, hyperpod_cluster, hyperpod_bucket, names)
     else:
         for name in names:
             _stop_training_job(result, sagemaker, name)
-    if isinstance(event.get("deployment"), Mapping):
-        _roll_back(result, sagemaker, event["deployment"])
-    elif endpoints is not None and (run.get("deploy") or {}).get("enabled") and plan.get("endpoint_name") and plan.get("execution_name"):
+    if failure.deployment is not None:
+        _roll_back(result, sagemaker, failure.deployment)
+    elif endpoints is not None and run is not None and run.deploy.enabled and plan is not None:
         _roll_back_unrecorded(result, sagemaker, endpoints, plan)
     return result
 
@@ -122,7 +155,7 @@ def _cancel_slurm_jobs(result: dict, s3, cluster: str | None, bucket: str | None
 
 def _roll_back(result: dict, sagemaker, deployment: Mapping) -> None:
     try:
-        rolled = endpoint.roll_back(sagemaker, deployment)
+        rolled = roll_back(sagemaker, deployment)
     except Exception as error:  # noqa: BLE001 - reported, the execution must reach Notify
         _problem(result, f"could not roll back endpoint {deployment.get('endpoint_name')}", error)
         return
@@ -135,13 +168,13 @@ def _roll_back(result: dict, sagemaker, deployment: Mapping) -> None:
             f"{deployment.get('endpoint_config_name')} are left (run RollBackEndpoint again once it has settled)")
 
 
-def _roll_back_unrecorded(result: dict, sagemaker, endpoints: endpoint.Ownership, plan: Mapping) -> None:
+def _roll_back_unrecorded(result: dict, sagemaker, endpoints: Ownership, plan: RunPlan) -> None:
     """DeployEndpoint failed, so no record: what this execution made is found by its names."""
-    name = endpoints.endpoint_name(plan["endpoint_name"])
+    name = endpoints.endpoint_name(plan.endpoint_name)
     try:
-        deployment = endpoint.find_deployment(sagemaker, name, plan["execution_name"])
+        deployment = find_deployment(sagemaker, name, plan.execution_name)
     except Exception as error:  # noqa: BLE001 - reported, the execution must reach Notify
-        _problem(result, f"could not look for a deployment of {plan['execution_name']} to endpoint {name}", error)
+        _problem(result, f"could not look for a deployment of {plan.execution_name} to endpoint {name}", error)
         return
     if deployment is not None:
         _roll_back(result, sagemaker, deployment)

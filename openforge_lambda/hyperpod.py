@@ -26,14 +26,7 @@ from hyperpod_jobs.spec import Allowed, JobSpec, JobStatus, SpecRefused, cancel_
 
 from openforge_lambda.instance_catalogue import uses_neuron
 from openforge_lambda.settings import required, required_list
-from openforge_lambda.training_job import (
-    JobPlan,
-    TrainingRequestRefused,
-    image_for,
-    job_plan,
-    max_runtime_for,
-    max_runtime_seconds,
-)
+from openforge_lambda.training_job import JobPlan, TrainingRequestRefused, image_for, max_runtime_for, max_runtime_seconds
 
 TARGET = "hyperpod"
 # The worker groups (and partitions) of the cluster in stacks/compute_stack.py.
@@ -94,14 +87,14 @@ def job_spec(job: JobPlan, environment: HyperPodEnvironment) -> JobSpec:
         raise TrainingRequestRefused(f"hyperpod job spec {refusal.field}", refusal.problem) from None
 
 
-def start(s3, step: str, run: Mapping, plan: Mapping, mix: Mapping | None, environment: HyperPodEnvironment,
-          *, clock: Callable[[], float] = time.time) -> dict:
-    """Write the step's job spec where the cluster's submitter takes it; returns what status needs."""
-    job = job_plan(step, run, plan, mix, mlflow_tracking_uri=environment.mlflow_tracking_server_arn)
+def start(s3, job: JobPlan, environment: HyperPodEnvironment, *, clock: Callable[[], float] = time.time) -> dict:
+    """Write the step's job spec (``training_job.job_plan``) where the cluster's submitter takes
+    it; returns what status needs."""
     spec = job_spec(job, environment)
     key = spec_key(environment.cluster_name, spec.job_name)
     s3.put_object(Bucket=environment.jobs_bucket, Key=key, Body=spec.to_json().encode(), ContentType="application/json")
-    return {"step": step, "target": TARGET, "job_name": spec.job_name, "mix": job.mix, "cluster_name": environment.cluster_name,
+    return {"step": job.step, "target": TARGET, "job_name": spec.job_name, "mix": job.mix.to_dict() if job.mix else None,
+            "cluster_name": environment.cluster_name,
             "jobs_bucket": environment.jobs_bucket, "spec_s3_uri": f"s3://{environment.jobs_bucket}/{key}",
             "output_s3_uri": spec.model_s3_uri, "written_at": clock()}
 

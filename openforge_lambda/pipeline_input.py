@@ -1,7 +1,8 @@
 """The fine-tuning pipeline's input: a JSON Schema (draft-07) with a default and a
-description on every field, and ``normalise``, which fills the defaults, validates, and
+description on every field, and ``parse_run``, which fills the defaults, validates, and
 raises one ``PipelineInputError`` whose message starts with the field's path, e.g.
-``mixing.customer_data_percent: 120 is greater than the maximum of 100``.
+``mixing.customer_data_percent: 120 is greater than the maximum of 100``; what passes is the
+typed ``run.Run`` (``normalise``: the same as the JSON the state machine carries).
 
 Only ``job_name`` and ``customer_data_s3_uri`` have to be given. ``base_model_s3_uri``,
 ``curated_data_s3_uri`` and ``evaluation.data_s3_uri`` default to the environment's
@@ -29,6 +30,7 @@ from aws_lambda_powertools.utilities.validation import SchemaValidationError, va
 from hyperpod_jobs import sagemaker_limits
 
 from openforge_lambda import instance_catalogue as catalogue
+from openforge_lambda.run import Run, mix_percents, needs_curated_data
 from openforge_lambda.settings import FieldError
 
 # Instance types the platform runs (the instance catalogue, which the CDK app reads too).
@@ -247,7 +249,13 @@ class EnvironmentPolicy:
 
 
 def normalise(pipeline_input: Mapping, policy: EnvironmentPolicy = EnvironmentPolicy()) -> dict:
-    """The input with every default filled, or PipelineInputError naming the first bad field."""
+    """The input with every default filled (the ``run`` the state machine carries), or
+    PipelineInputError naming the first bad field."""
+    return parse_run(pipeline_input, policy).to_dict()
+
+
+def parse_run(pipeline_input: Mapping, policy: EnvironmentPolicy = EnvironmentPolicy()) -> Run:
+    """``normalise`` as the typed run."""
     if not isinstance(pipeline_input, Mapping):
         raise PipelineInputError("", f"must be a JSON object, got {_json(pipeline_input)}")
     try:
@@ -259,22 +267,28 @@ def normalise(pipeline_input: Mapping, policy: EnvironmentPolicy = EnvironmentPo
             result[field] = getattr(policy, field)
     if result["evaluation"]["data_s3_uri"] is None:
         result["evaluation"]["data_s3_uri"] = policy.evaluation_data_s3_uri
-    _check_across_fields(result)
-    _check_policy(result, policy)
-    return result
+    _check_defaults_found(result)
+    run = Run.from_dict(result, path="")
+    _check_across_fields(run)
+    _check_policy(run, policy)
+    return run
 
 
-def _check_across_fields(run: dict) -> None:
+def _check_defaults_found(run: dict) -> None:
+    """The data the environment would give, where the input gave none."""
     if run["base_model_s3_uri"] is None:
         raise PipelineInputError("base_model_s3_uri", "not given, and this environment has no default base model")
-    percents = run["grid"]["customer_data_percent"] if run["grid"] else [run["mixing"]["customer_data_percent"]]
-    if run["curated_data_s3_uri"] is None and min(percents) < 100:
+    percents = mix_percents(run["mixing"]["customer_data_percent"], (run["grid"] or {}).get("customer_data_percent"))
+    if run["curated_data_s3_uri"] is None and any(needs_curated_data(percent) for percent in percents):
         field = "grid.customer_data_percent" if run["grid"] else "mixing.customer_data_percent"
         raise PipelineInputError("curated_data_s3_uri", f"not given, and this environment has no default curated data ({field} leaves a curated share)")
     if run["evaluation"]["data_s3_uri"] is None:
         raise PipelineInputError("evaluation.data_s3_uri", "not given, and this environment has no default evaluation data")
+
+
+def _check_across_fields(run: Run) -> None:
     _check_grid_labels(run)
-    weights = run["mixing"]["curated_weights"]
+    weights = run.mixing.curated_weights
     if weights is not None:
         total = sum(weights.values())
         if not math.isclose(total, 100, abs_tol=1e-6):
@@ -284,23 +298,23 @@ def _check_across_fields(run: dict) -> None:
         if len(sent) > HYPERPARAMETER_VALUE_MAX_LENGTH:
             raise PipelineInputError("mixing.curated_weights", f"{len(weights)} categories make a {len(sent)}-character hyperparameter; "
                                                                f"SageMaker takes at most {HYPERPARAMETER_VALUE_MAX_LENGTH}: use fewer or shorter categories")
-    tuning = run["hyperparameters"]
+    tuning = run.hyperparameters
     if tuning["global_batch_size"] % tuning["per_device_batch_size"]:
         raise PipelineInputError("hyperparameters.per_device_batch_size",
                                  f"{tuning['per_device_batch_size']} does not divide hyperparameters.global_batch_size {tuning['global_batch_size']}")
     if tuning["max_steps"] < 1 and tuning["num_epochs"] <= 0:
         raise PipelineInputError("hyperparameters.num_epochs", "must be greater than 0 unless hyperparameters.max_steps is set")
-    compute = run["compute"]
-    if compute["target"] == "hyperpod" and compute["instance_type"] not in HYPERPOD_INSTANCE_TYPES:
-        raise PipelineInputError("compute.instance_type", f"{compute['instance_type']} is not a HyperPod worker type; "
+    compute = run.compute
+    if compute.target == "hyperpod" and compute.instance_type not in HYPERPOD_INSTANCE_TYPES:
+        raise PipelineInputError("compute.instance_type", f"{compute.instance_type} is not a HyperPod worker type; "
                                                           f"hyperpod runs on one of {', '.join(HYPERPOD_INSTANCE_TYPES)}")
 
 
-def _check_grid_labels(run: dict) -> None:
+def _check_grid_labels(run: Run) -> None:
     """Each grid point names its own jobs: two that share a label would share a job name
     (SageMaker refuses the second, or a retry takes the other mix's job for its own)."""
     labelled: dict[str, float] = {}
-    for percent in (run["grid"] or {}).get("customer_data_percent", []):
+    for percent in run.grid or ():
         label = percent_label(percent)
         if label in labelled:
             raise PipelineInputError("grid.customer_data_percent", f"{_json(labelled[label])} and {_json(percent)} would give their jobs the "
@@ -309,18 +323,18 @@ def _check_grid_labels(run: dict) -> None:
         labelled[label] = percent
 
 
-def _check_policy(run: dict, policy: EnvironmentPolicy) -> None:
-    compute, deploy = run["compute"], run["deploy"]
-    if compute["target"] == "hyperpod" and policy.hyperpod_cluster is False:
+def _check_policy(run: Run, policy: EnvironmentPolicy) -> None:
+    compute, deploy = run.compute, run.deploy
+    if compute.target == "hyperpod" and policy.hyperpod_cluster is False:
         raise PipelineInputError("compute.target", "hyperpod: this environment has no HyperPod cluster (cdk.json compute.hyperpod_enabled "
                                                    "is false); use training-job")
-    if policy.training_instance_types is not None and compute["instance_type"] not in policy.training_instance_types:
-        raise PipelineInputError("compute.instance_type", f"{compute['instance_type']} is not allowed in this environment "
+    if policy.training_instance_types is not None and compute.instance_type not in policy.training_instance_types:
+        raise PipelineInputError("compute.instance_type", f"{compute.instance_type} is not allowed in this environment "
                                                           f"(allowed: {', '.join(policy.training_instance_types)})")
-    if policy.max_instance_count is not None and compute["instance_count"] > policy.max_instance_count:
-        raise PipelineInputError("compute.instance_count", f"{compute['instance_count']} is more than this environment's limit of {policy.max_instance_count}")
-    if deploy["enabled"] and policy.endpoint_instance_types is not None and deploy["instance_type"] not in policy.endpoint_instance_types:
-        raise PipelineInputError("deploy.instance_type", f"{deploy['instance_type']} is not allowed in this environment "
+    if policy.max_instance_count is not None and compute.instance_count > policy.max_instance_count:
+        raise PipelineInputError("compute.instance_count", f"{compute.instance_count} is more than this environment's limit of {policy.max_instance_count}")
+    if deploy.enabled and policy.endpoint_instance_types is not None and deploy.instance_type not in policy.endpoint_instance_types:
+        raise PipelineInputError("deploy.instance_type", f"{deploy.instance_type} is not allowed in this environment "
                                                          f"(allowed: {', '.join(policy.endpoint_instance_types)})")
 
 

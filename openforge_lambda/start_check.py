@@ -7,18 +7,21 @@ invoke of the function with a crafted plan (other job names, another team's data
 instance type the environment does not allow) is refused here, naming the field, with
 the rules ValidateInput applies: the run is normalised again against the environment's
 limits, and the plan's names and locations must be the ones ``run_plan.plan_run`` derives
-from the run and the execution's name.
+from the run and the execution's name. That is the start function's parse of its event
+(``StartRequest.from_event``): what passes is the typed run, plan and mix the step runs from.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from openforge_lambda.pipeline_input import (
     HYPERPARAMETER_KEY_MAX_LENGTH, HYPERPARAMETER_VALUE_MAX_LENGTH, HYPERPARAMETERS_MAX_COUNT, S3_URI_MAX_LENGTH, SAGEMAKER_NAME_PATTERN,
-    EnvironmentPolicy, PipelineInputError, is_tag_value, normalise)
-from openforge_lambda.run_plan import PlatformLocations, plan_run
-from openforge_lambda.training_job import JobPlan, TrainingRequestRefused, job_plan
+    EnvironmentPolicy, PipelineInputError, is_tag_value, parse_run)
+from openforge_lambda.run import Run
+from openforge_lambda.run_plan import Mix, PlatformLocations, RunPlan, plan_run
+from openforge_lambda.training_job import JobPlan, TrainingRequestRefused
 
 # What the steps' jobs read from the plan (training_job.job_plan): each must be the derived one.
 PLAN_FIELDS = ("execution_name", "validation_job_name", "customer_data_s3_uri", "evaluation_data_s3_uri", "training_output_s3_uri",
@@ -26,29 +29,47 @@ PLAN_FIELDS = ("execution_name", "validation_job_name", "customer_data_s3_uri", 
 MIX_FIELDS = ("customer_data_percent", "label", "training_job_name", "evaluation_job_name")
 
 
-def checked_start(step: str, run, plan, mix, environ: Mapping[str, str]) -> tuple[dict, Mapping, Mapping | None]:
-    """The run (normalised again), the plan and the mix to start ``step`` with, or
-    TrainingRequestRefused naming the first field that is not what ValidateInput makes."""
-    if not isinstance(plan, Mapping):
-        raise TrainingRequestRefused("plan", "required: ValidateInput's plan of the run")
-    try:
-        checked = normalise(run, EnvironmentPolicy.from_environment(environ))
-        expected = plan_run(checked, plan.get("execution_name"), PlatformLocations.from_environment(environ))
-    except PipelineInputError as error:
-        where = "plan" if error.field == "execution_name" else "run"
-        raise TrainingRequestRefused(f"{where}.{error.field}".rstrip("."), error.problem) from None
-    for field in PLAN_FIELDS:
-        _require_same(f"plan.{field}", plan.get(field), expected[field])
-    given_mixes = plan.get("mixes")
-    if not isinstance(given_mixes, list) or len(given_mixes) != len(expected["mixes"]):
-        raise TrainingRequestRefused("plan.mixes", f"must be the run's {len(expected['mixes'])} mixes, got {given_mixes!r}")
-    for index, (given, derived) in enumerate(zip(given_mixes, expected["mixes"])):
-        for field in MIX_FIELDS:
-            _require_same(f"plan.mixes[{index}].{field}", given.get(field) if isinstance(given, Mapping) else None, derived[field])
-    if mix is not None and not any(_same_mix(mix, derived) for derived in expected["mixes"]):
-        raise TrainingRequestRefused("mix", f"is not one of the plan's mixes: {dict(mix) if isinstance(mix, Mapping) else mix!r}")
-    check_job_limits(job_plan(step, checked, plan, mix, mlflow_tracking_uri=environ.get("MLFLOW_TRACKING_SERVER_ARN") or ""))
-    return checked, plan, mix
+@dataclass(frozen=True)
+class StartRequest:
+    """StartTrainingJob's event, parsed once: the step, the run and plan as ValidateInput makes
+    them, the mix (None: a validation run, which takes the plan's first) and the execution asking
+    ($$.Execution.Id; None on a direct invoke)."""
+
+    step: str
+    run: Run
+    plan: RunPlan
+    mix: Mix | None
+    execution_arn: str | None = None
+
+    @classmethod
+    def from_event(cls, event: Mapping, environ: Mapping[str, str]) -> StartRequest:
+        """TrainingRequestRefused names the first field that is not what ValidateInput makes."""
+        if not isinstance(event, Mapping):
+            raise TrainingRequestRefused("", "must be an object: {\"step\", \"run\", \"plan\", \"mix\", \"execution_arn\"}")
+        plan, mix = event.get("plan") or {}, event.get("mix")
+        if not isinstance(plan, Mapping):
+            raise TrainingRequestRefused("plan", "required: ValidateInput's plan of the run")
+        try:
+            run = parse_run(event.get("run") or {}, EnvironmentPolicy.from_environment(environ))
+            expected = plan_run(run, plan.get("execution_name"), PlatformLocations.from_environment(environ))
+        except PipelineInputError as error:
+            where = "plan" if error.field == "execution_name" else "run"
+            raise TrainingRequestRefused(f"{where}.{error.field}".rstrip("."), error.problem) from None
+        derived = expected.to_dict()
+        for field in PLAN_FIELDS:
+            _require_same(f"plan.{field}", plan.get(field), derived[field])
+        given_mixes = plan.get("mixes")
+        if not isinstance(given_mixes, list) or len(given_mixes) != len(expected.mixes):
+            raise TrainingRequestRefused("plan.mixes", f"must be the run's {len(expected.mixes)} mixes, got {given_mixes!r}")
+        for index, (given, derived_mix) in enumerate(zip(given_mixes, derived["mixes"])):
+            for field in MIX_FIELDS:
+                _require_same(f"plan.mixes[{index}].{field}", given.get(field) if isinstance(given, Mapping) else None, derived_mix[field])
+        chosen = None
+        if mix is not None:
+            chosen = next((planned for planned in expected.mixes if _same_mix(mix, planned.to_dict())), None)
+            if chosen is None:
+                raise TrainingRequestRefused("mix", f"is not one of the plan's mixes: {dict(mix) if isinstance(mix, Mapping) else mix!r}")
+        return cls(event.get("step"), run, expected, chosen, event.get("execution_arn") or None)
 
 
 def check_job_limits(job: JobPlan) -> None:

@@ -24,6 +24,9 @@ from hyperpod_jobs.spec import EVALUATE_COMMAND, STEPS, TRAIN_COMMAND
 from openforge_lambda.instance_catalogue import (UnknownInstanceType, training_volume_size_gb, uses_neuron, volume_kms_key_allowed,
                                                  volume_size_problem)
 from openforge_lambda.pipeline_input import curated_weights_hyperparameter
+from openforge_lambda.sagemaker_calls import is_missing
+from openforge_lambda.run import Run
+from openforge_lambda.run_plan import Mix, RunPlan
 from openforge_lambda.settings import FieldError, MissingSetting, required, required_list
 
 TARGET = "training-job"
@@ -105,7 +108,7 @@ class JobPlan:
     instance_type: str
     instance_count: int
     tags: dict[str, str] = field(default_factory=dict)
-    mix: dict | None = None
+    mix: Mix | None = None
 
     @property
     def model_s3_uri(self) -> str:
@@ -126,84 +129,69 @@ def image_for(instance_type: str, gpu_image_uri: str, neuron_image_uri: str) -> 
     return neuron_image_uri if uses_neuron(instance_type) else gpu_image_uri
 
 
-def job_plan(step: str, run: Mapping, plan: Mapping, mix: Mapping | None, *, mlflow_tracking_uri: str) -> JobPlan:
+def job_plan(step: str, run: Run, plan: RunPlan, mix: Mix | None, *, mlflow_tracking_uri: str) -> JobPlan:
     """What the step runs: name, channels, hyperparameters, output and instance.
-    TrainingRequestRefused names the first field missing or wrong."""
+    TrainingRequestRefused names a step or mix that is not one of the run's."""
     if step not in STEPS:
         raise TrainingRequestRefused("step", f"must be one of {', '.join(STEPS)}, got {step!r}")
     if mix is None and step == "validation":
-        mix = (plan.get("mixes") or [None])[0]  # a validation run uses the first mix
-    if not isinstance(mix, Mapping):
+        mix = plan.mixes[0] if plan.mixes else None  # a validation run uses the first mix
+    if mix is None:
         raise TrainingRequestRefused("mix", "required: one entry of plan.mixes")
-    compute = _get(run, "run", "compute")
-    instance_type = _text(compute, "run.compute", "instance_type")
-    tags = {TAG_EXECUTION: _text(plan, "plan", "execution_name"), TAG_JOB: _text(run, "run", "job_name"), TAG_STEP: step}
-    base_model = _text(run, "run", "base_model_s3_uri")
+    tags = {TAG_EXECUTION: plan.execution_name, TAG_JOB: run.job_name, TAG_STEP: step}
+    base_model = _prefix(run.base_model_s3_uri)
 
     if step == "evaluation":
-        name = _text(mix, "mix", "evaluation_job_name")
-        trained = model_s3_uri(_text(plan, "plan", "training_output_s3_uri"), _text(mix, "mix", "training_job_name"))
-        evaluation = _get(run, "run", "evaluation")
-        limits = _get(evaluation, "run.evaluation", "limits")
-        benchmarks = _get(evaluation, "run.evaluation", "benchmarks")
-        if not benchmarks:
-            raise TrainingRequestRefused("run.evaluation.benchmarks", "must list at least one benchmark")
+        limits = run.evaluation.limits
         hyperparameters = {
-            "benchmarks": ",".join(benchmarks),
-            "min_general_retention": _get(limits, "run.evaluation.limits", "min_general_retention"),
-            "min_domain_gain": _get(limits, "run.evaluation.limits", "min_domain_gain"),
+            "benchmarks": ",".join(run.evaluation.benchmarks),
+            "min_general_retention": limits.min_general_retention,
+            "min_domain_gain": limits.min_domain_gain,
             "mlflow_tracking_uri": mlflow_tracking_uri,
-            "run_name": name,
+            "run_name": mix.evaluation_job_name,
         }
         return JobPlan(
-            step=step, name=name,
-            channels={"model": _prefix(base_model), "tuned": trained,
-                      "eval": _prefix(_text(plan, "plan", "evaluation_data_s3_uri"))},
+            step=step, name=mix.evaluation_job_name,
+            channels={"model": base_model, "tuned": model_s3_uri(plan.training_output_s3_uri, mix.training_job_name),
+                      "eval": _prefix(plan.evaluation_data_s3_uri)},
             hyperparameters=_as_strings(hyperparameters), command=EVALUATE_COMMAND,
-            output_s3_uri=_prefix(_text(plan, "plan", "report_s3_uri")), checkpoint_s3_uri=None,
-            instance_type=instance_type, instance_count=1, tags=tags, mix=dict(mix),
+            output_s3_uri=_prefix(plan.report_s3_uri), checkpoint_s3_uri=None,
+            instance_type=run.compute.instance_type, instance_count=1, tags=tags, mix=mix,
         )
 
-    name = _text(plan, "plan", "validation_job_name") if step == "validation" else _text(mix, "mix", "training_job_name")
-    percent = _get(mix, "mix", "customer_data_percent")
-    channels = {"model": _prefix(base_model), "customer": _prefix(_text(plan, "plan", "customer_data_s3_uri"))}
-    method = _text(run, "run", "method")
-    tuning = {key: value for key, value in (run.get("hyperparameters") or {}).items()
-              if method == "lora" or key not in LORA_HYPERPARAMETERS}
-    hyperparameters = {**tuning, "method": method, "customer_data_percent": percent,
-                       "mlflow_tracking_uri": mlflow_tracking_uri, "run_name": name, "base_model": base_model}
-    if percent < 100:  # a customer-only mix reads no curated data
-        curated = run.get("curated_data_s3_uri")
-        if not curated:
-            raise TrainingRequestRefused("run.curated_data_s3_uri", f"required: mix {percent}% leaves a curated share")
-        channels["curated"] = _prefix(curated)
-        weights = (run.get("mixing") or {}).get("curated_weights")
-        if weights is not None:
-            hyperparameters["curated_weights"] = curated_weights_hyperparameter(weights)
+    name = plan.validation_job_name if step == "validation" else mix.training_job_name
+    channels = {"model": base_model, "customer": _prefix(plan.customer_data_s3_uri)}
+    tuning = {key: value for key, value in run.hyperparameters.items() if run.method == "lora" or key not in LORA_HYPERPARAMETERS}
+    hyperparameters = {**tuning, "method": run.method, "customer_data_percent": mix.customer_data_percent,
+                       "mlflow_tracking_uri": mlflow_tracking_uri, "run_name": name, "base_model": run.base_model_s3_uri}
+    if mix.needs_curated_data:
+        if not run.curated_data_s3_uri:
+            raise TrainingRequestRefused("run.curated_data_s3_uri", f"required: mix {mix.customer_data_percent}% leaves a curated share")
+        channels["curated"] = _prefix(run.curated_data_s3_uri)
+        if run.mixing.curated_weights is not None:
+            hyperparameters["curated_weights"] = curated_weights_hyperparameter(run.mixing.curated_weights)
     if step == "validation":
         hyperparameters.update(VALIDATION_SETTINGS)
     return JobPlan(
         step=step, name=name, channels=channels, hyperparameters=_as_strings(hyperparameters), command=TRAIN_COMMAND,
-        output_s3_uri=_prefix(_text(plan, "plan", "training_output_s3_uri")),
-        checkpoint_s3_uri=f"{_prefix(_text(plan, 'plan', 'checkpoint_s3_uri'))}{name}/",
-        instance_type=instance_type, instance_count=_count(compute), tags=tags, mix=dict(mix),
+        output_s3_uri=_prefix(plan.training_output_s3_uri), checkpoint_s3_uri=f"{_prefix(plan.checkpoint_s3_uri)}{name}/",
+        instance_type=run.compute.instance_type, instance_count=run.compute.instance_count, tags=tags, mix=mix,
     )
 
 
-def training_job_request(step: str, run: Mapping, plan: Mapping, mix: Mapping | None, environment: TrainingEnvironment) -> dict:
-    """The CreateTrainingJob arguments for one step of a run."""
+def training_job_request(job: JobPlan, environment: TrainingEnvironment) -> dict:
+    """The CreateTrainingJob arguments for one step of a run (``job_plan``)."""
     for field_name, problem in (("subnet_ids", "required: training runs only inside the VPC"),
                                 ("security_group_ids", "required: training runs only inside the VPC"),
                                 ("kms_key_id", "required: the output (and EBS volumes) are encrypted with the customer's key")):
         if not getattr(environment, field_name):
             raise TrainingRequestRefused(field_name, problem)
-    job = job_plan(step, run, plan, mix, mlflow_tracking_uri=environment.mlflow_tracking_server_arn)
     resources = _resource_config(job, environment.kms_key_id)
     algorithm = {"TrainingImage": image_for(job.instance_type, environment.gpu_image_uri, environment.neuron_image_uri),
                  "TrainingInputMode": "File"}
     if job.command != TRAIN_COMMAND:
         algorithm["ContainerEntrypoint"] = list(job.command)
-    runtime = max_runtime_for(step, environment.max_runtime_seconds)
+    runtime = max_runtime_for(job.step, environment.max_runtime_seconds)
     request = {
         "TrainingJobName": job.name,
         "RoleArn": environment.role_arn,
@@ -244,7 +232,7 @@ def _resource_config(job: JobPlan, kms_key_id: str) -> dict:
     return resources
 
 
-def start(client, request: Mapping, *, mix: Mapping | None = None) -> dict:
+def start(client, request: Mapping, *, mix: Mix | None = None) -> dict:
     """CreateTrainingJob; a job of that name already there (a retry) is described instead,
     and is the same job only if it was made from the same inputs."""
     name = request["TrainingJobName"]
@@ -255,7 +243,7 @@ def start(client, request: Mapping, *, mix: Mapping | None = None) -> dict:
             raise
         _check_same_job(client.describe_training_job(TrainingJobName=name), request)
     step = next((tag["Value"] for tag in request.get("Tags", []) if tag["Key"] == TAG_STEP), None)
-    return {"step": step, "target": TARGET, "job_name": name, "mix": dict(mix) if mix is not None else None,
+    return {"step": step, "target": TARGET, "job_name": name, "mix": mix.to_dict() if mix is not None else None,
             "output_s3_uri": model_s3_uri(request["OutputDataConfig"]["S3OutputPath"], name)}
 
 
@@ -317,36 +305,7 @@ def _prefix(s3_uri: str) -> str:
     return s3_uri if s3_uri.endswith("/") else s3_uri + "/"
 
 
-def _get(mapping, where: str, key: str):
-    if not isinstance(mapping, Mapping) or mapping.get(key) is None:
-        raise TrainingRequestRefused(f"{where}.{key}", "required")
-    return mapping[key]
-
-
-def _text(mapping, where: str, key: str) -> str:
-    value = _get(mapping, where, key)
-    if not isinstance(value, str) or not value.strip():
-        raise TrainingRequestRefused(f"{where}.{key}", f"must be a non-empty string, got {value!r}")
-    return value.strip()
-
-
-def _count(compute: Mapping) -> int:
-    count = compute.get("instance_count", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise TrainingRequestRefused("run.compute.instance_count", f"must be a whole number of at least 1, got {count!r}")
-    return count
-
-
 def _already_exists(error: ClientError) -> bool:
     """SageMaker says a name is taken as ResourceInUse ("... already exists")."""
     details = error.response.get("Error", {})
     return details.get("Code") == "ResourceInUse" or "already exists" in details.get("Message", "")
-
-
-def is_missing(error: ClientError) -> bool:
-    """A job that does not exist: SageMaker says so as a ValidationException ("Requested
-    resource not found.")."""
-    details = error.response.get("Error", {})
-    message = details.get("Message", "").lower()
-    return details.get("Code") in ("ValidationException", "ResourceNotFound") and any(
-        words in message for words in ("not found", "could not find", "does not exist"))

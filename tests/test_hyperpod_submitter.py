@@ -27,10 +27,9 @@ from hyperpod_jobs.batch_script import sbatch_script
 from hyperpod_jobs.spec import cancel_key, parse, spec_key, status_key
 
 from tests.lambdas.test_hyperpod import CLUSTER, ENVIRONMENT
-from tests.lambdas.test_training_job import ARTIFACTS, DATASETS, MLFLOW, run_and_plan
+from tests.lambdas.training_runs import ARTIFACTS, DATASETS, MLFLOW, run_and_plan, step_job
 
 from openforge_lambda.hyperpod import job_spec  # isort: skip
-from openforge_lambda.training_job import job_plan  # isort: skip
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKES = r'''
@@ -163,7 +162,7 @@ def controller(tmp_path) -> Controller:
 
 def training_spec(step: str = "training") -> dict:
     run, plan = run_and_plan(compute={"target": "hyperpod", "instance_count": 2})
-    return job_spec(job_plan(step, run, plan, plan["mixes"][0], mlflow_tracking_uri=MLFLOW), ENVIRONMENT).to_document()
+    return job_spec(step_job(step, run, plan, plan["mixes"][0], MLFLOW), ENVIRONMENT).to_document()
 
 
 def test_a_spec_becomes_one_sbatch_of_the_submitters_own_script_and_its_status_follows_slurm(controller):

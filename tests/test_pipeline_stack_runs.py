@@ -15,7 +15,7 @@ from constructs.fine_tuning_pipeline import run_limits
 from pipeline import steps
 from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, create_functions, entered_states, lambda_inputs, pseudo_names, queue_results, raised, resolve, run_to_the_end, run_until
 
-from openforge_lambda.pipeline_input import EnvironmentPolicy, normalise  # isort: skip
+from openforge_lambda.pipeline_input import EnvironmentPolicy, parse_run  # isort: skip
 from openforge_lambda.run_plan import PlatformLocations, plan_run  # isort: skip
 
 EXECUTION = "exec-1"
@@ -46,8 +46,9 @@ def validated(synthesised: Synthesised, **change) -> dict:
     datasets, artifacts = f"s3://{synthesised.datasets}", f"s3://{synthesised.artifacts}"
     policy = EnvironmentPolicy(base_model_s3_uri=f"{artifacts}/base-models/default/", curated_data_s3_uri=f"{datasets}/curated/",
                                evaluation_data_s3_uri=f"{datasets}/evaluation/default/")
-    run = normalise({"job_name": "tickets", "customer_data_s3_uri": f"{datasets}/raw/tickets/", "deploy": {"enabled": True}, **change}, policy)
-    return {"valid": True, "error": None, "run": run, "plan": plan_run(run, EXECUTION, PlatformLocations(synthesised.datasets, synthesised.artifacts, 0))}
+    run = parse_run({"job_name": "tickets", "customer_data_s3_uri": f"{datasets}/raw/tickets/", "deploy": {"enabled": True}, **change}, policy)
+    plan = plan_run(run, EXECUTION, PlatformLocations(synthesised.datasets, synthesised.artifacts, 0))
+    return {"valid": True, "error": None, "run": run.to_dict(), "plan": plan.to_dict()}
 
 
 def sanitised(passed: bool = True) -> list[dict]:
@@ -256,9 +257,9 @@ def test_the_clean_up_of_an_aborted_execution_stops_its_job_and_notifies(synthes
     from moto.sagemaker.models import sagemaker_backends
     from moto.sagemaker.responses import SageMakerResponse
 
-    from openforge_lambda.training_job import TrainingEnvironment, training_job_request  # isort: skip
+    from openforge_lambda.training_job import TrainingEnvironment  # isort: skip
     from tests.lambdas.conftest import LambdaContext, load_handler
-    from tests.lambdas.test_training_job import _stop_training_job
+    from tests.lambdas.training_runs import _stop_training_job, request_for
 
     monkeypatch.setattr(SageMakerResponse, "stop_training_job", _stop_training_job, raising=False)  # moto lacks it
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
@@ -274,7 +275,7 @@ def test_the_clean_up_of_an_aborted_execution_stops_its_job_and_notifies(synthes
         sagemaker = boto3.client("sagemaker", region_name=REGION)
         environment = TrainingEnvironment("gpu-image", "neuron-image", f"arn:aws:iam::{ACCOUNT}:role/train", ("subnet-a",), ("sg-a",),
                                           f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k", "arn:mlflow", 3600)
-        sagemaker.create_training_job(**training_job_request("validation", plan["run"], plan["plan"], plan["plan"]["mixes"][0], environment))
+        sagemaker.create_training_job(**request_for("validation", plan["run"], plan["plan"], plan["plan"]["mixes"][0], environment))
         sagemaker_backends[ACCOUNT][REGION].training_jobs[name].training_job_status = "InProgress"
         sfn = boto3.client("stepfunctions", region_name=REGION)
         sfn.stop_execution(executionArn=execution, error="Console", cause="stopped in the console")

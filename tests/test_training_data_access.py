@@ -8,7 +8,7 @@ import dataclasses
 
 import botocore.session
 import pytest
-from openforge_lambda.pipeline_input import normalise
+from openforge_lambda.pipeline_input import parse_run
 from openforge_lambda.run_plan import PlatformLocations, plan_run
 from openforge_lambda.s3_streams import split_s3_uri
 from openforge_lambda.training_job import job_plan
@@ -70,9 +70,9 @@ def test_the_training_job_can_read_what_its_customer_channel_points_at(training_
         return uri.replace(split_s3_uri(POLICY.curated_data_s3_uri)[0], datasets).replace(split_s3_uri(POLICY.base_model_s3_uri)[0], artifacts)
 
     policy = dataclasses.replace(POLICY, **{f.name: here(getattr(POLICY, f.name)) for f in dataclasses.fields(POLICY) if f.name.endswith("_s3_uri")})
-    run = normalise({**MINIMAL, "customer_data_s3_uri": here(MINIMAL["customer_data_s3_uri"])}, policy)
+    run = parse_run({**MINIMAL, "customer_data_s3_uri": here(MINIMAL["customer_data_s3_uri"])}, policy)
     plan = plan_run(run, "console-run-1", PlatformLocations(datasets, artifacts))
-    channel_bucket, channel_prefix = split_s3_uri(job_plan("training", run, plan, plan["mixes"][0], mlflow_tracking_uri="arn:x").channels["customer"])
+    channel_bucket, channel_prefix = split_s3_uri(job_plan("training", run, plan, plan.mixes[0], mlflow_tracking_uri="arn:x").channels["customer"])
     assert channel_bucket == datasets
     for name, statements in roles.items():
         assert iam_policy.decide(statements, list_objects(datasets, channel_prefix, aws), aws) == ALLOW, f"{name}: cannot list {channel_prefix}"

@@ -12,19 +12,13 @@ from __future__ import annotations
 
 import boto3
 from aws_lambda_powertools import Logger
-from openforge_lambda import hyperpod, polling, training_job
+from openforge_lambda.pipeline_steps import check_training_step
 
 logger = Logger(service="openforge-check-training-job")
 
 
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
-    job = event["job"]
-    if job.get("target") == hyperpod.TARGET:
-        result = hyperpod.status(boto3.client("s3"), job)
-    else:
-        result = training_job.status(boto3.client("sagemaker"), job)
-    if event.get("poll"):
-        result["wait_seconds"] = polling.wait_after_check(event["poll"])
+    result = check_training_step(boto3.client, event["job"], event.get("poll"))
     (logger.warning if result["status"] in ("Failed", "Stopped") else logger.info)("training step status", extra=result)
     return result

@@ -11,37 +11,26 @@ Returns {"execution_arn", "status", "published": whether it notified, and failur
 """
 from __future__ import annotations
 
-import json
 import os
 
 import boto3
 from aws_lambda_powertools import Logger
 from openforge_lambda.endpoint import Ownership
-from openforge_lambda.ended_execution import clean_up_execution, events_after, state_succeeded
+from openforge_lambda.ended_execution import clean_up_ended
 from openforge_lambda.settings import required
 
 logger = Logger(service="openforge-clean-up-ended-run")
-ENDED = {"ABORTED": "StoppedBeforeTheEnd", "TIMED_OUT": "States.Timeout", "FAILED": "ExecutionFailed"}
 
 
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
     detail = event["detail"]
-    execution_arn, status = detail["executionArn"], detail["status"]
-    logger.append_keys(execution_arn=execution_arn, status=status)
-    history = events_after(boto3.client("stepfunctions"), execution_arn)
-    error = {"Error": detail.get("error") or ENDED.get(status, status),
-             "Cause": detail.get("cause") or f"the execution ended {status} before its own clean-up ran"}
+    logger.append_keys(execution_arn=detail["executionArn"], status=detail["status"])
     endpoints = Ownership.from_environment() if os.environ.get("ENDPOINT_NAME_PREFIX") else None
-    result = clean_up_execution(boto3.client, execution_arn, error, validate_state=required("VALIDATE_STATE"), deploy_state=required("DEPLOY_STATE"),
-                                hyperpod_cluster=os.environ.get("HYPERPOD_CLUSTER_NAME") or None, endpoints=endpoints, history=history)
+    result = clean_up_ended(boto3.client, detail, topic_arn=required("TOPIC_ARN"), validate_state=required("VALIDATE_STATE"),
+                            deploy_state=required("DEPLOY_STATE"), notify_failure_state=required("NOTIFY_FAILURE_STATE"),
+                            hyperpod_cluster=os.environ.get("HYPERPOD_CLUSTER_NAME") or None, endpoints=endpoints)
     for problem in result["cleanup_problems"]:
         logger.warning("clean-up step failed", extra={"problem": problem})
-    published = not state_succeeded(history, required("NOTIFY_FAILURE_STATE"))  # a FAILED run's own path may have notified
-    if published:
-        message = {"execution_arn": execution_arn, "execution_name": detail.get("name"), "status": status, **result}
-        boto3.client("sns").publish(TopicArn=required("TOPIC_ARN"), Subject=f"OpenForge run {status.lower().replace('_', ' ')}",
-                                    Message=json.dumps(message, default=str))
     logger.info("cleaned up after the execution ended", extra=result)
-    return {"execution_arn": execution_arn, "status": status, "published": published, **result}
-
+    return result

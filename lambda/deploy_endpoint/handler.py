@@ -18,30 +18,20 @@ raises DeploymentRefused naming the field.
 """
 from __future__ import annotations
 
-import dataclasses
-from datetime import datetime, timezone
-
 import boto3
 from aws_lambda_powertools import Logger
-from openforge_lambda import execution_check, failure
-from openforge_lambda.endpoint import ServingEnvironment, deploy
+from openforge_lambda.endpoint import DeployRequest, ServingEnvironment
+from openforge_lambda.pipeline_steps import deploy_model
 
 logger = Logger(service="openforge-deploy-endpoint")
-REQUEST_FIELDS = ("endpoint_name", "execution_name", "model_data_s3_uri", "instance_type", "instance_count")
 
 
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
-    request = {**dataclasses.asdict(ServingEnvironment.from_environment()),
-               **{field: event[field] for field in REQUEST_FIELDS if field in event}}
-    started_at = datetime.now(timezone.utc).isoformat()
-    sagemaker = boto3.client("sagemaker")
-    deployed = {**deploy(sagemaker, request), "started_at": started_at}
-    ended = execution_check.ended_status(boto3.client("stepfunctions"), event.get("execution_arn"))
-    if ended:
-        undone = failure.undo_start(sagemaker, deployment=deployed)
-        deployed = execution_check.abandoned(deployed, event["execution_arn"], ended, undone, f"deploying to endpoint {deployed['endpoint_name']}")
+    request = DeployRequest.from_event(event, ServingEnvironment.from_environment())
+    deployed = deploy_model(boto3.client, request, event.get("execution_arn"))
+    if "execution_ended" in deployed:
         logger.warning("the execution ended while the endpoint was deployed: rolled it back", extra=deployed)
-        return deployed
-    logger.info("endpoint deployment started", extra=deployed)
+    else:
+        logger.info("endpoint deployment started", extra=deployed)
     return deployed

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import boto3
 from aws_lambda_powertools import Logger
+from openforge_lambda.run import Run
+from openforge_lambda.run_plan import RunPlan
 from openforge_lambda.selection import pick
 
 logger = Logger(service="openforge-pick-model")
@@ -21,7 +23,7 @@ logger = Logger(service="openforge-pick-model")
 
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
-    result = pick(boto3.client("s3"), event["run"], event["plan"], event["results"])
+    result = pick(boto3.client("s3"), Run.from_dict(event["run"]), RunPlan.from_dict(event["plan"]), event["results"])
     chosen = result["chosen"]
     logger.info("model picked" if result["passed"] else "no mix passed the forgetting gate",
                 extra={"passed": result["passed"], "cause": result["cause"], "report_s3_uri": result["report_s3_uri"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import boto3
 from aws_lambda_powertools import Logger
-from openforge_lambda.endpoint import roll_back
+from openforge_lambda.endpoint_rollback import roll_back
 
 logger = Logger(service="openforge-roll-back-endpoint")
 

@@ -5,7 +5,8 @@ Event: {"input": <the execution input (examples/pipeline-input*.json; schema in
 openforge_lambda.pipeline_input)>, "execution_name": $$.Execution.Name}
 Environment: DATASETS_BUCKET, ARTIFACTS_BUCKET, POLL_SECONDS, and the environment's
 defaults and limits (openforge_lambda.pipeline_input.EnvironmentPolicy).
-Returns {"valid": true, "error": null, "run": <normalised input>, "plan": <run_plan>}, or
+Returns {"valid": true, "error": null, "run": <normalised input (openforge_lambda.run.Run)>,
+"plan": <openforge_lambda.run_plan.RunPlan>}, or
 {"valid": false, "error": {"field", "cause"}} for a bad input: the state machine's Choice
 sends that to Fail(InvalidInput) with the cause, which names the field. A verdict rather
 than an exception, so the console shows the cause itself, not a stack trace.
@@ -15,8 +16,9 @@ from __future__ import annotations
 import os
 
 from aws_lambda_powertools import Logger
-from openforge_lambda.pipeline_input import EnvironmentPolicy, PipelineInputError, normalise
-from openforge_lambda.run_plan import PlatformLocations, plan_run
+from openforge_lambda.pipeline_input import EnvironmentPolicy
+from openforge_lambda.pipeline_steps import validate_input
+from openforge_lambda.run_plan import PlatformLocations
 
 logger = Logger(service="openforge-validate-input")
 
@@ -24,14 +26,10 @@ logger = Logger(service="openforge-validate-input")
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
     platform = PlatformLocations.from_environment(os.environ)  # a deployment fault: raised, not the user's
-    execution_name = event.get("execution_name") if isinstance(event, dict) else None
-    try:
-        if not isinstance(event, dict) or "input" not in event:
-            raise PipelineInputError("", "the state machine must pass {\"input\": ..., \"execution_name\": ...}")
-        run = normalise(event["input"], EnvironmentPolicy.from_environment(os.environ))
-        plan = plan_run(run, execution_name, platform)
-    except PipelineInputError as error:
-        logger.warning("invalid pipeline input", extra={"field": error.field, "cause": str(error)})
-        return {"valid": False, "error": {"field": error.field, "cause": str(error)}}
-    logger.info("pipeline input valid", extra={"job_name": run["job_name"], "execution_name": execution_name, "mixes": len(plan["mixes"])})
-    return {"valid": True, "error": None, "run": run, "plan": plan}
+    verdict = validate_input(event, EnvironmentPolicy.from_environment(os.environ), platform)
+    if verdict["valid"]:
+        logger.info("pipeline input valid", extra={"job_name": verdict["run"]["job_name"], "execution_name": verdict["plan"]["execution_name"],
+                                                   "mixes": len(verdict["plan"]["mixes"])})
+    else:
+        logger.warning("invalid pipeline input", extra=verdict["error"])
+    return verdict

@@ -104,8 +104,9 @@ class Execution:
     # --- the steps -----------------------------------------------------------------------
 
     def validate(self, pipeline_input, data: DemoData) -> None:
-        from openforge_lambda.pipeline_input import EnvironmentPolicy, PipelineInputError, normalise
-        from openforge_lambda.run_plan import PlatformLocations, plan_run
+        from openforge_lambda.pipeline_input import EnvironmentPolicy
+        from openforge_lambda.pipeline_steps import validate_input
+        from openforge_lambda.run_plan import PlatformLocations
 
         with self.console.step(steps.VALIDATE, self.visited) as step:
             config = environment_config(self.options.environment)
@@ -115,15 +116,12 @@ class Execution:
                 training_instance_types=tuple(config.limits.training_instance_types), max_instance_count=config.limits.max_instance_count,
                 endpoint_instance_types=tuple(config.serving.endpoint_instance_types))
             platform = PlatformLocations(DATASETS_BUCKET, ARTIFACTS_BUCKET, max_quarantine_percent=config.sanitisation.max_quarantine_percent)
-            # What ValidateInput does with its event, returning a verdict rather than raising.
-            try:
-                run = normalise(pipeline_input, policy)
-                plan = plan_run(run, self.execution_name, platform)
-            except PipelineInputError as error:
-                step.update(failed=True, detail=f"invalid: {error}")
-                self.state = {"valid": False, "error": {"field": error.field, "cause": str(error)}}
+            # What ValidateInput does with its event: a verdict rather than an exception.
+            self.state = validate_input({"input": pipeline_input, "execution_name": self.execution_name}, policy, platform)
+            if not self.state["valid"]:
+                step.update(failed=True, detail=f"invalid: {self.state['error']['cause']}")
             else:
-                self.state = {"valid": True, "error": None, "run": run, "plan": plan}
+                run, plan = self.state["run"], self.state["plan"]
                 mixes = ", ".join(f"{mix['customer_data_percent']:g}%" for mix in plan["mixes"])
                 step["detail"] = f"{run['job_name']}, {run['method']}, mix {mixes}, run {plan['run_id']} ({self.options.environment}'s limits)"
         if not self.state["valid"]:
@@ -183,10 +181,13 @@ class Execution:
         return outcome
 
     def pick(self) -> None:
+        from openforge_lambda.run import Run
+        from openforge_lambda.run_plan import RunPlan
         from openforge_lambda.selection import pick
 
         with self.console.step(steps.PICK, self.visited) as step:
-            selection = pick(self.store.client(), self.state["run"], self.state["plan"], self.state["results"], kms_key_id="local-no-kms")
+            selection = pick(self.store.client(), Run.from_dict(self.state["run"]), RunPlan.from_dict(self.state["plan"]), self.state["results"],
+                             kms_key_id="local-no-kms")
             self.state["selection"] = selection
             step.update(detail=_first_sentence(selection["cause"]), failed=not selection["passed"])
         if not selection["passed"]:
@@ -241,15 +242,19 @@ class Execution:
 
     def job(self, step_kind: str, mix: dict) -> dict:
         """Build the request as the Lambda does, run it here, and return CheckTrainingJob's result."""
-        from openforge_lambda.training_job import training_job_request
+        from openforge_lambda.run import Run
+        from openforge_lambda.run_plan import Mix, RunPlan
+        from openforge_lambda.training_job import job_plan, training_job_request
 
         from pipeline.local.jobs import LocalJobSettings, LocalRunRefused, run_job
 
-        run, plan = self.state["run"], self.state["plan"]
-        if run["compute"]["target"] != "training-job":
-            raise RunFailed(steps.FAILED, "LocalRunRefused", f"compute.target: {run['compute']['target']} runs on the environment's "
+        run, plan = Run.from_dict(self.state["run"]), RunPlan.from_dict(self.state["plan"])  # as StartTrainingJob reads them
+        if run.compute.target != "training-job":
+            raise RunFailed(steps.FAILED, "LocalRunRefused", f"compute.target: {run.compute.target} runs on the environment's "
                                                             "HyperPod cluster; the local runner runs training-job targets only")
-        request = training_job_request(step_kind, run, plan, mix, self.environment())
+        environment = self.environment()
+        job = job_plan(step_kind, run, plan, Mix.from_dict(mix), mlflow_tracking_uri=environment.mlflow_tracking_server_arn)
+        request = training_job_request(job, environment)
         self.console.detail(f"job {request['TrainingJobName']}: log {shown_path(self.work / 'logs' / (request['TrainingJobName'] + '.log'))}")
         try:
             job = run_job(request, self.store, self.work, LocalJobSettings(threads=self.options.threads))

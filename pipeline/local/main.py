@@ -9,7 +9,7 @@ messy lines, the curated pool, the evaluation files) under ``WORK/s3/<bucket>/<k
 visits the state machine's steps (constructs/fine_tuning_pipeline.py) in its order, under
 the names in ``pipeline.steps``, each through the code the cloud runs:
 
-    Validate the input         openforge_lambda.pipeline_input.normalise + run_plan.plan_run
+    Validate the input         openforge_lambda.pipeline_steps.validate_input (the Lambda's own)
     Sanitise the data          the sanitiser on the raw prefix -> sanitised/<job>/<execution>/clean/
     Start the validation run   openforge_lambda.training_job.training_job_request, run locally
     Start training / Start the evaluation   the same, once per mix (pipeline.local.jobs)

@@ -33,7 +33,7 @@ def test_the_reduced_experiment_writes_the_table_the_data_and_the_plot(reduced):
     assert json.loads((reports / "forgetting.json").read_text()) == summary
     table = (reports / "forgetting.md").read_text()
     for run in REDUCED.runs:
-        assert f"| {run.name} | {run.customer_percent} |" in table
+        assert f"| {run.name} | {run.customer_data_percent} |" in table
     png = (reports / "forgetting.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000  # a drawn figure, not an empty canvas
 
@@ -60,14 +60,14 @@ def test_the_base_is_scored_once_and_every_run_is_a_real_training_run(reduced):
     for run in REDUCED.runs:
         record = json.loads((work / "runs" / run.name / "model" / "openforge-run.json").read_text())
         assert record["steps"] == REDUCED.finetune_steps
-        assert record["mix"]["target"]["customer"] == pytest.approx(run.customer_percent)
+        assert record["mix"]["target"]["customer"] == pytest.approx(run.customer_data_percent)
         assert record["hyperparameters"]["method"] == run.method
     pretrained = json.loads((work / "base" / "model" / "openforge-run.json").read_text())
     assert pretrained["hyperparameters"]["method"] == "full" and pretrained["steps"] > 0
 
 
 def fake_row(run: str, percent: int, retention: float, gain: float) -> dict:
-    return {"run": run, "method": run.split("-")[0], "customer_percent": percent, "scores": {"ifeval": {"base": 0.8, "tuned": 0.8 * retention}},
+    return {"run": run, "method": run.split("-")[0], "customer_data_percent": percent, "scores": {"ifeval": {"base": 0.8, "tuned": 0.8 * retention}},
             "general_retention": retention, "domain_gain": gain, "gate_passed": False}
 
 

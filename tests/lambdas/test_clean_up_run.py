@@ -17,13 +17,13 @@ from botocore.exceptions import ClientError
 from tests.lambdas.conftest import LambdaContext, load_handler
 from hyperpod_jobs.spec import JobStatus, status_key
 
-from tests.lambdas.test_hyperpod import CLUSTER, ENVIRONMENT as HYPERPOD, s3  # noqa: F401 - the fixture, shared
-from tests.lambdas.test_training_job import ENVIRONMENT, run_and_plan, sagemaker  # noqa: F401 - the fixture, shared
+from tests.lambdas.test_hyperpod import CLUSTER, ENVIRONMENT as HYPERPOD, s3, start_step as hyperpod_start  # noqa: F401 - the fixture, shared
+from tests.lambdas.training_runs import ENVIRONMENT, request_for, run_and_plan, sagemaker  # noqa: F401 - the fixture, shared
 
 from openforge_lambda.endpoint import deploy, deployment_name  # isort: skip
-from openforge_lambda.failure import clean_up, job_names, readable  # isort: skip
-from openforge_lambda.hyperpod import start as hyperpod_start  # isort: skip
-from openforge_lambda.training_job import start, training_job_request  # isort: skip
+from openforge_lambda.failure import CaughtFailure, clean_up as clean_up_failure, readable  # isort: skip
+from openforge_lambda.run_plan import RunPlan  # isort: skip
+from openforge_lambda.training_job import start  # isort: skip
 
 NAMESPACE = {"endpoint_name_prefix": "openforge-test-", "owner_tags": {"openforge:managed-by": "openforge", "openforge:environment": "test"}}
 LAMBDA_CAUSE = json.dumps({"errorMessage": "mixing.customer_data_percent: 120 is greater than the maximum of 100",
@@ -55,11 +55,25 @@ def test_each_shape_of_cause_is_worded_readably(error, worded):
     assert readable(error) == worded
 
 
+def clean_up(event: dict, *clients, **settings) -> dict:
+    """failure.clean_up of CleanUpRun's event, read as the handler reads it."""
+    return clean_up_failure(CaughtFailure.from_event(event), *clients, **settings)
+
+
 def test_the_jobs_of_an_execution_are_the_validation_run_and_each_mixs():
-    _, plan = run_and_plan()
-    assert job_names(plan) == [plan["validation_job_name"], "tickets-t75-f42b7a90", "tickets-e75-f42b7a90",
-                               "tickets-t100-f42b7a90", "tickets-e100-f42b7a90"]
-    assert job_names({}) == []
+    run, plan = run_and_plan()
+    assert RunPlan.from_dict(plan).job_names() == [plan["validation_job_name"], "tickets-t75-f42b7a90", "tickets-e75-f42b7a90",
+                                                   "tickets-t100-f42b7a90", "tickets-e100-f42b7a90"]
+    assert CaughtFailure.from_event({"run": run, "plan": plan, "mix": plan["mixes"][1]}).job_names == [
+        "tickets-t100-f42b7a90", "tickets-e100-f42b7a90"], "a mix's error: only that mix's jobs"
+    assert CaughtFailure.from_event({"error": {"Error": "X"}}).job_names == []
+
+
+def test_a_plan_that_cannot_be_read_is_reported_not_raised(sagemaker):
+    run, plan = run_and_plan()
+    result = clean_up({"run": run, "plan": {**plan, "mixes": "all"}, "error": {"Error": "X", "Cause": "y"}}, sagemaker.client)
+    assert result["cleanup_problems"] == ['could not read the failed state\'s plan (plan.mixes: must be a list, got "all"); '
+                                          "what it names was not cleaned up"]
 
 
 def test_a_failure_in_the_first_state_has_nothing_to_clean(sagemaker):
@@ -72,7 +86,7 @@ def test_a_failure_in_the_first_state_has_nothing_to_clean(sagemaker):
 def test_jobs_still_running_are_stopped_and_the_rest_left_alone(sagemaker):
     run, plan = run_and_plan()
     for step, mix in (("validation", None), ("training", plan["mixes"][0]), ("training", plan["mixes"][1])):
-        start(sagemaker.client, training_job_request(step, run, plan, mix, ENVIRONMENT))
+        start(sagemaker.client, request_for(step, run, plan, mix))
     sagemaker.set_job("tickets-t75-f42b7a90", "InProgress")
     sagemaker.set_job("tickets-t100-f42b7a90", "Stopping")
     # The validation run Completed; neither evaluation was started.
@@ -118,7 +132,7 @@ def test_a_started_deployment_is_rolled_back_and_a_broken_record_is_reported(sag
 
 def test_slurm_jobs_are_cancelled_on_the_cluster_and_a_missing_cluster_is_reported(s3):  # noqa: F811
     run, plan = run_and_plan(compute={"target": "hyperpod"})
-    running, finished = (hyperpod_start(s3, "training", run, plan, mix, HYPERPOD)["job_name"] for mix in plan["mixes"])
+    running, finished = (hyperpod_start(s3, "training", run, plan, mix)["job_name"] for mix in plan["mixes"])
     s3.put_object(Bucket=HYPERPOD.jobs_bucket, Key=status_key(CLUSTER, finished),
                   Body=JobStatus(finished, "COMPLETED", slurm_job_id="7").to_json().encode())
     event = {"run": run, "plan": plan, "error": {"Error": "States.TaskFailed", "Cause": "boom"}}
@@ -137,7 +151,7 @@ def test_slurm_jobs_are_cancelled_on_the_cluster_and_a_missing_cluster_is_report
 def test_the_handler_words_a_nested_failure_and_stops_the_job(sagemaker, monkeypatch):
     monkeypatch.delenv("HYPERPOD_CLUSTER_NAME", raising=False)
     run, plan = run_and_plan()
-    start(sagemaker.client, training_job_request("training", run, plan, plan["mixes"][0], ENVIRONMENT))
+    start(sagemaker.client, request_for("training", run, plan, plan["mixes"][0]))
     sagemaker.set_job("tickets-t75-f42b7a90", "InProgress")
     error, _ = CAUSES["a nested execution (.sync:2)"]
     result = load_handler("clean_up_run")({"execution_name": "exec-1", "run": run, "plan": plan, "error": error}, LambdaContext())

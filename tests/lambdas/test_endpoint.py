@@ -1,108 +1,18 @@
 """Given a tuned model, when the pipeline deploys it, then the endpoint is private (VPC,
 network isolation) and encrypted (KMS), a retry changes nothing, a second execution updates
-the endpoint and remembers what it served, and a failure is rolled back.
-
-moto 5.2.5 lacks UpdateEndpoint, does not keep EnableNetworkIsolation, does not return
-an endpoint config's KmsKeyId, and checks instance types against an old list (no ml.g5, p5
-or inf2): the fixture adds a minimal UpdateEndpoint on moto's own backend, has moto accept
-the instance types of botocore's current model, the requests sent are recorded for what moto
-drops, and state is read from moto.
+the endpoint and remembers what it served, an endpoint that is not the environment's is left
+alone, and a failed call leaves nothing behind. The SageMaker: tests/lambdas/sagemaker_endpoints.py.
 """
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta, timezone
-
-import boto3
-import botocore.session
 import pytest
 from botocore.exceptions import ClientError
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.sagemaker.exceptions import ValidationError
-from moto.sagemaker.models import FakeEndpointConfig, sagemaker_backends
-from moto.sagemaker.responses import SageMakerResponse
 
-from tests.lambdas.conftest import LambdaContext, load_handler, pipeline_execution
+from tests.lambdas.sagemaker_endpoints import (INSTANCE, MODEL_PREFIX, MODEL_TAR, OWNER_TAGS, ROLE, IMAGE, SERVED, another_teams_endpoint,
+                                               sagemaker)  # noqa: F401 - the fixture, shared
 
 from openforge_lambda.endpoint import (  # isort: skip
-    NAME_LIMIT, VARIANT_NAME, DeployRequest, DeploymentConflict, DeploymentRefused, deploy, deployment_name, roll_back, status)
-
-ENDPOINT = "support-tickets"  # the name a run asks for (its job name)
-PREFIX = "openforge-test-"
-OWNER_TAGS = {"openforge:managed-by": "openforge", "openforge:environment": "test"}
-SERVED = PREFIX + ENDPOINT  # the endpoint's name in the environment's namespace
-ROLE = "arn:aws:iam::123456789012:role/openforge-serving"
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128"
-MODEL_TAR = "s3://openforge-test-artifacts/runs/run-1/output/model.tar.gz"
-MODEL_PREFIX = "s3://openforge-test-artifacts/runs/run-2/merged"
-INSTANCE = "ml.m5.xlarge"  # EBS only: its endpoint volume is under the customer's key
-# What CreateEndpointConfig accepts today (botocore's model), in place of moto's older list.
-ENDPOINT_INSTANCE_TYPES = botocore.session.get_session().get_service_model("sagemaker").shape_for("ProductionVariantInstanceType").enum
-
-
-def _validate_instance_type(self, instance_type: str) -> None:
-    if instance_type not in ENDPOINT_INSTANCE_TYPES:
-        raise ValidationError(message=f"Value '{instance_type}' at 'instanceType' failed to satisfy constraint: Member must satisfy enum value set")
-
-
-def _update_endpoint(self):
-    """UpdateEndpoint as moto would have it: the endpoint serves the named config."""
-    backend = self.sagemaker_backend
-    endpoint_name, config_name = self._get_param("EndpointName"), self._get_param("EndpointConfigName")
-    if endpoint_name not in backend.endpoints:
-        raise ValidationError(message=f"Could not find endpoint '{endpoint_name}'.")
-    if config_name not in backend.endpoint_configs:
-        raise ValidationError(message=f"Could not find endpoint configuration '{config_name}'.")
-    endpoint = backend.endpoints[endpoint_name]
-    endpoint.endpoint_config_name = config_name
-    endpoint.endpoint_status, endpoint.failure_reason = "InService", None
-    return '{"EndpointArn": "%s"}' % endpoint.arn
-
-
-class SageMaker:
-    """The client under test, what it sent, and moto's state."""
-
-    def __init__(self, kms_key_arn: str):
-        self.client = boto3.client("sagemaker")
-        self.kms_key_arn = kms_key_arn
-        self.sent: list[tuple[str, dict]] = []
-        self.client.meta.events.register("provide-client-params.sagemaker.*", self._record)
-
-    def _record(self, params, model, **_):
-        self.sent.append((model.name, dict(params)))
-
-    def sent_to(self, operation: str) -> list[dict]:
-        return [params for name, params in self.sent if name == operation]
-
-    @property
-    def backend(self):
-        return sagemaker_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
-
-    def set_endpoint(self, name: str, state: str, reason: str | None = None, config: str | None = None) -> None:
-        """What SageMaker does on its own (a failed create or update), which moto never does."""
-        endpoint = self.backend.endpoints[name]
-        endpoint.endpoint_status, endpoint.failure_reason = state, reason
-        if config:
-            endpoint.endpoint_config_name = config
-
-    def request(self, execution: str, **change) -> dict:
-        return {"endpoint_name": ENDPOINT, "endpoint_name_prefix": PREFIX, "owner_tags": OWNER_TAGS, "execution_name": execution,
-                "model_data_s3_uri": MODEL_TAR,
-                "image_uri": IMAGE, "role_arn": ROLE, "subnet_ids": ["subnet-a", "subnet-b"],
-                "security_group_ids": ["sg-endpoint"], "kms_key_id": self.kms_key_arn, "instance_type": INSTANCE,
-                "instance_count": 1, **change}
-
-    def exists(self, kind: str, name: str) -> bool:
-        return name in {"model": self.backend._models, "config": self.backend.endpoint_configs,
-                        "endpoint": self.backend.endpoints}[kind]
-
-
-@pytest.fixture
-def sagemaker(aws, monkeypatch) -> SageMaker:
-    monkeypatch.setattr(SageMakerResponse, "update_endpoint", _update_endpoint, raising=False)
-    monkeypatch.setattr(FakeEndpointConfig, "validate_instance_type", _validate_instance_type)
-    key_arn = boto3.client("kms").create_key(Description="endpoint volumes")["KeyMetadata"]["Arn"]
-    return SageMaker(key_arn)
+    NAME_LIMIT, DeployRequest, DeploymentConflict, DeploymentRefused, Ownership, deploy, deployment_name, gpu_count)
 
 
 def test_a_fresh_deploy_makes_a_private_encrypted_endpoint(sagemaker):
@@ -185,59 +95,6 @@ def test_an_endpoint_that_is_busy_is_not_updated(sagemaker):
     assert sagemaker.sent_to("UpdateEndpoint") == []
 
 
-def test_status_reports_in_service_failed_and_not_found(sagemaker):
-    deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
-    assert status(sagemaker.client, SERVED) == {
-        "endpoint_name": SERVED, "status": "InService", "failure_reason": None,
-        "endpoint_config_name": deployed["endpoint_config_name"], "in_service": True, "settled": True}
-    sagemaker.set_endpoint(SERVED, "Creating")
-    assert status(sagemaker.client, SERVED)["settled"] is False
-    sagemaker.set_endpoint(SERVED, "Failed", "CUDA out of memory")
-    failed = status(sagemaker.client, SERVED)
-    assert (failed["status"], failed["failure_reason"], failed["in_service"], failed["settled"]) == (
-        "Failed", "CUDA out of memory", False, True)
-    assert status(sagemaker.client, "no-such-endpoint")["status"] == "NotFound"
-
-
-def test_roll_back_of_a_failed_update_restores_the_previous_config(sagemaker):
-    first = deploy(sagemaker.client, sagemaker.request("exec-1"))
-    second = deploy(sagemaker.client, sagemaker.request("exec-2"))
-    result = roll_back(sagemaker.client, second)
-    assert result["done"] and result["problem"] is None
-    assert sagemaker.client.describe_endpoint(EndpointName=SERVED)["EndpointConfigName"] == first["endpoint_config_name"]
-    assert not sagemaker.exists("config", second["endpoint_config_name"]) and not sagemaker.exists("model", second["model_name"])
-    assert sagemaker.exists("config", first["endpoint_config_name"]) and sagemaker.exists("model", first["model_name"])
-    assert roll_back(sagemaker.client, second)["deleted"] == [], "a retried roll back finds nothing left to do"
-
-
-def test_roll_back_after_sagemaker_rolled_back_itself_only_cleans_up(sagemaker):
-    first = deploy(sagemaker.client, sagemaker.request("exec-1"))
-    second = deploy(sagemaker.client, sagemaker.request("exec-2"))
-    sagemaker.set_endpoint(SERVED, "InService", "new variant failed health checks", config=first["endpoint_config_name"])
-    result = roll_back(sagemaker.client, second)
-    assert result["done"] and result["actions"] == [] and len(sagemaker.sent_to("UpdateEndpoint")) == 1
-    assert result["deleted"] == [second["endpoint_config_name"], second["model_name"]]
-    assert not sagemaker.exists("config", second["endpoint_config_name"])
-
-
-def test_roll_back_of_an_endpoint_that_cannot_be_updated_reports_it_and_keeps_what_it_uses(sagemaker):
-    deploy(sagemaker.client, sagemaker.request("exec-1"))
-    second = deploy(sagemaker.client, sagemaker.request("exec-2"))
-    sagemaker.set_endpoint(SERVED, "Failed", "capacity")
-    result = roll_back(sagemaker.client, second)
-    assert not result["done"] and "is Failed and cannot be updated back" in result["problem"] and "capacity" in result["problem"]
-    assert sagemaker.exists("endpoint", SERVED) and sagemaker.exists("config", second["endpoint_config_name"])
-
-
-def test_roll_back_of_a_failed_fresh_create_deletes_everything(sagemaker):
-    deployed = deploy(sagemaker.client, sagemaker.request("exec-1"))
-    sagemaker.set_endpoint(SERVED, "Failed", "image not found")
-    result = roll_back(sagemaker.client, deployed)
-    assert result["done"] and result["deleted"] == [deployed["endpoint_config_name"], deployed["model_name"]]
-    assert not sagemaker.exists("endpoint", SERVED)
-    assert not sagemaker.exists("config", deployed["endpoint_config_name"]) and not sagemaker.exists("model", deployed["model_name"])
-
-
 REFUSED = {
     "no KMS key": ({"kms_key_id": None}, "kms_key_id: required"),
     "empty KMS key": ({"kms_key_id": ""}, "kms_key_id: required"),
@@ -266,67 +123,9 @@ def test_comma_separated_ids_are_split(sagemaker):
     assert request.subnet_ids == ("subnet-a", "subnet-b")
 
 
-SERVING_ENVIRONMENT = {"SERVING_IMAGE_URI": IMAGE, "SERVING_ROLE_ARN": ROLE, "ENDPOINT_SUBNET_IDS": "subnet-a,subnet-b",
-                       "ENDPOINT_SECURITY_GROUP_IDS": "sg-endpoint", "ENDPOINT_NAME_PREFIX": PREFIX,
-                       "ENDPOINT_OWNER_TAGS": json.dumps(OWNER_TAGS)}
-
-
-@pytest.fixture
-def serving_environment(sagemaker, monkeypatch):
-    for name, value in {**SERVING_ENVIRONMENT, "ENDPOINT_KMS_KEY_ARN": sagemaker.kms_key_arn}.items():
-        monkeypatch.setenv(name, value)
-
-
-def test_the_handlers_deploy_check_and_roll_back(sagemaker, serving_environment):
-    event = {"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_TAR, "instance_type": INSTANCE}
-    deployed = load_handler("deploy_endpoint")(event, LambdaContext())
-    model = sagemaker.client.describe_model(ModelName=deployed["model_name"])
-    assert model["VpcConfig"]["Subnets"] == ["subnet-a", "subnet-b"] and model["ExecutionRoleArn"] == ROLE
-    assert load_handler("check_endpoint")(deployed, LambdaContext())["status"] == "InService"
-    assert load_handler("roll_back_endpoint")(deployed, LambdaContext())["done"]
-    assert not sagemaker.exists("endpoint", SERVED) and not sagemaker.exists("model", deployed["model_name"])
-
-
-def test_the_deploy_handler_refuses_without_the_serving_environment(sagemaker, serving_environment, monkeypatch):
-    event = {"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_TAR, "instance_type": INSTANCE}
-    monkeypatch.delenv("ENDPOINT_KMS_KEY_ARN")
-    with pytest.raises(Exception, match="environment variable ENDPOINT_KMS_KEY_ARN is not set"):
-        load_handler("deploy_endpoint")(event, LambdaContext())
-    monkeypatch.setenv("ENDPOINT_KMS_KEY_ARN", sagemaker.kms_key_arn)
-    monkeypatch.setenv("ENDPOINT_SECURITY_GROUP_IDS", " , ")
-    with pytest.raises(Exception, match="ENDPOINT_SECURITY_GROUP_IDS lists nothing"):
-        load_handler("deploy_endpoint")(event, LambdaContext())
-    assert sagemaker.backend.endpoints == {} and sagemaker.backend._models == {}
-
-
-def test_the_deploy_handler_refuses_a_bad_event_naming_the_field(sagemaker, serving_environment):
-    with pytest.raises(DeploymentRefused, match="^execution_name: required$"):
-        load_handler("deploy_endpoint")({"endpoint_name": ENDPOINT, "model_data_s3_uri": MODEL_TAR,
-                                         "instance_type": INSTANCE}, LambdaContext())
-
-
-def test_the_serving_settings_reach_the_model_with_the_instance_gpu_count(sagemaker, serving_environment, monkeypatch):
-    monkeypatch.setenv("SERVING_CONTAINER_ENVIRONMENT", '{"HF_MODEL_ID": "/opt/ml/model", "MAX_TOTAL_TOKENS": "8192"}')
-    event = {"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_PREFIX, "instance_type": "ml.g5.12xlarge"}
-    deployed = load_handler("deploy_endpoint")(event, LambdaContext())
-    environment = sagemaker.client.describe_model(ModelName=deployed["model_name"])["PrimaryContainer"]["Environment"]
-    assert environment == {"HF_MODEL_ID": "/opt/ml/model", "MAX_TOTAL_TOKENS": "8192", "SM_NUM_GPUS": "4"}
-
-
 def test_gpu_counts_of_endpoint_instances():
-    from openforge_lambda.endpoint import gpu_count
-
     assert [gpu_count(t) for t in ("ml.g5.2xlarge", "ml.g6e.12xlarge", "ml.g5.48xlarge", "ml.p5.48xlarge", "ml.inf2.xlarge", "ml.m5.xlarge")] == [
         1, 4, 8, 8, None, None]
-
-
-# --- ownership: the environment's namespace and tags ---------------------------------------
-
-def another_teams_endpoint(sagemaker, name: str, config: str, tags: list[dict] | None = None) -> None:
-    sagemaker.client.create_model(ModelName=config, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
-    sagemaker.client.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
-        {"VariantName": VARIANT_NAME, "ModelName": config, "InstanceType": INSTANCE, "InitialInstanceCount": 1}])
-    sagemaker.client.create_endpoint(EndpointName=name, EndpointConfigName=config, Tags=tags or [])
 
 
 def test_a_job_named_like_another_teams_endpoint_gets_its_own_endpoint(sagemaker):
@@ -354,16 +153,12 @@ def test_an_endpoint_in_our_namespace_without_our_tags_is_refused_before_anythin
 
 
 def test_endpoint_names_are_lower_case_under_the_prefix_and_fit_sagemakers_limit():
-    from openforge_lambda.endpoint import Ownership
-
     ownership = Ownership("openforge-staging-eu1-", OWNER_TAGS)  # the longest environment name (12)
     assert ownership.endpoint_name("Support-Tickets") == "openforge-staging-eu1-support-tickets"
     long_a, long_b = ownership.endpoint_name("a" * 40 + "x"), ownership.endpoint_name("a" * 40 + "y")  # job names up to 41
     assert len(long_a) <= NAME_LIMIT and len(long_b) <= NAME_LIMIT and long_a != long_b
     assert long_a.startswith("openforge-staging-eu1-") and deployment_name(long_a, "exec-1").startswith("openforge-staging-eu1-")
 
-
-# --- failures: what a failed deployment leaves, and what the check reports -------------------
 
 def test_a_failed_create_endpoint_leaves_no_model_or_config_behind(sagemaker, monkeypatch):
     def refuse(**_):
@@ -391,21 +186,6 @@ def test_a_failed_update_leaves_the_endpoint_on_its_config_and_removes_the_new_o
     assert sagemaker.exists("config", first["endpoint_config_name"]) and sagemaker.exists("model", first["model_name"])
 
 
-def test_in_service_on_the_previous_config_after_an_update_is_a_failure(sagemaker):
-    first = deploy(sagemaker.client, sagemaker.request("exec-1"))
-    second = deploy(sagemaker.client, sagemaker.request("exec-2"))
-    # SageMaker could not bring up the new variant and went back to the config it served before.
-    sagemaker.set_endpoint(SERVED, "InService", "new variant failed health checks", config=first["endpoint_config_name"])
-    checked = status(sagemaker.client, SERVED, second["endpoint_config_name"])
-    assert checked == {"endpoint_name": SERVED, "status": "UpdateRolledBack", "endpoint_config_name": first["endpoint_config_name"],
-                       "in_service": False, "settled": True,
-                       "failure_reason": f"update rolled back to {first['endpoint_config_name']}, not serving "
-                                         f"{second['endpoint_config_name']}: new variant failed health checks"}
-    assert load_handler("check_endpoint")(second, LambdaContext())["status"] == "UpdateRolledBack"
-    sagemaker.set_endpoint(SERVED, "InService", config=second["endpoint_config_name"])
-    assert status(sagemaker.client, SERVED, second["endpoint_config_name"])["in_service"] is True
-
-
 @pytest.mark.parametrize("instance_type", ["ml.g5.2xlarge", "ml.p5.48xlarge", "ml.g6e.12xlarge"])
 def test_an_endpoint_on_local_nvme_is_configured_without_a_volume_key(sagemaker, instance_type):
     """AWS refuses CreateEndpointConfig's KmsKeyId on types with local instance storage
@@ -427,53 +207,3 @@ def test_a_deploy_on_an_instance_type_the_platform_does_not_know_is_refused_nami
     with pytest.raises(DeploymentRefused, match=r"^instance_type: unknown instance type 'ml\.g5\.3xlarge'"):
         deploy(sagemaker.client, sagemaker.request("exec-1", instance_type="ml.g5.3xlarge"))
     assert sagemaker.sent == []
-
-
-def test_a_deployment_made_for_an_execution_stopped_meanwhile_is_rolled_back_and_the_record_says_why(sagemaker, serving_environment):
-    """Step Functions does not stop a running Lambda when its execution stops: the clean-up may
-    have looked before CreateEndpoint landed, so DeployEndpoint checks afterwards."""
-    execution = pipeline_execution(stopped=True)
-    event = {"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_TAR, "instance_type": INSTANCE,
-             "execution_arn": execution}
-    deployed = load_handler("deploy_endpoint")(event, LambdaContext())
-    assert not sagemaker.exists("endpoint", SERVED) and not sagemaker.exists("config", deployed["endpoint_config_name"])
-    assert not sagemaker.exists("model", deployed["model_name"]), "nothing is left serving"
-    ended = deployed["execution_ended"]
-    assert (ended["status"], ended["cleanup_problems"]) == ("ABORTED", [])
-    assert ended["reason"].startswith(f"execution {execution} was ABORTED when this step had just started deploying to endpoint {SERVED}, "
-                                      f"so it was undone: deleted endpoint {SERVED}")
-
-
-def test_a_deployment_for_a_running_execution_stays(sagemaker, serving_environment):
-    event = {"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_TAR, "instance_type": INSTANCE,
-             "execution_arn": pipeline_execution(stopped=False)}
-    deployed = load_handler("deploy_endpoint")(event, LambdaContext())
-    assert "execution_ended" not in deployed and sagemaker.exists("endpoint", SERVED) and sagemaker.exists("model", deployed["model_name"])
-
-
-def test_an_endpoint_not_settled_within_the_deployment_allowance_is_a_failure_naming_it(sagemaker, serving_environment):
-    """The endpoint loop waits a fixed poll_seconds; run_limits bounds its checks by the
-    allowance, so CheckEndpoint must end the loop once the allowance has passed."""
-    deployed = load_handler("deploy_endpoint")({"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_TAR,
-                                                "instance_type": INSTANCE}, LambdaContext())
-    sagemaker.set_endpoint(SERVED, "Creating")
-    started = datetime.fromisoformat(deployed["started_at"])
-
-    def check(after: timedelta) -> dict:
-        allowance = {"started": (started - after).isoformat(), "seconds": 7200}
-        return load_handler("check_endpoint")({**deployed, "allowance": allowance}, LambdaContext())
-
-    assert check(timedelta(seconds=7000))["settled"] is False
-    late = check(timedelta(seconds=7201))
-    assert (late["status"], late["settled"], late["in_service"], late["deadline_passed"]) == ("Creating", True, False, True)
-    assert "past the pipeline's deployment allowance of 7200 s" in late["failure_reason"]
-    assert late["failure_reason"].startswith("still Creating 720")
-    sagemaker.set_endpoint(SERVED, "InService")
-    assert check(timedelta(hours=3))["in_service"] is True, "an endpoint in service is a success whenever it is seen"
-
-
-def test_the_deployment_record_says_when_it_started(sagemaker, serving_environment):
-    before = datetime.now(timezone.utc)
-    deployed = load_handler("deploy_endpoint")({"endpoint_name": ENDPOINT, "execution_name": "exec-1", "model_data_s3_uri": MODEL_TAR,
-                                                "instance_type": INSTANCE}, LambdaContext())
-    assert before <= datetime.fromisoformat(deployed["started_at"]) <= datetime.now(timezone.utc)

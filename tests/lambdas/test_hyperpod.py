@@ -17,7 +17,7 @@ from botocore.client import BaseClient
 from hyperpod_jobs.spec import JobStatus, parse, spec_key, status_key
 
 from tests.lambdas.conftest import LambdaContext, load_handler
-from tests.lambdas.test_training_job import ARTIFACTS, DATASETS, ENVIRONMENT_VARIABLES, MLFLOW, run_and_plan
+from tests.lambdas.training_runs import ARTIFACTS, DATASETS, ENVIRONMENT_VARIABLES, MLFLOW, run_and_plan, step_job
 
 from openforge_lambda.hyperpod import PICKUP_SECONDS, HyperPodEnvironment, cancel, partition_for, slurm_status, start, status  # isort: skip
 from openforge_lambda.training_job import TrainingRequestRefused  # isort: skip
@@ -66,13 +66,18 @@ def calls(monkeypatch) -> list[tuple[str, str]]:
     return made
 
 
+def start_step(s3, step: str, run: dict, plan: dict, mix: dict | None, **clock) -> dict:
+    """The step started on the cluster from the state's JSON, as StartTrainingJob does."""
+    return start(s3, step_job(step, run, plan, mix, MLFLOW), ENVIRONMENT, **clock)
+
+
 def spec_keys(s3) -> list[str]:
     return [item["Key"] for item in s3.list_objects_v2(Bucket=ARTIFACTS, Prefix="hyperpod/").get("Contents", [])]
 
 
 def start_training(s3, **change):
     run, plan = run_and_plan(compute={"target": "hyperpod", "instance_count": 2}, **change)
-    return start(s3, "training", run, plan, plan["mixes"][0], ENVIRONMENT, clock=lambda: NOW), plan
+    return start_step(s3, "training", run, plan, plan["mixes"][0], clock=lambda: NOW), plan
 
 
 def test_start_writes_a_checked_spec_under_the_clusters_prefix_and_calls_nothing_else(s3, calls):
@@ -110,13 +115,13 @@ def test_a_name_or_uri_that_could_reach_a_shell_or_leave_its_prefix_is_refused_b
     else:
         plan = {**plan, "customer_data_s3_uri": value}
     with pytest.raises(TrainingRequestRefused, match=rf"^hyperpod job spec {field}: must"):
-        start(s3, "training", run, plan, mix, ENVIRONMENT)
+        start_step(s3, "training", run, plan, mix)
     assert calls == [] and spec_keys(s3) == []
 
 
 def test_a_trainium_step_names_the_trainium_partition_and_the_neuron_image(s3):
     run, plan = run_and_plan(compute={"target": "hyperpod", "instance_type": "ml.trn1.32xlarge"})
-    started = start(s3, "evaluation", run, plan, plan["mixes"][0], ENVIRONMENT)
+    started = start_step(s3, "evaluation", run, plan, plan["mixes"][0])
     spec = parse(s3.get_object(Bucket=ARTIFACTS, Key=spec_key(CLUSTER, started["job_name"]))["Body"].read(), ENVIRONMENT.allowed)
     assert (spec.partition, spec.image_uri, spec.instance_count) == ("trainium-workers", ENVIRONMENT.neuron_image_uri, 1)
     assert spec.command == ("python", "-m", "openforge_training.evaluate") and spec.checkpoint_s3_uri is None
@@ -164,7 +169,7 @@ def test_a_spec_no_submitter_takes_up_fails_after_the_pickup_time(s3):
 def test_cancel_asks_for_each_job_that_has_a_spec_and_has_not_finished(s3):
     started, plan = start_training(s3)
     other = plan["mixes"][1]["training_job_name"]
-    start(s3, "training", *run_and_plan(compute={"target": "hyperpod"}), plan["mixes"][1], ENVIRONMENT)
+    start_step(s3, "training", *run_and_plan(compute={"target": "hyperpod"}), plan["mixes"][1])
     put_status(s3, other, state="COMPLETED", slurm_job_id="7")
     requested = cancel(s3, ARTIFACTS, CLUSTER, [plan["validation_job_name"], started["job_name"], other])
     assert requested == [started["job_name"]], "never started and already finished: nothing to cancel"

@@ -1,6 +1,7 @@
 """The run plan: names a retry finds again and SageMaker accepts, locations the platform's
 roles may use."""
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -8,7 +9,7 @@ from constructs import sanitisation_workflow, training_roles
 from tests.lambdas.test_validate_input import MINIMAL, POLICY
 
 from openforge_lambda import run_plan  # isort: skip
-from openforge_lambda.pipeline_input import PipelineInputError, normalise  # isort: skip
+from openforge_lambda.pipeline_input import PipelineInputError, parse_run  # isort: skip
 from openforge_lambda.run_plan import PlatformLocations, percent_label, plan_run  # isort: skip
 
 PLATFORM = PlatformLocations("openforge-dev-datasets-111111111111-us-east-1", "openforge-dev-artifacts-111111111111-us-east-1", 5)
@@ -16,7 +17,8 @@ SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
 def plan(execution_name="exec-1", **change) -> dict:
-    return plan_run(normalise({**MINIMAL, **change}, POLICY), execution_name, PLATFORM)
+    """The plan as the state machine carries it."""
+    return plan_run(parse_run({**MINIMAL, **change}, POLICY), execution_name, PLATFORM).to_dict()
 
 
 def test_a_retry_gets_the_same_names_and_another_execution_gets_others():
@@ -64,13 +66,12 @@ def test_a_location_outside_its_prefix_names_the_field(field, change):
     with pytest.raises(PipelineInputError, match=rf"^{re.escape(field)}: .* is not under s3://"):
         plan(**change)
     with pytest.raises(PipelineInputError, match=r"^execution_name: required"):
-        plan_run(normalise(MINIMAL, POLICY), "", PLATFORM)
+        plan_run(parse_run(MINIMAL, POLICY), "", PLATFORM)
 
 
 def test_a_name_sagemaker_would_refuse_is_refused_naming_the_job_name():
     """The input's pattern leaves room for the suffixes today; the plan checks what it makes."""
-    run = normalise(MINIMAL, POLICY)
-    run["job_name"] = "a" * 60  # as a run from elsewhere than normalise could have it
+    run = replace(parse_run(MINIMAL, POLICY), job_name="a" * 60)  # as a run from elsewhere than normalise could have it
     with pytest.raises(PipelineInputError, match=r"^job_name: makes the validation_job_name 'a{60}-val-[0-9a-f]{8}', which SageMaker "
                                                  r"does not take as a name \(1-63 letters, digits or hyphens\); use a shorter job_name$"):
         plan_run(run, "exec-1", PLATFORM)

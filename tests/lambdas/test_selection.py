@@ -20,7 +20,13 @@ from openforge_training.evaluation.gate import retention as gate_retention
 from openforge_training.evaluation.harness import Score
 from openforge_training.evaluation.report import SCHEMA, benchmark_entry
 
-from openforge_lambda.selection import choose, comparison_markdown, comparison_svg, pick, run_summary, step_remedy  # isort: skip
+from tests.lambdas.training_runs import run_and_plan as validated_run_and_plan
+
+from openforge_lambda.choice import choose, run_summary, step_remedy  # isort: skip
+from openforge_lambda.comparison_report import comparison_markdown, comparison_svg  # isort: skip
+from openforge_lambda.run import Run  # isort: skip
+from openforge_lambda.run_plan import RunPlan  # isort: skip
+from openforge_lambda.selection import pick as pick_typed  # isort: skip
 
 BUCKET = "openforge-test-datasets"  # the conftest's KMS-encrypted bucket stands in for the artifacts bucket
 TRAINING = f"s3://{BUCKET}/training/tickets/exec-1/"
@@ -195,11 +201,15 @@ def outcome(buckets, percent: int, evaluation_json: dict | None, training_record
 
 
 def run_and_plan() -> tuple[dict, dict]:
-    run = {"job_name": "tickets", "evaluation": {"benchmarks": ["mmlu", "ifeval", "byod"],
-                                                 "limits": {"min_general_retention": 0.97, "min_domain_gain": 0.02}}}
-    plan = {"execution_name": "exec-1", "run_id": "tickets-7f3a9c01", "report_s3_uri": REPORT, "training_output_s3_uri": TRAINING,
-            "mixes": [mix(100), mix(75), mix(50)]}
-    return run, plan
+    """A run and plan as ValidateInput makes them, with this file's report prefix and mixes."""
+    run, plan = validated_run_and_plan(grid={"customer_data_percent": [100, 75, 50]})
+    return run, {**plan, "run_id": "tickets-7f3a9c01", "report_s3_uri": REPORT, "training_output_s3_uri": TRAINING,
+                 "mixes": [mix(100), mix(75), mix(50)]}
+
+
+def pick(s3, run: dict, plan: dict, results: list) -> dict:
+    """PickModel's S3 part, on the state's JSON read as the handler reads it."""
+    return pick_typed(s3, Run.from_dict(run), RunPlan.from_dict(plan), results)
 
 
 def test_pick_reads_each_mix_writes_the_comparison_under_kms_and_returns_a_small_result(buckets, monkeypatch):

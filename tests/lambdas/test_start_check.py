@@ -10,10 +10,12 @@ from dataclasses import replace
 import pytest
 
 from tests.lambdas.conftest import LambdaContext, load_handler
-from tests.lambdas.test_training_job import ARTIFACTS, DATASETS, ENVIRONMENT_VARIABLES, MLFLOW, run_and_plan
+from tests.lambdas.training_runs import ARTIFACTS, DATASETS, ENVIRONMENT_VARIABLES, run_and_plan, step_job
 
-from openforge_lambda.start_check import check_job_limits, checked_start  # isort: skip
-from openforge_lambda.training_job import TrainingRequestRefused, job_plan  # isort: skip
+from openforge_lambda.run import Run  # isort: skip
+from openforge_lambda.run_plan import Mix, RunPlan  # isort: skip
+from openforge_lambda.start_check import StartRequest, check_job_limits  # isort: skip
+from openforge_lambda.training_job import TrainingRequestRefused  # isort: skip
 
 LIMITS = {"TRAINING_INSTANCE_TYPES": "ml.p5.48xlarge,ml.trn1.32xlarge", "MAX_INSTANCE_COUNT": "2"}
 ELSEWHERE = "s3://someone-elses-bucket/raw/tickets/"
@@ -86,12 +88,14 @@ def test_what_validate_input_made_passes_unchanged(environment):
 
     run, plan = run_and_plan()
     for step, mix in (("validation", None), ("training", plan["mixes"][1]), ("evaluation", plan["mixes"][0])):
-        assert checked_start(step, run, plan, mix, os.environ) == (run, plan, mix)
+        event = {"step": step, "run": run, "plan": plan, "mix": mix, "execution_arn": "arn:execution"}
+        assert StartRequest.from_event(event, os.environ) == StartRequest(
+            step, Run.from_dict(run), RunPlan.from_dict(plan), Mix.from_dict(mix) if mix else None, "arn:execution")
 
 
 def test_a_job_beyond_sagemakers_limits_is_refused():
     run, plan = run_and_plan()
-    job = job_plan("training", run, plan, plan["mixes"][0], mlflow_tracking_uri=MLFLOW)
+    job = step_job("training", run, plan, plan["mixes"][0])
     check_job_limits(job)
     many = {f"setting_{n}": "1" for n in range(101)}
     with pytest.raises(TrainingRequestRefused, match=r"^hyperparameters: 101 hyperparameters; SageMaker takes at most 100$"):

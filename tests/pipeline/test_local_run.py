@@ -159,13 +159,15 @@ def test_bad_input_result(tmp_path):
 
 
 def _request(**run_changes) -> dict:
-    from openforge_lambda.pipeline_input import normalise
+    from openforge_lambda.pipeline_input import parse_run
     from openforge_lambda.run_plan import PlatformLocations, plan_run
+    from openforge_lambda.training_job import job_plan
 
-    run = normalise(demo_input(**run_changes))
+    run = parse_run(demo_input(**run_changes))
     plan = plan_run(run, "exec-1", PlatformLocations("openforge-local-datasets", "openforge-local-artifacts"))
     environment = TrainingEnvironment("gpu", "neuron", "role", ("subnet",), ("sg",), "key", "http://127.0.0.1:5000", 3600)
-    return training_job_request("training", run, plan, plan["mixes"][0], environment)
+    return training_job_request(job_plan("training", run, plan, plan.mixes[0], mlflow_tracking_uri=environment.mlflow_tracking_server_arn),
+                                environment)
 
 
 def test_what_a_laptop_cannot_honour_is_refused_by_name():

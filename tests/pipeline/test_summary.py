@@ -5,7 +5,7 @@ from __future__ import annotations
 from pipeline.summary import failure_lines, summary_lines
 from tests.pipeline.cli.fakes import ROW_FORGOT, ROW_PASSED
 
-from openforge_lambda.selection import choose  # isort: skip
+from openforge_lambda.choice import choose  # isort: skip
 
 
 def test_the_summary_is_a_small_table_of_the_execution_output():

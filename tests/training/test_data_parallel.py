@@ -24,7 +24,7 @@ def torchrun(job, processes: int, name: str) -> dict:
     return {
         "record": json.loads((output / "openforge-run.json").read_text()),
         "losses": [entry["loss"] for entry in history if "loss" in entry],
-        "customer_percent": [entry["mix/customer_percent"] for entry in history if "loss" in entry],
+        "customer_data_percent": [entry["mix/customer_data_percent"] for entry in history if "loss" in entry],
     }
 
 
@@ -33,6 +33,6 @@ def test_two_processes_equal_one_with_accumulation(job):
     single, parallel = torchrun(job, 1, "single"), torchrun(job, 2, "parallel")
     assert parallel["record"]["hyperparameters"]["gradient_accumulation"] == 2
     assert single["record"]["hyperparameters"]["gradient_accumulation"] == 4
-    assert parallel["customer_percent"] == [62.5] * 4  # summed over both processes, every step
+    assert parallel["customer_data_percent"] == [62.5] * 4  # summed over both processes, every step
     assert parallel["record"]["mix"]["realised"] == pytest.approx(parallel["record"]["mix"]["target"])
     assert parallel["losses"] == pytest.approx(single["losses"], rel=1e-4)

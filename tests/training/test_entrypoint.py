@@ -52,9 +52,9 @@ def test_lora_run_learns_logs_to_mlflow_and_exports_portable_weights(job, mlflow
         assert tag in run.data.tags, tag
     assert run.data.tags["mix_ratio"] == "0.75" and run.data.tags["lora_rank"] == "16" and run.data.tags["commit_hash"] == "abc123"
     assert run.data.tags["dataset_version"] == "v-test" and run.data.tags["compute"] == "local-cpu"
-    for metric in ("loss", "learning_rate", "tokens_per_second", "mix/customer_percent", "mix/curated/reasoning_percent"):
+    for metric in ("loss", "learning_rate", "tokens_per_second", "mix/customer_data_percent", "mix/curated/reasoning_percent"):
         assert metric in run.data.metrics, metric
-    assert run.data.metrics["mix/customer_percent"] == pytest.approx(75.0)
+    assert run.data.metrics["mix/customer_data_percent"] == pytest.approx(75.0)
     assert len(mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "loss")) == 12
 
 

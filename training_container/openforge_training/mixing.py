@@ -35,6 +35,12 @@ def _fraction(value, what: str) -> Fraction:
     return result
 
 
+def leaves_curated_share(customer: Fraction) -> bool:
+    """Whether batches with this customer share hold curated data: the container's one check
+    (the pipeline's is openforge_lambda.run.needs_curated_data, on customer_data_percent)."""
+    return customer < 1
+
+
 @dataclass(frozen=True)
 class MixSpec:
     """Shares as exact fractions: ``customer`` of every batch; ``categories`` of the curated part."""
@@ -55,7 +61,7 @@ class MixSpec:
             if weight > 0:  # a zero weight means "not this category"
                 weights[str(name)] = weight
         total = sum(weights.values(), Fraction(0))
-        if customer < 100:
+        if leaves_curated_share(customer / 100):
             if curated_weights is not None and total == 0:
                 raise InputError("curated_weights gives no category a positive weight, but customer_data_percent < 100 needs curated data")
             if weights and total != 100 and not normalise:
@@ -72,7 +78,7 @@ class MixSpec:
 
     @property
     def needs_curated(self) -> bool:
-        return self.customer < 1
+        return leaves_curated_share(self.customer)
 
     def as_percentages(self) -> dict[str, float]:
         curated = 1 - self.customer

@@ -34,7 +34,7 @@ def run_tags(config: RunConfig, *, dataset_version: str, compute: str) -> dict[s
     return {
         "project": config.tracking.project,
         "experiment": config.tracking.experiment,
-        "mix_ratio": f"{config.mix.customer_data_percent / 100:g}",
+        "mix_ratio": f"{config.mix.customer_data_percent / 100:g}",  # the seed's MLflow tag: customer_data_percent as a share
         "method": t.method,
         "lora_rank": str(t.lora_rank) if t.method == "lora" else "none",
         "lr": f"{t.learning_rate:g}",

@@ -43,7 +43,7 @@ class MixMeter:
         total = sum(records)
         if not total:
             return {}
-        metrics = {"mix/customer_percent": 100 * records[0] / total}
+        metrics = {"mix/customer_data_percent": 100 * records[0] / total}
         curated = total - records[0]
         for name, count in zip(self.sources[1:], records[1:]):
             metrics[f"mix/curated/{name}_percent"] = 100 * count / curated if curated else 0.0

@@ -11,7 +11,7 @@ from pipeline import steps
 from pipeline.cli.history import FINISHED
 from pipeline.cli.main import main
 
-from openforge_lambda.selection import run_summary  # isort: skip
+from openforge_lambda.choice import run_summary  # isort: skip
 
 T0 = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
 

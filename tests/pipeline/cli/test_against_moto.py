@@ -13,7 +13,7 @@ from tests.pipeline.cli.fakes import ROW_FORGOT, ROW_PASSED, run
 from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, queue_results
 from tests.test_pipeline_stack_runs import DEPLOYED, EXECUTION, finished, run_pipeline, sanitised, started, synthesised, validated  # noqa: F401 (fixture)
 
-from openforge_lambda.selection import choose  # isort: skip
+from openforge_lambda.choice import choose  # isort: skip
 
 
 def picked_with_rows() -> dict:
@@ -95,8 +95,8 @@ def test_stop_stops_the_execution_and_the_jobs_it_started(synthesised, monkeypat
     from moto.sagemaker.models import sagemaker_backends
     from moto.sagemaker.responses import SageMakerResponse
 
-    from openforge_lambda.training_job import TrainingEnvironment, training_job_request  # isort: skip
-    from tests.lambdas.test_training_job import _stop_training_job
+    from openforge_lambda.training_job import TrainingEnvironment  # isort: skip
+    from tests.lambdas.training_runs import _stop_training_job, request_for
 
     monkeypatch.setattr(SageMakerResponse, "stop_training_job", _stop_training_job, raising=False)  # moto lacks it
     plan = validated(synthesised)
@@ -107,7 +107,7 @@ def test_stop_stops_the_execution_and_the_jobs_it_started(synthesised, monkeypat
         sagemaker = boto3.client("sagemaker", region_name=REGION)
         environment = TrainingEnvironment("gpu-image", "neuron-image", "arn:aws:iam::123456789012:role/train", ("subnet-a",), ("sg-a",),
                                           "arn:aws:kms:us-east-1:123456789012:key/k", "arn:mlflow", 3600)
-        sagemaker.create_training_job(**training_job_request("validation", plan["run"], plan["plan"], plan["plan"]["mixes"][0], environment))
+        sagemaker.create_training_job(**request_for("validation", plan["run"], plan["plan"], plan["plan"]["mixes"][0], environment))
         sagemaker_backends[ACCOUNT][REGION].training_jobs[name].training_job_status = "InProgress"
 
         code, out, err = run(["stop", execution], session_factory=boto3_session)
