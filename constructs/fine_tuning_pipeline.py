@@ -8,7 +8,7 @@ console, from raw S3 data to a private endpoint, or to a failure whose cause the
 
 Jobs are polled with Wait + a describe Lambda rather than `.sync` integrations: the same
 shape runs under moto's interpreter in the tests and in the cloud. State names come from
-pipeline/steps.py, shared with the local runner.
+openforge_contract/states.py, shared with the local runner and the command-line client.
 """
 from __future__ import annotations
 
@@ -34,12 +34,13 @@ from constructs.private_network import PrivateNetwork
 from constructs.sanitisation_workflow import SanitisationWorkflow
 from hyperpod_jobs.spec import cancel_prefix, jobs_prefix, status_prefix
 
-from pipeline import run_limits, steps
+from pipeline import run_limits
+from openforge_contract import states
 from security.acknowledgements import acknowledge
 from stacks.environment_config import EnvironmentConfig
 from stacks.permissions import KEY_CONDITION, OUTPUT_KMS_KEY, VOLUME_KMS_KEY, BucketRef, read_objects, read_write_objects, use_key, write_objects
 
-from openforge_lambda.instance_catalogue import volume_kms_key_allowed  # isort: skip (on the path once stacks is imported)
+from openforge_contract.instance_catalogue import volume_kms_key_allowed  # isort: skip (on the path once stacks is imported)
 from openforge_lambda.training_job import TAG_JOB, TAG_NAMESPACE  # isort: skip
 
 # The statuses of an execution that ended without finishing (a FAILED one may have skipped its failure path).
@@ -324,13 +325,13 @@ class FineTuningPipeline(Construct):
 
     def _build_state_machine(self, sanitisation: SanitisationWorkflow) -> sfn.StateMachine:
         f = self.functions
-        clean_up = invoke(self, f["CleanUpRun"], steps.CLEAN_UP, result_path="$.failure")  # the whole state: what ran, the error
-        failed = sfn.Fail(self, steps.FAILED, error_path="$.failure.error", cause_path="$.failure.cause")
-        notify_failure = self._notify(steps.NOTIFY_FAILURE, "$.failure", "OpenForge run failed")
+        clean_up = invoke(self, f["CleanUpRun"], states.CLEAN_UP, result_path="$.failure")  # the whole state: what ran, the error
+        failed = sfn.Fail(self, states.FAILED, error_path="$.failure.error", cause_path="$.failure.cause")
+        notify_failure = self._notify(states.NOTIFY_FAILURE, "$.failure", "OpenForge run failed")
         notify_failure.add_catch(failed, result_path="$.notify_error")
         clean_up.next(notify_failure).next(failed)
         # A clean-up that fails itself still notifies, and the run fails with its own error.
-        clean_up_failed = sfn.Pass(self, steps.CLEAN_UP_FAILED, result_path="$.failure", parameters={
+        clean_up_failed = sfn.Pass(self, states.CLEAN_UP_FAILED, result_path="$.failure", parameters={
             "error.$": "$.error.Error", "cause.$": "$.error.Cause", "cleanup_error.$": "$.cleanup_error"})
         clean_up.add_catch(clean_up_failed, errors=[sfn.Errors.ALL], result_path="$.cleanup_error")
         clean_up_failed.next(notify_failure)
@@ -339,50 +340,50 @@ class FineTuningPipeline(Construct):
             task.add_catch(clean_up, errors=[sfn.Errors.ALL], result_path="$.error")
             return task
 
-        validate = guarded(invoke(self, f["ValidateInput"], steps.VALIDATE, payload=sfn.TaskInput.from_object(
+        validate = guarded(invoke(self, f["ValidateInput"], states.VALIDATE, payload=sfn.TaskInput.from_object(
             {"input.$": "$", "execution_name.$": "$$.Execution.Name"}), result_path="$"))
         # The sanitisation workflow's own states (its functions, its Distributed Map), run inline.
         sanitise = sanitisation.build_states(self, job="$.plan.sanitisation", results="$.sanitisation", summary="summary",
                                              max_concurrency=self._config.sanitisation.max_concurrency)
         for task in sanitise.tasks:
             guarded(task)
-        too_much_quarantined = sfn.Pass(self, steps.QUARANTINE_EXCEEDED, result_path="$.error",
+        too_much_quarantined = sfn.Pass(self, states.QUARANTINE_EXCEEDED, result_path="$.error",
                                         parameters={"Error": "QuarantineLimitExceeded", "Cause.$": "$.sanitisation.summary.cause"})
         too_much_quarantined.next(clean_up)
-        validation_run = self._job_loop(steps.VALIDATION_RUN, steps.WAIT_VALIDATION, steps.CHECK_VALIDATION, "validation", "$.plan.mixes[0]", "$.validation", guarded)
-        validation_failed = sfn.Pass(self, steps.VALIDATION_FAILED, result_path="$.error",
+        validation_run = self._job_loop(states.VALIDATION_RUN, states.WAIT_VALIDATION, states.CHECK_VALIDATION, "validation", "$.plan.mixes[0]", "$.validation", guarded)
+        validation_failed = sfn.Pass(self, states.VALIDATION_FAILED, result_path="$.error",
                                      parameters={"Error": "ValidationRunFailed", "Cause.$": "$.validation.failure_reason"})
         validation_failed.next(clean_up)
         mixes = guarded(self._mixes())
-        pick = guarded(invoke(self, f["PickModel"], steps.PICK, payload=sfn.TaskInput.from_object(
+        pick = guarded(invoke(self, f["PickModel"], states.PICK, payload=sfn.TaskInput.from_object(
             {"run.$": "$.run", "plan.$": "$.plan", "results.$": "$.results"}), result_path="$.selection"))
-        gate_failed = sfn.Pass(self, steps.GATE_FAILED, result_path="$.failure",
+        gate_failed = sfn.Pass(self, states.GATE_FAILED, result_path="$.failure",
                                parameters={"error.$": "$.selection.error", "cause.$": "$.selection.cause"}).next(notify_failure)
 
-        summarise = sfn.Pass(self, steps.SUMMARISE, result_path="$.summary", parameters={
+        summarise = sfn.Pass(self, states.SUMMARISE, result_path="$.summary", parameters={
             "job_name.$": "$.run.job_name", "execution_name.$": "$.plan.execution_name", "sanitisation.$": "$.sanitisation.summary",
             "validation_run.$": "$.validation", "selection.$": "$.selection", "endpoint.$": "$.endpoint"})
-        succeeded = sfn.Succeed(self, steps.SUCCEEDED, output_path="$.summary")
-        notify_success = self._notify(steps.NOTIFY_SUCCESS, "$.summary", "OpenForge run finished")
+        succeeded = sfn.Succeed(self, states.SUCCEEDED, output_path="$.summary")
+        notify_success = self._notify(states.NOTIFY_SUCCESS, "$.summary", "OpenForge run finished")
         notify_success.add_catch(succeeded, result_path="$.notify_error")  # the run itself succeeded
         summarise.next(notify_success).next(succeeded)
 
         deploy_wanted = self._deployment(summarise, notify_failure, guarded)
-        gate = (sfn.Choice(self, steps.GATE)
+        gate = (sfn.Choice(self, states.GATE)
                 .when(sfn.Condition.boolean_equals("$.selection.passed", True), deploy_wanted)
                 .otherwise(gate_failed))
-        validation_done = (sfn.Choice(self, steps.VALIDATION_DONE)
+        validation_done = (sfn.Choice(self, states.VALIDATION_DONE)
                            .when(sfn.Condition.string_equals("$.validation.status", "Completed"), mixes)
                            .when(sfn.Condition.boolean_equals("$.validation.done", True), validation_failed)
-                           .otherwise(self._waits[steps.WAIT_VALIDATION]))
+                           .otherwise(self._waits[states.WAIT_VALIDATION]))
         mixes.next(pick).next(gate)
-        self._checks[steps.CHECK_VALIDATION].next(validation_done)
-        input_valid = (sfn.Choice(self, steps.INPUT_VALID)
+        self._checks[states.CHECK_VALIDATION].next(validation_done)
+        input_valid = (sfn.Choice(self, states.INPUT_VALID)
                        .when(sfn.Condition.boolean_equals("$.valid", True), sanitise.chain.next(
-                           sfn.Choice(self, steps.QUARANTINE_CHECK)
+                           sfn.Choice(self, states.QUARANTINE_CHECK)
                            .when(sfn.Condition.boolean_equals("$.sanitisation.summary.passed", True), validation_run)
                            .otherwise(too_much_quarantined)))
-                       .otherwise(sfn.Fail(self, steps.INPUT_INVALID, error="InvalidInput", cause_path="$.error.cause")))
+                       .otherwise(sfn.Fail(self, states.INPUT_INVALID, error="InvalidInput", cause_path="$.error.cause")))
         definition = validate.next(input_valid)
 
         log_group = logs.LogGroup(self, "StateMachineLogs", encryption_key=self._placement.logs_key, retention=self._placement.log_retention)
@@ -415,29 +416,29 @@ class FineTuningPipeline(Construct):
     def _deployment(self, summarise: sfn.IChainable, notify_failure: sfn.IChainable, guarded) -> sfn.Choice:
         """Deploy the chosen model when asked, poll the endpoint, roll back one that fails."""
         f = self.functions
-        deploy = guarded(invoke(self, f["DeployEndpoint"], steps.DEPLOY, result_path="$.deployment", payload=sfn.TaskInput.from_object({
+        deploy = guarded(invoke(self, f["DeployEndpoint"], states.DEPLOY, result_path="$.deployment", payload=sfn.TaskInput.from_object({
             "endpoint_name.$": "$.plan.endpoint_name", "execution_name.$": "$.plan.execution_name",
             "model_data_s3_uri.$": "$.selection.chosen.model_s3_uri", "instance_type.$": "$.run.deploy.instance_type",
             "execution_arn.$": "$$.Execution.Id"})))
-        wait_endpoint = sfn.Wait(self, steps.WAIT_ENDPOINT, time=sfn.WaitTime.seconds_path("$.plan.poll_seconds"))
-        check_endpoint = guarded(invoke(self, f["CheckEndpoint"], steps.CHECK_ENDPOINT, result_path="$.endpoint", payload=sfn.TaskInput.from_object(
+        wait_endpoint = sfn.Wait(self, states.WAIT_ENDPOINT, time=sfn.WaitTime.seconds_path("$.plan.poll_seconds"))
+        check_endpoint = guarded(invoke(self, f["CheckEndpoint"], states.CHECK_ENDPOINT, result_path="$.endpoint", payload=sfn.TaskInput.from_object(
             {"endpoint_name.$": "$.deployment.endpoint_name", "endpoint_config_name.$": "$.deployment.endpoint_config_name",
              # Past this, CheckEndpoint settles the endpoint as failed: the loop's checks stay within run_limits' bound.
              "allowance": {"started.$": "$.deployment.started_at", "seconds": run_limits.DEPLOYMENT_SECONDS}})))
-        roll_back = guarded(invoke(self, f["RollBackEndpoint"], steps.ROLL_BACK, input_path="$.deployment", result_path="$.rollback"))
-        endpoint_failed = sfn.Pass(self, steps.ENDPOINT_FAILED, result_path="$.failure", parameters={
+        roll_back = guarded(invoke(self, f["RollBackEndpoint"], states.ROLL_BACK, input_path="$.deployment", result_path="$.rollback"))
+        endpoint_failed = sfn.Pass(self, states.ENDPOINT_FAILED, result_path="$.failure", parameters={
             "error": "EndpointFailed", "cause.$": "States.Format('endpoint {} is {}: {}', $.endpoint.endpoint_name, $.endpoint.status, $.endpoint.failure_reason)",
             "rollback.$": "$.rollback"})
         roll_back.next(endpoint_failed).next(notify_failure)
         deploy.next(wait_endpoint).next(check_endpoint).next(
-            sfn.Choice(self, steps.ENDPOINT_READY)
+            sfn.Choice(self, states.ENDPOINT_READY)
             .when(sfn.Condition.boolean_equals("$.endpoint.in_service", True), summarise)
             .when(sfn.Condition.boolean_equals("$.endpoint.settled", True), roll_back)
             .otherwise(wait_endpoint))
 
-        no_deployment = sfn.Pass(self, steps.NO_DEPLOYMENT, result_path="$.endpoint", result=sfn.Result.from_object({"status": "not requested"}))
+        no_deployment = sfn.Pass(self, states.NO_DEPLOYMENT, result_path="$.endpoint", result=sfn.Result.from_object({"status": "not requested"}))
         no_deployment.next(summarise)
-        return (sfn.Choice(self, steps.DEPLOY_WANTED)
+        return (sfn.Choice(self, states.DEPLOY_WANTED)
                 .when(sfn.Condition.boolean_equals("$.run.deploy.enabled", True), deploy)
                 .otherwise(no_deployment))
 
@@ -459,12 +460,12 @@ class FineTuningPipeline(Construct):
     def _mixes(self) -> sfn.Map:
         """One training and evaluation per mix, in parallel; a failed mix is a result, not a
         failed run, so the other mixes of a grid still count."""
-        mixes = sfn.Map(self, steps.MIXES, items_path="$.plan.mixes", max_concurrency=self._config.pipeline.max_parallel_runs,
+        mixes = sfn.Map(self, states.MIXES, items_path="$.plan.mixes", max_concurrency=self._config.pipeline.max_parallel_runs,
                         item_selector={"run.$": "$.run", "plan.$": "$.plan", "mix.$": "$$.Map.Item.Value"}, result_path="$.results")
-        error = sfn.Pass(self, steps.MIX_ERROR, parameters={"mix.$": "$.mix", "failed": {"step": "error", "error.$": "$.error.Error", "cause.$": "$.error.Cause"}})
+        error = sfn.Pass(self, states.MIX_ERROR, parameters={"mix.$": "$.mix", "failed": {"step": "error", "error.$": "$.error.Error", "cause.$": "$.error.Cause"}})
         # The mix's training or evaluation job would run on after its iteration ends: stop it
         # (CleanUpRun with this mix only), then record the error; a stop that fails still records it.
-        stop = invoke(self, self.functions["CleanUpRun"], steps.STOP_MIX, result_path="$.stopped", payload=sfn.TaskInput.from_object(
+        stop = invoke(self, self.functions["CleanUpRun"], states.STOP_MIX, result_path="$.stopped", payload=sfn.TaskInput.from_object(
             {"run.$": "$.run", "plan.$": "$.plan", "mix.$": "$.mix", "error.$": "$.error"}))
         stop.add_catch(error, errors=[sfn.Errors.ALL], result_path="$.stop_error")
         stop.next(error)
@@ -473,14 +474,14 @@ class FineTuningPipeline(Construct):
             task.add_catch(stop, errors=[sfn.Errors.ALL], result_path="$.error")
             return task
 
-        train = self._job_loop(steps.TRAIN, steps.WAIT_TRAINING, steps.CHECK_TRAINING, "training", "$.mix", "$.training", caught)
-        evaluate = self._job_loop(steps.EVALUATE, steps.WAIT_EVALUATION, steps.CHECK_EVALUATION, "evaluation", "$.mix", "$.evaluation", caught)
-        result = sfn.Pass(self, steps.MIX_RESULT, parameters={"mix.$": "$.mix", "training.$": "$.training", "evaluation.$": "$.evaluation"})
-        for step, status, done, wait, after in (("training", "$.training", steps.TRAINING_DONE, steps.WAIT_TRAINING, evaluate),
-                                                ("evaluation", "$.evaluation", steps.EVALUATION_DONE, steps.WAIT_EVALUATION, result)):
-            failed = sfn.Pass(self, steps.MIX_FAILED[step], parameters={
+        train = self._job_loop(states.TRAIN, states.WAIT_TRAINING, states.CHECK_TRAINING, "training", "$.mix", "$.training", caught)
+        evaluate = self._job_loop(states.EVALUATE, states.WAIT_EVALUATION, states.CHECK_EVALUATION, "evaluation", "$.mix", "$.evaluation", caught)
+        result = sfn.Pass(self, states.MIX_RESULT, parameters={"mix.$": "$.mix", "training.$": "$.training", "evaluation.$": "$.evaluation"})
+        for step, status, done, wait, after in (("training", "$.training", states.TRAINING_DONE, states.WAIT_TRAINING, evaluate),
+                                                ("evaluation", "$.evaluation", states.EVALUATION_DONE, states.WAIT_EVALUATION, result)):
+            failed = sfn.Pass(self, states.MIX_FAILED[step], parameters={
                 "mix.$": "$.mix", "failed": {"step": step, "job_name.$": f"{status}.job_name", "cause.$": f"{status}.failure_reason"}})
-            check = self._checks[steps.CHECK_TRAINING if step == "training" else steps.CHECK_EVALUATION]
+            check = self._checks[states.CHECK_TRAINING if step == "training" else states.CHECK_EVALUATION]
             check.next(sfn.Choice(self, done)
                        .when(sfn.Condition.string_equals(f"{status}.status", "Completed"), after)
                        .when(sfn.Condition.boolean_equals(f"{status}.done", True), failed)
@@ -506,8 +507,8 @@ class FineTuningPipeline(Construct):
         FAILED runs the clean-up from the execution's history and notifies. A FAILED execution
         has usually cleaned up already: doing it again is harmless, and it is not notified twice.
         https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html"""
-        environment = {"TOPIC_ARN": self.topic.topic_arn, "VALIDATE_STATE": steps.VALIDATE, "DEPLOY_STATE": steps.DEPLOY,
-                       "NOTIFY_FAILURE_STATE": steps.NOTIFY_FAILURE}
+        environment = {"TOPIC_ARN": self.topic.topic_arn, "VALIDATE_STATE": states.VALIDATE, "DEPLOY_STATE": states.DEPLOY,
+                       "NOTIFY_FAILURE_STATE": states.NOTIFY_FAILURE}
         # The endpoint namespace, to find a deployment that left no record.
         environment.update({key: value for key, value in self._serving_environment().items() if key in ("ENDPOINT_NAME_PREFIX", "ENDPOINT_OWNER_TAGS")})
         if self._training.cluster_name:

@@ -25,7 +25,7 @@ from constructs.pipeline_function import FunctionPlacement, build_function, invo
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 
-from pipeline import steps
+from openforge_contract import states
 from security.acknowledgements import acknowledge
 from sanitiser.plan import DEFAULT_SHARD_BYTES
 from stacks.lambda_packaging import RUNTIME, shared_layer_code
@@ -130,18 +130,18 @@ class SanitisationWorkflow(Construct):
         apply_defaults = sfn.Pass(self, "Apply defaults", parameters={
             "job.$": f"States.JsonMerge(States.StringToJson('{json.dumps(defaults)}'), $, false)",
         }, output_path="$.job")
-        states = self.build_states(self, job="$", results="$", summary="sanitisation", max_concurrency=max_concurrency)
+        sanitisation = self.build_states(self, job="$", results="$", summary="sanitisation", max_concurrency=max_concurrency)
         verdict = (
-            sfn.Choice(self, steps.QUARANTINE_CHECK)
+            sfn.Choice(self, states.QUARANTINE_CHECK)
             .when(sfn.Condition.boolean_equals("$.sanitisation.passed", True), sfn.Succeed(self, "Sanitised"))
-            .otherwise(sfn.Fail(self, steps.QUARANTINE_EXCEEDED, error="QuarantineLimitExceeded", cause_path="$.sanitisation.cause"))
+            .otherwise(sfn.Fail(self, states.QUARANTINE_EXCEEDED, error="QuarantineLimitExceeded", cause_path="$.sanitisation.cause"))
         )
         log_group = logs.LogGroup(self, "StateMachineLogs", encryption_key=self._logs_key, retention=self._retention)
         machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=name,
-            definition_body=sfn.DefinitionBody.from_chainable(apply_defaults.next(states.chain).next(verdict)),
+            definition_body=sfn.DefinitionBody.from_chainable(apply_defaults.next(sanitisation.chain).next(verdict)),
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
         )
@@ -160,7 +160,7 @@ class SanitisationWorkflow(Construct):
         output = {"bucket": self._datasets.name, "prefix.$": field("output_prefix")}
         plan_function, shard_function, summary_function = (self._seen_from(scope, function) for function in
                                                            (self.plan_function, self.shard_function, self.summary_function))
-        plan = invoke(scope, plan_function, steps.PLAN_SHARDS,
+        plan = invoke(scope, plan_function, states.PLAN_SHARDS,
                       payload=sfn.TaskInput.from_object({"bucket": self._datasets.name, "input_prefix.$": field("input_prefix"),
                                                          "output_prefix.$": field("output_prefix"), "shard_bytes.$": field("shard_bytes")}),
                       result_path=at("plan"))
@@ -168,7 +168,7 @@ class SanitisationWorkflow(Construct):
         stack = Stack.of(scope)
         shards = sfn.DistributedMap(
             scope,
-            steps.SANITISE,
+            states.SANITISE,
             item_reader=PlanItemReader(datasets, sfn.JsonPath.string_at(f"{at('plan')}.manifest_key"),
                                        f"arn:{stack.partition}:s3:::{self._datasets.name}/{PLAN_MANIFESTS}", self._datasets.encryption_key.key_arn),
             item_selector={
@@ -186,8 +186,8 @@ class SanitisationWorkflow(Construct):
                                                 self._bucket_ref.objects(stack, MAP_RESULTS_PREFIX), self._datasets.encryption_key.key_arn),
             result_path=at("map_run"),
         )
-        shards.item_processor(invoke(scope, shard_function, steps.SANITISE_SHARD))
-        summarise = invoke(scope, summary_function, steps.SUMMARISE_SANITISATION,
+        shards.item_processor(invoke(scope, shard_function, states.SANITISE_SHARD))
+        summarise = invoke(scope, summary_function, states.SUMMARISE_SANITISATION,
                            payload=sfn.TaskInput.from_object({"output": output, "max_quarantine_percent.$": field("max_quarantine_percent")}),
                            result_path=at(summary))
         return SanitisationStates(chain=plan.next(shards).next(summarise), tasks=(plan, shards, summarise))

@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 
 from hyperpod_jobs import sagemaker_limits
 
-from openforge_lambda.instance_catalogue import NVIDIA, UnknownInstanceType, lookup, volume_kms_key_allowed
+from openforge_contract.instance_catalogue import NVIDIA, UnknownInstanceType, lookup, volume_kms_key_allowed
 from openforge_lambda.polling import seconds_since
 from openforge_lambda.settings import FieldError, required, required_list
 from openforge_lambda.training_job import TAG_NAMESPACE

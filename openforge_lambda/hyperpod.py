@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from hyperpod_jobs.spec import Allowed, JobSpec, JobStatus, SpecRefused, cancel_key, parse, slurm_status, spec_key, status_key
 
-from openforge_lambda.instance_catalogue import uses_neuron
+from openforge_contract.instance_catalogue import uses_neuron
 from openforge_lambda.settings import required, required_list
 from openforge_lambda.training_job import (
     JobPlan,

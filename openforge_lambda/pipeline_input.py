@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.validation import SchemaValidationError, va
 
 from hyperpod_jobs import sagemaker_limits
 
-from openforge_lambda import instance_catalogue as catalogue
+from openforge_contract import instance_catalogue as catalogue
 from openforge_lambda.settings import FieldError
 
 # Instance types the platform runs (the instance catalogue, which the CDK app reads too).

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 from hyperpod_jobs.spec import EVALUATE_COMMAND, STEPS, TRAIN_COMMAND
 
-from openforge_lambda.instance_catalogue import (UnknownInstanceType, training_volume_size_gb, uses_neuron, volume_kms_key_allowed,
+from openforge_contract.instance_catalogue import (UnknownInstanceType, training_volume_size_gb, uses_neuron, volume_kms_key_allowed,
                                                  volume_size_problem)
 from openforge_lambda.pipeline_input import curated_weights_hyperparameter
 from openforge_lambda.settings import FieldError, MissingSetting, required, required_list
@@ -35,7 +35,7 @@ VALIDATION_SETTINGS = {"max_steps": 5, "save_steps": 5, "logging_steps": 1}
 # A five-step smoke run still loads the model; past two hours it is stuck, not slow.
 VALIDATION_MAX_RUNTIME_SECONDS = 2 * 60 * 60
 # Room for a large base model, its merged copy and a checkpoint on the instance's volume; a type
-# with less local NVMe gets all of it (openforge_lambda.instance_catalogue.max_volume_size_gb).
+# with less local NVMe gets all of it (openforge_contract.instance_catalogue.max_volume_size_gb).
 VOLUME_SIZE_GB = 512
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 # The image's ENTRYPOINT is the launcher (SageMaker appends "train"); evaluation is another

@@ -59,7 +59,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from pipeline import steps
+from openforge_contract import states
 from pipeline.summary import ENDED_AS, failure_lines, key_values, summary_lines
 from pipeline.summary import percent as _percent
 
@@ -167,20 +167,20 @@ class JobLoop:
 
 
 JOB_LOOPS = {
-    steps.VALIDATION_RUN: JobLoop("validation_job", steps.CHECK_VALIDATION, "validation", "validation run"),
-    steps.TRAIN: JobLoop("training_job", steps.CHECK_TRAINING, "training", "training job"),
-    steps.EVALUATE: JobLoop("evaluation_job", steps.CHECK_EVALUATION, "evaluation", "evaluation job"),
-    steps.DEPLOY: JobLoop("deployment", steps.CHECK_ENDPOINT, "endpoint", "endpoint"),
+    states.VALIDATION_RUN: JobLoop("validation_job", states.CHECK_VALIDATION, "validation", "validation run"),
+    states.TRAIN: JobLoop("training_job", states.CHECK_TRAINING, "training", "training job"),
+    states.EVALUATE: JobLoop("evaluation_job", states.CHECK_EVALUATION, "evaluation", "evaluation job"),
+    states.DEPLOY: JobLoop("deployment", states.CHECK_ENDPOINT, "endpoint", "endpoint"),
 }
 POLLED_BY = {loop.check: start for start, loop in JOB_LOOPS.items()}
 # Not shown on their own: a job's Check is part of its start state's line, a mix's result is
 # in the summary, and a shard is one of many inside the Distributed Map.
-HIDDEN = {*POLLED_BY, steps.MIX_RESULT, steps.SANITISE_SHARD}
+HIDDEN = {*POLLED_BY, states.MIX_RESULT, states.SANITISE_SHARD}
 HIDDEN_TYPES = ("Wait", "Choice", "Succeed", "Fail")
 # Pass states that carry a cause worth a line: where they put it.
-PASS_CAUSES = {steps.QUARANTINE_EXCEEDED: ("error", "Cause"), steps.VALIDATION_FAILED: ("error", "Cause"),
-               steps.GATE_FAILED: ("failure", "cause"), steps.ENDPOINT_FAILED: ("failure", "cause"),
-               steps.MIX_ERROR: ("failed", "cause"), **{name: ("failed", "cause") for name in steps.MIX_FAILED.values()}}
+PASS_CAUSES = {states.QUARANTINE_EXCEEDED: ("error", "Cause"), states.VALIDATION_FAILED: ("error", "Cause"),
+               states.GATE_FAILED: ("failure", "cause"), states.ENDPOINT_FAILED: ("failure", "cause"),
+               states.MIX_ERROR: ("failed", "cause"), **{name: ("failed", "cause") for name in states.MIX_FAILED.values()}}
 
 
 @dataclass
@@ -298,7 +298,7 @@ class Progress:
         for record in [r for r in self._open if r.label == lane and r.failure and r.state_type != "Map"]:
             self._close(record, at, _failed(record.failure))
         # So may a failed Map: a state at the top level after it, without its exit, ends it.
-        if lane is None and name != steps.SANITISE_SHARD:
+        if lane is None and name != states.SANITISE_SHARD:
             for record in [r for r in self._open if r.state_type == "Map"]:
                 self._close(record, at, _failed(record.failure) if record.failure else "failed")
         if name in HIDDEN or state_type in HIDDEN_TYPES:
@@ -325,7 +325,7 @@ class Progress:
             self._open.remove(record)
             self._emit(_state_line(record, f": {_short(cause)}" if cause else ""))
         else:
-            if name == steps.PICK:
+            if name == states.PICK:
                 self.selection = output.get("selection")
             self._close(record, at, _outcome(name, output))
 
@@ -430,28 +430,28 @@ def training_job_text(name: str, detail: Mapping | None) -> str | None:
 
 
 def _outcome(name: str, output: Mapping) -> str:
-    if name == steps.VALIDATE:
+    if name == states.VALIDATE:
         if output.get("valid") is False:
             return f"invalid: {_short(_path(output, 'error', 'cause') or 'no cause given')}"
         return "done" + (f": {_run_in_words(output)}" if isinstance(output.get("plan"), Mapping) else "")
-    if name == steps.SUMMARISE_SANITISATION:
+    if name == states.SUMMARISE_SANITISATION:
         summary = _path(output, "sanitisation", "summary")
         if isinstance(summary, Mapping) and "lines_in" in summary:
             verdict = "" if summary.get("passed", True) else ", over the quarantine limit"
             return (f"done: {summary.get('lines_in')} lines in, {summary.get('clean')} clean, {summary.get('quarantined')} quarantined, "
                     f"{summary.get('duplicates')} duplicates{verdict}")
-    if name == steps.PICK:
+    if name == states.PICK:
         selection = output.get("selection")
         if isinstance(selection, Mapping):
             chosen = selection.get("chosen")
             if selection.get("passed") and isinstance(chosen, Mapping):
                 return f"done: gate passed, mix {_percent(chosen.get('customer_data_percent'))} chosen"
             return "done: no mix passed the gate"
-    if name == steps.CLEAN_UP:
+    if name == states.CLEAN_UP:
         stopped = _path(output, "failure", "stopped_jobs")
         if stopped:
             return f"done: stopped {', '.join(map(str, stopped))}"
-    if name == steps.ROLL_BACK:
+    if name == states.ROLL_BACK:
         actions = _path(output, "rollback", "actions")
         if actions:
             return f"done: {'; '.join(map(str, actions))}"
@@ -651,8 +651,8 @@ def stop(session, sfn, execution_arn: str, terminal: Terminal) -> int:
     from openforge_lambda.ended_execution import clean_up_execution
 
     environment = execution_arn.split(":")[6].removeprefix("OpenForge-").removesuffix("-FineTune")
-    result = clean_up_execution(session.client, execution_arn, {"Error": STOPPED_ERROR, "Cause": STOPPED_CAUSE}, validate_state=steps.VALIDATE,
-                                deploy_state=steps.DEPLOY, hyperpod_cluster=f"openforge-{environment}")
+    result = clean_up_execution(session.client, execution_arn, {"Error": STOPPED_ERROR, "Cause": STOPPED_CAUSE}, validate_state=states.VALIDATE,
+                                deploy_state=states.DEPLOY, hyperpod_cluster=f"openforge-{environment}")
     rows = [("Stopped jobs", ", ".join(result["stopped_jobs"]) or "none running")]
     rows += [("Removed", item) for item in result["removed"]]
     rows += [("Problem", problem) for problem in result["cleanup_problems"]]

@@ -7,7 +7,7 @@ With no ``--input`` it runs examples/pipeline-input-demo.json. It first writes w
 account would hold (``pipeline.demo_data``: a tiny base model, a raw ticket export with
 messy lines, the curated pool, the evaluation files) under ``WORK/s3/<bucket>/<key>``, then
 visits the state machine's steps (constructs/fine_tuning_pipeline.py) in its order, under
-the names in ``pipeline.steps``, each through the code the cloud runs:
+the names in ``openforge_contract.states``, each through the code the cloud runs:
 
     Validate the input         openforge_lambda.pipeline_input.normalise + run_plan.plan_run
     Sanitise the data          the sanitiser on the raw prefix -> sanitised/<job>/<execution>/clean/
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from pipeline import steps
+from openforge_contract import states
 from pipeline.demo_data import ARTIFACTS_BUCKET, DATASETS_BUCKET, DemoData, DemoSizes, write_demo_data
 from pipeline.local_s3 import LocalS3
 from pipeline.summary import key_values, summary_lines
@@ -72,9 +72,9 @@ class RunFailed(Exception):
 
 @dataclass
 class LocalRunResult:
-    visited: list[str]  # the work steps visited, in order (pipeline.steps names)
+    visited: list[str]  # the work steps visited, in order (openforge_contract.states names)
     succeeded: bool
-    end_state: str  # steps.SUCCEEDED, steps.FAILED or steps.INPUT_INVALID
+    end_state: str  # states.SUCCEEDED, states.FAILED or states.INPUT_INVALID
     error: dict | None  # {"error", "cause"} of a failed run
     summary: dict  # the execution's output (Summarise's shape) plus "local": where things are
     work: Path
@@ -192,25 +192,25 @@ class _Runner:
             return self.fail(failure)
         except Exception as error:  # a bug or an unreadable file: the Catch -> clean up -> Fail path
             self.console.say(traceback.format_exc().rstrip())
-            return self.fail(RunFailed(steps.FAILED, type(error).__name__, str(error)))
+            return self.fail(RunFailed(states.FAILED, type(error).__name__, str(error)))
         self.add_tracked_runs(summary)
         self.write_summary(summary)
         self.print_summary(summary)
-        self.console.say(f"[{self.console.clock()}] {steps.SUCCEEDED}")
-        return LocalRunResult(self.visited, True, steps.SUCCEEDED, None, summary, self.work)
+        self.console.say(f"[{self.console.clock()}] {states.SUCCEEDED}")
+        return LocalRunResult(self.visited, True, states.SUCCEEDED, None, summary, self.work)
 
     def fail(self, failure: RunFailed) -> LocalRunResult:
         if failure.clean_up:
-            with self.console.step(steps.CLEAN_UP, self.visited) as step:
+            with self.console.step(states.CLEAN_UP, self.visited) as step:
                 step["detail"] = "nothing left running (local jobs run to the end or are stopped on their timeout)"
         error = {"error": failure.error, "cause": failure.cause}
         summary = self.partial_summary(error)
         self.write_summary(summary)
         self.console.say("")
-        self.console.say(f"{steps.FAILED if failure.state != steps.INPUT_INVALID else steps.INPUT_INVALID}: {failure.error}")
+        self.console.say(f"{states.FAILED if failure.state != states.INPUT_INVALID else states.INPUT_INVALID}: {failure.error}")
         self.console.say(f"  {failure.cause}")
         self.console.say(f"  (work folder {_shown(self.work)}; logs in {_shown(self.work / 'logs')})")
-        end = steps.INPUT_INVALID if failure.state == steps.INPUT_INVALID else steps.FAILED
+        end = states.INPUT_INVALID if failure.state == states.INPUT_INVALID else states.FAILED
         return LocalRunResult(self.visited, False, end, error, summary, self.work)
 
     # --- the steps -----------------------------------------------------------------------
@@ -219,7 +219,7 @@ class _Runner:
         from openforge_lambda.pipeline_input import EnvironmentPolicy, PipelineInputError, normalise
         from openforge_lambda.run_plan import PlatformLocations, plan_run
 
-        with self.console.step(steps.VALIDATE, self.visited) as step:
+        with self.console.step(states.VALIDATE, self.visited) as step:
             config = environment_config(self.options.environment)
             policy = EnvironmentPolicy(
                 base_model_s3_uri=data.base_model_s3_uri, curated_data_s3_uri=data.curated_data_s3_uri,
@@ -239,35 +239,35 @@ class _Runner:
                 mixes = ", ".join(f"{mix['customer_data_percent']:g}%" for mix in plan["mixes"])
                 step["detail"] = f"{run['job_name']}, {run['method']}, mix {mixes}, run {plan['run_id']} ({self.options.environment}'s limits)"
         if not self.state["valid"]:
-            raise RunFailed(steps.INPUT_INVALID, "InvalidInput", self.state["error"]["cause"], clean_up=False)
+            raise RunFailed(states.INPUT_INVALID, "InvalidInput", self.state["error"]["cause"], clean_up=False)
 
     def sanitise(self) -> None:
         from pipeline.local_sanitise import sanitise
 
         plan = self.state["plan"]
         job, datasets = plan["sanitisation"], plan["buckets"]["datasets"]
-        with self.console.step(steps.SANITISE, self.visited) as step:
+        with self.console.step(states.SANITISE, self.visited) as step:
             summary = sanitise(self.store, datasets, job)
             self.state["sanitisation"] = {"summary": summary}
             step["failed"] = not summary["passed"]
             step["detail"] = (f"{summary['lines_in']} lines: {summary['clean']} clean, {summary['quarantined']} quarantined "
                               f"({summary['quarantined_percent']:.2f}%, limit {job['max_quarantine_percent']:g}%), {summary['duplicates']} duplicates")
         if not summary["passed"]:  # "Quarantined share within the limit?" -> "Too much data quarantined"
-            raise RunFailed(steps.FAILED, "QuarantineLimitExceeded", summary["cause"])
+            raise RunFailed(states.FAILED, "QuarantineLimitExceeded", summary["cause"])
 
     def validation_run(self) -> None:
         from openforge_lambda.training_job import TrainingRequestRefused
 
         plan = self.state["plan"]
-        with self.console.step(steps.VALIDATION_RUN, self.visited) as step:
+        with self.console.step(states.VALIDATION_RUN, self.visited) as step:
             try:
                 check = self.job("validation", plan["mixes"][0])
             except TrainingRequestRefused as error:  # the Lambda raised: Catch -> clean up -> Fail
-                raise RunFailed(steps.FAILED, "TrainingRequestRefused", str(error)) from None
+                raise RunFailed(states.FAILED, "TrainingRequestRefused", str(error)) from None
             self.state["validation"] = check
             step.update(detail=self.job_detail(check), failed=check["status"] != "Completed")
         if check["status"] != "Completed":
-            raise RunFailed(steps.FAILED, "ValidationRunFailed", check["failure_reason"] or "the validation run failed")
+            raise RunFailed(states.FAILED, "ValidationRunFailed", check["failure_reason"] or "the validation run failed")
 
     def mixes(self) -> None:
         """Each mix in turn (the state machine's Map runs them in parallel); a failed mix is a
@@ -281,7 +281,7 @@ class _Runner:
         from openforge_lambda.training_job import TrainingRequestRefused
 
         outcome = {"mix": mix}
-        for name, step_kind in ((steps.TRAIN, "training"), (steps.EVALUATE, "evaluation")):
+        for name, step_kind in ((states.TRAIN, "training"), (states.EVALUATE, "evaluation")):
             with self.console.step(name, self.visited) as step:
                 try:
                     check = self.job(step_kind, mix)
@@ -297,21 +297,21 @@ class _Runner:
     def pick(self) -> None:
         from openforge_lambda.selection import pick
 
-        with self.console.step(steps.PICK, self.visited) as step:
+        with self.console.step(states.PICK, self.visited) as step:
             selection = pick(self.store.client(), self.state["run"], self.state["plan"], self.state["results"], kms_key_id="local-no-kms")
             self.state["selection"] = selection
             step.update(detail=_first_sentence(selection["cause"]), failed=not selection["passed"])
         if not selection["passed"]:
-            raise RunFailed(steps.GATE_FAILED, selection["error"], selection["cause"], clean_up=False)
+            raise RunFailed(states.GATE_FAILED, selection["error"], selection["cause"], clean_up=False)
 
     def deploy(self) -> None:
         run, plan = self.state["run"], self.state["plan"]
         if not run["deploy"]["enabled"]:
             self.state["endpoint"] = {"status": "not requested"}
-            self.console.say(f"[{self.console.clock()}]   {steps.NO_DEPLOYMENT}")
+            self.console.say(f"[{self.console.clock()}]   {states.NO_DEPLOYMENT}")
             return
         chosen = self.state["selection"]["chosen"]
-        with self.console.step(steps.DEPLOY, self.visited) as step:
+        with self.console.step(states.DEPLOY, self.visited) as step:
             smoke = smoke_test(self.store.path(chosen["model_s3_uri"]), self.store.path(plan["evaluation_data_s3_uri"]), self.options.threads)
             self.state["deployment"] = {"endpoint_name": plan["endpoint_name"], "model_data_s3_uri": chosen["model_s3_uri"],
                                         "instance_type": run["deploy"]["instance_type"]}
@@ -324,7 +324,7 @@ class _Runner:
             self.console.detail(f"reference: {_one_line(smoke['reference'])}")
 
     def summarise(self) -> dict:
-        with self.console.step(steps.SUMMARISE, self.visited):
+        with self.console.step(states.SUMMARISE, self.visited):
             state = self.state
             summary = {  # the state machine's Summarise (a Pass state) in the same shape
                 "job_name": state["run"]["job_name"],
@@ -359,14 +359,14 @@ class _Runner:
 
         run, plan = self.state["run"], self.state["plan"]
         if run["compute"]["target"] != "training-job":
-            raise RunFailed(steps.FAILED, "LocalRunRefused", f"compute.target: {run['compute']['target']} runs on the environment's "
+            raise RunFailed(states.FAILED, "LocalRunRefused", f"compute.target: {run['compute']['target']} runs on the environment's "
                                                             "HyperPod cluster; the local runner runs training-job targets only")
         request = training_job_request(step_kind, run, plan, mix, self.environment())
         self.console.detail(f"job {request['TrainingJobName']}: log {_shown(self.work / 'logs' / (request['TrainingJobName'] + '.log'))}")
         try:
             job = run_job(request, self.store, self.work, LocalJobSettings(threads=self.options.threads))
         except LocalRunRefused as error:
-            raise RunFailed(steps.FAILED, "LocalRunRefused", f"{request['TrainingJobName']}: {error}") from None
+            raise RunFailed(states.FAILED, "LocalRunRefused", f"{request['TrainingJobName']}: {error}") from None
         self.jobs.append((step_kind, job))
         if job.status != "Completed":
             self.console.detail(f"{job.status}: {job.failure_reason}")
@@ -452,7 +452,7 @@ class _Runner:
         (self.work / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
     def print_summary(self, summary: dict) -> None:
-        for line in ["", f"=== {summary['job_name']}, execution {summary['execution_name']}: {steps.SUCCEEDED} ===", "",
+        for line in ["", f"=== {summary['job_name']}, execution {summary['execution_name']}: {states.SUCCEEDED} ===", "",
                      *summary_lines(summary), *local_lines(summary)]:
             self.console.say(line)
 

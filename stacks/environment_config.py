@@ -11,7 +11,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from openforge_lambda import instance_catalogue as catalogue
+from openforge_contract import instance_catalogue as catalogue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Instance types the platform knows how to run, from the instance catalogue the Lambdas read

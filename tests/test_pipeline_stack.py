@@ -13,7 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipeline import run_limits, steps
+from pipeline import run_limits
+from openforge_contract import states
 from stacks.environment_config import load_environment
 from tests.conftest import CONTEXT
 from tests.iam_policy import ALLOW, Request
@@ -185,21 +186,21 @@ def test_the_notifications_topic_is_encrypted_with_our_key(env):
 
 
 def test_every_step_that_can_fail_is_caught_and_every_state_is_named_from_the_steps_module(env):
-    states = all_states(definition(pipeline(env))["States"])
-    names = {value for key, value in vars(steps).items() if key.isupper() and isinstance(value, str)}
-    names |= set(steps.MIX_FAILED.values())
-    assert set(states) == names
+    named = all_states(definition(pipeline(env))["States"])
+    names = {value for key, value in vars(states).items() if key.isupper() and isinstance(value, str)}
+    names |= set(states.MIX_FAILED.values())
+    assert set(named) == names
     top_level = definition(pipeline(env))["States"]
-    for name, state in states.items():
+    for name, state in named.items():
         # A failed shard fails the sanitisation map, which is caught.
-        if state["Type"] not in ("Task", "Map") or name in (steps.NOTIFY_FAILURE, steps.NOTIFY_SUCCESS, steps.SANITISE_SHARD):
+        if state["Type"] not in ("Task", "Map") or name in (states.NOTIFY_FAILURE, states.NOTIFY_SUCCESS, states.SANITISE_SHARD):
             continue
         [catch] = state["Catch"]
         inside_map = name not in top_level
-        expected = {steps.CLEAN_UP: steps.CLEAN_UP_FAILED, steps.STOP_MIX: steps.MIX_ERROR}.get(
-            name, steps.STOP_MIX if inside_map else steps.CLEAN_UP)
+        expected = {states.CLEAN_UP: states.CLEAN_UP_FAILED, states.STOP_MIX: states.MIX_ERROR}.get(
+            name, states.STOP_MIX if inside_map else states.CLEAN_UP)
         assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == expected, name
-    assert top_level[steps.CLEAN_UP_FAILED]["Next"] == steps.NOTIFY_FAILURE
+    assert top_level[states.CLEAN_UP_FAILED]["Next"] == states.NOTIFY_FAILURE
 
 
 def environment_of(env):
@@ -232,7 +233,7 @@ def test_an_execution_that_ends_unfinished_is_cleaned_up_by_an_eventbridge_rule(
     log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     assert template.find_resources("AWS::Logs::LogGroup")[log_group]["Properties"]["LogGroupName"].endswith("/clean_up_ended_run")
     assert function["Properties"]["VpcConfig"]["SubnetIds"] and function["Properties"]["KmsKeyArn"]
-    assert function["Properties"]["Environment"]["Variables"]["NOTIFY_FAILURE_STATE"] == steps.NOTIFY_FAILURE
+    assert function["Properties"]["Environment"]["Variables"]["NOTIFY_FAILURE_STATE"] == states.NOTIFY_FAILURE
     history = [s for s in statements(template) if "states:GetExecutionHistory" in actions(s)]
     assert [sorted(actions(s)) for s in history] == [["states:DescribeExecution", "states:GetExecutionHistory"]]
     assert ":execution:OpenForge-" in json.dumps(history[0]["Resource"]) and "-FineTune:*" in json.dumps(history[0]["Resource"])
@@ -251,10 +252,10 @@ def test_the_start_functions_may_describe_only_this_state_machines_executions(en
         assert [actions(s) for s in described] == [["states:DescribeExecution"]], name
         resource = json.dumps(described[0]["Resource"])
         assert f":execution:{machine}:*" in resource and resource.count("*") == 1, name
-    states = all_states(definition(template)["States"])
-    starts = [states[name] for name in (steps.VALIDATION_RUN, steps.TRAIN, steps.EVALUATE, steps.DEPLOY)]
+    machine_states = all_states(definition(template)["States"])
+    starts = [machine_states[name] for name in (states.VALIDATION_RUN, states.TRAIN, states.EVALUATE, states.DEPLOY)]
     assert all(state["Parameters"]["execution_arn.$"] == "$$.Execution.Id" for state in starts)
-    allowance = states[steps.CHECK_ENDPOINT]["Parameters"]["allowance"]
+    allowance = machine_states[states.CHECK_ENDPOINT]["Parameters"]["allowance"]
     assert allowance == {"started.$": "$.deployment.started_at", "seconds": run_limits.DEPLOYMENT_SECONDS}
 
 
@@ -355,7 +356,7 @@ def run_pipeline(synthesised: Synthesised, results: list[dict], execution_input:
 
 
 def _with_map_concurrency(body: dict, concurrency: int) -> dict:
-    body["States"][steps.MIXES]["MaxConcurrency"] = concurrency
+    body["States"][states.MIXES]["MaxConcurrency"] = concurrency
     return body
 
 
@@ -373,7 +374,7 @@ def test_a_run_goes_from_raw_data_to_a_private_endpoint_and_says_what_it_did(syn
                                          picked(True), DEPLOYED, in_service])
     assert outcome["described"]["status"] == "SUCCEEDED", failure(outcome)
     visited = entered_states(outcome["history"])
-    assert [name for name in visited if name in steps.WORK_STEPS] == list(steps.WORK_STEPS), "the local runner reports this same order"
+    assert [name for name in visited if name in states.WORK_STEPS] == list(states.WORK_STEPS), "the local runner reports this same order"
     summary = json.loads(outcome["described"]["output"])
     assert summary["job_name"] == "tickets" and summary["execution_name"] == EXECUTION
     assert summary["sanitisation"]["clean"] == 9 and summary["selection"]["passed"] and summary["endpoint"]["status"] == "InService"
@@ -396,7 +397,7 @@ def test_a_bad_input_stops_at_the_first_state_with_the_field_named(synthesised):
     outcome = run_pipeline(synthesised, [{"valid": False, "error": {"field": "mixing.customer_data_percent", "cause": cause}}])
     assert failure(outcome) == {"error": "InvalidInput", "cause": cause}
     assert len(lambda_inputs(outcome["history"])) == 1, "nothing ran after the input check"
-    assert entered_states(outcome["history"]) == [steps.VALIDATE, steps.INPUT_VALID, steps.INPUT_INVALID]
+    assert entered_states(outcome["history"]) == [states.VALIDATE, states.INPUT_VALID, states.INPUT_INVALID]
 
 
 def test_too_much_quarantined_data_stops_before_training_and_is_cleaned_up_and_notified(synthesised):
@@ -407,7 +408,7 @@ def test_too_much_quarantined_data_stops_before_training_and_is_cleaned_up_and_n
     assert cleanup["error"] == {"Error": "QuarantineLimitExceeded", "Cause": worded["cause"]}
     assert cleanup["sanitisation"]["summary"]["passed"] is False
     assert cleanup["plan"]["execution_name"] == EXECUTION
-    assert steps.VALIDATION_RUN not in entered_states(outcome["history"])
+    assert states.VALIDATION_RUN not in entered_states(outcome["history"])
     assert outcome["notifications"] == [worded]
 
 
@@ -420,7 +421,7 @@ def test_a_failed_validation_run_is_cleaned_up_and_notified_and_nothing_is_train
     assert failure(outcome) == {"error": "ValidationRunFailed", "cause": reason}
     cleanup = lambda_inputs(outcome["history"])[-1]
     assert cleanup["error"] == {"Error": "ValidationRunFailed", "Cause": reason} and cleanup["validation"]["status"] == "Failed"
-    assert steps.MIXES not in entered_states(outcome["history"]) and outcome["notifications"] == [worded]
+    assert states.MIXES not in entered_states(outcome["history"]) and outcome["notifications"] == [worded]
 
 
 def test_a_model_that_forgot_too_much_is_not_deployed(synthesised):
@@ -429,7 +430,7 @@ def test_a_model_that_forgot_too_much_is_not_deployed(synthesised):
     outcome = run_pipeline(synthesised, [plan, *sanitised(), started("validation", "v"), finished("validation", "v"), *trained_and_evaluated(mix),
                                          picked(False)])
     assert failure(outcome) == {"error": "ForgettingGateFailed", "cause": picked(False)["cause"]}
-    assert steps.DEPLOY not in entered_states(outcome["history"])
+    assert states.DEPLOY not in entered_states(outcome["history"])
     assert outcome["notifications"] == [{"error": "ForgettingGateFailed", "cause": picked(False)["cause"]}]
 
 
@@ -473,7 +474,7 @@ def test_a_mix_whose_check_raises_has_its_jobs_stopped_and_its_error_recorded(sy
                                          started("training", mix["training_job_name"]), raised("ThrottlingException", "Rate exceeded"),
                                          stopped, picked(False)])
     visited = entered_states(outcome["history"])
-    assert visited.index(steps.STOP_MIX) < visited.index(steps.MIX_ERROR) < visited.index(steps.PICK)
+    assert visited.index(states.STOP_MIX) < visited.index(states.MIX_ERROR) < visited.index(states.PICK)
     [stop] = [c for c in lambda_inputs(outcome["history"]) if "error" in c and "mix" in c]
     assert stop["mix"] == mix and stop["plan"] == plan["plan"] and stop["error"]["Error"] == "ThrottlingException"
     pick = next(c for c in lambda_inputs(outcome["history"]) if "results" in c)
@@ -486,7 +487,7 @@ def test_a_clean_up_that_fails_still_notifies_and_fails_the_run_with_the_origina
     assert failure(outcome) == {"error": "QuarantineLimitExceeded", "cause": cause}
     [notification] = outcome["notifications"]
     assert (notification["error"], notification["cause"], notification["cleanup_error"]["Error"]) == ("QuarantineLimitExceeded", cause, "Sandbox.Timedout")
-    assert entered_states(outcome["history"])[-3:] == [steps.CLEAN_UP_FAILED, steps.NOTIFY_FAILURE, steps.FAILED]
+    assert entered_states(outcome["history"])[-3:] == [states.CLEAN_UP_FAILED, states.NOTIFY_FAILURE, states.FAILED]
 
 
 def test_the_clean_up_of_an_aborted_execution_stops_its_job_and_notifies(synthesised, monkeypatch):
@@ -501,7 +502,7 @@ def test_the_clean_up_of_an_aborted_execution_stops_its_job_and_notifies(synthes
 
     monkeypatch.setattr(SageMakerResponse, "stop_training_job", _stop_training_job, raising=False)  # moto lacks it
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name, value in (("VALIDATE_STATE", steps.VALIDATE), ("DEPLOY_STATE", steps.DEPLOY), ("NOTIFY_FAILURE_STATE", steps.NOTIFY_FAILURE),
+    for name, value in (("VALIDATE_STATE", states.VALIDATE), ("DEPLOY_STATE", states.DEPLOY), ("NOTIFY_FAILURE_STATE", states.NOTIFY_FAILURE),
                         ("TOPIC_ARN", f"arn:aws:sns:{REGION}:{ACCOUNT}:notifications")):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("HYPERPOD_CLUSTER_NAME", raising=False)
@@ -509,7 +510,7 @@ def test_the_clean_up_of_an_aborted_execution_stops_its_job_and_notifies(synthes
     name = plan["plan"]["validation_job_name"]
     with mock_aws(config=MOTO_CONFIG):
         execution = run_pipeline(synthesised, [plan, *sanitised(), started("validation", name), in_progress("validation", name, 3600)],
-                                 until=steps.WAIT_VALIDATION)["execution_arn"]
+                                 until=states.WAIT_VALIDATION)["execution_arn"]
         sagemaker = boto3.client("sagemaker", region_name=REGION)
         environment = TrainingEnvironment("gpu-image", "neuron-image", f"arn:aws:iam::{ACCOUNT}:role/train", ("subnet-a",), ("sg-a",),
                                           f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k", "arn:mlflow", 3600)
@@ -549,7 +550,7 @@ def test_polling_cannot_reach_the_history_limit_in_any_environment(synthesised):
                                          in_progress("training", training), in_progress("training", training), in_progress("training", training),
                                          finished("training", training), started("evaluation", "e"), finished("evaluation", "e"), picked(False)])
     history = outcome["history"]
-    waits = [e["id"] for e in history if e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == steps.WAIT_TRAINING]
+    waits = [e["id"] for e in history if e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == states.WAIT_TRAINING]
     assert len(waits) == 3
     per_poll = {b - a for a, b in zip(waits, waits[1:])}
     [events_per_poll] = per_poll
