@@ -34,13 +34,14 @@ from constructs.private_network import PrivateNetwork
 from constructs.sanitisation_workflow import SanitisationWorkflow
 from hyperpod_jobs.spec import cancel_prefix, jobs_prefix, status_prefix
 
-from pipeline import run_limits
 from openforge_contract import states
+from openforge_contract.instance_catalogue import volume_kms_key_allowed
+from openforge_contract.s3_layout import DEFAULT_BASE_MODEL, DEFAULT_CURATED_DATA, DEFAULT_EVALUATION_DATA, REPORTS_PREFIX, TRAINING_PREFIX
+from pipeline import run_limits
 from security.acknowledgements import acknowledge
 from stacks.environment_config import EnvironmentConfig
 from stacks.permissions import KEY_CONDITION, OUTPUT_KMS_KEY, VOLUME_KMS_KEY, BucketRef, read_objects, read_write_objects, use_key, write_objects
 
-from openforge_contract.instance_catalogue import volume_kms_key_allowed  # isort: skip (on the path once stacks is imported)
 from openforge_lambda.training_job import TAG_JOB, TAG_NAMESPACE  # isort: skip
 
 # The statuses of an execution that ended without finishing (a FAILED one may have skipped its failure path).
@@ -119,9 +120,9 @@ class FineTuningPipeline(Construct):
             "POLL_SECONDS": str(config.pipeline.poll_seconds),
             "MAX_QUARANTINE_PERCENT": str(config.sanitisation.max_quarantine_percent),
             # Where the platform keeps what a run uses unless its input says otherwise (docs/pipeline-input.md).
-            "DEFAULT_BASE_MODEL_S3_URI": f"s3://{artifacts.name}/base-models/default/",
-            "DEFAULT_CURATED_DATA_S3_URI": f"s3://{datasets.name}/curated/",
-            "DEFAULT_EVALUATION_DATA_S3_URI": f"s3://{datasets.name}/evaluation/default/",
+            "DEFAULT_BASE_MODEL_S3_URI": f"s3://{artifacts.name}/{DEFAULT_BASE_MODEL}",
+            "DEFAULT_CURATED_DATA_S3_URI": f"s3://{datasets.name}/{DEFAULT_CURATED_DATA}",
+            "DEFAULT_EVALUATION_DATA_S3_URI": f"s3://{datasets.name}/{DEFAULT_EVALUATION_DATA}",
             "ENDPOINT_INSTANCE_TYPES": ",".join(config.serving.endpoint_instance_types),
         })
         training_environment = self._training_environment()
@@ -132,9 +133,9 @@ class FineTuningPipeline(Construct):
         self._allow_describe_execution(start)
         self._allow_training_jobs(self._function("CheckTrainingJob", "check_training_job", training_environment), start=False)
         pick = self._function("PickModel", "pick_model", {"OUTPUT_KMS_KEY_ID": artifacts.key_arn})
-        for prefix in ("training", "reports"):
+        for prefix in (TRAINING_PREFIX, REPORTS_PREFIX):
             read_objects(pick, artifacts, prefix)
-        read_write_objects(pick, artifacts, "reports")
+        read_write_objects(pick, artifacts, REPORTS_PREFIX)
         use_key(pick, artifacts.key_arn, encrypt=True)
         serving_environment = self._serving_environment()
         deploy = self._function("DeployEndpoint", "deploy_endpoint", serving_environment)
@@ -309,7 +310,7 @@ class FineTuningPipeline(Construct):
 
         stack = Stack.of(self)
         role = JobRole(self, "ServingRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description="Private inference endpoints of tuned models")
-        read_objects(role, self._artifacts, "training")
+        read_objects(role, self._artifacts, TRAINING_PREFIX)
         use_key(role, self._artifacts.key_arn, encrypt=False)
         use_key_for_volumes(role, self._artifacts.key_arn)
         manage_network_interfaces(role)

@@ -26,15 +26,11 @@ from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 
 from openforge_contract import states
+from openforge_contract.s3_layout import MAP_RESULTS_PREFIX, PLAN_MANIFESTS, SANITISATION_READS, SANITISATION_WRITES
 from security.acknowledgements import acknowledge
 from sanitiser.plan import DEFAULT_SHARD_BYTES
 from stacks.lambda_packaging import RUNTIME, shared_layer_code
 from stacks.permissions import BucketRef, read_objects, read_write_objects, use_key
-
-RAW_PREFIX = "raw"
-SANITISED_PREFIX = "sanitised"
-MAP_RESULTS_PREFIX = f"{SANITISED_PREFIX}/map-results"
-PLAN_MANIFESTS = f"{SANITISED_PREFIX}/*/plan/items.json"  # what plan_shards writes, one per execution
 
 
 def _objects_under_key(s3_actions: list[str], objects_arn: str, kms_actions: list[str], key_arn: str) -> list[iam.PolicyStatement]:
@@ -100,15 +96,16 @@ class SanitisationWorkflow(Construct):
         self._placement = FunctionPlacement(self.layer, network, self.security_group, logs_key, datasets.encryption_key, log_retention,
                                             f"/openforge/{state_machine_name}")
         self.shard_function = self._build_function("SanitiseShard", "sanitise_shard", shard_memory_mb, max_concurrency,
-                                                   reads=[RAW_PREFIX], writes=[SANITISED_PREFIX])
+                                                   reads=SANITISATION_READS, writes=SANITISATION_WRITES)
         self.roles["SanitiseShard"].allow(  # the comprehend_pii setting; reached through the VPC endpoint
             ["comprehend:DetectPiiEntities"], ["*"], why_wildcard="Comprehend's DetectPiiEntities has no resource type to scope to.")
         self.summary_function = self._build_function("SummariseSanitisation", "summarise_sanitisation", 3008, 2,
-                                                     reads=[], writes=[SANITISED_PREFIX])
-        self.plan_function = self._build_function("PlanShards", "plan_shards", 1024, 2, reads=[RAW_PREFIX], writes=[SANITISED_PREFIX])
+                                                     reads=(), writes=SANITISATION_WRITES)
+        self.plan_function = self._build_function("PlanShards", "plan_shards", 1024, 2, reads=SANITISATION_READS, writes=SANITISATION_WRITES)
         self.state_machine = self._build_state_machine(state_machine_name, max_concurrency, max_quarantine_percent)
 
-    def _build_function(self, function_id: str, folder: str, memory_mb: int, concurrency: int, *, reads: list[str], writes: list[str]) -> lambda_.Function:
+    def _build_function(self, function_id: str, folder: str, memory_mb: int, concurrency: int, *, reads: tuple[str, ...],
+                        writes: tuple[str, ...]) -> lambda_.Function:
         # A fixed name: the fine-tuning pipeline (another stack) invokes these by ARN, with no export.
         name = self.function_names[function_id] = f"{self.state_machine_name}-{folder}"
         function, role = build_function(self, function_id, folder, self._placement, memory_mb=memory_mb, concurrency=concurrency,
@@ -119,7 +116,7 @@ class SanitisationWorkflow(Construct):
         for prefix in writes:
             read_write_objects(role, self._bucket_ref, prefix)
         stack = Stack.of(self)
-        role.allow(["s3:ListBucket"], [self._bucket_ref.arn(stack)], conditions={"StringLike": {"s3:prefix": [f"{p}/*" for p in reads + writes]}})
+        role.allow(["s3:ListBucket"], [self._bucket_ref.arn(stack)], conditions={"StringLike": {"s3:prefix": [f"{p}/*" for p in (*reads, *writes)]}})
         role.allow(["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], [self._bucket_ref.objects(stack, p) for p in writes],
                    why_wildcard="Multipart uploads of outputs under the prefix this function writes.")
         use_key(role, self._datasets.encryption_key.key_arn, encrypt=True)

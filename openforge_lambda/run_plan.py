@@ -15,6 +15,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from openforge_contract.s3_layout import (BASE_MODELS_PREFIX, CHECKPOINTS_PREFIX, CLEAN_OUTPUT, CURATED_PREFIX, EVALUATION_PREFIX, RAW_PREFIX,
+                                          REPORTS_PREFIX, SANITISED_PREFIX, TRAINING_PREFIX)
+
 from openforge_lambda.pipeline_input import SAGEMAKER_NAME_PATTERN, PipelineInputError, is_tag_value, percent_label
 from openforge_lambda.s3_streams import split_s3_uri
 from sanitiser.plan import DEFAULT_SHARD_BYTES
@@ -22,16 +25,6 @@ from sanitiser.plan import DEFAULT_SHARD_BYTES
 HASH_LENGTH = 8
 DEFAULT_POLL_SECONDS = 60
 DEFAULT_MAX_QUARANTINE_PERCENT = 5.0
-# The prefixes the training role and the sanitisation functions may use (stacks/compute_stack.py,
-# constructs/sanitisation_workflow.py); a test keeps them equal.
-RAW_PREFIX = "raw"
-SANITISED_PREFIX = "sanitised"
-CURATED_PREFIX = "curated"
-EVALUATION_PREFIX = "evaluation"
-BASE_MODELS_PREFIX = "base-models"
-TRAINING_PREFIX = "training"
-CHECKPOINTS_PREFIX = "checkpoints"
-REPORTS_PREFIX = "reports"
 
 
 @dataclass(frozen=True)
@@ -132,7 +125,7 @@ def plan_run(run: Mapping, execution_name: str, platform: PlatformLocations) -> 
         # What the sanitisation states read (the same job the standalone sanitisation machine takes).
         "sanitisation": {"input_prefix": raw_key if raw_key.endswith("/") else raw_key + "/", "output_prefix": sanitised,
                          "settings": {}, "max_quarantine_percent": platform.max_quarantine_percent, "shard_bytes": DEFAULT_SHARD_BYTES},
-        "customer_data_s3_uri": f"s3://{datasets}/{sanitised}clean/",
+        "customer_data_s3_uri": f"s3://{datasets}/{sanitised}{CLEAN_OUTPUT}/",
         "evaluation_data_s3_uri": run["evaluation"]["data_s3_uri"],
         "validation_job_name": f"{job}-val-{digest}",
         "mixes": mixes,

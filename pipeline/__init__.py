@@ -1,2 +1,2 @@
-"""The fine-tuning pipeline outside CDK: its state names, the local runner behind `make
-demo`, and the command-line client."""
+"""The fine-tuning pipeline outside CDK: the local runner behind `make demo`, and the
+command-line client."""

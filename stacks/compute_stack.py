@@ -21,7 +21,8 @@ from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 from hyperpod_jobs.spec import cancel_prefix, jobs_prefix, status_prefix
 
-from sanitiser.shard import CLEAN_OUTPUT, OUTPUT_KINDS
+from openforge_contract.s3_layout import (CLEAN_OUTPUT, LIFECYCLE_PREFIX, SANITISED_PREFIX, TRAINING_READS_ARTIFACTS, TRAINING_READS_DATASETS,
+                                          TRAINING_WRITES_ARTIFACTS, WITHHELD_OUTPUTS)
 from security.acknowledgements import acknowledge
 from stacks.environment_config import EnvironmentConfig
 from stacks.permissions import (
@@ -40,17 +41,9 @@ from stacks.permissions import (
 )
 from training_container.base_images import BASE_IMAGES
 
-LIFECYCLE_PREFIX = "platform/hyperpod-lifecycle"
 LIFECYCLE_SCRIPTS_DIR = "lifecycle_scripts"
 # The submitter package, copied next to the lifecycle scripts (on_create.sh installs it).
 HYPERPOD_JOBS_PACKAGE = "hyperpod_jobs"
-# Prefixes in the buckets that training reads and writes (the pipeline fills them).
-DATASET_PREFIXES = ("curated", "evaluation")
-# Of the sanitiser's output, training reads only the clean lines: quarantine files hold the
-# raw, unscrubbed lines the sanitiser refused.
-SANITISED_PREFIX = "sanitised"
-ARTIFACT_READ_PREFIXES = ("base-models",)
-ARTIFACT_WRITE_PREFIXES = ("training", "checkpoints", "reports")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAINING_CONTAINER_DIR = REPO_ROOT / "training_container"
 # The build context is the repository, narrowed to what the image copies.
@@ -108,12 +101,14 @@ class ComputeStack(Stack):
         }
 
     def _grant_training_access(self, role: JobRole, datasets: BucketRef, artifacts: BucketRef, tracking_server_arn: str) -> None:
-        read_clean_outputs(role, datasets, SANITISED_PREFIX, clean=CLEAN_OUTPUT, withheld=tuple(kind for kind in OUTPUT_KINDS if kind != CLEAN_OUTPUT))
-        for prefix in DATASET_PREFIXES:
+        # Of the sanitiser's output, training reads only the clean lines: quarantine files hold
+        # the raw, unscrubbed lines the sanitiser refused.
+        read_clean_outputs(role, datasets, SANITISED_PREFIX, clean=CLEAN_OUTPUT, withheld=WITHHELD_OUTPUTS)
+        for prefix in TRAINING_READS_DATASETS:
             read_objects(role, datasets, prefix)
-        for prefix in ARTIFACT_READ_PREFIXES:
+        for prefix in TRAINING_READS_ARTIFACTS:
             read_objects(role, artifacts, prefix)
-        for prefix in ARTIFACT_WRITE_PREFIXES:
+        for prefix in TRAINING_WRITES_ARTIFACTS:
             read_write_objects(role, artifacts, prefix)
         use_key(role, datasets.key_arn, encrypt=False)
         use_key(role, artifacts.key_arn, encrypt=True)

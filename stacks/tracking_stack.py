@@ -7,10 +7,9 @@ from constructs import Construct
 from constructs.mlflow_tracking_server import MlflowTrackingServer
 from constructs.private_bucket import PrivateBucket
 
+from openforge_contract.s3_layout import MLFLOW_PREFIX
 from stacks.environment_config import EnvironmentConfig
 from stacks.permissions import BucketRef, read_write_objects, use_key
-
-MLFLOW_PREFIX = "mlflow"
 
 
 class TrackingStack(Stack):
