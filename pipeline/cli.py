@@ -59,7 +59,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from openforge_contract import states
+from openforge_contract import execution_data, naming, states
+from openforge_contract.execution_data import (DEPLOYMENT_LOOP, ERROR, FAILED, FAILURE, MIX, PLAN, ROLLBACK, RUN, SANITISATION, SANITISATION_SUMMARY,
+                                               SELECTION, VALID, JobLoop)
 from pipeline.summary import ENDED_AS, failure_lines, key_values, summary_lines
 from pipeline.summary import percent as _percent
 
@@ -129,7 +131,7 @@ def state_machine_arn(env: str, cdk_json: Path = CDK_JSON) -> str:
     account, region = environments[env].get("account"), environments[env].get("region")
     if not account or not region:
         raise UsageError(f"{cdk_json.name}: environments.{env} has no account or region")
-    return f"arn:{partition_of(region)}:states:{region}:{account}:stateMachine:OpenForge-{env}-FineTune"
+    return f"arn:{partition_of(region)}:states:{region}:{account}:stateMachine:{naming.fine_tuning_state_machine(env)}"
 
 
 def execution_name(job_name: str, now: datetime) -> str:
@@ -156,31 +158,18 @@ def console_url(execution_arn: str) -> str:
 # Progress: the execution's history as lines a person reads
 
 
-@dataclass(frozen=True)
-class JobLoop:
-    """A state that starts something, and the Wait/Check/Choice loop that polls it."""
-
-    started: str  # where the start state puts the job's name (its result path)
-    check: str  # the Check state
-    status: str  # where the Check state puts the status
-    kind: str  # what the job is, in words
-
-
-JOB_LOOPS = {
-    states.VALIDATION_RUN: JobLoop("validation_job", states.CHECK_VALIDATION, "validation", "validation run"),
-    states.TRAIN: JobLoop("training_job", states.CHECK_TRAINING, "training", "training job"),
-    states.EVALUATE: JobLoop("evaluation_job", states.CHECK_EVALUATION, "evaluation", "evaluation job"),
-    states.DEPLOY: JobLoop("deployment", states.CHECK_ENDPOINT, "endpoint", "endpoint"),
-}
+# The states that start something, and the Wait/Check/Choice loops that poll it.
+JOB_LOOPS = {loop.start: loop for loop in execution_data.JOB_LOOPS}
+KINDS = {states.VALIDATION_RUN: "validation run", states.TRAIN: "training job", states.EVALUATE: "evaluation job", states.DEPLOY: "endpoint"}
 POLLED_BY = {loop.check: start for start, loop in JOB_LOOPS.items()}
 # Not shown on their own: a job's Check is part of its start state's line, a mix's result is
 # in the summary, and a shard is one of many inside the Distributed Map.
 HIDDEN = {*POLLED_BY, states.MIX_RESULT, states.SANITISE_SHARD}
 HIDDEN_TYPES = ("Wait", "Choice", "Succeed", "Fail")
 # Pass states that carry a cause worth a line: where they put it.
-PASS_CAUSES = {states.QUARANTINE_EXCEEDED: ("error", "Cause"), states.VALIDATION_FAILED: ("error", "Cause"),
-               states.GATE_FAILED: ("failure", "cause"), states.ENDPOINT_FAILED: ("failure", "cause"),
-               states.MIX_ERROR: ("failed", "cause"), **{name: ("failed", "cause") for name in states.MIX_FAILED.values()}}
+PASS_CAUSES = {states.QUARANTINE_EXCEEDED: (ERROR, "Cause"), states.VALIDATION_FAILED: (ERROR, "Cause"),
+               states.GATE_FAILED: (FAILURE, "cause"), states.ENDPOINT_FAILED: (FAILURE, "cause"),
+               states.MIX_ERROR: (FAILED, "cause"), **{name: (FAILED, "cause") for name in states.MIX_FAILED.values()}}
 
 
 @dataclass
@@ -326,33 +315,34 @@ class Progress:
             self._emit(_state_line(record, f": {_short(cause)}" if cause else ""))
         else:
             if name == states.PICK:
-                self.selection = output.get("selection")
+                self.selection = output.get(SELECTION)
             self._close(record, at, _outcome(name, output))
 
     def _job_started(self, record: Record, loop: JobLoop, started, at: datetime) -> None:
         started = started if isinstance(started, Mapping) else {}
-        if loop.status == "endpoint":
+        if loop is DEPLOYMENT_LOOP:
             name = started.get("endpoint_name") or "?"
-            record.job = Job(name, loop.kind, None, record.label)
+            record.job = Job(name, KINDS[loop.start], None, record.label)
             action = started.get("action") or "deploying"
             self._emit(_detail_line(record.depth, f"endpoint {name}: {action}, model {started.get('model_name') or '?'}"))
             return
         name, target = started.get("job_name") or "?", started.get("target")
-        record.job = Job(name, loop.kind, target, record.label)
+        record.job = Job(name, KINDS[loop.start], target, record.label)
         where = {"training-job": "SageMaker training job", "hyperpod": "Slurm job on the HyperPod cluster"}.get(target, target or "job")
-        self._emit(_detail_line(record.depth, f"{loop.kind} {name} started ({where})"))
+        self._emit(_detail_line(record.depth, f"{KINDS[loop.start]} {name} started ({where})"))
 
     def _checked(self, record: Record | None, loop: JobLoop, output: Mapping, at: datetime) -> None:
         status = output.get(loop.status)
         if record is None or not isinstance(status, Mapping):
             return
-        job = record.job or Job(str(status.get("job_name") or status.get("endpoint_name") or "?"), loop.kind, status.get("target"), record.label)
+        job = record.job or Job(str(status.get("job_name") or status.get("endpoint_name") or "?"), KINDS[loop.start], status.get("target"),
+                                record.label)
         record.job = job
-        settled = status.get("settled") if loop.status == "endpoint" else status.get("done") or status.get("status") == "Completed"
+        settled = status.get("settled") if loop is DEPLOYMENT_LOOP else status.get("done") or status.get("status") == "Completed"
         if status.get("status") != job.status and not settled:  # a settled status is in the state's closing line
             job.status = status.get("status")
             self._emit(_detail_line(record.depth, f"{job.name}: {job.status}"))
-        if loop.status == "endpoint":
+        if loop is DEPLOYMENT_LOOP:
             if status.get("in_service"):
                 self._close(record, at, f"done: endpoint {job.name} in service")
             elif status.get("settled"):
@@ -431,35 +421,35 @@ def training_job_text(name: str, detail: Mapping | None) -> str | None:
 
 def _outcome(name: str, output: Mapping) -> str:
     if name == states.VALIDATE:
-        if output.get("valid") is False:
-            return f"invalid: {_short(_path(output, 'error', 'cause') or 'no cause given')}"
-        return "done" + (f": {_run_in_words(output)}" if isinstance(output.get("plan"), Mapping) else "")
+        if output.get(VALID) is False:
+            return f"invalid: {_short(_path(output, ERROR, 'cause') or 'no cause given')}"
+        return "done" + (f": {_run_in_words(output)}" if isinstance(output.get(PLAN), Mapping) else "")
     if name == states.SUMMARISE_SANITISATION:
-        summary = _path(output, "sanitisation", "summary")
+        summary = _path(output, SANITISATION, SANITISATION_SUMMARY)
         if isinstance(summary, Mapping) and "lines_in" in summary:
             verdict = "" if summary.get("passed", True) else ", over the quarantine limit"
             return (f"done: {summary.get('lines_in')} lines in, {summary.get('clean')} clean, {summary.get('quarantined')} quarantined, "
                     f"{summary.get('duplicates')} duplicates{verdict}")
     if name == states.PICK:
-        selection = output.get("selection")
+        selection = output.get(SELECTION)
         if isinstance(selection, Mapping):
             chosen = selection.get("chosen")
             if selection.get("passed") and isinstance(chosen, Mapping):
                 return f"done: gate passed, mix {_percent(chosen.get('customer_data_percent'))} chosen"
             return "done: no mix passed the gate"
     if name == states.CLEAN_UP:
-        stopped = _path(output, "failure", "stopped_jobs")
+        stopped = _path(output, FAILURE, "stopped_jobs")
         if stopped:
             return f"done: stopped {', '.join(map(str, stopped))}"
     if name == states.ROLL_BACK:
-        actions = _path(output, "rollback", "actions")
+        actions = _path(output, ROLLBACK, "actions")
         if actions:
             return f"done: {'; '.join(map(str, actions))}"
     return "done"
 
 
 def _run_in_words(output: Mapping) -> str:
-    run, plan = output.get("run") or {}, output["plan"]
+    run, plan = output.get(RUN) or {}, output[PLAN]
     mixes = [m.get("customer_data_percent") for m in plan.get("mixes") or [] if isinstance(m, Mapping)]
     text = f"{len(mixes)} mix{'es' if len(mixes) != 1 else ''} ({', '.join(_percent(p) for p in mixes)})"
     compute = run.get("compute") or {}
@@ -490,7 +480,7 @@ def _lane(document: str | None, previous) -> str | None:
     data = _json(document)
     if data is None:
         return previous[1] if previous else None
-    mix = data.get("mix") if isinstance(data, Mapping) else None
+    mix = data.get(MIX) if isinstance(data, Mapping) else None
     if isinstance(mix, Mapping) and "customer_data_percent" in mix:
         return f"mix {_percent(mix['customer_data_percent'])}"
     return None
@@ -650,9 +640,9 @@ def stop(session, sfn, execution_arn: str, terminal: Terminal) -> int:
     terminal.say(f"Stopped {execution_arn}")
     from openforge_lambda.ended_execution import clean_up_execution
 
-    environment = execution_arn.split(":")[6].removeprefix("OpenForge-").removesuffix("-FineTune")
+    environment = naming.environment_of_execution(execution_arn)
     result = clean_up_execution(session.client, execution_arn, {"Error": STOPPED_ERROR, "Cause": STOPPED_CAUSE}, validate_state=states.VALIDATE,
-                                deploy_state=states.DEPLOY, hyperpod_cluster=f"openforge-{environment}")
+                                deploy_state=states.DEPLOY, hyperpod_cluster=naming.cluster_name(environment))
     rows = [("Stopped jobs", ", ".join(result["stopped_jobs"]) or "none running")]
     rows += [("Removed", item) for item in result["removed"]]
     rows += [("Problem", problem) for problem in result["cleanup_problems"]]

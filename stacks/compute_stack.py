@@ -21,6 +21,7 @@ from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 from hyperpod_jobs.spec import cancel_prefix, jobs_prefix, status_prefix
 
+from openforge_contract import naming
 from openforge_contract.s3_layout import (CLEAN_OUTPUT, LIFECYCLE_PREFIX, SANITISED_PREFIX, TRAINING_READS_ARTIFACTS, TRAINING_READS_DATASETS,
                                           TRAINING_WRITES_ARTIFACTS, WITHHELD_OUTPUTS)
 from security.acknowledgements import acknowledge
@@ -47,7 +48,7 @@ HYPERPOD_JOBS_PACKAGE = "hyperpod_jobs"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAINING_CONTAINER_DIR = REPO_ROOT / "training_container"
 # The build context is the repository, narrowed to what the image copies.
-TRAINING_IMAGE_CONTEXT = ["*", "!training_container", "!sanitiser", "**/__pycache__", "**/*.pyc"]
+TRAINING_IMAGE_CONTEXT = ["*", "!training_container", "!sanitiser", "!openforge_contract", "**/__pycache__", "**/*.pyc"]
 # One image per accelerator family, same package: CUDA for p5, Neuron for trn1.
 TRAINING_DOCKERFILES = {"gpu": "Dockerfile", "neuron": "Dockerfile.neuron"}
 
@@ -142,7 +143,7 @@ class ComputeStack(Stack):
         ]
         security_group = network.workload_security_group(self, "ClusterSecurityGroup", description="HyperPod nodes")
         _allow_within(security_group)
-        cluster_name = f"openforge-{self._config.name}"
+        cluster_name = naming.cluster_name(self._config.name)
         lifecycle = self._deploy_lifecycle_scripts(network, artifacts, groups, cluster_name, datasets.name)
         cluster = HyperPodCluster(
             self,

@@ -9,6 +9,7 @@ from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 from constructs.sanitisation_workflow import SanitisationWorkflow
 
+from openforge_contract import naming
 from stacks.environment_config import EnvironmentConfig
 from stacks.log_retention import log_retention
 
@@ -20,7 +21,7 @@ class SanitisationStack(Stack):
         self.workflow = SanitisationWorkflow(
             self,
             "Sanitisation",
-            state_machine_name=f"OpenForge-{config.name}-Sanitise",
+            state_machine_name=naming.sanitisation_state_machine(config.name),
             datasets=datasets,
             network=network,
             logs_key=logs_key,
