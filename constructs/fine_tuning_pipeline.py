@@ -12,7 +12,6 @@ openforge_contract/states.py, shared with the local runner and the command-line 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from aws_cdk import Duration, Fn, RemovalPolicy, Stack
@@ -34,15 +33,19 @@ from constructs.private_network import PrivateNetwork
 from constructs.sanitisation_workflow import SanitisationWorkflow
 from hyperpod_jobs.spec import cancel_prefix, jobs_prefix, status_prefix
 
-from openforge_contract import states
+from openforge_contract import naming, states
+from openforge_contract.environment_variables import (EndedRunSettings, EndpointNamespace, HyperPodCluster, OutputKey, PlatformBuckets, RunDefaults,
+                                                      RunLimits, ServingSettings, TrainingEnvironment)
+from openforge_contract.execution_data import (DEPLOYMENT, DEPLOYMENT_LOOP, ENDPOINT, ERROR, EVALUATION, EVALUATION_LOOP, FAILED, FAILURE, MIX, OUTPUT,
+                                               PLAN, RESULTS, ROLLBACK, RUN, SANITISATION, SANITISATION_SUMMARY, SELECTION, SUMMARY, TRAINING,
+                                               TRAINING_LOOP, VALID, VALIDATION, VALIDATION_LOOP, JobLoop, path)
 from openforge_contract.instance_catalogue import volume_kms_key_allowed
+from openforge_contract.naming import TAG_ENVIRONMENT, TAG_JOB, TAG_NAMESPACE
 from openforge_contract.s3_layout import DEFAULT_BASE_MODEL, DEFAULT_CURATED_DATA, DEFAULT_EVALUATION_DATA, REPORTS_PREFIX, TRAINING_PREFIX
 from pipeline import run_limits
 from security.acknowledgements import acknowledge
 from stacks.environment_config import EnvironmentConfig
 from stacks.permissions import KEY_CONDITION, OUTPUT_KMS_KEY, VOLUME_KMS_KEY, BucketRef, read_objects, read_write_objects, use_key, write_objects
-
-from openforge_lambda.training_job import TAG_JOB, TAG_NAMESPACE  # isort: skip
 
 # The statuses of an execution that ended without finishing (a FAILED one may have skipped its failure path).
 END_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")
@@ -87,7 +90,7 @@ class FineTuningPipeline(Construct):
         self._artifacts_key = artifacts.encryption_key
         self._subnet_ids = network.vpc.select_subnets(subnet_group_name="isolated").subnet_ids
         self._sagemaker = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
-        self.state_machine_name = f"OpenForge-{config.name}-FineTune"
+        self.state_machine_name = naming.fine_tuning_state_machine(config.name)
         functions_group = network.workload_security_group(self, "FunctionsSecurityGroup", description="Pipeline Lambdas")
         self.endpoint_security_group = network.workload_security_group(self, "EndpointSecurityGroup", description="Private inference endpoints")
         self._placement = FunctionPlacement(layer, network, functions_group, logs_key, artifacts.encryption_key, log_retention,
@@ -115,16 +118,15 @@ class FineTuningPipeline(Construct):
 
     def _build_functions(self) -> None:
         config, datasets, artifacts = self._config, self._datasets, self._artifacts
-        self._function("ValidateInput", "validate_input", {
-            **self._run_checks_environment(),
-            "POLL_SECONDS": str(config.pipeline.poll_seconds),
-            "MAX_QUARANTINE_PERCENT": str(config.sanitisation.max_quarantine_percent),
+        self._function("ValidateInput", "validate_input", {**self._run_checks_environment(), **RunDefaults(
+            poll_seconds=config.pipeline.poll_seconds,
+            max_quarantine_percent=config.sanitisation.max_quarantine_percent,
             # Where the platform keeps what a run uses unless its input says otherwise (docs/pipeline-input.md).
-            "DEFAULT_BASE_MODEL_S3_URI": f"s3://{artifacts.name}/{DEFAULT_BASE_MODEL}",
-            "DEFAULT_CURATED_DATA_S3_URI": f"s3://{datasets.name}/{DEFAULT_CURATED_DATA}",
-            "DEFAULT_EVALUATION_DATA_S3_URI": f"s3://{datasets.name}/{DEFAULT_EVALUATION_DATA}",
-            "ENDPOINT_INSTANCE_TYPES": ",".join(config.serving.endpoint_instance_types),
-        })
+            base_model_s3_uri=f"s3://{artifacts.name}/{DEFAULT_BASE_MODEL}",
+            curated_data_s3_uri=f"s3://{datasets.name}/{DEFAULT_CURATED_DATA}",
+            evaluation_data_s3_uri=f"s3://{datasets.name}/{DEFAULT_EVALUATION_DATA}",
+            endpoint_instance_types=tuple(config.serving.endpoint_instance_types),
+        ).as_environment(join=_join)})
         training_environment = self._training_environment()
         # The start function checks a run and its plan again (a direct invoke skips ValidateInput).
         # It stops again a job it started for an execution that had ended meanwhile (openforge_lambda.execution_check).
@@ -132,7 +134,7 @@ class FineTuningPipeline(Construct):
         self._allow_training_jobs(start, start=True, stop=True)
         self._allow_describe_execution(start)
         self._allow_training_jobs(self._function("CheckTrainingJob", "check_training_job", training_environment), start=False)
-        pick = self._function("PickModel", "pick_model", {"OUTPUT_KMS_KEY_ID": artifacts.key_arn})
+        pick = self._function("PickModel", "pick_model", OutputKey(artifacts.key_arn).as_environment())
         for prefix in (TRAINING_PREFIX, REPORTS_PREFIX):
             read_objects(pick, artifacts, prefix)
         read_write_objects(pick, artifacts, REPORTS_PREFIX)
@@ -151,56 +153,49 @@ class FineTuningPipeline(Construct):
         """What a run is checked against (openforge_lambda.pipeline_input.EnvironmentPolicy,
         run_plan.PlatformLocations): the buckets, the limits, and whether there is a cluster."""
         limits = self._config.limits
-        environment = {
-            "DATASETS_BUCKET": self._datasets.name,
-            "ARTIFACTS_BUCKET": self._artifacts.name,
-            "TRAINING_INSTANCE_TYPES": ",".join(limits.training_instance_types),
-            "MAX_INSTANCE_COUNT": str(limits.max_instance_count),
-        }
-        if self._training.cluster_name:  # unset: compute.target hyperpod is refused
-            environment["HYPERPOD_CLUSTER_NAME"] = self._training.cluster_name
-        return environment
+        return {**PlatformBuckets(self._datasets.name, self._artifacts.name).as_environment(),
+                # No cluster name: compute.target hyperpod is refused.
+                **RunLimits(tuple(limits.training_instance_types), limits.max_instance_count, self._training.cluster_name).as_environment(join=_join)}
 
     def _training_environment(self) -> dict[str, str]:
         training, limits = self._training, self._config.limits
-        environment = {
-            "TRAINING_IMAGE_URI_GPU": training.gpu_image_uri,
-            "TRAINING_IMAGE_URI_NEURON": training.neuron_image_uri,
-            "TRAINING_ROLE_ARN": training.role.role_arn,
-            "TRAINING_SUBNET_IDS": Fn.join(",", self._subnet_ids),
-            "TRAINING_SECURITY_GROUP_IDS": training.security_group.security_group_id,
-            "TRAINING_KMS_KEY_ARN": self._artifacts.key_arn,
-            "MLFLOW_TRACKING_SERVER_ARN": training.tracking_server_arn,
-            "MAX_RUNTIME_SECONDS": str(limits.max_training_hours * 3600),
-        }
+        environment = TrainingEnvironment(
+            gpu_image_uri=training.gpu_image_uri,
+            neuron_image_uri=training.neuron_image_uri,
+            role_arn=training.role.role_arn,
+            subnet_ids=tuple(self._subnet_ids),
+            security_group_ids=(training.security_group.security_group_id,),
+            kms_key_id=self._artifacts.key_arn,
+            mlflow_tracking_server_arn=training.tracking_server_arn,
+            max_runtime_seconds=limits.max_training_hours * 3600,
+        ).as_environment(join=_join)
         if training.cluster_name:
-            environment["HYPERPOD_CLUSTER_NAME"] = training.cluster_name
-            environment["HYPERPOD_JOBS_BUCKET"] = self._artifacts.name
-            environment["HYPERPOD_BUCKETS"] = f"{self._datasets.name},{self._artifacts.name}"
+            cluster = HyperPodCluster(training.cluster_name, jobs_bucket=self._artifacts.name, buckets=(self._datasets.name, self._artifacts.name))
+            environment.update(cluster.as_environment(join=_join))
         return environment
 
     def _serving_environment(self) -> dict[str, str]:
-        return {
-            "SERVING_IMAGE_URI": self._config.serving_image_uri,
-            "SERVING_ROLE_ARN": self.serving_role.role_arn,
-            "ENDPOINT_SUBNET_IDS": Fn.join(",", self._subnet_ids),
-            "ENDPOINT_SECURITY_GROUP_IDS": self.endpoint_security_group.security_group_id,
-            "ENDPOINT_KMS_KEY_ARN": self._artifacts.key_arn,
-            "SERVING_CONTAINER_ENVIRONMENT": json.dumps(self._config.serving.container_environment, sort_keys=True),
-            # The namespace endpoints are named and tagged in, the same values _allow_endpoints demands.
-            "ENDPOINT_NAME_PREFIX": self._endpoint_name_prefix,
-            "ENDPOINT_OWNER_TAGS": json.dumps(self._endpoint_owner_tags, sort_keys=True),
-        }
+        return {**ServingSettings(
+            image_uri=self._config.serving_image_uri,
+            role_arn=self.serving_role.role_arn,
+            subnet_ids=tuple(self._subnet_ids),
+            security_group_ids=(self.endpoint_security_group.security_group_id,),
+            kms_key_id=self._artifacts.key_arn,
+            container_environment=self._config.serving.container_environment,
+        ).as_environment(join=_join), **self._endpoint_namespace.as_environment()}
+
+    @property
+    def _endpoint_namespace(self) -> EndpointNamespace:
+        """The namespace endpoints are named and tagged in: the same values _allow_endpoints demands."""
+        return EndpointNamespace.of(self._config.name)
 
     @property
     def _endpoint_name_prefix(self) -> str:
-        # Lower case: SageMaker writes names in lower case in resource ARNs, which IAM compares case-sensitively.
-        return f"openforge-{self._config.name}-".lower()
+        return self._endpoint_namespace.name_prefix
 
     @property
     def _endpoint_owner_tags(self) -> dict[str, str]:
-        """What marks an endpoint, endpoint config or model as this environment's OpenForge's."""
-        return {f"{TAG_NAMESPACE}managed-by": "openforge", f"{TAG_NAMESPACE}environment": self._config.name}
+        return self._endpoint_namespace.owner_tags
 
     @property
     def _executions(self) -> str:
@@ -295,7 +290,7 @@ class FineTuningPipeline(Construct):
         # AddTags overwrites, and another environment's prefix can start with ours
         # (openforge-dev- is a prefix of openforge-dev-eu-), so without this the role could
         # retag that environment's endpoint as its own and then update or delete it.
-        environment_tag = f"aws:ResourceTag/{TAG_NAMESPACE}environment"
+        environment_tag = f"aws:ResourceTag/{TAG_ENVIRONMENT}"
         role.allow(["sagemaker:AddTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_ENDPOINT_NAMES,
                    conditions={**private, "Null": {environment_tag: "true"}})
         role.allow(["sagemaker:AddTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_ENDPOINT_NAMES,
@@ -326,65 +321,64 @@ class FineTuningPipeline(Construct):
 
     def _build_state_machine(self, sanitisation: SanitisationWorkflow) -> sfn.StateMachine:
         f = self.functions
-        clean_up = invoke(self, f["CleanUpRun"], states.CLEAN_UP, result_path="$.failure")  # the whole state: what ran, the error
-        failed = sfn.Fail(self, states.FAILED, error_path="$.failure.error", cause_path="$.failure.cause")
-        notify_failure = self._notify(states.NOTIFY_FAILURE, "$.failure", "OpenForge run failed")
+        clean_up = invoke(self, f["CleanUpRun"], states.CLEAN_UP, result_path=path(FAILURE))  # the whole state: what ran, the error
+        failed = sfn.Fail(self, states.FAILED, error_path=path(FAILURE, "error"), cause_path=path(FAILURE, "cause"))
+        notify_failure = self._notify(states.NOTIFY_FAILURE, path(FAILURE), "OpenForge run failed")
         notify_failure.add_catch(failed, result_path="$.notify_error")
         clean_up.next(notify_failure).next(failed)
         # A clean-up that fails itself still notifies, and the run fails with its own error.
-        clean_up_failed = sfn.Pass(self, states.CLEAN_UP_FAILED, result_path="$.failure", parameters={
-            "error.$": "$.error.Error", "cause.$": "$.error.Cause", "cleanup_error.$": "$.cleanup_error"})
+        clean_up_failed = sfn.Pass(self, states.CLEAN_UP_FAILED, result_path=path(FAILURE), parameters={
+            "error.$": path(ERROR, "Error"), "cause.$": path(ERROR, "Cause"), "cleanup_error.$": "$.cleanup_error"})
         clean_up.add_catch(clean_up_failed, errors=[sfn.Errors.ALL], result_path="$.cleanup_error")
         clean_up_failed.next(notify_failure)
 
         def guarded(task: sfn.TaskStateBase | sfn.Map) -> sfn.TaskStateBase | sfn.Map:
-            task.add_catch(clean_up, errors=[sfn.Errors.ALL], result_path="$.error")
+            task.add_catch(clean_up, errors=[sfn.Errors.ALL], result_path=path(ERROR))
             return task
 
         validate = guarded(invoke(self, f["ValidateInput"], states.VALIDATE, payload=sfn.TaskInput.from_object(
             {"input.$": "$", "execution_name.$": "$$.Execution.Name"}), result_path="$"))
         # The sanitisation workflow's own states (its functions, its Distributed Map), run inline.
-        sanitise = sanitisation.build_states(self, job="$.plan.sanitisation", results="$.sanitisation", summary="summary",
+        sanitise = sanitisation.build_states(self, job=path(PLAN, "sanitisation"), results=path(SANITISATION), summary=SANITISATION_SUMMARY,
                                              max_concurrency=self._config.sanitisation.max_concurrency)
         for task in sanitise.tasks:
             guarded(task)
-        too_much_quarantined = sfn.Pass(self, states.QUARANTINE_EXCEEDED, result_path="$.error",
-                                        parameters={"Error": "QuarantineLimitExceeded", "Cause.$": "$.sanitisation.summary.cause"})
+        too_much_quarantined = sfn.Pass(self, states.QUARANTINE_EXCEEDED, result_path=path(ERROR),
+                                        parameters={"Error": "QuarantineLimitExceeded", "Cause.$": path(SANITISATION, SANITISATION_SUMMARY, "cause")})
         too_much_quarantined.next(clean_up)
-        validation_run = self._job_loop(states.VALIDATION_RUN, states.WAIT_VALIDATION, states.CHECK_VALIDATION, "validation", "$.plan.mixes[0]", "$.validation", guarded)
-        validation_failed = sfn.Pass(self, states.VALIDATION_FAILED, result_path="$.error",
-                                     parameters={"Error": "ValidationRunFailed", "Cause.$": "$.validation.failure_reason"})
+        validation_run = self._job_loop(VALIDATION_LOOP, states.WAIT_VALIDATION, "validation", path(PLAN, "mixes[0]"), guarded)
+        validation_failed = sfn.Pass(self, states.VALIDATION_FAILED, result_path=path(ERROR),
+                                     parameters={"Error": "ValidationRunFailed", "Cause.$": path(VALIDATION, "failure_reason")})
         validation_failed.next(clean_up)
         mixes = guarded(self._mixes())
         pick = guarded(invoke(self, f["PickModel"], states.PICK, payload=sfn.TaskInput.from_object(
-            {"run.$": "$.run", "plan.$": "$.plan", "results.$": "$.results"}), result_path="$.selection"))
-        gate_failed = sfn.Pass(self, states.GATE_FAILED, result_path="$.failure",
-                               parameters={"error.$": "$.selection.error", "cause.$": "$.selection.cause"}).next(notify_failure)
+            {"run.$": path(RUN), "plan.$": path(PLAN), "results.$": path(RESULTS)}), result_path=path(SELECTION)))
+        gate_failed = sfn.Pass(self, states.GATE_FAILED, result_path=path(FAILURE),
+                               parameters={"error.$": path(SELECTION, "error"), "cause.$": path(SELECTION, "cause")}).next(notify_failure)
 
-        summarise = sfn.Pass(self, states.SUMMARISE, result_path="$.summary", parameters={
-            "job_name.$": "$.run.job_name", "execution_name.$": "$.plan.execution_name", "sanitisation.$": "$.sanitisation.summary",
-            "validation_run.$": "$.validation", "selection.$": "$.selection", "endpoint.$": "$.endpoint"})
-        succeeded = sfn.Succeed(self, states.SUCCEEDED, output_path="$.summary")
-        notify_success = self._notify(states.NOTIFY_SUCCESS, "$.summary", "OpenForge run finished")
+        summarise = sfn.Pass(self, states.SUMMARISE, result_path=path(SUMMARY),
+                             parameters={f"{name}.$": path(*source) for name, source in OUTPUT.items()})
+        succeeded = sfn.Succeed(self, states.SUCCEEDED, output_path=path(SUMMARY))
+        notify_success = self._notify(states.NOTIFY_SUCCESS, path(SUMMARY), "OpenForge run finished")
         notify_success.add_catch(succeeded, result_path="$.notify_error")  # the run itself succeeded
         summarise.next(notify_success).next(succeeded)
 
         deploy_wanted = self._deployment(summarise, notify_failure, guarded)
         gate = (sfn.Choice(self, states.GATE)
-                .when(sfn.Condition.boolean_equals("$.selection.passed", True), deploy_wanted)
+                .when(sfn.Condition.boolean_equals(path(SELECTION, "passed"), True), deploy_wanted)
                 .otherwise(gate_failed))
         validation_done = (sfn.Choice(self, states.VALIDATION_DONE)
-                           .when(sfn.Condition.string_equals("$.validation.status", "Completed"), mixes)
-                           .when(sfn.Condition.boolean_equals("$.validation.done", True), validation_failed)
+                           .when(sfn.Condition.string_equals(path(VALIDATION, "status"), "Completed"), mixes)
+                           .when(sfn.Condition.boolean_equals(path(VALIDATION, "done"), True), validation_failed)
                            .otherwise(self._waits[states.WAIT_VALIDATION]))
         mixes.next(pick).next(gate)
-        self._checks[states.CHECK_VALIDATION].next(validation_done)
+        self._checks[VALIDATION_LOOP.check].next(validation_done)
         input_valid = (sfn.Choice(self, states.INPUT_VALID)
-                       .when(sfn.Condition.boolean_equals("$.valid", True), sanitise.chain.next(
+                       .when(sfn.Condition.boolean_equals(path(VALID), True), sanitise.chain.next(
                            sfn.Choice(self, states.QUARANTINE_CHECK)
-                           .when(sfn.Condition.boolean_equals("$.sanitisation.summary.passed", True), validation_run)
+                           .when(sfn.Condition.boolean_equals(path(SANITISATION, SANITISATION_SUMMARY, "passed"), True), validation_run)
                            .otherwise(too_much_quarantined)))
-                       .otherwise(sfn.Fail(self, states.INPUT_INVALID, error="InvalidInput", cause_path="$.error.cause")))
+                       .otherwise(sfn.Fail(self, states.INPUT_INVALID, error="InvalidInput", cause_path=path(ERROR, "cause"))))
         definition = validate.next(input_valid)
 
         log_group = logs.LogGroup(self, "StateMachineLogs", encryption_key=self._placement.logs_key, retention=self._placement.log_retention)
@@ -417,42 +411,43 @@ class FineTuningPipeline(Construct):
     def _deployment(self, summarise: sfn.IChainable, notify_failure: sfn.IChainable, guarded) -> sfn.Choice:
         """Deploy the chosen model when asked, poll the endpoint, roll back one that fails."""
         f = self.functions
-        deploy = guarded(invoke(self, f["DeployEndpoint"], states.DEPLOY, result_path="$.deployment", payload=sfn.TaskInput.from_object({
-            "endpoint_name.$": "$.plan.endpoint_name", "execution_name.$": "$.plan.execution_name",
-            "model_data_s3_uri.$": "$.selection.chosen.model_s3_uri", "instance_type.$": "$.run.deploy.instance_type",
+        deploy = guarded(invoke(self, f["DeployEndpoint"], DEPLOYMENT_LOOP.start, result_path=path(DEPLOYMENT_LOOP.started), payload=sfn.TaskInput.from_object({
+            "endpoint_name.$": path(PLAN, "endpoint_name"), "execution_name.$": path(PLAN, "execution_name"),
+            "model_data_s3_uri.$": path(SELECTION, "chosen", "model_s3_uri"), "instance_type.$": path(RUN, "deploy", "instance_type"),
             "execution_arn.$": "$$.Execution.Id"})))
-        wait_endpoint = sfn.Wait(self, states.WAIT_ENDPOINT, time=sfn.WaitTime.seconds_path("$.plan.poll_seconds"))
-        check_endpoint = guarded(invoke(self, f["CheckEndpoint"], states.CHECK_ENDPOINT, result_path="$.endpoint", payload=sfn.TaskInput.from_object(
-            {"endpoint_name.$": "$.deployment.endpoint_name", "endpoint_config_name.$": "$.deployment.endpoint_config_name",
+        wait_endpoint = sfn.Wait(self, states.WAIT_ENDPOINT, time=sfn.WaitTime.seconds_path(path(PLAN, "poll_seconds")))
+        check_endpoint = guarded(invoke(self, f["CheckEndpoint"], DEPLOYMENT_LOOP.check, result_path=path(DEPLOYMENT_LOOP.status),
+                                        payload=sfn.TaskInput.from_object(
+            {"endpoint_name.$": path(DEPLOYMENT, "endpoint_name"), "endpoint_config_name.$": path(DEPLOYMENT, "endpoint_config_name"),
              # Past this, CheckEndpoint settles the endpoint as failed: the loop's checks stay within run_limits' bound.
-             "allowance": {"started.$": "$.deployment.started_at", "seconds": run_limits.DEPLOYMENT_SECONDS}})))
-        roll_back = guarded(invoke(self, f["RollBackEndpoint"], states.ROLL_BACK, input_path="$.deployment", result_path="$.rollback"))
-        endpoint_failed = sfn.Pass(self, states.ENDPOINT_FAILED, result_path="$.failure", parameters={
-            "error": "EndpointFailed", "cause.$": "States.Format('endpoint {} is {}: {}', $.endpoint.endpoint_name, $.endpoint.status, $.endpoint.failure_reason)",
-            "rollback.$": "$.rollback"})
+             "allowance": {"started.$": path(DEPLOYMENT, "started_at"), "seconds": run_limits.DEPLOYMENT_SECONDS}})))
+        roll_back = guarded(invoke(self, f["RollBackEndpoint"], states.ROLL_BACK, input_path=path(DEPLOYMENT), result_path=path(ROLLBACK)))
+        why = ", ".join(path(ENDPOINT, field) for field in ("endpoint_name", "status", "failure_reason"))
+        endpoint_failed = sfn.Pass(self, states.ENDPOINT_FAILED, result_path=path(FAILURE), parameters={
+            "error": "EndpointFailed", "cause.$": f"States.Format('endpoint {{}} is {{}}: {{}}', {why})", "rollback.$": path(ROLLBACK)})
         roll_back.next(endpoint_failed).next(notify_failure)
         deploy.next(wait_endpoint).next(check_endpoint).next(
             sfn.Choice(self, states.ENDPOINT_READY)
-            .when(sfn.Condition.boolean_equals("$.endpoint.in_service", True), summarise)
-            .when(sfn.Condition.boolean_equals("$.endpoint.settled", True), roll_back)
+            .when(sfn.Condition.boolean_equals(path(ENDPOINT, "in_service"), True), summarise)
+            .when(sfn.Condition.boolean_equals(path(ENDPOINT, "settled"), True), roll_back)
             .otherwise(wait_endpoint))
 
-        no_deployment = sfn.Pass(self, states.NO_DEPLOYMENT, result_path="$.endpoint", result=sfn.Result.from_object({"status": "not requested"}))
+        no_deployment = sfn.Pass(self, states.NO_DEPLOYMENT, result_path=path(ENDPOINT), result=sfn.Result.from_object({"status": "not requested"}))
         no_deployment.next(summarise)
         return (sfn.Choice(self, states.DEPLOY_WANTED)
-                .when(sfn.Condition.boolean_equals("$.run.deploy.enabled", True), deploy)
+                .when(sfn.Condition.boolean_equals(path(RUN, "deploy", "enabled"), True), deploy)
                 .otherwise(no_deployment))
 
-    def _job_loop(self, start_name: str, wait_name: str, check_name: str, step: str, mix_path: str, status_path: str, guarded) -> sfn.IChainable:
+    def _job_loop(self, loop: JobLoop, wait_name: str, step: str, mix_path: str, guarded) -> sfn.IChainable:
         """Start a job, then Check and Wait until it is done; the Choice is the caller's. Each
         wait is the check's ``wait_seconds``, which grows with the execution's age
         (pipeline/run_limits.py), so polling cannot reach the history limit."""
-        start = guarded(invoke(self, self.functions["StartTrainingJob"], start_name, result_path=f"{status_path}_job", payload=sfn.TaskInput.from_object(
-            {"step": step, "run.$": "$.run", "plan.$": "$.plan", "mix.$": mix_path, "execution_arn.$": "$$.Execution.Id"})))
-        wait = self._waits[wait_name] = sfn.Wait(self, wait_name, time=sfn.WaitTime.seconds_path(f"{status_path}.wait_seconds"))
-        check = self._checks[check_name] = guarded(invoke(self, self.functions["CheckTrainingJob"], check_name, result_path=status_path,
-                                                          payload=sfn.TaskInput.from_object({"job.$": f"{status_path}_job", "poll": {
-                                                              "poll_seconds.$": "$.plan.poll_seconds", "age_divisor": run_limits.POLL_AGE_DIVISOR,
+        start = guarded(invoke(self, self.functions["StartTrainingJob"], loop.start, result_path=path(loop.started), payload=sfn.TaskInput.from_object(
+            {"step": step, "run.$": path(RUN), "plan.$": path(PLAN), "mix.$": mix_path, "execution_arn.$": "$$.Execution.Id"})))
+        wait = self._waits[wait_name] = sfn.Wait(self, wait_name, time=sfn.WaitTime.seconds_path(path(loop.status, "wait_seconds")))
+        check = self._checks[loop.check] = guarded(invoke(self, self.functions["CheckTrainingJob"], loop.check, result_path=path(loop.status),
+                                                          payload=sfn.TaskInput.from_object({"job.$": path(loop.started), "poll": {
+                                                              "poll_seconds.$": path(PLAN, "poll_seconds"), "age_divisor": run_limits.POLL_AGE_DIVISOR,
                                                               "execution_started.$": "$$.Execution.StartTime"}})))
         start.next(check)
         wait.next(check)
@@ -461,28 +456,30 @@ class FineTuningPipeline(Construct):
     def _mixes(self) -> sfn.Map:
         """One training and evaluation per mix, in parallel; a failed mix is a result, not a
         failed run, so the other mixes of a grid still count."""
-        mixes = sfn.Map(self, states.MIXES, items_path="$.plan.mixes", max_concurrency=self._config.pipeline.max_parallel_runs,
-                        item_selector={"run.$": "$.run", "plan.$": "$.plan", "mix.$": "$$.Map.Item.Value"}, result_path="$.results")
-        error = sfn.Pass(self, states.MIX_ERROR, parameters={"mix.$": "$.mix", "failed": {"step": "error", "error.$": "$.error.Error", "cause.$": "$.error.Cause"}})
+        mixes = sfn.Map(self, states.MIXES, items_path=path(PLAN, "mixes"), max_concurrency=self._config.pipeline.max_parallel_runs,
+                        item_selector={f"{RUN}.$": path(RUN), f"{PLAN}.$": path(PLAN), f"{MIX}.$": "$$.Map.Item.Value"}, result_path=path(RESULTS))
+        error = sfn.Pass(self, states.MIX_ERROR, parameters={f"{MIX}.$": path(MIX), FAILED: {"step": "error", "error.$": path(ERROR, "Error"),
+                                                                                               "cause.$": path(ERROR, "Cause")}})
         # The mix's training or evaluation job would run on after its iteration ends: stop it
         # (CleanUpRun with this mix only), then record the error; a stop that fails still records it.
         stop = invoke(self, self.functions["CleanUpRun"], states.STOP_MIX, result_path="$.stopped", payload=sfn.TaskInput.from_object(
-            {"run.$": "$.run", "plan.$": "$.plan", "mix.$": "$.mix", "error.$": "$.error"}))
+            {"run.$": path(RUN), "plan.$": path(PLAN), "mix.$": path(MIX), "error.$": path(ERROR)}))
         stop.add_catch(error, errors=[sfn.Errors.ALL], result_path="$.stop_error")
         stop.next(error)
 
         def caught(task):
-            task.add_catch(stop, errors=[sfn.Errors.ALL], result_path="$.error")
+            task.add_catch(stop, errors=[sfn.Errors.ALL], result_path=path(ERROR))
             return task
 
-        train = self._job_loop(states.TRAIN, states.WAIT_TRAINING, states.CHECK_TRAINING, "training", "$.mix", "$.training", caught)
-        evaluate = self._job_loop(states.EVALUATE, states.WAIT_EVALUATION, states.CHECK_EVALUATION, "evaluation", "$.mix", "$.evaluation", caught)
-        result = sfn.Pass(self, states.MIX_RESULT, parameters={"mix.$": "$.mix", "training.$": "$.training", "evaluation.$": "$.evaluation"})
-        for step, status, done, wait, after in (("training", "$.training", states.TRAINING_DONE, states.WAIT_TRAINING, evaluate),
-                                                ("evaluation", "$.evaluation", states.EVALUATION_DONE, states.WAIT_EVALUATION, result)):
+        train = self._job_loop(TRAINING_LOOP, states.WAIT_TRAINING, "training", path(MIX), caught)
+        evaluate = self._job_loop(EVALUATION_LOOP, states.WAIT_EVALUATION, "evaluation", path(MIX), caught)
+        result = sfn.Pass(self, states.MIX_RESULT, parameters={f"{field}.$": path(field) for field in (MIX, TRAINING, EVALUATION)})
+        for step, loop, done, wait, after in (("training", TRAINING_LOOP, states.TRAINING_DONE, states.WAIT_TRAINING, evaluate),
+                                              ("evaluation", EVALUATION_LOOP, states.EVALUATION_DONE, states.WAIT_EVALUATION, result)):
+            status = path(loop.status)
             failed = sfn.Pass(self, states.MIX_FAILED[step], parameters={
-                "mix.$": "$.mix", "failed": {"step": step, "job_name.$": f"{status}.job_name", "cause.$": f"{status}.failure_reason"}})
-            check = self._checks[states.CHECK_TRAINING if step == "training" else states.CHECK_EVALUATION]
+                f"{MIX}.$": path(MIX), FAILED: {"step": step, "job_name.$": f"{status}.job_name", "cause.$": f"{status}.failure_reason"}})
+            check = self._checks[loop.check]
             check.next(sfn.Choice(self, done)
                        .when(sfn.Condition.string_equals(f"{status}.status", "Completed"), after)
                        .when(sfn.Condition.boolean_equals(f"{status}.done", True), failed)
@@ -508,12 +505,8 @@ class FineTuningPipeline(Construct):
         FAILED runs the clean-up from the execution's history and notifies. A FAILED execution
         has usually cleaned up already: doing it again is harmless, and it is not notified twice.
         https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html"""
-        environment = {"TOPIC_ARN": self.topic.topic_arn, "VALIDATE_STATE": states.VALIDATE, "DEPLOY_STATE": states.DEPLOY,
-                       "NOTIFY_FAILURE_STATE": states.NOTIFY_FAILURE}
         # The endpoint namespace, to find a deployment that left no record.
-        environment.update({key: value for key, value in self._serving_environment().items() if key in ("ENDPOINT_NAME_PREFIX", "ENDPOINT_OWNER_TAGS")})
-        if self._training.cluster_name:
-            environment["HYPERPOD_CLUSTER_NAME"] = self._training.cluster_name
+        environment = {**EndedRunSettings(self.topic.topic_arn, self._training.cluster_name).as_environment(), **self._endpoint_namespace.as_environment()}
         role = self._function("CleanUpEndedRun", "clean_up_ended_run", environment, concurrency=5)
         function = self.functions["CleanUpEndedRun"]
         self.end_clean_up_function = function
@@ -532,6 +525,12 @@ class FineTuningPipeline(Construct):
     def _notify(self, name: str, message_path: str, subject: str) -> tasks.SnsPublish:
         return tasks.SnsPublish(self, name, topic=self.topic, subject=subject, result_path=sfn.JsonPath.DISCARD,
                                 message=sfn.TaskInput.from_text(sfn.JsonPath.json_to_string(sfn.JsonPath.object_at(message_path))))
+
+
+def _join(items) -> str:
+    """A list as one environment variable: Fn.join keeps a list of deploy-time tokens (subnet
+    ids from the network stack) one Fn::Join, and joins plain strings at synth."""
+    return Fn.join(",", list(items))
 
 
 def _volume_key_conditions(private: dict, key_arn: str, instance_types, *, output_key: bool) -> list[dict]:

@@ -26,6 +26,7 @@ from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 
 from openforge_contract import states
+from openforge_contract.environment_variables import OutputKey
 from openforge_contract.s3_layout import MAP_RESULTS_PREFIX, PLAN_MANIFESTS, SANITISATION_READS, SANITISATION_WRITES
 from security.acknowledgements import acknowledge
 from sanitiser.plan import DEFAULT_SHARD_BYTES
@@ -109,7 +110,7 @@ class SanitisationWorkflow(Construct):
         # A fixed name: the fine-tuning pipeline (another stack) invokes these by ARN, with no export.
         name = self.function_names[function_id] = f"{self.state_machine_name}-{folder}"
         function, role = build_function(self, function_id, folder, self._placement, memory_mb=memory_mb, concurrency=concurrency,
-                                        environment={"OUTPUT_KMS_KEY_ID": self._datasets.encryption_key.key_arn}, function_name=name)
+                                        environment=OutputKey(self._datasets.encryption_key.key_arn).as_environment(), function_name=name)
         self.roles[function_id] = role
         for prefix in reads:
             read_objects(role, self._bucket_ref, prefix)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from openforge_contract.environment_variables import DEFAULT_MAX_QUARANTINE_PERCENT, DEFAULT_POLL_SECONDS, PlatformBuckets, RunDefaults
 from openforge_contract.s3_layout import (BASE_MODELS_PREFIX, CHECKPOINTS_PREFIX, CLEAN_OUTPUT, CURATED_PREFIX, EVALUATION_PREFIX, RAW_PREFIX,
                                           REPORTS_PREFIX, SANITISED_PREFIX, TRAINING_PREFIX)
 
@@ -23,8 +24,6 @@ from openforge_lambda.s3_streams import split_s3_uri
 from sanitiser.plan import DEFAULT_SHARD_BYTES
 
 HASH_LENGTH = 8
-DEFAULT_POLL_SECONDS = 60
-DEFAULT_MAX_QUARANTINE_PERCENT = 5.0
 
 
 @dataclass(frozen=True)
@@ -39,13 +38,8 @@ class PlatformLocations:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> PlatformLocations:
-        from openforge_lambda.settings import MissingSetting
-
-        missing = [name for name in ("DATASETS_BUCKET", "ARTIFACTS_BUCKET") if not environ.get(name)]
-        if missing:
-            raise MissingSetting(f"environment variable {missing[0]} is not set on this function")
-        return cls(environ["DATASETS_BUCKET"], environ["ARTIFACTS_BUCKET"], int(environ.get("POLL_SECONDS") or DEFAULT_POLL_SECONDS),
-                   float(environ.get("MAX_QUARANTINE_PERCENT") or DEFAULT_MAX_QUARANTINE_PERCENT))
+        buckets, defaults = PlatformBuckets.from_environment(environ), RunDefaults.from_environment(environ)
+        return cls(buckets.datasets, buckets.artifacts, defaults.poll_seconds, defaults.max_quarantine_percent)
 
 
 def execution_hash(execution_name: str) -> str:

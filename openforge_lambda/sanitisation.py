@@ -8,6 +8,7 @@ import json
 from array import array
 from collections.abc import Mapping
 
+from openforge_contract.environment_variables import DEFAULT_MAX_QUARANTINE_PERCENT
 from openforge_contract.s3_layout import KEYS_OUTPUT, OUTPUT_SUFFIXES, STATS_OUTPUT, output_folder, output_key, plan_manifest_key
 
 from openforge_lambda.s3_streams import ObjectWriter, open_object
@@ -15,8 +16,6 @@ from openforge_lambda.s3_streams import ObjectWriter, open_object
 from sanitiser.plan import DEFAULT_SHARD_BYTES, plan_items
 from sanitiser.shard import ShardRequest, sanitise_shard
 from sanitiser.summary import Shard, drop_lines, duplicates_jsonl, report_documents, summarise
-
-DEFAULT_MAX_QUARANTINE_PERCENT = 5.0
 
 
 def plan_shards(s3, event: Mapping, kms_key_id: str | None) -> dict:

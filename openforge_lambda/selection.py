@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from xml.sax.saxutils import escape
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from openforge_lambda.s3_streams import ObjectWriter, split_s3_uri
-from openforge_lambda.settings import required
+from openforge_contract.environment_variables import OutputKey
+from openforge_contract.run_record import COMPARISON_CHART, COMPARISON_REPORT, COMPARISON_RESULTS, EVALUATION_RESULTS, RUN_RECORD
 
-EVALUATION_FILE = "evaluation.json"
-RUN_RECORD_FILE = "openforge-run.json"
+from openforge_lambda.s3_streams import ObjectWriter, split_s3_uri
+
 CAUSE_LIMIT = 1000  # characters of one failure's cause kept in a row (Step Functions' 256 KB limit)
 READ_LIMIT = 32 * 1024 * 1024  # an evaluation.json is KBs; anything near this is not one
 
@@ -96,15 +97,15 @@ def run_summary(mix: Mapping, evaluation: Mapping | None, training_record: Mappi
 def _evaluation_problem(evaluation) -> str | None:
     """Why an evaluation.json cannot be read as one, or None."""
     if evaluation is None:
-        return f"no {EVALUATION_FILE} was given"
+        return f"no {EVALUATION_RESULTS} was given"
     if not isinstance(evaluation, Mapping):
-        return f"{EVALUATION_FILE} is not a JSON object"
+        return f"{EVALUATION_RESULTS} is not a JSON object"
     benchmarks, gate = evaluation.get("benchmarks"), evaluation.get("gate")
     if not isinstance(benchmarks, Mapping) or not isinstance(gate, Mapping) or "passed" not in gate:
-        return f"{EVALUATION_FILE} has no benchmarks or no gate verdict"
+        return f"{EVALUATION_RESULTS} has no benchmarks or no gate verdict"
     for name, entry in benchmarks.items():
         if not isinstance(entry, Mapping) or not all(_is_number(entry.get(key)) for key in ("base", "tuned")):
-            return f"{EVALUATION_FILE}: benchmark {name} has no numeric base and tuned scores"
+            return f"{EVALUATION_RESULTS}: benchmark {name} has no numeric base and tuned scores"
     return None
 
 
@@ -297,9 +298,9 @@ def report_documents(rows: list[Mapping], choice: Mapping, **extra) -> dict[str,
     """{file name: (body, content type)} for comparison.json, .md and .svg."""
     document = {"passed": choice["passed"], "cause": choice["cause"], "chosen": choice["chosen"], "runs": rows, **extra}
     return {
-        "comparison.json": (json.dumps(document, indent=2).encode() + b"\n", "application/json"),
-        "comparison.md": (comparison_markdown(rows, choice).encode(), "text/markdown"),
-        "comparison.svg": (comparison_svg(rows, choice, extra.get("retention_limit")).encode(), "image/svg+xml"),
+        COMPARISON_RESULTS: (json.dumps(document, indent=2).encode() + b"\n", "application/json"),
+        COMPARISON_REPORT: (comparison_markdown(rows, choice).encode(), "text/markdown"),
+        COMPARISON_CHART: (comparison_svg(rows, choice, extra.get("retention_limit")).encode(), "image/svg+xml"),
     }
 
 
@@ -312,7 +313,7 @@ def pick(s3, run: Mapping, plan: Mapping, results: Iterable[Mapping], kms_key_id
     under plan["report_s3_uri"] (SSE-KMS, OUTPUT_KMS_KEY_ID unless given), and return
     {"passed", "error", "cause", "chosen", "runs", "report_s3_uri"}: summaries only, small enough
     for a Step Functions state."""
-    kms_key_id = kms_key_id or required("OUTPUT_KMS_KEY_ID")
+    kms_key_id = kms_key_id or OutputKey.from_environment(os.environ).kms_key_id
     report_s3_uri = plan["report_s3_uri"].rstrip("/") + "/"
     bucket, prefix = split_s3_uri(report_s3_uri)
     rows = [_outcome_row(s3, outcome) for outcome in results]
@@ -338,8 +339,8 @@ def _outcome_row(s3, outcome: Mapping) -> dict:
                 "" if job.get("output_s3_uri") else " and left no output location")
             return run_summary(mix, None, None, {"step": step, "cause": cause}, None)
     try:
-        results = read_json(s3, _join(evaluation["output_s3_uri"], EVALUATION_FILE))
-        record = read_json(s3, _join(training["output_s3_uri"], RUN_RECORD_FILE))
+        results = read_json(s3, _join(evaluation["output_s3_uri"], EVALUATION_RESULTS))
+        record = read_json(s3, _join(training["output_s3_uri"], RUN_RECORD))
     except ValueError as error:
         return run_summary(mix, None, None, {"step": "evaluation", "cause": str(error)}, None)
     return run_summary(mix, results, record, None, training["output_s3_uri"])

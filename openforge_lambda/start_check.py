@@ -26,14 +26,16 @@ PLAN_FIELDS = ("execution_name", "validation_job_name", "customer_data_s3_uri", 
 MIX_FIELDS = ("customer_data_percent", "label", "training_job_name", "evaluation_job_name")
 
 
-def checked_start(step: str, run, plan, mix, environ: Mapping[str, str]) -> tuple[dict, Mapping, Mapping | None]:
+def checked_start(step: str, run, plan, mix, policy: EnvironmentPolicy, platform: PlatformLocations,
+                  mlflow_tracking_uri: str) -> tuple[dict, Mapping, Mapping | None]:
     """The run (normalised again), the plan and the mix to start ``step`` with, or
-    TrainingRequestRefused naming the first field that is not what ValidateInput makes."""
+    TrainingRequestRefused naming the first field that is not what ValidateInput makes.
+    ``policy`` and ``platform`` are the environment's, as ValidateInput has them."""
     if not isinstance(plan, Mapping):
         raise TrainingRequestRefused("plan", "required: ValidateInput's plan of the run")
     try:
-        checked = normalise(run, EnvironmentPolicy.from_environment(environ))
-        expected = plan_run(checked, plan.get("execution_name"), PlatformLocations.from_environment(environ))
+        checked = normalise(run, policy)
+        expected = plan_run(checked, plan.get("execution_name"), platform)
     except PipelineInputError as error:
         where = "plan" if error.field == "execution_name" else "run"
         raise TrainingRequestRefused(f"{where}.{error.field}".rstrip("."), error.problem) from None
@@ -47,7 +49,7 @@ def checked_start(step: str, run, plan, mix, environ: Mapping[str, str]) -> tupl
             _require_same(f"plan.mixes[{index}].{field}", given.get(field) if isinstance(given, Mapping) else None, derived[field])
     if mix is not None and not any(_same_mix(mix, derived) for derived in expected["mixes"]):
         raise TrainingRequestRefused("mix", f"is not one of the plan's mixes: {dict(mix) if isinstance(mix, Mapping) else mix!r}")
-    check_job_limits(job_plan(step, checked, plan, mix, mlflow_tracking_uri=environ.get("MLFLOW_TRACKING_SERVER_ARN") or ""))
+    check_job_limits(job_plan(step, checked, plan, mix, mlflow_tracking_uri=mlflow_tracking_uri))
     return checked, plan, mix
 
 

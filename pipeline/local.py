@@ -36,6 +36,10 @@ from pathlib import Path
 from typing import TextIO
 
 from openforge_contract import states
+from openforge_contract.execution_data import (DEPLOYMENT, ENDPOINT, ERROR, EVALUATION, EXECUTION_NAME, FAILED, FAILURE, JOB_NAME, MIX, OUTPUT, PLAN,
+                                               RESULTS, RUN, SANITISATION, SANITISATION_SUMMARY, SELECTION, TRAINING, VALID, VALIDATION,
+                                               VALIDATION_RUN)
+from openforge_contract.run_record import COMPARISON_CHART, COMPARISON_REPORT, COMPARISON_RESULTS, EVALUATION_REPORT, EVALUATION_RESULTS, RUN_RECORD
 from pipeline.demo_data import ARTIFACTS_BUCKET, DATASETS_BUCKET, DemoData, DemoSizes, write_demo_data
 from pipeline.local_s3 import LocalS3
 from pipeline.summary import key_values, summary_lines
@@ -233,22 +237,22 @@ class _Runner:
                 plan = plan_run(run, self.execution_name, platform)
             except PipelineInputError as error:
                 step.update(failed=True, detail=f"invalid: {error}")
-                self.state = {"valid": False, "error": {"field": error.field, "cause": str(error)}}
+                self.state = {VALID: False, ERROR: {"field": error.field, "cause": str(error)}}
             else:
-                self.state = {"valid": True, "error": None, "run": run, "plan": plan}
+                self.state = {VALID: True, ERROR: None, RUN: run, PLAN: plan}
                 mixes = ", ".join(f"{mix['customer_data_percent']:g}%" for mix in plan["mixes"])
                 step["detail"] = f"{run['job_name']}, {run['method']}, mix {mixes}, run {plan['run_id']} ({self.options.environment}'s limits)"
-        if not self.state["valid"]:
-            raise RunFailed(states.INPUT_INVALID, "InvalidInput", self.state["error"]["cause"], clean_up=False)
+        if not self.state[VALID]:
+            raise RunFailed(states.INPUT_INVALID, "InvalidInput", self.state[ERROR]["cause"], clean_up=False)
 
     def sanitise(self) -> None:
         from pipeline.local_sanitise import sanitise
 
-        plan = self.state["plan"]
+        plan = self.state[PLAN]
         job, datasets = plan["sanitisation"], plan["buckets"]["datasets"]
         with self.console.step(states.SANITISE, self.visited) as step:
             summary = sanitise(self.store, datasets, job)
-            self.state["sanitisation"] = {"summary": summary}
+            self.state[SANITISATION] = {SANITISATION_SUMMARY: summary}
             step["failed"] = not summary["passed"]
             step["detail"] = (f"{summary['lines_in']} lines: {summary['clean']} clean, {summary['quarantined']} quarantined "
                               f"({summary['quarantined_percent']:.2f}%, limit {job['max_quarantine_percent']:g}%), {summary['duplicates']} duplicates")
@@ -258,13 +262,13 @@ class _Runner:
     def validation_run(self) -> None:
         from openforge_lambda.training_job import TrainingRequestRefused
 
-        plan = self.state["plan"]
+        plan = self.state[PLAN]
         with self.console.step(states.VALIDATION_RUN, self.visited) as step:
             try:
                 check = self.job("validation", plan["mixes"][0])
             except TrainingRequestRefused as error:  # the Lambda raised: Catch -> clean up -> Fail
                 raise RunFailed(states.FAILED, "TrainingRequestRefused", str(error)) from None
-            self.state["validation"] = check
+            self.state[VALIDATION] = check
             step.update(detail=self.job_detail(check), failed=check["status"] != "Completed")
         if check["status"] != "Completed":
             raise RunFailed(states.FAILED, "ValidationRunFailed", check["failure_reason"] or "the validation run failed")
@@ -273,50 +277,50 @@ class _Runner:
         """Each mix in turn (the state machine's Map runs them in parallel); a failed mix is a
         result for the gate, not a failed run."""
         results = []
-        for mix in self.state["plan"]["mixes"]:
+        for mix in self.state[PLAN]["mixes"]:
             results.append(self.one_mix(mix))
-        self.state["results"] = results
+        self.state[RESULTS] = results
 
     def one_mix(self, mix: dict) -> dict:
         from openforge_lambda.training_job import TrainingRequestRefused
 
-        outcome = {"mix": mix}
-        for name, step_kind in ((states.TRAIN, "training"), (states.EVALUATE, "evaluation")):
+        outcome = {MIX: mix}
+        for name, step_kind in ((states.TRAIN, TRAINING), (states.EVALUATE, EVALUATION)):
             with self.console.step(name, self.visited) as step:
                 try:
                     check = self.job(step_kind, mix)
                 except TrainingRequestRefused as error:  # the Lambda raised: the Map's Catch
                     step.update(detail=f"refused: {error}", failed=True)
-                    return {"mix": mix, "failed": {"step": "error", "error": "TrainingRequestRefused", "cause": str(error)}}
+                    return {MIX: mix, FAILED: {"step": "error", "error": "TrainingRequestRefused", "cause": str(error)}}
                 step.update(detail=f"mix {mix['customer_data_percent']:g}%: " + self.job_detail(check), failed=check["status"] != "Completed")
             outcome[step_kind] = check
             if check["status"] != "Completed":
-                return {"mix": mix, "failed": {"step": step_kind, "job_name": check["job_name"], "cause": check["failure_reason"]}}
+                return {MIX: mix, FAILED: {"step": step_kind, "job_name": check["job_name"], "cause": check["failure_reason"]}}
         return outcome
 
     def pick(self) -> None:
         from openforge_lambda.selection import pick
 
         with self.console.step(states.PICK, self.visited) as step:
-            selection = pick(self.store.client(), self.state["run"], self.state["plan"], self.state["results"], kms_key_id="local-no-kms")
-            self.state["selection"] = selection
+            selection = pick(self.store.client(), self.state[RUN], self.state[PLAN], self.state[RESULTS], kms_key_id="local-no-kms")
+            self.state[SELECTION] = selection
             step.update(detail=_first_sentence(selection["cause"]), failed=not selection["passed"])
         if not selection["passed"]:
             raise RunFailed(states.GATE_FAILED, selection["error"], selection["cause"], clean_up=False)
 
     def deploy(self) -> None:
-        run, plan = self.state["run"], self.state["plan"]
+        run, plan = self.state[RUN], self.state[PLAN]
         if not run["deploy"]["enabled"]:
-            self.state["endpoint"] = {"status": "not requested"}
+            self.state[ENDPOINT] = {"status": "not requested"}
             self.console.say(f"[{self.console.clock()}]   {states.NO_DEPLOYMENT}")
             return
-        chosen = self.state["selection"]["chosen"]
+        chosen = self.state[SELECTION]["chosen"]
         with self.console.step(states.DEPLOY, self.visited) as step:
             smoke = smoke_test(self.store.path(chosen["model_s3_uri"]), self.store.path(plan["evaluation_data_s3_uri"]), self.options.threads)
-            self.state["deployment"] = {"endpoint_name": plan["endpoint_name"], "model_data_s3_uri": chosen["model_s3_uri"],
+            self.state[DEPLOYMENT] = {"endpoint_name": plan["endpoint_name"], "model_data_s3_uri": chosen["model_s3_uri"],
                                         "instance_type": run["deploy"]["instance_type"]}
             # CheckEndpoint's shape; locally the "endpoint" is the model loaded in this process.
-            self.state["endpoint"] = {"endpoint_name": plan["endpoint_name"], "status": "InService", "failure_reason": None,
+            self.state[ENDPOINT] = {"endpoint_name": plan["endpoint_name"], "status": "InService", "failure_reason": None,
                                       "endpoint_config_name": None, "in_service": True, "settled": True, "local_smoke_test": smoke}
             step["detail"] = f"local smoke test in place of endpoint {plan['endpoint_name']} ({run['deploy']['instance_type']}): {smoke['seconds']:.1f} s"
             self.console.detail(f"prompt:    {_one_line(smoke['prompt'])}")
@@ -325,15 +329,8 @@ class _Runner:
 
     def summarise(self) -> dict:
         with self.console.step(states.SUMMARISE, self.visited):
-            state = self.state
-            summary = {  # the state machine's Summarise (a Pass state) in the same shape
-                "job_name": state["run"]["job_name"],
-                "execution_name": state["plan"]["execution_name"],
-                "sanitisation": state["sanitisation"]["summary"],
-                "validation_run": state["validation"],
-                "selection": state["selection"],
-                "endpoint": state["endpoint"],
-            }
+            # The state machine's Summarise (a Pass state) in the same shape.
+            summary = {name: _at(self.state, source) for name, source in OUTPUT.items()}
             summary["local"] = self.local_section()
         return summary
 
@@ -342,7 +339,7 @@ class _Runner:
     def environment(self):
         """The StartTrainingJob function's environment, with local placeholders; the MLflow
         "ARN" is this run's own server (or none)."""
-        from openforge_lambda.training_job import TrainingEnvironment
+        from openforge_contract.environment_variables import TrainingEnvironment
 
         hours = environment_config(self.options.environment).limits.max_training_hours
         return TrainingEnvironment(
@@ -357,7 +354,7 @@ class _Runner:
 
         from pipeline.local_jobs import LocalJobSettings, LocalRunRefused, run_job
 
-        run, plan = self.state["run"], self.state["plan"]
+        run, plan = self.state[RUN], self.state[PLAN]
         if run["compute"]["target"] != "training-job":
             raise RunFailed(states.FAILED, "LocalRunRefused", f"compute.target: {run['compute']['target']} runs on the environment's "
                                                             "HyperPod cluster; the local runner runs training-job targets only")
@@ -381,10 +378,8 @@ class _Runner:
         job = next(job for _, job in reversed(self.jobs) if job.name == check["job_name"])
         text = f"{check['job_name']} {check['status']} in {job.seconds:.0f} s"
         if check["status"] == "Completed" and check["output_s3_uri"]:
-            from openforge_training.export import RUN_RECORD
-
             record = self.store.path(check["output_s3_uri"]) / RUN_RECORD
-            evaluation = self.store.path(check["output_s3_uri"]) / "evaluation.json"
+            evaluation = self.store.path(check["output_s3_uri"]) / EVALUATION_RESULTS
             if record.is_file():
                 run_record = json.loads(record.read_text())
                 loss = run_record.get("final_loss")
@@ -397,7 +392,7 @@ class _Runner:
     # --- the summary ---------------------------------------------------------------------
 
     def local_section(self) -> dict:
-        plan = self.state.get("plan") or {}
+        plan = self.state.get(PLAN) or {}
         section = {
             "work": str(self.work),
             "s3_root": str(self.store.root),
@@ -410,7 +405,7 @@ class _Runner:
             files = section["files"]
             files["sanitised"] = str(self.store.path(f"s3://{plan['buckets']['datasets']}/{plan['sanitisation']['output_prefix']}"))
             files["report"] = str(self.store.path(plan["report_s3_uri"]))
-            for name in ("comparison.md", "comparison.json", "comparison.svg"):
+            for name in (COMPARISON_REPORT, COMPARISON_RESULTS, COMPARISON_CHART):
                 path = self.store.path(plan["report_s3_uri"]) / name
                 if path.is_file():
                     files[name] = str(path)
@@ -420,12 +415,10 @@ class _Runner:
         return section
 
     def partial_summary(self, error: dict) -> dict:
-        state = self.state
-        summary = {"job_name": (state.get("run") or {}).get("job_name"), "execution_name": self.execution_name, "failure": error}
-        for key, source in (("sanitisation", lambda: state["sanitisation"]["summary"]), ("validation_run", lambda: state["validation"]),
-                            ("selection", lambda: state["selection"])):
+        summary = {JOB_NAME: (self.state.get(RUN) or {}).get(JOB_NAME), EXECUTION_NAME: self.execution_name, FAILURE: error}
+        for key in (SANITISATION, VALIDATION_RUN, SELECTION):  # as far as the run got
             try:
-                summary[key] = source()
+                summary[key] = _at(self.state, OUTPUT[key])
             except KeyError:
                 pass
         summary["local"] = self.local_section()
@@ -452,7 +445,7 @@ class _Runner:
         (self.work / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
     def print_summary(self, summary: dict) -> None:
-        for line in ["", f"=== {summary['job_name']}, execution {summary['execution_name']}: {states.SUCCEEDED} ===", "",
+        for line in ["", f"=== {summary[JOB_NAME]}, execution {summary[EXECUTION_NAME]}: {states.SUCCEEDED} ===", "",
                      *summary_lines(summary), *local_lines(summary)]:
             self.console.say(line)
 
@@ -460,10 +453,8 @@ class _Runner:
 def local_lines(summary: dict) -> list[str]:
     """What only a local run has, after the summary the cloud would show: the validation run's
     record, the smoke test in place of the endpoint, the MLflow runs and where the files are."""
-    validation, local, endpoint = summary["validation_run"], summary["local"], summary["endpoint"]
+    validation, local, endpoint = summary[VALIDATION_RUN], summary["local"], summary[ENDPOINT]
     rows = []
-    from openforge_training.export import RUN_RECORD
-
     record = Path(local["files"].get(validation["job_name"], "/nonexistent")) / RUN_RECORD
     if record.is_file():
         run_record = json.loads(record.read_text())
@@ -478,14 +469,14 @@ def local_lines(summary: dict) -> list[str]:
         if mlflow["store"]:
             rows.append(("", f"browse: .venv/bin/mlflow ui --backend-store-uri sqlite:///{_shown(Path(mlflow['store']))}"))
     files = local["files"]
-    chosen = summary["selection"].get("chosen")
+    chosen = summary[SELECTION].get("chosen")
     shown = [("S3 stand-in", f"{_shown(Path(local['s3_root']))}/"),
              ("sanitised", f"{_shown(Path(files['sanitised']))}/ (clean/, quarantine/, duplicates/, report.md)")]
-    shown += [(name, _shown(Path(files[name]))) for name in ("comparison.md", "comparison.svg", "comparison.json") if name in files]
+    shown += [(name, _shown(Path(files[name]))) for name in (COMPARISON_REPORT, COMPARISON_CHART, COMPARISON_RESULTS) if name in files]
     if chosen:
         shown.append(("chosen model", f"{_shown(Path(files.get(chosen['training_job_name'], '')))}/"))
         if chosen["evaluation_job_name"] in files:
-            shown.append(("evaluation", f"{_shown(Path(files[chosen['evaluation_job_name']]))}/evaluation.md"))
+            shown.append(("evaluation", f"{_shown(Path(files[chosen['evaluation_job_name']]))}/{EVALUATION_REPORT}"))
     shown += [("job logs", f"{_shown(Path(local['work']) / 'logs')}/"), ("summary", _shown(Path(local["work"]) / "summary.json"))]
     return ["", "On this machine:", *key_values(rows + shown)]
 
@@ -541,6 +532,13 @@ def _quiet_hub():
     finally:
         if not was_disabled:
             enable_progress_bars()
+
+
+def _at(document: dict, fields: tuple[str, ...]):
+    """The value at ``fields`` of the execution's JSON; KeyError where a step has not written it."""
+    for field in fields:
+        document = document[field]
+    return document
 
 
 def _shown(path: Path) -> str:

@@ -15,9 +15,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from cdk_nag import IApplyRule, NagMessageLevel, NagPack, NagRuleCompliance
 from constructs import IConstruct
 
-import stacks  # noqa: F401  (puts the Lambda layer's package, and so the instance catalogue, on the path)
+from openforge_contract.instance_catalogue import UnknownInstanceType, volume_kms_key_allowed
 from stacks.permissions import KEY_CONDITION, OUTPUT_KMS_KEY, VOLUME_KMS_KEY
-from openforge_contract.instance_catalogue import UnknownInstanceType, volume_kms_key_allowed  # isort: skip
 
 PACK_NAME = "OpenForge"
 ACCELERATED_PREFIXES = ("ml.p", "ml.g", "ml.trn", "ml.inf")

@@ -54,8 +54,8 @@ def build_platform(app: App, config: EnvironmentConfig) -> Platform:
         cluster_name=naming.cluster_name(config.name) if cluster else None,
         cluster_arn=cluster.cluster.attr_cluster_arn if cluster else None,
     )
-    pipeline = PipelineStack(app, naming.stack_name(config.name, "Pipeline"), config=config, network=network.network, datasets=data.datasets, artifacts=data.artifacts,
-                             logs_key=data.logs_key, layer=sanitisation.workflow.layer, sanitisation=sanitisation.workflow,
+    pipeline = PipelineStack(app, naming.stack_name(config.name, "Pipeline"), config=config, network=network.network, datasets=data.datasets,
+                             artifacts=data.artifacts, logs_key=data.logs_key, layer=sanitisation.workflow.layer, sanitisation=sanitisation.workflow,
                              training=training, env=env)
     pipeline.node.add_dependency(sanitisation)  # invokes the sanitisation functions by name
     Tags.of(app).add("project", "openforge")

@@ -233,7 +233,6 @@ def test_an_execution_that_ends_unfinished_is_cleaned_up_by_an_eventbridge_rule(
     log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     assert template.find_resources("AWS::Logs::LogGroup")[log_group]["Properties"]["LogGroupName"].endswith("/clean_up_ended_run")
     assert function["Properties"]["VpcConfig"]["SubnetIds"] and function["Properties"]["KmsKeyArn"]
-    assert function["Properties"]["Environment"]["Variables"]["NOTIFY_FAILURE_STATE"] == states.NOTIFY_FAILURE
     history = [s for s in statements(template) if "states:GetExecutionHistory" in actions(s)]
     assert [sorted(actions(s)) for s in history] == [["states:DescribeExecution", "states:GetExecutionHistory"]]
     assert ":execution:OpenForge-" in json.dumps(history[0]["Resource"]) and "-FineTune:*" in json.dumps(history[0]["Resource"])
@@ -496,15 +495,14 @@ def test_the_clean_up_of_an_aborted_execution_stops_its_job_and_notifies(synthes
     from moto.sagemaker.models import sagemaker_backends
     from moto.sagemaker.responses import SageMakerResponse
 
-    from openforge_lambda.training_job import TrainingEnvironment, training_job_request  # isort: skip
+    from openforge_contract.environment_variables import TrainingEnvironment
+    from openforge_lambda.training_job import training_job_request  # isort: skip
     from tests.lambdas.conftest import LambdaContext, load_handler
     from tests.lambdas.test_training_job import _stop_training_job
 
     monkeypatch.setattr(SageMakerResponse, "stop_training_job", _stop_training_job, raising=False)  # moto lacks it
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name, value in (("VALIDATE_STATE", states.VALIDATE), ("DEPLOY_STATE", states.DEPLOY), ("NOTIFY_FAILURE_STATE", states.NOTIFY_FAILURE),
-                        ("TOPIC_ARN", f"arn:aws:sns:{REGION}:{ACCOUNT}:notifications")):
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TOPIC_ARN", f"arn:aws:sns:{REGION}:{ACCOUNT}:notifications")
     monkeypatch.delenv("HYPERPOD_CLUSTER_NAME", raising=False)
     plan = validated(synthesised)
     name = plan["plan"]["validation_job_name"]

@@ -84,9 +84,13 @@ def test_hyperpod_is_refused_where_the_environment_has_no_cluster(aws, environme
 def test_what_validate_input_made_passes_unchanged(environment):
     import os
 
+    from openforge_lambda.pipeline_input import EnvironmentPolicy
+    from openforge_lambda.run_plan import PlatformLocations
+
     run, plan = run_and_plan()
+    policy, platform = EnvironmentPolicy.from_environment(os.environ), PlatformLocations.from_environment(os.environ)
     for step, mix in (("validation", None), ("training", plan["mixes"][1]), ("evaluation", plan["mixes"][0])):
-        assert checked_start(step, run, plan, mix, os.environ) == (run, plan, mix)
+        assert checked_start(step, run, plan, mix, policy, platform, MLFLOW) == (run, plan, mix)
 
 
 def test_a_job_beyond_sagemakers_limits_is_refused():

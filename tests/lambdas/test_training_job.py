@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from dataclasses import fields, replace
 
 import boto3
@@ -25,11 +26,11 @@ from openforge_training import evaluate as evaluation_config
 
 from tests.lambdas.conftest import LambdaContext, load_handler, pipeline_execution
 
+from openforge_contract.environment_variables import MissingSetting, TrainingEnvironment
 from openforge_lambda.pipeline_input import EnvironmentPolicy, normalise  # isort: skip
 from openforge_lambda.run_plan import PlatformLocations, plan_run  # isort: skip
-from openforge_lambda.settings import MissingSetting  # isort: skip
 from openforge_lambda.training_job import (  # isort: skip
-    TrainingEnvironment, TrainingJobConflict, TrainingRequestRefused, job_plan, start, status, training_job_request)
+    TrainingJobConflict, TrainingRequestRefused, job_plan, start, status, training_job_request)
 
 DATASETS, ARTIFACTS = "openforge-test-datasets", "openforge-test-artifacts"
 BASE_MODEL = f"s3://{ARTIFACTS}/base-models/llama-3.1-8b/"
@@ -274,14 +275,14 @@ def test_a_request_that_cannot_run_privately_or_as_planned_is_refused_naming_the
 def test_the_environment_is_read_from_the_functions_variables(monkeypatch):
     for name, value in ENVIRONMENT_VARIABLES.items():
         monkeypatch.setenv(name, value)
-    assert TrainingEnvironment.from_environment() == ENVIRONMENT
+    assert TrainingEnvironment.from_environment(os.environ) == ENVIRONMENT
     monkeypatch.setenv("TRAINING_SECURITY_GROUP_IDS", " , ")
     with pytest.raises(MissingSetting, match="TRAINING_SECURITY_GROUP_IDS lists nothing"):
-        TrainingEnvironment.from_environment()
+        TrainingEnvironment.from_environment(os.environ)
     monkeypatch.setenv("TRAINING_SECURITY_GROUP_IDS", "sg-training")
     monkeypatch.setenv("MAX_RUNTIME_SECONDS", "a day")
     with pytest.raises(MissingSetting, match="MAX_RUNTIME_SECONDS must be a whole number of seconds, got 'a day'"):
-        TrainingEnvironment.from_environment()
+        TrainingEnvironment.from_environment(os.environ)
 
 
 def test_start_creates_the_job_and_says_where_its_model_will_be(sagemaker):

@@ -557,7 +557,8 @@ def test_stop_stops_the_execution_and_the_jobs_it_started(synthesised, monkeypat
     from moto.sagemaker.models import sagemaker_backends
     from moto.sagemaker.responses import SageMakerResponse
 
-    from openforge_lambda.training_job import TrainingEnvironment, training_job_request  # isort: skip
+    from openforge_contract.environment_variables import TrainingEnvironment
+    from openforge_lambda.training_job import training_job_request  # isort: skip
     from tests.lambdas.test_training_job import _stop_training_job
 
     monkeypatch.setattr(SageMakerResponse, "stop_training_job", _stop_training_job, raising=False)  # moto lacks it

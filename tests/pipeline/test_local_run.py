@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from openforge_lambda.training_job import TrainingEnvironment, training_job_request
+from openforge_contract.environment_variables import TrainingEnvironment
+from openforge_lambda.training_job import training_job_request
 from pipeline import local
 from openforge_contract import states
 from pipeline.demo_data import DemoSizes
