@@ -1,5 +1,5 @@
 """How Lambda code is packaged: each handler folder alone, and one shared layer holding
-our shared modules (`sanitiser`, `openforge_lambda`, `hyperpod_jobs`) plus the third-party wheels that
+our shared modules (`openforge_contract`, `sanitiser`, `openforge_lambda`, `hyperpod_jobs`) plus the third-party wheels that
 `make setup` installed for the Lambda runtime. No code is copied between handlers."""
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from aws_cdk import aws_lambda as lambda_
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_DIR = ROOT / "lambda"
 LAYER_DEPS = ROOT / "build" / "lambda-deps" / "python"
-SHARED_PACKAGES = {"sanitiser": ROOT / "sanitiser", "openforge_lambda": ROOT / "openforge_lambda",
-                   "hyperpod_jobs": ROOT / "hyperpod_jobs"}
+SHARED_PACKAGES = {"openforge_contract": ROOT / "openforge_contract", "sanitiser": ROOT / "sanitiser",
+                   "openforge_lambda": ROOT / "openforge_lambda", "hyperpod_jobs": ROOT / "hyperpod_jobs"}
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "bin", "tests")  # numpy ships ~10 MB of its own tests
 

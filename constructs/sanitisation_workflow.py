@@ -26,14 +26,11 @@ from constructs.pipeline_function import FunctionPlacement, build_function, invo
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 
-from pipeline import steps
+from openforge_contract import states
+from openforge_contract.environment_variables import OutputKey
+from openforge_contract.s3_layout import MAP_RESULTS_PREFIX, PLAN_MANIFESTS, SANITISATION_READS, SANITISATION_WRITES
 from sanitiser.plan import DEFAULT_SHARD_BYTES
 from security.acknowledgements import acknowledge
-
-RAW_PREFIX = "raw"
-SANITISED_PREFIX = "sanitised"
-MAP_RESULTS_PREFIX = f"{SANITISED_PREFIX}/map-results"
-PLAN_MANIFESTS = f"{SANITISED_PREFIX}/*/plan/items.json"  # what plan_shards writes, one per execution
 
 
 def _objects_under_key(s3_actions: list[str], objects_arn: str, kms_actions: list[str], key_arn: str) -> list[iam.PolicyStatement]:
@@ -98,26 +95,27 @@ class SanitisationWorkflow(Construct):
         self._placement = FunctionPlacement(layer, network, self.security_group, logs_key, datasets.encryption_key, log_retention,
                                             f"/openforge/{state_machine_name}")
         self.shard_function = self._build_function("SanitiseShard", "sanitise_shard", shard_memory_mb, max_concurrency,
-                                                   reads=[RAW_PREFIX], writes=[SANITISED_PREFIX])
+                                                   reads=SANITISATION_READS, writes=SANITISATION_WRITES)
         self.roles["SanitiseShard"].allow(  # the comprehend_pii setting; reached through the VPC endpoint
             ["comprehend:DetectPiiEntities"], ["*"], why_wildcard="Comprehend's DetectPiiEntities has no resource type to scope to.")
         self.summary_function = self._build_function("SummariseSanitisation", "summarise_sanitisation", 3008, 2,
-                                                     reads=[], writes=[SANITISED_PREFIX])
-        self.plan_function = self._build_function("PlanShards", "plan_shards", 1024, 2, reads=[RAW_PREFIX], writes=[SANITISED_PREFIX])
+                                                     reads=(), writes=SANITISATION_WRITES)
+        self.plan_function = self._build_function("PlanShards", "plan_shards", 1024, 2, reads=SANITISATION_READS, writes=SANITISATION_WRITES)
         self.state_machine = self._build_state_machine(state_machine_name, max_concurrency, max_quarantine_percent)
 
-    def _build_function(self, function_id: str, folder: str, memory_mb: int, concurrency: int, *, reads: list[str], writes: list[str]) -> lambda_.Function:
+    def _build_function(self, function_id: str, folder: str, memory_mb: int, concurrency: int, *, reads: tuple[str, ...],
+                        writes: tuple[str, ...]) -> lambda_.Function:
         # A fixed name: the fine-tuning pipeline (another stack) invokes these by ARN, with no export.
         name = self.function_names[function_id] = f"{self.state_machine_name}-{folder}"
         function, role = build_function(self, function_id, folder, self._placement, memory_mb=memory_mb, concurrency=concurrency,
-                                        environment={"OUTPUT_KMS_KEY_ID": self._datasets.encryption_key.key_arn}, function_name=name)
+                                        environment=OutputKey(self._datasets.encryption_key.key_arn).as_environment(), function_name=name)
         self.roles[function_id] = role
         for prefix in reads:
             read_objects(role, self._bucket_ref, prefix)
         for prefix in writes:
             read_write_objects(role, self._bucket_ref, prefix)
         stack = Stack.of(self)
-        role.allow(["s3:ListBucket"], [self._bucket_ref.arn(stack)], conditions={"StringLike": {"s3:prefix": [f"{p}/*" for p in reads + writes]}})
+        role.allow(["s3:ListBucket"], [self._bucket_ref.arn(stack)], conditions={"StringLike": {"s3:prefix": [f"{p}/*" for p in (*reads, *writes)]}})
         role.allow(["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], [self._bucket_ref.objects(stack, p) for p in writes],
                    why_wildcard="Multipart uploads of outputs under the prefix this function writes.")
         use_key(role, self._datasets.encryption_key.key_arn, encrypt=True)
@@ -128,18 +126,18 @@ class SanitisationWorkflow(Construct):
         apply_defaults = sfn.Pass(self, "Apply defaults", parameters={
             "job.$": f"States.JsonMerge(States.StringToJson('{json.dumps(defaults)}'), $, false)",
         }, output_path="$.job")
-        states = self.build_states(self, job="$", results="$", summary="sanitisation", max_concurrency=max_concurrency)
+        sanitisation = self.build_states(self, job="$", results="$", summary="sanitisation", max_concurrency=max_concurrency)
         verdict = (
-            sfn.Choice(self, steps.QUARANTINE_CHECK)
+            sfn.Choice(self, states.QUARANTINE_CHECK)
             .when(sfn.Condition.boolean_equals("$.sanitisation.passed", True), sfn.Succeed(self, "Sanitised"))
-            .otherwise(sfn.Fail(self, steps.QUARANTINE_EXCEEDED, error="QuarantineLimitExceeded", cause_path="$.sanitisation.cause"))
+            .otherwise(sfn.Fail(self, states.QUARANTINE_EXCEEDED, error="QuarantineLimitExceeded", cause_path="$.sanitisation.cause"))
         )
         log_group = logs.LogGroup(self, "StateMachineLogs", encryption_key=self._logs_key, retention=self._retention)
         machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=name,
-            definition_body=sfn.DefinitionBody.from_chainable(apply_defaults.next(states.chain).next(verdict)),
+            definition_body=sfn.DefinitionBody.from_chainable(apply_defaults.next(sanitisation.chain).next(verdict)),
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
         )
@@ -158,7 +156,7 @@ class SanitisationWorkflow(Construct):
         output = {"bucket": self._datasets.name, "prefix.$": field("output_prefix")}
         plan_function, shard_function, summary_function = (self._seen_from(scope, function) for function in
                                                            (self.plan_function, self.shard_function, self.summary_function))
-        plan = invoke(scope, plan_function, steps.PLAN_SHARDS,
+        plan = invoke(scope, plan_function, states.PLAN_SHARDS,
                       payload=sfn.TaskInput.from_object({"bucket": self._datasets.name, "input_prefix.$": field("input_prefix"),
                                                          "output_prefix.$": field("output_prefix"), "shard_bytes.$": field("shard_bytes")}),
                       result_path=at("plan"))
@@ -166,7 +164,7 @@ class SanitisationWorkflow(Construct):
         stack = Stack.of(scope)
         shards = sfn.DistributedMap(
             scope,
-            steps.SANITISE,
+            states.SANITISE,
             item_reader=PlanItemReader(datasets, sfn.JsonPath.string_at(f"{at('plan')}.manifest_key"),
                                        f"arn:{stack.partition}:s3:::{self._datasets.name}/{PLAN_MANIFESTS}", self._datasets.encryption_key.key_arn),
             item_selector={
@@ -184,8 +182,8 @@ class SanitisationWorkflow(Construct):
                                                 self._bucket_ref.objects(stack, MAP_RESULTS_PREFIX), self._datasets.encryption_key.key_arn),
             result_path=at("map_run"),
         )
-        shards.item_processor(invoke(scope, shard_function, steps.SANITISE_SHARD))
-        summarise = invoke(scope, summary_function, steps.SUMMARISE_SANITISATION,
+        shards.item_processor(invoke(scope, shard_function, states.SANITISE_SHARD))
+        summarise = invoke(scope, summary_function, states.SUMMARISE_SANITISATION,
                            payload=sfn.TaskInput.from_object({"output": output, "max_quarantine_percent.$": field("max_quarantine_percent")}),
                            result_path=at(summary))
         return SanitisationStates(chain=plan.next(shards).next(summarise), tasks=(plan, shards, summarise))

@@ -15,7 +15,7 @@ from training_container.base_images import BASE_IMAGES
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAINING_CONTAINER_DIR = REPO_ROOT / "training_container"
 # The build context is the repository, narrowed to what the image copies.
-TRAINING_IMAGE_CONTEXT = ["*", "!training_container", "!sanitiser", "**/__pycache__", "**/*.pyc"]
+TRAINING_IMAGE_CONTEXT = ["*", "!training_container", "!sanitiser", "!openforge_contract", "**/__pycache__", "**/*.pyc"]
 TRAINING_DOCKERFILES = {"gpu": "Dockerfile", "neuron": "Dockerfile.neuron"}
 
 

@@ -21,15 +21,8 @@ from constructs.permissions import (
     write_logs,
 )
 
-from sanitiser.shard import CLEAN_OUTPUT, OUTPUT_KINDS
-
-# Prefixes in the buckets that training reads and writes (the pipeline fills them).
-DATASET_PREFIXES = ("curated", "evaluation")
-# Of the sanitiser's output, training reads only the clean lines: quarantine files hold the
-# raw, unscrubbed lines the sanitiser refused.
-SANITISED_PREFIX = "sanitised"
-ARTIFACT_READ_PREFIXES = ("base-models",)
-ARTIFACT_WRITE_PREFIXES = ("training", "checkpoints", "reports")
+from openforge_contract.s3_layout import (CLEAN_OUTPUT, SANITISED_PREFIX, TRAINING_READS_ARTIFACTS, TRAINING_READS_DATASETS, TRAINING_WRITES_ARTIFACTS,
+                                          WITHHELD_OUTPUTS)
 
 
 @dataclass(frozen=True)
@@ -43,12 +36,14 @@ class TrainingAccess:
 
 def grant_training_access(role: JobRole, access: TrainingAccess) -> None:
     datasets, artifacts = access.datasets, access.artifacts
-    read_clean_outputs(role, datasets, SANITISED_PREFIX, clean=CLEAN_OUTPUT, withheld=tuple(kind for kind in OUTPUT_KINDS if kind != CLEAN_OUTPUT))
-    for prefix in DATASET_PREFIXES:
+    # Of the sanitiser's output, training reads only the clean lines: quarantine files hold
+    # the raw, unscrubbed lines the sanitiser refused.
+    read_clean_outputs(role, datasets, SANITISED_PREFIX, clean=CLEAN_OUTPUT, withheld=WITHHELD_OUTPUTS)
+    for prefix in TRAINING_READS_DATASETS:
         read_objects(role, datasets, prefix)
-    for prefix in ARTIFACT_READ_PREFIXES:
+    for prefix in TRAINING_READS_ARTIFACTS:
         read_objects(role, artifacts, prefix)
-    for prefix in ARTIFACT_WRITE_PREFIXES:
+    for prefix in TRAINING_WRITES_ARTIFACTS:
         read_write_objects(role, artifacts, prefix)
     use_key(role, datasets.key_arn, encrypt=False)
     use_key(role, artifacts.key_arn, encrypt=True)

@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from openforge_contract.run_record import EVALUATION_RESULTS
 from synthetic_data.curriculum import corpus_texts, write_experiment_data
 from synthetic_data.tiny_model import build_model
 
@@ -102,7 +103,7 @@ def run_experiment(settings: Settings, work: Path, reports: Path) -> dict:
     for run in settings.runs:
         tuned = finetune(settings, run, base, data, work / "runs" / run.name)
         results = evaluate(settings, base, tuned, data / "eval", work / "runs" / run.name / "evaluation", base_results)
-        base_results = base_results or work / "runs" / run.name / "evaluation" / "evaluation.json"
+        base_results = base_results or work / "runs" / run.name / "evaluation" / EVALUATION_RESULTS
         rows.append(row(run, results))
         log.info("%s: %s", run.name, rows[-1])
     timings["total_s"] = round(time.monotonic() - started, 1)

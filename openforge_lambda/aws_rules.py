@@ -180,13 +180,13 @@ def object_key_at_most_1024_bytes(params: Mapping[str, Any]) -> Iterator[Violati
 def _described(instance_type: str) -> bool:
     """Whether the catalogue describes the type: of one it does not, it cannot say what AWS
     allows, so its rules refuse nothing (AWS decides) rather than fail the request's check."""
-    from openforge_lambda.instance_catalogue import CATALOGUE
+    from openforge_contract.instance_catalogue import CATALOGUE
 
     return instance_type in CATALOGUE
 
 
 def _has_local_storage(instance_type: str) -> bool:
-    from openforge_lambda.instance_catalogue import lookup  # the one place instance facts live
+    from openforge_contract.instance_catalogue import lookup  # the one place instance facts live
 
     return _described(instance_type) and lookup(instance_type).has_local_storage
 
@@ -198,7 +198,7 @@ register_local_storage_kms_rules(_has_local_storage)
 def volume_size_within_what_the_type_has(params: Mapping[str, Any]) -> Iterator[Violation]:
     """On a local-NVMe type SageMaker mounts the instance store, and VolumeSizeInGB may not be
     more than its size; otherwise an EBS volume within gp2's limits (RESOURCE_CONFIG_DOC)."""
-    from openforge_lambda.instance_catalogue import volume_size_problem
+    from openforge_contract.instance_catalogue import volume_size_problem
 
     config = _member(params, "ResourceConfig")
     instance_type, size = config.get("InstanceType"), config.get("VolumeSizeInGB")

@@ -16,10 +16,9 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
+from openforge_contract.run_record import EVALUATION_RESULTS
 from openforge_lambda.json_fields import is_number
 
-EVALUATION_FILE = "evaluation.json"
-RUN_RECORD_FILE = "openforge-run.json"
 CAUSE_LIMIT = 1000  # characters of one failure's cause kept in a row (Step Functions' 256 KB limit)
 
 GATE_FAILED, NO_MODEL_TRAINED = "ForgettingGateFailed", "NoModelTrained"  # the run's error when no mix passed
@@ -89,15 +88,15 @@ def run_summary(mix: Mapping, evaluation: Mapping | None, training_record: Mappi
 def _evaluation_problem(evaluation) -> str | None:
     """Why an evaluation.json cannot be read as one, or None."""
     if evaluation is None:
-        return f"no {EVALUATION_FILE} was given"
+        return f"no {EVALUATION_RESULTS} was given"
     if not isinstance(evaluation, Mapping):
-        return f"{EVALUATION_FILE} is not a JSON object"
+        return f"{EVALUATION_RESULTS} is not a JSON object"
     benchmarks, gate = evaluation.get("benchmarks"), evaluation.get("gate")
     if not isinstance(benchmarks, Mapping) or not isinstance(gate, Mapping) or "passed" not in gate:
-        return f"{EVALUATION_FILE} has no benchmarks or no gate verdict"
+        return f"{EVALUATION_RESULTS} has no benchmarks or no gate verdict"
     for name, entry in benchmarks.items():
         if not isinstance(entry, Mapping) or not all(is_number(entry.get(key)) for key in ("base", "tuned")):
-            return f"{EVALUATION_FILE}: benchmark {name} has no numeric base and tuned scores"
+            return f"{EVALUATION_RESULTS}: benchmark {name} has no numeric base and tuned scores"
     return None
 
 

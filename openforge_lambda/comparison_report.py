@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable, Mapping
 from xml.sax.saxutils import escape
 
+from openforge_contract.run_record import COMPARISON_CHART, COMPARISON_REPORT, COMPARISON_RESULTS
 from openforge_lambda.choice import dedupe_sentences, mix_name
 from openforge_lambda.json_fields import is_number
 
@@ -138,9 +139,9 @@ def report_documents(rows: list[Mapping], choice: Mapping, **extra) -> dict[str,
     """{file name: (body, content type)} for comparison.json, .md and .svg."""
     document = {"passed": choice["passed"], "cause": choice["cause"], "chosen": choice["chosen"], "runs": rows, **extra}
     return {
-        "comparison.json": (json.dumps(document, indent=2).encode() + b"\n", "application/json"),
-        "comparison.md": (comparison_markdown(rows, choice).encode(), "text/markdown"),
-        "comparison.svg": (comparison_svg(rows, choice, extra.get("retention_limit")).encode(), "image/svg+xml"),
+        COMPARISON_RESULTS: (json.dumps(document, indent=2).encode() + b"\n", "application/json"),
+        COMPARISON_REPORT: (comparison_markdown(rows, choice).encode(), "text/markdown"),
+        COMPARISON_CHART: (comparison_svg(rows, choice, extra.get("retention_limit")).encode(), "image/svg+xml"),
     }
 
 

@@ -5,7 +5,7 @@ jobs and rolls back its deployment. Shared by the CleanUpEndedRun Lambda (EventB
 the command-line client's ``stop``.
 
 Harmless to repeat: a job no longer running is left alone, a deployment already rolled back
-has nothing left to delete. State names are the caller's (pipeline/steps.py), passed in.
+has nothing left to delete. State names are the caller's (openforge_contract/states.py), passed in.
 """
 from __future__ import annotations
 

@@ -21,7 +21,6 @@ KMS key is refused, naming the field. Plain boto3 (no sagemaker SDK in a Lambda)
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -29,10 +28,11 @@ from dataclasses import asdict, dataclass
 
 from hyperpod_jobs import sagemaker_limits
 
-from openforge_lambda.instance_catalogue import NVIDIA, UnknownInstanceType, lookup, volume_kms_key_allowed
+from openforge_contract.environment_variables import EndpointNamespace, ServingSettings
+from openforge_contract.instance_catalogue import NVIDIA, UnknownInstanceType, lookup, volume_kms_key_allowed
+from openforge_contract.naming import TAG_NAMESPACE
 from openforge_lambda.sagemaker_calls import delete, describe, tag_value
-from openforge_lambda.settings import FieldError, required, required_list
-from openforge_lambda.training_job import TAG_NAMESPACE
+from openforge_lambda.settings import FieldError
 
 log = logging.getLogger(__name__)
 # SageMaker's limit and pattern for endpoint, endpoint config and model names (botocore's model:
@@ -87,9 +87,9 @@ class Ownership:
         return cls(prefix, dict(tags))
 
     @classmethod
-    def from_environment(cls) -> Ownership:
-        return cls.from_mapping({"endpoint_name_prefix": required("ENDPOINT_NAME_PREFIX"),
-                                 "owner_tags": json.loads(required("ENDPOINT_OWNER_TAGS"))})
+    def from_environment(cls, environ: Mapping[str, str]) -> Ownership:
+        namespace = EndpointNamespace.from_environment(environ)
+        return cls.from_mapping({"endpoint_name_prefix": namespace.name_prefix, "owner_tags": namespace.owner_tags})
 
     def endpoint_name(self, requested: str) -> str:
         """``requested`` (the run's job name) in this environment's namespace, in lower case
@@ -124,20 +124,17 @@ class ServingEnvironment:
     container_environment: dict | None = None  # the serving image's settings (SERVING_CONTAINER_ENVIRONMENT, JSON)
 
     @classmethod
-    def from_environment(cls) -> ServingEnvironment:
-        import os
-
-        settings = os.environ.get("SERVING_CONTAINER_ENVIRONMENT") or "{}"
-        ownership = Ownership.from_environment()
+    def from_environment(cls, environ: Mapping[str, str]) -> ServingEnvironment:
+        serving, ownership = ServingSettings.from_environment(environ), Ownership.from_environment(environ)
         return cls(
-            image_uri=required("SERVING_IMAGE_URI"),
-            role_arn=required("SERVING_ROLE_ARN"),
-            subnet_ids=required_list("ENDPOINT_SUBNET_IDS"),
-            security_group_ids=required_list("ENDPOINT_SECURITY_GROUP_IDS"),
-            kms_key_id=required("ENDPOINT_KMS_KEY_ARN"),
+            image_uri=serving.image_uri,
+            role_arn=serving.role_arn,
+            subnet_ids=serving.subnet_ids,
+            security_group_ids=serving.security_group_ids,
+            kms_key_id=serving.kms_key_id,
             endpoint_name_prefix=ownership.name_prefix,
             owner_tags=ownership.tags,
-            container_environment=json.loads(settings),
+            container_environment=serving.container_environment,
         )
 
 

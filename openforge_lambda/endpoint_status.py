@@ -34,7 +34,7 @@ def status(client, endpoint_name: str, endpoint_config_name: str | None = None) 
 def past_allowance(checked: dict, allowance: Mapping, now: datetime | None = None) -> dict:
     """``checked`` (status's result) settled as a failure once the deployment has been waited
     for longer than its allowance: {"started": DeployEndpoint's started_at, "seconds": the
-    state machine's number, pipeline/run_limits.DEPLOYMENT_SECONDS}. The endpoint loop then
+    state machine's number, constructs/fine_tuning_pipeline/run_limits.DEPLOYMENT_SECONDS}. The endpoint loop then
     ends, so its checks stay within the ceil(seconds / poll_seconds) that run_limits counts
     towards Step Functions' history limit."""
     seconds = int(allowance["seconds"])

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 from hyperpod_jobs.spec import Allowed, JobSpec, JobStatus, SpecRefused, cancel_key, parse, slurm_status, spec_key, status_key
 
-from openforge_lambda.instance_catalogue import uses_neuron
-from openforge_lambda.settings import required, required_list
-from openforge_lambda.training_job import JobPlan, TrainingRequestRefused, image_for, max_runtime_for, max_runtime_seconds
+from openforge_contract.environment_variables import HyperPodCluster, TrainingEnvironment
+from openforge_contract.instance_catalogue import uses_neuron
+from openforge_lambda.training_job import JobPlan, TrainingRequestRefused, image_for, max_runtime_for
 
 TARGET = "hyperpod"
-# The worker groups (and partitions) of the cluster in stacks/compute_stack.py.
+# The worker groups (and partitions) of the cluster in constructs/hyperpod_cluster (instance_groups).
 GPU_PARTITION, TRAINIUM_PARTITION = "gpu-workers", "trainium-workers"
 # The submitter runs every 30 seconds; a spec with no status after this long means it is
 # not running (controller replaced, service failed), and the step fails saying so.
@@ -49,16 +49,11 @@ class HyperPodEnvironment:
     max_runtime_seconds: int
 
     @classmethod
-    def from_environment(cls) -> HyperPodEnvironment:
-        return cls(
-            cluster_name=required("HYPERPOD_CLUSTER_NAME"),
-            jobs_bucket=required("HYPERPOD_JOBS_BUCKET"),
-            buckets=required_list("HYPERPOD_BUCKETS"),
-            gpu_image_uri=required("TRAINING_IMAGE_URI_GPU"),
-            neuron_image_uri=required("TRAINING_IMAGE_URI_NEURON"),
-            mlflow_tracking_server_arn=required("MLFLOW_TRACKING_SERVER_ARN"),
-            max_runtime_seconds=max_runtime_seconds(),
-        )
+    def from_environment(cls, environ: Mapping[str, str]) -> HyperPodEnvironment:
+        cluster, training = HyperPodCluster.from_environment(environ), TrainingEnvironment.from_environment(environ)
+        return cls(cluster_name=cluster.cluster_name, jobs_bucket=cluster.jobs_bucket, buckets=cluster.buckets,
+                   gpu_image_uri=training.gpu_image_uri, neuron_image_uri=training.neuron_image_uri,
+                   mlflow_tracking_server_arn=training.mlflow_tracking_server_arn, max_runtime_seconds=training.max_runtime_seconds)
 
     @property
     def allowed(self) -> Allowed:

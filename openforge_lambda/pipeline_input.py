@@ -29,7 +29,8 @@ from aws_lambda_powertools.utilities.validation import SchemaValidationError, va
 
 from hyperpod_jobs import sagemaker_limits
 
-from openforge_lambda import instance_catalogue as catalogue
+from openforge_contract import instance_catalogue as catalogue
+from openforge_contract.environment_variables import RunDefaults, RunLimits
 from openforge_lambda.run import Run, mix_percents, needs_curated_data
 from openforge_lambda.settings import FieldError
 
@@ -233,18 +234,16 @@ class EnvironmentPolicy:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> EnvironmentPolicy:
         """From the function's environment variables (set by the stack); unset or empty: none.
-        Lists are comma-separated. The stack sets HYPERPOD_CLUSTER_NAME only where it made a cluster."""
-        def listed(name: str) -> tuple[str, ...] | None:
-            return tuple(item.strip() for item in environ[name].split(",") if item.strip()) if environ.get(name) else None
-
+        The stack names a cluster only where it made one."""
+        defaults, limits = RunDefaults.from_environment(environ), RunLimits.from_environment(environ)
         return cls(
-            base_model_s3_uri=environ.get("DEFAULT_BASE_MODEL_S3_URI") or None,
-            curated_data_s3_uri=environ.get("DEFAULT_CURATED_DATA_S3_URI") or None,
-            evaluation_data_s3_uri=environ.get("DEFAULT_EVALUATION_DATA_S3_URI") or None,
-            training_instance_types=listed("TRAINING_INSTANCE_TYPES"),
-            max_instance_count=int(environ["MAX_INSTANCE_COUNT"]) if environ.get("MAX_INSTANCE_COUNT") else None,
-            endpoint_instance_types=listed("ENDPOINT_INSTANCE_TYPES"),
-            hyperpod_cluster=bool(environ.get("HYPERPOD_CLUSTER_NAME")),
+            base_model_s3_uri=defaults.base_model_s3_uri,
+            curated_data_s3_uri=defaults.curated_data_s3_uri,
+            evaluation_data_s3_uri=defaults.evaluation_data_s3_uri,
+            training_instance_types=limits.training_instance_types,
+            max_instance_count=limits.max_instance_count,
+            endpoint_instance_types=defaults.endpoint_instance_types,
+            hyperpod_cluster=limits.hyperpod_cluster_name is not None,
         )
 
 

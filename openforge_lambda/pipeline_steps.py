@@ -7,15 +7,16 @@ cluster (hyperpod), from the same ``training_job.job_plan``; ``check_training_st
 same place. The start functions then check that their execution still runs and undo what they
 made when it does not (``execution_check``).
 
-``clients(name)`` makes a boto3 client (``boto3.client`` in a Lambda); environments are read by
-the loaders passed in (the functions' environment variables, by default), only for the target
-that needs them.
+``clients(name)`` makes a boto3 client (``boto3.client`` in a Lambda); environments come from
+the loaders passed in (a handler's, read once per cold start), called only for the target that
+needs them.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 
+from openforge_contract.environment_variables import TrainingEnvironment
 from openforge_lambda import execution_check, hyperpod, polling, training_job
 from openforge_lambda.endpoint import DeployRequest, deploy
 from openforge_lambda.failure import undo_start
@@ -40,9 +41,8 @@ def validate_input(event, policy: EnvironmentPolicy, platform: PlatformLocations
     return {"valid": True, "error": None, "run": run.to_dict(), "plan": plan.to_dict()}
 
 
-def start_training_step(clients: Clients, request: StartRequest, *,
-                        training_environment: Callable[[], training_job.TrainingEnvironment] = training_job.TrainingEnvironment.from_environment,
-                        hyperpod_environment: Callable[[], hyperpod.HyperPodEnvironment] = hyperpod.HyperPodEnvironment.from_environment) -> dict:
+def start_training_step(clients: Clients, request: StartRequest, *, training_environment: Callable[[], TrainingEnvironment],
+                        hyperpod_environment: Callable[[], hyperpod.HyperPodEnvironment]) -> dict:
     """StartTrainingJob: the job record CheckTrainingJob takes ({"step", "target", "job_name",
     "mix", ...}), with "execution_ended" when the execution had ended by the time the job was
     started (it is then stopped again)."""

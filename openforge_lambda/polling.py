@@ -1,6 +1,6 @@
 """How long a job loop waits before its next check: longer as the execution ages, so one
 loop checks O(log(run length)) times and a run's history stays under Step Functions' limit
-(the bound: pipeline/run_limits.py, which sets the numbers the state machine passes here)."""
+(the bound: constructs/fine_tuning_pipeline/run_limits.py, which sets the numbers the state machine passes here)."""
 from __future__ import annotations
 
 import math

@@ -15,6 +15,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from openforge_contract.environment_variables import DEFAULT_MAX_QUARANTINE_PERCENT, DEFAULT_POLL_SECONDS, PlatformBuckets, RunDefaults
+from openforge_contract.s3_layout import (BASE_MODELS_PREFIX, CHECKPOINTS_PREFIX, CLEAN_OUTPUT, CURATED_PREFIX, EVALUATION_PREFIX, RAW_PREFIX,
+                                          REPORTS_PREFIX, SANITISED_PREFIX, TRAINING_PREFIX)
 from openforge_lambda.json_fields import Fields
 from openforge_lambda.pipeline_input import SAGEMAKER_NAME_PATTERN, PipelineInputError, is_tag_value, percent_label
 from openforge_lambda.run import Run, needs_curated_data
@@ -22,18 +25,6 @@ from openforge_lambda.s3_streams import split_s3_uri
 from sanitiser.plan import DEFAULT_SHARD_BYTES
 
 HASH_LENGTH = 8
-DEFAULT_POLL_SECONDS = 60
-DEFAULT_MAX_QUARANTINE_PERCENT = 5.0
-# The prefixes the training role and the sanitisation functions may use (stacks/compute_stack.py,
-# constructs/sanitisation_workflow.py); a test keeps them equal.
-RAW_PREFIX = "raw"
-SANITISED_PREFIX = "sanitised"
-CURATED_PREFIX = "curated"
-EVALUATION_PREFIX = "evaluation"
-BASE_MODELS_PREFIX = "base-models"
-TRAINING_PREFIX = "training"
-CHECKPOINTS_PREFIX = "checkpoints"
-REPORTS_PREFIX = "reports"
 
 
 @dataclass(frozen=True)
@@ -48,13 +39,8 @@ class PlatformLocations:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> PlatformLocations:
-        from openforge_lambda.settings import MissingSetting
-
-        missing = [name for name in ("DATASETS_BUCKET", "ARTIFACTS_BUCKET") if not environ.get(name)]
-        if missing:
-            raise MissingSetting(f"environment variable {missing[0]} is not set on this function")
-        return cls(environ["DATASETS_BUCKET"], environ["ARTIFACTS_BUCKET"], int(environ.get("POLL_SECONDS") or DEFAULT_POLL_SECONDS),
-                   float(environ.get("MAX_QUARANTINE_PERCENT") or DEFAULT_MAX_QUARANTINE_PERCENT))
+        buckets, defaults = PlatformBuckets.from_environment(environ), RunDefaults.from_environment(environ)
+        return cls(buckets.datasets, buckets.artifacts, defaults.poll_seconds, defaults.max_quarantine_percent)
 
 
 @dataclass(frozen=True)
@@ -238,7 +224,7 @@ def plan_run(run: Run, execution_name: str, platform: PlatformLocations) -> RunP
         # A prefix ends with "/", so raw/tickets does not also take raw/tickets-old.
         sanitisation=SanitisationJob(input_prefix=raw_key if raw_key.endswith("/") else raw_key + "/", output_prefix=sanitised,
                                      settings={}, max_quarantine_percent=platform.max_quarantine_percent, shard_bytes=DEFAULT_SHARD_BYTES),
-        customer_data_s3_uri=f"s3://{datasets}/{sanitised}clean/",
+        customer_data_s3_uri=f"s3://{datasets}/{sanitised}{CLEAN_OUTPUT}/",
         evaluation_data_s3_uri=run.evaluation.data_s3_uri,
         validation_job_name=f"{job}-val-{digest}",
         mixes=tuple(Mix(customer_data_percent=percent, label=percent_label(percent), training_job_name=f"{job}-t{percent_label(percent)}-{digest}",

@@ -8,13 +8,14 @@ import json
 from array import array
 from collections.abc import Mapping
 
+from openforge_contract.environment_variables import DEFAULT_MAX_QUARANTINE_PERCENT
+from openforge_contract.s3_layout import KEYS_OUTPUT, OUTPUT_SUFFIXES, STATS_OUTPUT, output_folder, output_key, plan_manifest_key
+
 from openforge_lambda.s3_streams import ObjectWriter, open_object
 
 from sanitiser.plan import DEFAULT_SHARD_BYTES, plan_items
 from sanitiser.shard import ShardRequest, sanitise_shard
 from sanitiser.summary import Shard, drop_lines, duplicates_jsonl, report_documents, summarise
-
-DEFAULT_MAX_QUARANTINE_PERCENT = 5.0
 
 
 def plan_shards(s3, event: Mapping, kms_key_id: str | None) -> dict:
@@ -24,7 +25,7 @@ def plan_shards(s3, event: Mapping, kms_key_id: str | None) -> dict:
     bucket, prefix = event["bucket"], event["input_prefix"]
     objects = [(item["Key"], item["Size"]) for item in _listed(s3, bucket, prefix) if not item["Key"].endswith("/")]
     items = plan_items(objects, int(event.get("shard_bytes") or DEFAULT_SHARD_BYTES))
-    manifest_key = f"{event['output_prefix'].rstrip('/')}/plan/items.json"
+    manifest_key = plan_manifest_key(event["output_prefix"])
     with ObjectWriter(s3, bucket, manifest_key, kms_key_id, content_type="application/json") as out:
         out.write(json.dumps(items).encode())
     return {"manifest_key": manifest_key, "items": len(items), "objects": len(objects), "bytes": sum(size for _, size in objects)}
@@ -51,9 +52,10 @@ def summarise_shards(s3, event: Mapping, kms_key_id: str | None) -> dict:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
     shards = []
-    for stats_key in sorted(item["Key"] for item in _listed(s3, bucket, f"{prefix}/stats/")):
+    stats_folder, stats_suffix = output_folder(prefix, STATS_OUTPUT), OUTPUT_SUFFIXES[STATS_OUTPUT]
+    for stats_key in sorted(item["Key"] for item in _listed(s3, bucket, stats_folder)):
         keys = array("Q")
-        keys.frombytes(read(f"{prefix}/keys/" + stats_key[len(f"{prefix}/stats/") : -len(".json")] + ".bin"))
+        keys.frombytes(read(output_key(prefix, KEYS_OUTPUT, stats_key[len(stats_folder): -len(stats_suffix)])))
         shards.append(Shard(json.loads(read(stats_key)), keys))
 
     def rewrite_clean(shard: Shard, drop: set[int]) -> None:

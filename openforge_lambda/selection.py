@@ -5,16 +5,18 @@ comparison.md and comparison.svg (``comparison_report``) under the run's report 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from openforge_lambda.choice import EVALUATION_FILE, RUN_RECORD_FILE, choose, run_summary
+from openforge_contract.environment_variables import OutputKey
+from openforge_contract.run_record import EVALUATION_RESULTS, RUN_RECORD
+from openforge_lambda.choice import choose, run_summary
 from openforge_lambda.comparison_report import report_documents
 from openforge_lambda.run import Run
 from openforge_lambda.run_plan import RunPlan
 from openforge_lambda.s3_streams import ObjectWriter, split_s3_uri
-from openforge_lambda.settings import required
 
 READ_LIMIT = 32 * 1024 * 1024  # an evaluation.json is KBs; anything near this is not one
 
@@ -25,7 +27,7 @@ def pick(s3, run: Run, plan: RunPlan, results: Iterable[Mapping], kms_key_id: st
     (SSE-KMS, OUTPUT_KMS_KEY_ID unless given), and return
     {"passed", "error", "cause", "chosen", "runs", "report_s3_uri"}: summaries only, small enough
     for a Step Functions state."""
-    kms_key_id = kms_key_id or required("OUTPUT_KMS_KEY_ID")
+    kms_key_id = kms_key_id or OutputKey.from_environment(os.environ).kms_key_id
     report_s3_uri = plan.report_s3_uri.rstrip("/") + "/"
     bucket, prefix = split_s3_uri(report_s3_uri)
     rows = [_outcome_row(s3, outcome) for outcome in results]
@@ -50,8 +52,8 @@ def _outcome_row(s3, outcome: Mapping) -> dict:
                 "" if job.get("output_s3_uri") else " and left no output location")
             return run_summary(mix, None, None, {"step": step, "cause": cause}, None)
     try:
-        results = read_json(s3, _join(evaluation["output_s3_uri"], EVALUATION_FILE))
-        record = read_json(s3, _join(training["output_s3_uri"], RUN_RECORD_FILE))
+        results = read_json(s3, _join(evaluation["output_s3_uri"], EVALUATION_RESULTS))
+        record = read_json(s3, _join(training["output_s3_uri"], RUN_RECORD))
     except ValueError as error:
         return run_summary(mix, None, None, {"step": "evaluation", "cause": str(error)}, None)
     return run_summary(mix, results, record, None, training["output_s3_uri"])

@@ -42,16 +42,17 @@ class StartRequest:
     execution_arn: str | None = None
 
     @classmethod
-    def from_event(cls, event: Mapping, environ: Mapping[str, str]) -> StartRequest:
-        """TrainingRequestRefused names the first field that is not what ValidateInput makes."""
+    def from_event(cls, event: Mapping, policy: EnvironmentPolicy, platform: PlatformLocations) -> StartRequest:
+        """TrainingRequestRefused names the first field that is not what ValidateInput makes.
+        ``policy`` and ``platform`` are the environment's, as ValidateInput has them."""
         if not isinstance(event, Mapping):
             raise TrainingRequestRefused("", "must be an object: {\"step\", \"run\", \"plan\", \"mix\", \"execution_arn\"}")
         plan, mix = event.get("plan") or {}, event.get("mix")
         if not isinstance(plan, Mapping):
             raise TrainingRequestRefused("plan", "required: ValidateInput's plan of the run")
         try:
-            run = parse_run(event.get("run") or {}, EnvironmentPolicy.from_environment(environ))
-            expected = plan_run(run, plan.get("execution_name"), PlatformLocations.from_environment(environ))
+            run = parse_run(event.get("run") or {}, policy)
+            expected = plan_run(run, plan.get("execution_name"), platform)
         except PipelineInputError as error:
             where = "plan" if error.field == "execution_name" else "run"
             raise TrainingRequestRefused(f"{where}.{error.field}".rstrip("."), error.problem) from None

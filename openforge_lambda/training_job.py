@@ -21,13 +21,15 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 from hyperpod_jobs.spec import EVALUATE_COMMAND, STEPS, TRAIN_COMMAND
 
-from openforge_lambda.instance_catalogue import (UnknownInstanceType, training_volume_size_gb, uses_neuron, volume_kms_key_allowed,
+from openforge_contract.environment_variables import TrainingEnvironment
+from openforge_contract.instance_catalogue import (UnknownInstanceType, training_volume_size_gb, uses_neuron, volume_kms_key_allowed,
                                                  volume_size_problem)
+from openforge_contract.naming import TAG_EXECUTION, TAG_JOB, TAG_STEP
 from openforge_lambda.pipeline_input import curated_weights_hyperparameter
-from openforge_lambda.sagemaker_calls import is_missing
 from openforge_lambda.run import Run
 from openforge_lambda.run_plan import Mix, RunPlan
-from openforge_lambda.settings import FieldError, MissingSetting, required, required_list
+from openforge_lambda.sagemaker_calls import is_missing
+from openforge_lambda.settings import FieldError
 
 TARGET = "training-job"
 FINISHED_STATES = ("Completed", "Failed", "Stopped")
@@ -38,14 +40,11 @@ VALIDATION_SETTINGS = {"max_steps": 5, "save_steps": 5, "logging_steps": 1}
 # A five-step smoke run still loads the model; past two hours it is stuck, not slow.
 VALIDATION_MAX_RUNTIME_SECONDS = 2 * 60 * 60
 # Room for a large base model, its merged copy and a checkpoint on the instance's volume; a type
-# with less local NVMe gets all of it (openforge_lambda.instance_catalogue.max_volume_size_gb).
+# with less local NVMe gets all of it (openforge_contract.instance_catalogue.max_volume_size_gb).
 VOLUME_SIZE_GB = 512
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 # The image's ENTRYPOINT is the launcher (SageMaker appends "train"); evaluation is another
 # module. Both (and STEPS) are said in hyperpod_jobs.spec, which the HyperPod submitter checks too.
-# Every tag OpenForge puts on what it creates at run time starts so (IAM allows only these keys).
-TAG_NAMESPACE = "openforge:"
-TAG_EXECUTION, TAG_JOB, TAG_STEP = f"{TAG_NAMESPACE}execution", f"{TAG_NAMESPACE}job", f"{TAG_NAMESPACE}step"
 
 
 class TrainingRequestRefused(FieldError):
@@ -54,44 +53,6 @@ class TrainingRequestRefused(FieldError):
 
 class TrainingJobConflict(RuntimeError):
     """A training job with this step's derived name exists but was made from other inputs."""
-
-
-@dataclass(frozen=True)
-class TrainingEnvironment:
-    """What the stack sets on the start function: images, role, network, key, tracking."""
-
-    gpu_image_uri: str
-    neuron_image_uri: str
-    role_arn: str
-    subnet_ids: tuple[str, ...]
-    security_group_ids: tuple[str, ...]
-    kms_key_id: str
-    mlflow_tracking_server_arn: str
-    max_runtime_seconds: int
-
-    @classmethod
-    def from_environment(cls) -> TrainingEnvironment:
-        return cls(
-            gpu_image_uri=required("TRAINING_IMAGE_URI_GPU"),
-            neuron_image_uri=required("TRAINING_IMAGE_URI_NEURON"),
-            role_arn=required("TRAINING_ROLE_ARN"),
-            subnet_ids=required_list("TRAINING_SUBNET_IDS"),
-            security_group_ids=required_list("TRAINING_SECURITY_GROUP_IDS"),
-            kms_key_id=required("TRAINING_KMS_KEY_ARN"),
-            mlflow_tracking_server_arn=required("MLFLOW_TRACKING_SERVER_ARN"),
-            max_runtime_seconds=max_runtime_seconds(),
-        )
-
-
-def max_runtime_seconds() -> int:
-    value = required("MAX_RUNTIME_SECONDS")
-    try:
-        seconds = int(value)
-    except ValueError:
-        seconds = 0
-    if seconds < 1:
-        raise MissingSetting(f"environment variable MAX_RUNTIME_SECONDS must be a whole number of seconds, got {value!r}")
-    return seconds
 
 
 @dataclass(frozen=True)

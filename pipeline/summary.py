@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from openforge_contract.execution_data import ENDPOINT, EXECUTION_NAME, JOB_NAME, SANITISATION, SELECTION, VALIDATION_RUN
+
 ENDED_AS = {"SUCCEEDED": "Run finished", "FAILED": "Run failed", "ABORTED": "Run aborted", "TIMED_OUT": "Run timed out"}
 
 
@@ -14,10 +16,10 @@ def percent(value) -> str:
 
 def summary_lines(summary: Mapping) -> list[str]:
     """The execution's output (the "Summarise the run" state's shape) as a small table."""
-    sanitisation = summary.get("sanitisation") or {}
-    validation = summary.get("validation_run") or {}
-    selection = summary.get("selection") or {}
-    endpoint = summary.get("endpoint") or {}
+    sanitisation = summary.get(SANITISATION) or {}
+    validation = summary.get(VALIDATION_RUN) or {}
+    selection = summary.get(SELECTION) or {}
+    endpoint = summary.get(ENDPOINT) or {}
     rows = []
     if sanitisation:
         quarantined = sanitisation.get("quarantined_percent")
@@ -41,7 +43,7 @@ def summary_lines(summary: Mapping) -> list[str]:
             rows.append(("Endpoint", f"{endpoint['endpoint_name']}: {endpoint.get('status')}"))
         else:
             rows.append(("Endpoint", str(endpoint.get("status"))))
-    lines = [f"Run {summary.get('job_name')}, execution {summary.get('execution_name')}: succeeded", *key_values(rows)]
+    lines = [f"Run {summary.get(JOB_NAME)}, execution {summary.get(EXECUTION_NAME)}: succeeded", *key_values(rows)]
     return lines + _mix_table(selection.get("runs") or [])
 
 

@@ -11,8 +11,10 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from openforge_lambda import instance_catalogue as catalogue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from openforge_contract import instance_catalogue as catalogue
+from openforge_contract.environment_variables import DEFAULT_MAX_QUARANTINE_PERCENT, DEFAULT_POLL_SECONDS
 
 # Instance types the platform knows how to run, from the instance catalogue the Lambdas read
 # too. A typo (ml.p5.48xlarg) or a type from the wrong family fails synth instead of failing a
@@ -168,14 +170,14 @@ class Tracking(_Strict):
 
 
 class Pipeline(_Strict):
-    poll_seconds: Annotated[int, Field(ge=5, le=3600)] = 60
+    poll_seconds: Annotated[int, Field(ge=5, le=3600)] = DEFAULT_POLL_SECONDS
     max_parallel_runs: Annotated[int, Field(ge=1, le=16)] = 4  # trainings of one mixing grid at once
 
 
 class Sanitisation(_Strict):
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 40
     shard_memory_mb: Annotated[int, Field(ge=1024, le=10240)] = 3008
-    max_quarantine_percent: Annotated[float, Field(ge=0, le=100)] = 5.0
+    max_quarantine_percent: Annotated[float, Field(ge=0, le=100)] = DEFAULT_MAX_QUARANTINE_PERCENT
 
 
 class EnvironmentConfig(_Strict):

@@ -3,6 +3,10 @@ as a duplicate of an earlier line; ``Stats.balanced`` checks that nothing went m
 
 Fast path: a line is parsed once (orjson) and written out as the very bytes it came in
 with unless a rule changed one of its texts; only changed records are serialised again.
+
+Long because the chunk pass is one pipeline of batched steps (parse, prefilter, text gate,
+rules, dedup, write) whose order the fast path's guarantees depend on; its pieces that stand
+alone already live in their own modules (reader, prefilter, textgate, rules, dedup).
 """
 from __future__ import annotations
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from openforge_contract.environment_variables import DEFAULT_MAX_QUARANTINE_PERCENT
+
 from .core import JsonlSink, Sanitiser, Settings, Stats
 from .report import over_limit, write_report
 from .rules import special_tokens
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-near-dedup", action="store_true", help="skip near-duplicate detection")
     parser.add_argument("--near-threshold", type=float, default=0.8, help="estimated Jaccard similarity for a near duplicate")
     parser.add_argument("--max-line-bytes", type=int, default=8 * 1024 * 1024)
-    parser.add_argument("--max-quarantine-percent", type=float, default=5.0)
+    parser.add_argument("--max-quarantine-percent", type=float, default=DEFAULT_MAX_QUARANTINE_PERCENT)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     extra = list(args.extra_marker)

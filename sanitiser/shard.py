@@ -10,12 +10,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
+from openforge_contract.s3_layout import CLEAN_OUTPUT, DUPLICATES_OUTPUT, KEYS_OUTPUT, QUARANTINE_OUTPUT, STATS_OUTPUT, output_key
+
 from .core import JsonlSink, Sanitiser, Settings
 from .ranges import RangeLines
-
-# A run's clean lines, the only output training may read: <output prefix>/clean/<input path>.
-CLEAN_OUTPUT = "clean"
-OUTPUT_KINDS = (CLEAN_OUTPUT, "quarantine", "duplicates", "stats", "keys")
 
 
 class BadRequest(ValueError):
@@ -59,8 +57,7 @@ class ShardRequest:
         relative = self.key[len(self.input_prefix) :]
         if self.byte_range:
             relative += f".bytes-{self.byte_range[0]:015d}-{self.byte_range[1]:015d}"  # zero-padded: ranges sort in order
-        suffix = {"stats": ".json", "keys": ".bin"}.get(kind, "")
-        return f"{self.output_prefix.rstrip('/')}/{kind}/{relative}{suffix}"
+        return output_key(self.output_prefix, kind, relative)
 
 
 def settings_from(values: dict) -> Settings:
@@ -82,17 +79,17 @@ def sanitise_shard(request: ShardRequest, open_input: Callable, open_output: Cal
     source = f"s3://{request.bucket}/{request.key}"
     if request.byte_range:
         source += f"#bytes={request.byte_range[0]}-{request.byte_range[1]}"  # line numbers count from the range's first line
-    with open_output(request.output_key(CLEAN_OUTPUT)) as clean, open_output(request.output_key("quarantine")) as quarantine, \
-            open_output(request.output_key("duplicates")) as duplicates:
+    with open_output(request.output_key(CLEAN_OUTPUT)) as clean, open_output(request.output_key(QUARANTINE_OUTPUT)) as quarantine, \
+            open_output(request.output_key(DUPLICATES_OUTPUT)) as duplicates:
         with open_input() as stream:
             if request.byte_range:
                 stream = io.BufferedReader(RangeLines(stream, *request.byte_range))
             stats = sanitiser.run(stream, source, JsonlSink(clean, quarantine, duplicates))
-    with open_output(request.output_key("keys")) as keys:
+    with open_output(request.output_key(KEYS_OUTPUT)) as keys:
         keys.write(sanitiser.clean_keys.tobytes())
-    with open_output(request.output_key("stats")) as out:
+    with open_output(request.output_key(STATS_OUTPUT)) as out:
         out.write(json.dumps({"source": source, "clean_key": request.output_key(CLEAN_OUTPUT), **stats.to_dict()}).encode())
     if not stats.balanced:
         raise RuntimeError(f"{source}: lines in ({stats.lines_in}) != clean + quarantined + duplicates: a record went missing")
     return {"source": source, "lines_in": stats.lines_in, "clean": stats.clean, "quarantined": stats.quarantined,
-            "duplicates": stats.exact_duplicates + stats.near_duplicates, "stats_key": request.output_key("stats")}
+            "duplicates": stats.exact_duplicates + stats.near_duplicates, "stats_key": request.output_key(STATS_OUTPUT)}

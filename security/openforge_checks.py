@@ -15,7 +15,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from cdk_nag import IApplyRule, NagMessageLevel, NagPack, NagRuleCompliance
 from constructs import IConstruct
 
-from openforge_lambda.instance_catalogue import UnknownInstanceType, volume_kms_key_allowed
+from openforge_contract.instance_catalogue import UnknownInstanceType, volume_kms_key_allowed
 from security.condition_keys import KEY_CONDITION, OUTPUT_KMS_KEY, VOLUME_KMS_KEY
 
 PACK_NAME = "OpenForge"
@@ -106,7 +106,7 @@ VOLUME_KEY = (KEY_CONDITION, VOLUME_KMS_KEY)
 def _only_local_storage_types(condition: dict) -> bool:
     """A statement may leave out the volume key only for instance types with local NVMe (AWS
     refuses a volume key there): it demands no volume key, demands instance types, and lists
-    only such types (openforge_lambda.instance_catalogue.volume_kms_key_allowed)."""
+    only such types (openforge_contract.instance_catalogue.volume_kms_key_allowed)."""
     null, listed = condition.get("Null") or {}, (condition.get("ForAllValues:StringEquals") or {}).get("sagemaker:InstanceTypes")
     if null.get(VOLUME_KMS_KEY) != "true" or null.get("sagemaker:InstanceTypes") != "false" or not listed:
         return False

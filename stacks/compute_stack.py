@@ -13,6 +13,7 @@ from constructs.private_network import PrivateNetwork
 from constructs.training_image import TrainingImages
 from constructs.training_roles import TrainingAccess, TrainingJobRole
 
+from openforge_contract import naming
 from platform_config.environments import EnvironmentConfig
 
 
@@ -40,7 +41,7 @@ class ComputeStack(Stack):
 
     def _build_cluster(self, config: EnvironmentConfig, network: PrivateNetwork, datasets: PrivateBucket, artifacts: PrivateBucket,
                        access: TrainingAccess) -> HyperPodCluster:
-        cluster_name = f"openforge-{config.name}"
+        cluster_name = naming.cluster_name(config.name)
         groups = instance_groups(config.compute)
         security_group = network.peer_security_group(self, "ClusterSecurityGroup", description="HyperPod nodes")
         parameters = provisioning_parameters(groups, cluster_name=cluster_name, bucket=artifacts.name, region=self.region,

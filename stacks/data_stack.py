@@ -9,6 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from constructs.private_bucket import PrivateBucket
 
+from openforge_contract import naming
 from platform_config.environments import EnvironmentConfig
 from security.acknowledgements import acknowledge
 
@@ -55,7 +56,7 @@ class DataStack(Stack):
             )
 
     def _bucket_name(self, config: EnvironmentConfig, purpose: str) -> str:
-        return f"openforge-{config.name}-{purpose}-{config.account}-{config.region}"
+        return naming.bucket_name(config.name, purpose, config.account, config.region)
 
     def _build_key(self, purpose: str, description: str, removal: RemovalPolicy) -> kms.Key:
         return kms.Key(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aws_cdk import App, Environment, Tags
 from constructs.fine_tuning_pipeline import TrainingPlatform
 
+from openforge_contract import naming
 from platform_config.environments import EnvironmentConfig
 from stacks.compute_stack import ComputeStack
 from stacks.data_stack import DataStack
@@ -28,13 +29,12 @@ class Platform:
 
 def build_platform(app: App, config: EnvironmentConfig) -> Platform:
     env = Environment(account=config.account, region=config.region)
-    prefix = f"OpenForge-{config.name}"
-    data = DataStack(app, f"{prefix}-Data", config=config, env=env)
-    network = NetworkStack(app, f"{prefix}-Network", config=config, logs_key=data.logs_key, env=env)
-    tracking = TrackingStack(app, f"{prefix}-Tracking", config=config, artifacts=data.artifacts, env=env)
+    data = DataStack(app, naming.stack_name(config.name, "Data"), config=config, env=env)
+    network = NetworkStack(app, naming.stack_name(config.name, "Network"), config=config, logs_key=data.logs_key, env=env)
+    tracking = TrackingStack(app, naming.stack_name(config.name, "Tracking"), config=config, artifacts=data.artifacts, env=env)
     compute = ComputeStack(
         app,
-        f"{prefix}-Compute",
+        naming.stack_name(config.name, "Compute"),
         config=config,
         network=network.network,
         datasets=data.datasets,
@@ -42,7 +42,7 @@ def build_platform(app: App, config: EnvironmentConfig) -> Platform:
         tracking_server_arn=tracking.mlflow.tracking_server_arn,
         env=env,
     )
-    sanitisation = SanitisationStack(app, f"{prefix}-Sanitisation", config=config, network=network.network, datasets=data.datasets,
+    sanitisation = SanitisationStack(app, naming.stack_name(config.name, "Sanitisation"), config=config, network=network.network, datasets=data.datasets,
                                      logs_key=data.logs_key, env=env)
     cluster = compute.cluster
     training = TrainingPlatform(
@@ -51,11 +51,11 @@ def build_platform(app: App, config: EnvironmentConfig) -> Platform:
         gpu_image_uri=compute.training_images.images["gpu"].image_uri,
         neuron_image_uri=compute.training_images.images["neuron"].image_uri,
         tracking_server_arn=tracking.mlflow.tracking_server_arn,
-        cluster_name=f"openforge-{config.name}" if cluster else None,
+        cluster_name=naming.cluster_name(config.name) if cluster else None,
         cluster_arn=cluster.cluster.attr_cluster_arn if cluster else None,
     )
-    pipeline = PipelineStack(app, f"{prefix}-Pipeline", config=config, network=network.network, datasets=data.datasets, artifacts=data.artifacts,
-                             logs_key=data.logs_key, layer=sanitisation.shared_layer, sanitisation=sanitisation.workflow,
+    pipeline = PipelineStack(app, naming.stack_name(config.name, "Pipeline"), config=config, network=network.network, datasets=data.datasets,
+                             artifacts=data.artifacts, logs_key=data.logs_key, layer=sanitisation.shared_layer, sanitisation=sanitisation.workflow,
                              training=training, env=env)
     pipeline.node.add_dependency(sanitisation)  # invokes the sanitisation functions by name
     Tags.of(app).add("project", "openforge")

@@ -12,6 +12,7 @@ from constructs.private_network import PrivateNetwork
 from constructs.sanitisation_workflow import SanitisationWorkflow
 from constructs.shared_layer import SharedLayer
 
+from openforge_contract import naming
 from platform_config.environments import EnvironmentConfig
 
 SHARED_LAYER_LOGICAL_ID = "SanitisationSharedLayer1063A135"
@@ -29,7 +30,7 @@ class SanitisationStack(Stack):
         self.workflow = SanitisationWorkflow(
             self,
             "Sanitisation",
-            state_machine_name=f"OpenForge-{config.name}-Sanitise",
+            state_machine_name=naming.sanitisation_state_machine(config.name),
             datasets=datasets,
             network=network,
             logs_key=logs_key,

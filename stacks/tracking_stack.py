@@ -8,9 +8,9 @@ from constructs.mlflow_tracking_server import MlflowTrackingServer
 from constructs.permissions import BucketRef, read_write_objects, use_key
 from constructs.private_bucket import PrivateBucket
 
+from openforge_contract import naming
+from openforge_contract.s3_layout import MLFLOW_PREFIX
 from platform_config.environments import EnvironmentConfig
-
-MLFLOW_PREFIX = "mlflow"
 
 
 class TrackingStack(Stack):
@@ -19,7 +19,7 @@ class TrackingStack(Stack):
         self.mlflow = MlflowTrackingServer(
             self,
             "Mlflow",
-            server_name=f"openforge-{config.name}",
+            server_name=naming.tracking_server_name(config.name),
             # The bucket token (not the literal name) lets the security review trace the
             # store back to the bucket and check its encryption.
             artifact_store_uri=f"s3://{artifacts.bucket.bucket_name}/{MLFLOW_PREFIX}",

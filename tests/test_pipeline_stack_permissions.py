@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from constructs.fine_tuning_pipeline import run_limits
-from pipeline import steps
+from openforge_contract import states
 from tests.iam_policy import ALLOW, Request
 from tests.pipeline_template import actions, all_states, definition, environment_config, function_environment, pipeline, statements
 
@@ -132,10 +132,10 @@ def test_the_start_functions_may_describe_only_this_state_machines_executions(en
         assert [actions(s) for s in described] == [["states:DescribeExecution"]], name
         resource = json.dumps(described[0]["Resource"])
         assert f":execution:{machine}:*" in resource and resource.count("*") == 1, name
-    states = all_states(definition(template)["States"])
-    starts = [states[name] for name in (steps.VALIDATION_RUN, steps.TRAIN, steps.EVALUATE, steps.DEPLOY)]
+    machine_states = all_states(definition(template)["States"])
+    starts = [machine_states[name] for name in (states.VALIDATION_RUN, states.TRAIN, states.EVALUATE, states.DEPLOY)]
     assert all(state["Parameters"]["execution_arn.$"] == "$$.Execution.Id" for state in starts)
-    allowance = states[steps.CHECK_ENDPOINT]["Parameters"]["allowance"]
+    allowance = machine_states[states.CHECK_ENDPOINT]["Parameters"]["allowance"]
     assert allowance == {"started.$": "$.deployment.started_at", "seconds": run_limits.DEPLOYMENT_SECONDS}
 
 

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from constructs.fine_tuning_pipeline import run_limits
-from pipeline import steps
+from openforge_contract import states
 from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, create_functions, entered_states, lambda_inputs, pseudo_names, queue_results, raised, resolve, run_to_the_end, run_until
 
 from openforge_lambda.pipeline_input import EnvironmentPolicy, parse_run  # isort: skip
@@ -117,7 +117,7 @@ def run_pipeline(synthesised: Synthesised, results: list[dict], execution_input:
 
 
 def _with_map_concurrency(body: dict, concurrency: int) -> dict:
-    body["States"][steps.MIXES]["MaxConcurrency"] = concurrency
+    body["States"][states.MIXES]["MaxConcurrency"] = concurrency
     return body
 
 
@@ -135,7 +135,7 @@ def test_a_run_goes_from_raw_data_to_a_private_endpoint_and_says_what_it_did(syn
                                          picked(True), DEPLOYED, in_service])
     assert outcome["described"]["status"] == "SUCCEEDED", failure(outcome)
     visited = entered_states(outcome["history"])
-    assert [name for name in visited if name in steps.WORK_STEPS] == list(steps.WORK_STEPS), "the local runner reports this same order"
+    assert [name for name in visited if name in states.WORK_STEPS] == list(states.WORK_STEPS), "the local runner reports this same order"
     summary = json.loads(outcome["described"]["output"])
     assert summary["job_name"] == "tickets" and summary["execution_name"] == EXECUTION
     assert summary["sanitisation"]["clean"] == 9 and summary["selection"]["passed"] and summary["endpoint"]["status"] == "InService"
@@ -158,7 +158,7 @@ def test_a_bad_input_stops_at_the_first_state_with_the_field_named(synthesised):
     outcome = run_pipeline(synthesised, [{"valid": False, "error": {"field": "mixing.customer_data_percent", "cause": cause}}])
     assert failure(outcome) == {"error": "InvalidInput", "cause": cause}
     assert len(lambda_inputs(outcome["history"])) == 1, "nothing ran after the input check"
-    assert entered_states(outcome["history"]) == [steps.VALIDATE, steps.INPUT_VALID, steps.INPUT_INVALID]
+    assert entered_states(outcome["history"]) == [states.VALIDATE, states.INPUT_VALID, states.INPUT_INVALID]
 
 
 def test_too_much_quarantined_data_stops_before_training_and_is_cleaned_up_and_notified(synthesised):
@@ -169,7 +169,7 @@ def test_too_much_quarantined_data_stops_before_training_and_is_cleaned_up_and_n
     assert cleanup["error"] == {"Error": "QuarantineLimitExceeded", "Cause": worded["cause"]}
     assert cleanup["sanitisation"]["summary"]["passed"] is False
     assert cleanup["plan"]["execution_name"] == EXECUTION
-    assert steps.VALIDATION_RUN not in entered_states(outcome["history"])
+    assert states.VALIDATION_RUN not in entered_states(outcome["history"])
     assert outcome["notifications"] == [worded]
 
 
@@ -182,7 +182,7 @@ def test_a_failed_validation_run_is_cleaned_up_and_notified_and_nothing_is_train
     assert failure(outcome) == {"error": "ValidationRunFailed", "cause": reason}
     cleanup = lambda_inputs(outcome["history"])[-1]
     assert cleanup["error"] == {"Error": "ValidationRunFailed", "Cause": reason} and cleanup["validation"]["status"] == "Failed"
-    assert steps.MIXES not in entered_states(outcome["history"]) and outcome["notifications"] == [worded]
+    assert states.MIXES not in entered_states(outcome["history"]) and outcome["notifications"] == [worded]
 
 
 def test_a_model_that_forgot_too_much_is_not_deployed(synthesised):
@@ -191,7 +191,7 @@ def test_a_model_that_forgot_too_much_is_not_deployed(synthesised):
     outcome = run_pipeline(synthesised, [plan, *sanitised(), started("validation", "v"), finished("validation", "v"), *trained_and_evaluated(mix),
                                          picked(False)])
     assert failure(outcome) == {"error": "ForgettingGateFailed", "cause": picked(False)["cause"]}
-    assert steps.DEPLOY not in entered_states(outcome["history"])
+    assert states.DEPLOY not in entered_states(outcome["history"])
     assert outcome["notifications"] == [{"error": "ForgettingGateFailed", "cause": picked(False)["cause"]}]
 
 
@@ -235,7 +235,7 @@ def test_a_mix_whose_check_raises_has_its_jobs_stopped_and_its_error_recorded(sy
                                          started("training", mix["training_job_name"]), raised("ThrottlingException", "Rate exceeded"),
                                          stopped, picked(False)])
     visited = entered_states(outcome["history"])
-    assert visited.index(steps.STOP_MIX) < visited.index(steps.MIX_ERROR) < visited.index(steps.PICK)
+    assert visited.index(states.STOP_MIX) < visited.index(states.MIX_ERROR) < visited.index(states.PICK)
     [stop] = [c for c in lambda_inputs(outcome["history"]) if "error" in c and "mix" in c]
     assert stop["mix"] == mix and stop["plan"] == plan["plan"] and stop["error"]["Error"] == "ThrottlingException"
     pick = next(c for c in lambda_inputs(outcome["history"]) if "results" in c)
@@ -248,7 +248,7 @@ def test_a_clean_up_that_fails_still_notifies_and_fails_the_run_with_the_origina
     assert failure(outcome) == {"error": "QuarantineLimitExceeded", "cause": cause}
     [notification] = outcome["notifications"]
     assert (notification["error"], notification["cause"], notification["cleanup_error"]["Error"]) == ("QuarantineLimitExceeded", cause, "Sandbox.Timedout")
-    assert entered_states(outcome["history"])[-3:] == [steps.CLEAN_UP_FAILED, steps.NOTIFY_FAILURE, steps.FAILED]
+    assert entered_states(outcome["history"])[-3:] == [states.CLEAN_UP_FAILED, states.NOTIFY_FAILURE, states.FAILED]
 
 
 def test_the_clean_up_of_an_aborted_execution_stops_its_job_and_notifies(synthesised, monkeypatch):
@@ -257,21 +257,19 @@ def test_the_clean_up_of_an_aborted_execution_stops_its_job_and_notifies(synthes
     from moto.sagemaker.models import sagemaker_backends
     from moto.sagemaker.responses import SageMakerResponse
 
-    from openforge_lambda.training_job import TrainingEnvironment  # isort: skip
+    from openforge_contract.environment_variables import TrainingEnvironment
     from tests.lambdas.conftest import LambdaContext, load_handler
     from tests.lambdas.training_runs import _stop_training_job, request_for
 
     monkeypatch.setattr(SageMakerResponse, "stop_training_job", _stop_training_job, raising=False)  # moto lacks it
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name, value in (("VALIDATE_STATE", steps.VALIDATE), ("DEPLOY_STATE", steps.DEPLOY), ("NOTIFY_FAILURE_STATE", steps.NOTIFY_FAILURE),
-                        ("TOPIC_ARN", f"arn:aws:sns:{REGION}:{ACCOUNT}:notifications")):
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TOPIC_ARN", f"arn:aws:sns:{REGION}:{ACCOUNT}:notifications")
     monkeypatch.delenv("HYPERPOD_CLUSTER_NAME", raising=False)
     plan = validated(synthesised)
     name = plan["plan"]["validation_job_name"]
     with mock_aws(config=MOTO_CONFIG):
         execution = run_pipeline(synthesised, [plan, *sanitised(), started("validation", name), in_progress("validation", name, 3600)],
-                                 until=steps.WAIT_VALIDATION)["execution_arn"]
+                                 until=states.WAIT_VALIDATION)["execution_arn"]
         sagemaker = boto3.client("sagemaker", region_name=REGION)
         environment = TrainingEnvironment("gpu-image", "neuron-image", f"arn:aws:iam::{ACCOUNT}:role/train", ("subnet-a",), ("sg-a",),
                                           f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k", "arn:mlflow", 3600)
@@ -311,7 +309,7 @@ def test_polling_cannot_reach_the_history_limit_in_any_environment(synthesised):
                                          in_progress("training", training), in_progress("training", training), in_progress("training", training),
                                          finished("training", training), started("evaluation", "e"), finished("evaluation", "e"), picked(False)])
     history = outcome["history"]
-    waits = [e["id"] for e in history if e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == steps.WAIT_TRAINING]
+    waits = [e["id"] for e in history if e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == states.WAIT_TRAINING]
     assert len(waits) == 3
     per_poll = {b - a for a, b in zip(waits, waits[1:])}
     [events_per_poll] = per_poll

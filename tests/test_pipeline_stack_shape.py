@@ -1,5 +1,5 @@
 """The fine-tuning pipeline's shape as synthesised: every Lambda in the isolated subnets with
-encrypted settings, every step that can fail caught and every state named from the steps
+encrypted settings, every step that can fail caught and every state named from the contract's states
 module, a timeout after the longest run the environment allows, and an EventBridge rule that
 cleans up an execution that ends unfinished."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from constructs.fine_tuning_pipeline import run_limits
-from pipeline import steps
+from openforge_contract import states
 from tests.pipeline_template import actions, all_states, definition, environment_config, pipeline, statements
 
 
@@ -26,21 +26,21 @@ def test_the_notifications_topic_is_encrypted_with_our_key(env):
 
 
 def test_every_step_that_can_fail_is_caught_and_every_state_is_named_from_the_steps_module(env):
-    states = all_states(definition(pipeline(env))["States"])
-    names = {value for key, value in vars(steps).items() if key.isupper() and isinstance(value, str)}
-    names |= set(steps.MIX_FAILED.values())
-    assert set(states) == names
+    named = all_states(definition(pipeline(env))["States"])
+    names = {value for key, value in vars(states).items() if key.isupper() and isinstance(value, str)}
+    names |= set(states.MIX_FAILED.values())
+    assert set(named) == names
     top_level = definition(pipeline(env))["States"]
-    for name, state in states.items():
+    for name, state in named.items():
         # A failed shard fails the sanitisation map, which is caught.
-        if state["Type"] not in ("Task", "Map") or name in (steps.NOTIFY_FAILURE, steps.NOTIFY_SUCCESS, steps.SANITISE_SHARD):
+        if state["Type"] not in ("Task", "Map") or name in (states.NOTIFY_FAILURE, states.NOTIFY_SUCCESS, states.SANITISE_SHARD):
             continue
         [catch] = state["Catch"]
         inside_map = name not in top_level
-        expected = {steps.CLEAN_UP: steps.CLEAN_UP_FAILED, steps.STOP_MIX: steps.MIX_ERROR}.get(
-            name, steps.STOP_MIX if inside_map else steps.CLEAN_UP)
+        expected = {states.CLEAN_UP: states.CLEAN_UP_FAILED, states.STOP_MIX: states.MIX_ERROR}.get(
+            name, states.STOP_MIX if inside_map else states.CLEAN_UP)
         assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == expected, name
-    assert top_level[steps.CLEAN_UP_FAILED]["Next"] == steps.NOTIFY_FAILURE
+    assert top_level[states.CLEAN_UP_FAILED]["Next"] == states.NOTIFY_FAILURE
 
 
 def test_the_state_machine_times_out_after_the_longest_run_the_environment_allows(env):
@@ -66,7 +66,7 @@ def test_an_execution_that_ends_unfinished_is_cleaned_up_by_an_eventbridge_rule(
     log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     assert template.find_resources("AWS::Logs::LogGroup")[log_group]["Properties"]["LogGroupName"].endswith("/clean_up_ended_run")
     assert function["Properties"]["VpcConfig"]["SubnetIds"] and function["Properties"]["KmsKeyArn"]
-    assert function["Properties"]["Environment"]["Variables"]["NOTIFY_FAILURE_STATE"] == steps.NOTIFY_FAILURE
+    assert function["Properties"]["Environment"]["Variables"]["NOTIFY_FAILURE_STATE"] == states.NOTIFY_FAILURE
     history = [s for s in statements(template) if "states:GetExecutionHistory" in actions(s)]
     assert [sorted(actions(s)) for s in history] == [["states:DescribeExecution", "states:GetExecutionHistory"]]
     assert ":execution:OpenForge-" in json.dumps(history[0]["Resource"]) and "-FineTune:*" in json.dumps(history[0]["Resource"])

@@ -62,7 +62,7 @@ def test_the_build_context_is_only_what_the_image_copies(env):
     for image in docker_assets(env).values():
         staged = Path(assembly.directory) / image["source"]["directory"]
         top = sorted(p.name for p in staged.iterdir())
-        assert top == ["sanitiser", "training_container"], top
+        assert top == ["openforge_contract", "sanitiser", "training_container"], top
         assert not list(staged.rglob("__pycache__"))
 
 

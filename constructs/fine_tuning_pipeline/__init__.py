@@ -8,7 +8,7 @@ console, from raw S3 data to a private endpoint, or to a failure whose cause the
 
 Jobs are polled with Wait + a describe Lambda rather than `.sync` integrations: the same
 shape runs under moto's interpreter in the tests and in the cloud. State names come from
-pipeline/steps.py, shared with the local runner.
+openforge_contract/states.py, shared with the local runner and the command-line client.
 
 This folder: the construct (here), its Lambdas (functions.py) and what they may do
 (grants.py), the definition (state_machine.py) with its job loops (job_loops.py), and the
@@ -33,7 +33,8 @@ from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 from constructs.sanitisation_workflow import SanitisationWorkflow
 
-from pipeline import steps
+from openforge_contract import naming
+from openforge_contract.environment_variables import EndedRunSettings
 from platform_config.environments import EnvironmentConfig
 
 # The statuses of an execution that ended without finishing (a FAILED one may have skipped its failure path).
@@ -60,7 +61,7 @@ class FineTuningPipeline(Construct):
         self._training = training
         artifacts_ref = BucketRef.of(artifacts)
         subnet_ids = network.vpc.select_subnets(subnet_group_name="isolated").subnet_ids
-        self.state_machine_name = f"OpenForge-{config.name}-FineTune"
+        self.state_machine_name = naming.fine_tuning_state_machine(config.name)
         functions_group = network.workload_security_group(self, "FunctionsSecurityGroup", description="Pipeline Lambdas")
         self.endpoint_security_group = network.workload_security_group(self, "EndpointSecurityGroup", description="Private inference endpoints")
         placement = FunctionPlacement(layer, network, functions_group, logs_key, artifacts.encryption_key, log_retention,
@@ -89,13 +90,9 @@ class FineTuningPipeline(Construct):
         FAILED runs the clean-up from the execution's history and notifies. A FAILED execution
         has usually cleaned up already: doing it again is harmless, and it is not notified twice.
         https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html"""
-        environment = {"TOPIC_ARN": self.topic.topic_arn, "VALIDATE_STATE": steps.VALIDATE, "DEPLOY_STATE": steps.DEPLOY,
-                       "NOTIFY_FAILURE_STATE": steps.NOTIFY_FAILURE}
         # The endpoint namespace, to find a deployment that left no record.
-        environment.update({key: value for key, value in self._functions.serving_environment().items()
-                            if key in ("ENDPOINT_NAME_PREFIX", "ENDPOINT_OWNER_TAGS")})
-        if self._training.cluster_name:
-            environment["HYPERPOD_CLUSTER_NAME"] = self._training.cluster_name
+        environment = {**EndedRunSettings(self.topic.topic_arn, self._training.cluster_name).as_environment(),
+                       **self._grants.endpoint_namespace.as_environment()}
         role = self._functions.add("CleanUpEndedRun", "clean_up_ended_run", environment, concurrency=5)
         function = self.functions["CleanUpEndedRun"]
         self._grants.allow_training_jobs(role, start=False, stop=True)

@@ -3,8 +3,6 @@ its own role, the settings it reads from its environment and the permissions its
 (grants.py)."""
 from __future__ import annotations
 
-import json
-
 from aws_cdk import Fn
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -13,6 +11,9 @@ from constructs.job_role import JobRole
 from constructs.permissions import BucketRef, read_objects, read_write_objects, use_key
 from constructs.pipeline_function import FunctionPlacement, build_function
 
+from openforge_contract.environment_variables import (HyperPodCluster, OutputKey, PlatformBuckets, RunDefaults, RunLimits, ServingSettings,
+                                                      TrainingEnvironment)
+from openforge_contract.s3_layout import DEFAULT_BASE_MODEL, DEFAULT_CURATED_DATA, DEFAULT_EVALUATION_DATA, REPORTS_PREFIX, TRAINING_PREFIX
 from platform_config.environments import EnvironmentConfig
 
 
@@ -36,16 +37,15 @@ class PipelineFunctions:
 
     def _build_steps(self) -> None:
         config, datasets, artifacts, grants = self._config, self._datasets, self._artifacts, self._grants
-        self.add("ValidateInput", "validate_input", {
-            **self._run_checks_environment(),
-            "POLL_SECONDS": str(config.pipeline.poll_seconds),
-            "MAX_QUARANTINE_PERCENT": str(config.sanitisation.max_quarantine_percent),
+        self.add("ValidateInput", "validate_input", {**self._run_checks_environment(), **RunDefaults(
+            poll_seconds=config.pipeline.poll_seconds,
+            max_quarantine_percent=config.sanitisation.max_quarantine_percent,
             # Where the platform keeps what a run uses unless its input says otherwise (docs/pipeline-input.md).
-            "DEFAULT_BASE_MODEL_S3_URI": f"s3://{artifacts.name}/base-models/default/",
-            "DEFAULT_CURATED_DATA_S3_URI": f"s3://{datasets.name}/curated/",
-            "DEFAULT_EVALUATION_DATA_S3_URI": f"s3://{datasets.name}/evaluation/default/",
-            "ENDPOINT_INSTANCE_TYPES": ",".join(config.serving.endpoint_instance_types),
-        })
+            base_model_s3_uri=f"s3://{artifacts.name}/{DEFAULT_BASE_MODEL}",
+            curated_data_s3_uri=f"s3://{datasets.name}/{DEFAULT_CURATED_DATA}",
+            evaluation_data_s3_uri=f"s3://{datasets.name}/{DEFAULT_EVALUATION_DATA}",
+            endpoint_instance_types=tuple(config.serving.endpoint_instance_types),
+        ).as_environment(join=join)})
         training_environment = self.training_environment()
         # The start function checks a run and its plan again (a direct invoke skips ValidateInput).
         # It stops again a job it started for an execution that had ended meanwhile (openforge_lambda.execution_check).
@@ -53,10 +53,10 @@ class PipelineFunctions:
         grants.allow_training_jobs(start, start=True, stop=True)
         grants.allow_describe_execution(start)
         grants.allow_training_jobs(self.add("CheckTrainingJob", "check_training_job", training_environment), start=False)
-        pick = self.add("PickModel", "pick_model", {"OUTPUT_KMS_KEY_ID": artifacts.key_arn})
-        for prefix in ("training", "reports"):
+        pick = self.add("PickModel", "pick_model", OutputKey(artifacts.key_arn).as_environment())
+        for prefix in (TRAINING_PREFIX, REPORTS_PREFIX):
             read_objects(pick, artifacts, prefix)
-        read_write_objects(pick, artifacts, "reports")
+        read_write_objects(pick, artifacts, REPORTS_PREFIX)
         use_key(pick, artifacts.key_arn, encrypt=True)
         serving_environment = self.serving_environment()
         deploy = self.add("DeployEndpoint", "deploy_endpoint", serving_environment)
@@ -72,43 +72,39 @@ class PipelineFunctions:
         """What a run is checked against (openforge_lambda.pipeline_input.EnvironmentPolicy,
         run_plan.PlatformLocations): the buckets, the limits, and whether there is a cluster."""
         limits = self._config.limits
-        environment = {
-            "DATASETS_BUCKET": self._datasets.name,
-            "ARTIFACTS_BUCKET": self._artifacts.name,
-            "TRAINING_INSTANCE_TYPES": ",".join(limits.training_instance_types),
-            "MAX_INSTANCE_COUNT": str(limits.max_instance_count),
-        }
-        if self._training.cluster_name:  # unset: compute.target hyperpod is refused
-            environment["HYPERPOD_CLUSTER_NAME"] = self._training.cluster_name
-        return environment
+        return {**PlatformBuckets(self._datasets.name, self._artifacts.name).as_environment(),
+                # No cluster name: compute.target hyperpod is refused.
+                **RunLimits(tuple(limits.training_instance_types), limits.max_instance_count, self._training.cluster_name).as_environment(join=join)}
 
     def training_environment(self) -> dict[str, str]:
         training, limits = self._training, self._config.limits
-        environment = {
-            "TRAINING_IMAGE_URI_GPU": training.gpu_image_uri,
-            "TRAINING_IMAGE_URI_NEURON": training.neuron_image_uri,
-            "TRAINING_ROLE_ARN": training.role.role_arn,
-            "TRAINING_SUBNET_IDS": Fn.join(",", self._subnet_ids),
-            "TRAINING_SECURITY_GROUP_IDS": training.security_group.security_group_id,
-            "TRAINING_KMS_KEY_ARN": self._artifacts.key_arn,
-            "MLFLOW_TRACKING_SERVER_ARN": training.tracking_server_arn,
-            "MAX_RUNTIME_SECONDS": str(limits.max_training_hours * 3600),
-        }
+        environment = TrainingEnvironment(
+            gpu_image_uri=training.gpu_image_uri,
+            neuron_image_uri=training.neuron_image_uri,
+            role_arn=training.role.role_arn,
+            subnet_ids=tuple(self._subnet_ids),
+            security_group_ids=(training.security_group.security_group_id,),
+            kms_key_id=self._artifacts.key_arn,
+            mlflow_tracking_server_arn=training.tracking_server_arn,
+            max_runtime_seconds=limits.max_training_hours * 3600,
+        ).as_environment(join=join)
         if training.cluster_name:
-            environment["HYPERPOD_CLUSTER_NAME"] = training.cluster_name
-            environment["HYPERPOD_JOBS_BUCKET"] = self._artifacts.name
-            environment["HYPERPOD_BUCKETS"] = f"{self._datasets.name},{self._artifacts.name}"
+            cluster = HyperPodCluster(training.cluster_name, jobs_bucket=self._artifacts.name, buckets=(self._datasets.name, self._artifacts.name))
+            environment.update(cluster.as_environment(join=join))
         return environment
 
     def serving_environment(self) -> dict[str, str]:
-        return {
-            "SERVING_IMAGE_URI": self._config.serving_image_uri,
-            "SERVING_ROLE_ARN": self._serving_role.role_arn,
-            "ENDPOINT_SUBNET_IDS": Fn.join(",", self._subnet_ids),
-            "ENDPOINT_SECURITY_GROUP_IDS": self._endpoint_security_group_id,
-            "ENDPOINT_KMS_KEY_ARN": self._artifacts.key_arn,
-            "SERVING_CONTAINER_ENVIRONMENT": json.dumps(self._config.serving.container_environment, sort_keys=True),
-            # The namespace endpoints are named and tagged in, the same values grants.allow_endpoints demands.
-            "ENDPOINT_NAME_PREFIX": self._grants.endpoint_name_prefix,
-            "ENDPOINT_OWNER_TAGS": json.dumps(self._grants.endpoint_owner_tags, sort_keys=True),
-        }
+        return {**ServingSettings(
+            image_uri=self._config.serving_image_uri,
+            role_arn=self._serving_role.role_arn,
+            subnet_ids=tuple(self._subnet_ids),
+            security_group_ids=(self._endpoint_security_group_id,),
+            kms_key_id=self._artifacts.key_arn,
+            container_environment=self._config.serving.container_environment,
+        ).as_environment(join=join), **self._grants.endpoint_namespace.as_environment()}
+
+
+def join(items) -> str:
+    """A list as one environment variable: Fn.join keeps a list of deploy-time tokens (subnet
+    ids from the network stack) one Fn::Join, and joins plain strings at synth."""
+    return Fn.join(",", list(items))

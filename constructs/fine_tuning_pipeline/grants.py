@@ -24,11 +24,13 @@ from constructs.permissions import (
 )
 from hyperpod_jobs.spec import cancel_prefix, jobs_prefix, status_prefix
 
+from openforge_contract.environment_variables import EndpointNamespace
+from openforge_contract.instance_catalogue import volume_kms_key_allowed
+from openforge_contract.naming import TAG_ENVIRONMENT, TAG_JOB, TAG_NAMESPACE
+from openforge_contract.s3_layout import TRAINING_PREFIX
 from platform_config.environments import EnvironmentConfig
 from security.condition_keys import KEY_CONDITION, OUTPUT_KMS_KEY, VOLUME_KMS_KEY
 
-from openforge_lambda.instance_catalogue import volume_kms_key_allowed  # isort: skip (on the path once stacks is imported)
-from openforge_lambda.training_job import TAG_JOB, TAG_NAMESPACE  # isort: skip
 
 SAGEMAKER_JOB_NAMES = "Names are derived at run time from the job name a person gives plus a hash of the execution; the resource type is the narrowest scope."
 SAGEMAKER_ENDPOINT_NAMES = ("Endpoint, endpoint config and model names are derived at run time from the job name under the environment's "
@@ -62,14 +64,17 @@ class PipelineGrants:
         self.executions = f"arn:{stack.partition}:states:{stack.region}:{stack.account}:execution:{state_machine_name}:*"
 
     @property
+    def endpoint_namespace(self) -> EndpointNamespace:
+        """The namespace endpoints are named and tagged in: the same values allow_endpoints demands."""
+        return EndpointNamespace.of(self._config.name)
+
+    @property
     def endpoint_name_prefix(self) -> str:
-        # Lower case: SageMaker writes names in lower case in resource ARNs, which IAM compares case-sensitively.
-        return f"openforge-{self._config.name}-".lower()
+        return self.endpoint_namespace.name_prefix
 
     @property
     def endpoint_owner_tags(self) -> dict[str, str]:
-        """What marks an endpoint, endpoint config or model as this environment's OpenForge's."""
-        return {f"{TAG_NAMESPACE}managed-by": "openforge", f"{TAG_NAMESPACE}environment": self._config.name}
+        return self.endpoint_namespace.owner_tags
 
     def allow_describe_execution(self, role: JobRole) -> None:
         """A start function asks whether its execution still runs (openforge_lambda.execution_check)."""
@@ -158,7 +163,7 @@ class PipelineGrants:
         # AddTags overwrites, and another environment's prefix can start with ours
         # (openforge-dev- is a prefix of openforge-dev-eu-), so without this the role could
         # retag that environment's endpoint as its own and then update or delete it.
-        environment_tag = f"aws:ResourceTag/{TAG_NAMESPACE}environment"
+        environment_tag = f"aws:ResourceTag/{TAG_ENVIRONMENT}"
         role.allow(["sagemaker:AddTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_ENDPOINT_NAMES,
                    conditions={**private, "Null": {environment_tag: "true"}})
         role.allow(["sagemaker:AddTags"], [endpoints, configs, models], why_wildcard=SAGEMAKER_ENDPOINT_NAMES,
@@ -172,7 +177,7 @@ def build_serving_role(scope: Construct, artifacts: BucketRef, serving_image_uri
     """What a private endpoint runs as: reads the tuned weights, pulls the serving image."""
     stack = Stack.of(scope)
     role = JobRole(scope, "ServingRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description="Private inference endpoints of tuned models")
-    read_objects(role, artifacts, "training")
+    read_objects(role, artifacts, TRAINING_PREFIX)
     use_key(role, artifacts.key_arn, encrypt=False)
     use_key_for_volumes(role, artifacts.key_arn)
     manage_network_interfaces(role)

@@ -14,7 +14,9 @@ from constructs.fine_tuning_pipeline.job_loops import Guard, job_loop, mixes_map
 from constructs.pipeline_function import FunctionPlacement, invoke
 from constructs.sanitisation_workflow import SanitisationWorkflow
 
-from pipeline import steps
+from openforge_contract import states
+from openforge_contract.execution_data import (DEPLOYMENT, DEPLOYMENT_LOOP, ENDPOINT, ERROR, FAILURE, OUTPUT, PLAN, RESULTS, ROLLBACK, RUN,
+                                               SANITISATION, SANITISATION_SUMMARY, SELECTION, SUMMARY, VALID, VALIDATION, VALIDATION_LOOP, path)
 from platform_config.environments import EnvironmentConfig
 from security.acknowledgements import acknowledge
 
@@ -22,62 +24,60 @@ from security.acknowledgements import acknowledge
 def build_state_machine(scope: Construct, *, name: str, config: EnvironmentConfig, functions: dict[str, lambda_.Function], topic: sns.ITopic,
                         sanitisation: SanitisationWorkflow, placement: FunctionPlacement) -> sfn.StateMachine:
     f = functions
-    clean_up = invoke(scope, f["CleanUpRun"], steps.CLEAN_UP, result_path="$.failure")  # the whole state: what ran, the error
-    failed = sfn.Fail(scope, steps.FAILED, error_path="$.failure.error", cause_path="$.failure.cause")
-    notify_failure = _notify(scope, topic, steps.NOTIFY_FAILURE, "$.failure", "OpenForge run failed")
+    clean_up = invoke(scope, f["CleanUpRun"], states.CLEAN_UP, result_path=path(FAILURE))  # the whole state: what ran, the error
+    failed = sfn.Fail(scope, states.FAILED, error_path=path(FAILURE, "error"), cause_path=path(FAILURE, "cause"))
+    notify_failure = _notify(scope, topic, states.NOTIFY_FAILURE, path(FAILURE), "OpenForge run failed")
     notify_failure.add_catch(failed, result_path="$.notify_error")
     clean_up.next(notify_failure).next(failed)
     # A clean-up that fails itself still notifies, and the run fails with its own error.
-    clean_up_failed = sfn.Pass(scope, steps.CLEAN_UP_FAILED, result_path="$.failure", parameters={
-        "error.$": "$.error.Error", "cause.$": "$.error.Cause", "cleanup_error.$": "$.cleanup_error"})
+    clean_up_failed = sfn.Pass(scope, states.CLEAN_UP_FAILED, result_path=path(FAILURE), parameters={
+        "error.$": path(ERROR, "Error"), "cause.$": path(ERROR, "Cause"), "cleanup_error.$": "$.cleanup_error"})
     clean_up.add_catch(clean_up_failed, errors=[sfn.Errors.ALL], result_path="$.cleanup_error")
     clean_up_failed.next(notify_failure)
 
     def guarded(task: sfn.TaskStateBase | sfn.Map) -> sfn.TaskStateBase | sfn.Map:
-        task.add_catch(clean_up, errors=[sfn.Errors.ALL], result_path="$.error")
+        task.add_catch(clean_up, errors=[sfn.Errors.ALL], result_path=path(ERROR))
         return task
 
-    validate = guarded(invoke(scope, f["ValidateInput"], steps.VALIDATE, payload=sfn.TaskInput.from_object(
+    validate = guarded(invoke(scope, f["ValidateInput"], states.VALIDATE, payload=sfn.TaskInput.from_object(
         {"input.$": "$", "execution_name.$": "$$.Execution.Name"}), result_path="$"))
     # The sanitisation workflow's own states (its functions, its Distributed Map), run inline.
-    sanitise = sanitisation.build_states(scope, job="$.plan.sanitisation", results="$.sanitisation", summary="summary",
+    sanitise = sanitisation.build_states(scope, job=path(PLAN, "sanitisation"), results=path(SANITISATION), summary=SANITISATION_SUMMARY,
                                          max_concurrency=config.sanitisation.max_concurrency)
     for task in sanitise.tasks:
         guarded(task)
-    too_much_quarantined = sfn.Pass(scope, steps.QUARANTINE_EXCEEDED, result_path="$.error",
-                                    parameters={"Error": "QuarantineLimitExceeded", "Cause.$": "$.sanitisation.summary.cause"})
+    too_much_quarantined = sfn.Pass(scope, states.QUARANTINE_EXCEEDED, result_path=path(ERROR),
+                                    parameters={"Error": "QuarantineLimitExceeded", "Cause.$": path(SANITISATION, SANITISATION_SUMMARY, "cause")})
     too_much_quarantined.next(clean_up)
-    validation_run = job_loop(scope, f, (steps.VALIDATION_RUN, steps.WAIT_VALIDATION, steps.CHECK_VALIDATION), "validation", "$.plan.mixes[0]",
-                              "$.validation", guarded)
-    validation_failed = sfn.Pass(scope, steps.VALIDATION_FAILED, result_path="$.error",
-                                 parameters={"Error": "ValidationRunFailed", "Cause.$": "$.validation.failure_reason"})
+    validation_run = job_loop(scope, f, VALIDATION_LOOP, states.WAIT_VALIDATION, "validation", path(PLAN, "mixes[0]"), guarded)
+    validation_failed = sfn.Pass(scope, states.VALIDATION_FAILED, result_path=path(ERROR),
+                                 parameters={"Error": "ValidationRunFailed", "Cause.$": path(VALIDATION, "failure_reason")})
     validation_failed.next(clean_up)
     mixes = guarded(mixes_map(scope, f, config.pipeline.max_parallel_runs))
-    pick = guarded(invoke(scope, f["PickModel"], steps.PICK, payload=sfn.TaskInput.from_object(
-        {"run.$": "$.run", "plan.$": "$.plan", "results.$": "$.results"}), result_path="$.selection"))
-    gate_failed = sfn.Pass(scope, steps.GATE_FAILED, result_path="$.failure",
-                           parameters={"error.$": "$.selection.error", "cause.$": "$.selection.cause"}).next(notify_failure)
+    pick = guarded(invoke(scope, f["PickModel"], states.PICK, payload=sfn.TaskInput.from_object(
+        {"run.$": path(RUN), "plan.$": path(PLAN), "results.$": path(RESULTS)}), result_path=path(SELECTION)))
+    gate_failed = sfn.Pass(scope, states.GATE_FAILED, result_path=path(FAILURE),
+                           parameters={"error.$": path(SELECTION, "error"), "cause.$": path(SELECTION, "cause")}).next(notify_failure)
 
-    summarise = sfn.Pass(scope, steps.SUMMARISE, result_path="$.summary", parameters={
-        "job_name.$": "$.run.job_name", "execution_name.$": "$.plan.execution_name", "sanitisation.$": "$.sanitisation.summary",
-        "validation_run.$": "$.validation", "selection.$": "$.selection", "endpoint.$": "$.endpoint"})
-    succeeded = sfn.Succeed(scope, steps.SUCCEEDED, output_path="$.summary")
-    notify_success = _notify(scope, topic, steps.NOTIFY_SUCCESS, "$.summary", "OpenForge run finished")
+    summarise = sfn.Pass(scope, states.SUMMARISE, result_path=path(SUMMARY),
+                         parameters={f"{name}.$": path(*source) for name, source in OUTPUT.items()})
+    succeeded = sfn.Succeed(scope, states.SUCCEEDED, output_path=path(SUMMARY))
+    notify_success = _notify(scope, topic, states.NOTIFY_SUCCESS, path(SUMMARY), "OpenForge run finished")
     notify_success.add_catch(succeeded, result_path="$.notify_error")  # the run itself succeeded
     summarise.next(notify_success).next(succeeded)
 
     deploy_wanted = _deployment(scope, f, summarise, notify_failure, guarded)
-    gate = (sfn.Choice(scope, steps.GATE)
-            .when(sfn.Condition.boolean_equals("$.selection.passed", True), deploy_wanted)
+    gate = (sfn.Choice(scope, states.GATE)
+            .when(sfn.Condition.boolean_equals(path(SELECTION, "passed"), True), deploy_wanted)
             .otherwise(gate_failed))
-    validation_run.until_done(scope, steps.VALIDATION_DONE, "$.validation", completed=mixes, failed=validation_failed)
+    validation_run.until_done(scope, states.VALIDATION_DONE, path(VALIDATION), completed=mixes, failed=validation_failed)
     mixes.next(pick).next(gate)
-    input_valid = (sfn.Choice(scope, steps.INPUT_VALID)
-                   .when(sfn.Condition.boolean_equals("$.valid", True), sanitise.chain.next(
-                       sfn.Choice(scope, steps.QUARANTINE_CHECK)
-                       .when(sfn.Condition.boolean_equals("$.sanitisation.summary.passed", True), validation_run.start)
+    input_valid = (sfn.Choice(scope, states.INPUT_VALID)
+                   .when(sfn.Condition.boolean_equals(path(VALID), True), sanitise.chain.next(
+                       sfn.Choice(scope, states.QUARANTINE_CHECK)
+                       .when(sfn.Condition.boolean_equals(path(SANITISATION, SANITISATION_SUMMARY, "passed"), True), validation_run.start)
                        .otherwise(too_much_quarantined)))
-                   .otherwise(sfn.Fail(scope, steps.INPUT_INVALID, error="InvalidInput", cause_path="$.error.cause")))
+                   .otherwise(sfn.Fail(scope, states.INPUT_INVALID, error="InvalidInput", cause_path=path(ERROR, "cause"))))
     definition = validate.next(input_valid)
 
     log_group = logs.LogGroup(scope, "StateMachineLogs", encryption_key=placement.logs_key, retention=placement.log_retention)
@@ -115,30 +115,32 @@ def _deployment(scope: Construct, functions: dict[str, lambda_.Function], summar
                 guarded: Guard) -> sfn.Choice:
     """Deploy the chosen model when asked, poll the endpoint, roll back one that fails."""
     f = functions
-    deploy = guarded(invoke(scope, f["DeployEndpoint"], steps.DEPLOY, result_path="$.deployment", payload=sfn.TaskInput.from_object({
-        "endpoint_name.$": "$.plan.endpoint_name", "execution_name.$": "$.plan.execution_name",
-        "model_data_s3_uri.$": "$.selection.chosen.model_s3_uri", "instance_type.$": "$.run.deploy.instance_type",
+    deploy = guarded(invoke(scope, f["DeployEndpoint"], DEPLOYMENT_LOOP.start, result_path=path(DEPLOYMENT_LOOP.started),
+                            payload=sfn.TaskInput.from_object({
+        "endpoint_name.$": path(PLAN, "endpoint_name"), "execution_name.$": path(PLAN, "execution_name"),
+        "model_data_s3_uri.$": path(SELECTION, "chosen", "model_s3_uri"), "instance_type.$": path(RUN, "deploy", "instance_type"),
         "execution_arn.$": "$$.Execution.Id"})))
-    wait_endpoint = sfn.Wait(scope, steps.WAIT_ENDPOINT, time=sfn.WaitTime.seconds_path("$.plan.poll_seconds"))
-    check_endpoint = guarded(invoke(scope, f["CheckEndpoint"], steps.CHECK_ENDPOINT, result_path="$.endpoint", payload=sfn.TaskInput.from_object(
-        {"endpoint_name.$": "$.deployment.endpoint_name", "endpoint_config_name.$": "$.deployment.endpoint_config_name",
+    wait_endpoint = sfn.Wait(scope, states.WAIT_ENDPOINT, time=sfn.WaitTime.seconds_path(path(PLAN, "poll_seconds")))
+    check_endpoint = guarded(invoke(scope, f["CheckEndpoint"], DEPLOYMENT_LOOP.check, result_path=path(DEPLOYMENT_LOOP.status),
+                                    payload=sfn.TaskInput.from_object(
+        {"endpoint_name.$": path(DEPLOYMENT, "endpoint_name"), "endpoint_config_name.$": path(DEPLOYMENT, "endpoint_config_name"),
          # Past this, CheckEndpoint settles the endpoint as failed: the loop's checks stay within run_limits' bound.
-         "allowance": {"started.$": "$.deployment.started_at", "seconds": run_limits.DEPLOYMENT_SECONDS}})))
-    roll_back = guarded(invoke(scope, f["RollBackEndpoint"], steps.ROLL_BACK, input_path="$.deployment", result_path="$.rollback"))
-    endpoint_failed = sfn.Pass(scope, steps.ENDPOINT_FAILED, result_path="$.failure", parameters={
-        "error": "EndpointFailed", "cause.$": "States.Format('endpoint {} is {}: {}', $.endpoint.endpoint_name, $.endpoint.status, $.endpoint.failure_reason)",
-        "rollback.$": "$.rollback"})
+         "allowance": {"started.$": path(DEPLOYMENT, "started_at"), "seconds": run_limits.DEPLOYMENT_SECONDS}})))
+    roll_back = guarded(invoke(scope, f["RollBackEndpoint"], states.ROLL_BACK, input_path=path(DEPLOYMENT), result_path=path(ROLLBACK)))
+    why = ", ".join(path(ENDPOINT, field) for field in ("endpoint_name", "status", "failure_reason"))
+    endpoint_failed = sfn.Pass(scope, states.ENDPOINT_FAILED, result_path=path(FAILURE), parameters={
+        "error": "EndpointFailed", "cause.$": f"States.Format('endpoint {{}} is {{}}: {{}}', {why})", "rollback.$": path(ROLLBACK)})
     roll_back.next(endpoint_failed).next(notify_failure)
     deploy.next(wait_endpoint).next(check_endpoint).next(
-        sfn.Choice(scope, steps.ENDPOINT_READY)
-        .when(sfn.Condition.boolean_equals("$.endpoint.in_service", True), summarise)
-        .when(sfn.Condition.boolean_equals("$.endpoint.settled", True), roll_back)
+        sfn.Choice(scope, states.ENDPOINT_READY)
+        .when(sfn.Condition.boolean_equals(path(ENDPOINT, "in_service"), True), summarise)
+        .when(sfn.Condition.boolean_equals(path(ENDPOINT, "settled"), True), roll_back)
         .otherwise(wait_endpoint))
 
-    no_deployment = sfn.Pass(scope, steps.NO_DEPLOYMENT, result_path="$.endpoint", result=sfn.Result.from_object({"status": "not requested"}))
+    no_deployment = sfn.Pass(scope, states.NO_DEPLOYMENT, result_path=path(ENDPOINT), result=sfn.Result.from_object({"status": "not requested"}))
     no_deployment.next(summarise)
-    return (sfn.Choice(scope, steps.DEPLOY_WANTED)
-            .when(sfn.Condition.boolean_equals("$.run.deploy.enabled", True), deploy)
+    return (sfn.Choice(scope, states.DEPLOY_WANTED)
+            .when(sfn.Condition.boolean_equals(path(RUN, "deploy", "enabled"), True), deploy)
             .otherwise(no_deployment))
 
 

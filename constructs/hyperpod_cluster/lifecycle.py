@@ -15,9 +15,9 @@ from constructs import Construct
 from constructs.private_bucket import PrivateBucket
 from constructs.private_network import PrivateNetwork
 
+from openforge_contract.s3_layout import LIFECYCLE_PREFIX
 from security.acknowledgements import acknowledge
 
-LIFECYCLE_PREFIX = "platform/hyperpod-lifecycle"
 LIFECYCLE_SCRIPTS_DIR = Path(__file__).resolve().parent / "lifecycle_scripts"
 ON_CREATE_SCRIPT = "on_create.sh"
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -5,10 +5,9 @@ endpoint or update it. Safe to retry: names come from the endpoint and the execu
 Event: {"endpoint_name": ..., "execution_name": ..., "model_data_s3_uri": "s3://.../model.tar.gz"
         or an S3 prefix of files, "instance_type": ..., "instance_count": 1,
         "execution_arn": the execution asking ($$.Execution.Id; absent on a direct invoke)}
-Environment: SERVING_IMAGE_URI, SERVING_ROLE_ARN, ENDPOINT_SUBNET_IDS, ENDPOINT_SECURITY_GROUP_IDS
-(comma-separated), ENDPOINT_KMS_KEY_ARN; ENDPOINT_NAME_PREFIX and ENDPOINT_OWNER_TAGS (JSON):
-the endpoint is named under the prefix (the event's endpoint_name is the job's) and everything
-made is tagged as the environment's.
+Environment: openforge_contract.environment_variables' ServingSettings (image, role, subnets,
+security groups, key) and EndpointNamespace: the endpoint is named under the prefix (the event's
+endpoint_name is the job's) and everything made is tagged as the environment's.
 Returns the deployment record CheckEndpoint and RollBackEndpoint take, with "started_at" (ISO
 8601), from which CheckEndpoint counts the deployment's time allowance. When the execution had
 ended by the time the deployment was made (a stop while this ran), it is rolled back again and
@@ -18,6 +17,9 @@ raises DeploymentRefused naming the field.
 """
 from __future__ import annotations
 
+import os
+from functools import cache
+
 import boto3
 from aws_lambda_powertools import Logger
 from openforge_lambda.endpoint import DeployRequest, ServingEnvironment
@@ -26,9 +28,15 @@ from openforge_lambda.pipeline_steps import deploy_model
 logger = Logger(service="openforge-deploy-endpoint")
 
 
+@cache
+def serving_environment() -> ServingEnvironment:
+    """Read once per cold start: the stack sets these when it deploys the function."""
+    return ServingEnvironment.from_environment(os.environ)
+
+
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
-    request = DeployRequest.from_event(event, ServingEnvironment.from_environment())
+    request = DeployRequest.from_event(event, serving_environment())
     deployed = deploy_model(boto3.client, request, event.get("execution_arn"))
     if "execution_ended" in deployed:
         logger.warning("the execution ended while the endpoint was deployed: rolled it back", extra=deployed)

@@ -7,16 +7,25 @@ Writes <output_prefix>/plan/items.json and returns {"manifest_key", "items", "ob
 """
 from __future__ import annotations
 
+import os
+from functools import cache
+
 import boto3
 from aws_lambda_powertools import Logger
 from openforge_lambda.sanitisation import plan_shards
-from openforge_lambda.settings import required
+from openforge_contract.environment_variables import OutputKey
 
 logger = Logger(service="openforge-plan-shards")
 
 
+@cache
+def output_key() -> OutputKey:
+    """Read once per cold start: the stack sets it when it deploys the function."""
+    return OutputKey.from_environment(os.environ)
+
+
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
-    result = plan_shards(boto3.client("s3"), event, required("OUTPUT_KMS_KEY_ID"))
+    result = plan_shards(boto3.client("s3"), event, output_key().kms_key_id)
     logger.info("planned shards", extra=result)
     return result

@@ -11,16 +11,25 @@ of the clean records, for the summary's cross-shard dedup). Returns the counts.
 """
 from __future__ import annotations
 
+import os
+from functools import cache
+
 import boto3
 from aws_lambda_powertools import Logger
 from openforge_lambda.sanitisation import sanitise_one_shard
-from openforge_lambda.settings import required
+from openforge_contract.environment_variables import OutputKey
 
 logger = Logger(service="openforge-sanitise-shard")
 
 
+@cache
+def output_key() -> OutputKey:
+    """Read once per cold start: the stack sets it when it deploys the function."""
+    return OutputKey.from_environment(os.environ)
+
+
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
-    summary = sanitise_one_shard(boto3.client("s3"), event, required("OUTPUT_KMS_KEY_ID"))
+    summary = sanitise_one_shard(boto3.client("s3"), event, output_key().kms_key_id)
     logger.info("sanitised shard", extra=summary)
     return summary

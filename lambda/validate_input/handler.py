@@ -3,8 +3,8 @@
 
 Event: {"input": <the execution input (examples/pipeline-input*.json; schema in
 openforge_lambda.pipeline_input)>, "execution_name": $$.Execution.Name}
-Environment: DATASETS_BUCKET, ARTIFACTS_BUCKET, POLL_SECONDS, and the environment's
-defaults and limits (openforge_lambda.pipeline_input.EnvironmentPolicy).
+Environment (openforge_contract.environment_variables): PlatformBuckets, RunLimits and
+RunDefaults: the buckets, the environment's limits, and its defaults.
 Returns {"valid": true, "error": null, "run": <normalised input (openforge_lambda.run.Run)>,
 "plan": <openforge_lambda.run_plan.RunPlan>}, or
 {"valid": false, "error": {"field", "cause"}} for a bad input: the state machine's Choice
@@ -14,6 +14,7 @@ than an exception, so the console shows the cause itself, not a stack trace.
 from __future__ import annotations
 
 import os
+from functools import cache
 
 from aws_lambda_powertools import Logger
 from openforge_lambda.pipeline_input import EnvironmentPolicy
@@ -23,10 +24,22 @@ from openforge_lambda.run_plan import PlatformLocations
 logger = Logger(service="openforge-validate-input")
 
 
+@cache
+def platform() -> PlatformLocations:
+    """Read once per cold start (the stack sets the variables when it deploys the function); a
+    missing one is a deployment fault, raised, not the user's."""
+    return PlatformLocations.from_environment(os.environ)
+
+
+@cache
+def policy() -> EnvironmentPolicy:
+    """Read once per cold start: the stack sets these when it deploys the function."""
+    return EnvironmentPolicy.from_environment(os.environ)
+
+
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
-    platform = PlatformLocations.from_environment(os.environ)  # a deployment fault: raised, not the user's
-    verdict = validate_input(event, EnvironmentPolicy.from_environment(os.environ), platform)
+    verdict = validate_input(event, policy(), platform())
     if verdict["valid"]:
         logger.info("pipeline input valid", extra={"job_name": verdict["run"]["job_name"], "execution_name": verdict["plan"]["execution_name"],
                                                    "mixes": len(verdict["plan"]["mixes"])})

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import timezone
 
-from pipeline import steps
+from openforge_contract import naming, states
 from pipeline.cli.history import json_or_none, new_events, timestamp
 from pipeline.cli.locate import console_url
 from pipeline.cli.progress import Progress, detail_line, short
@@ -122,9 +122,9 @@ def stop(session, sfn, execution_arn: str, terminal: Terminal) -> int:
     terminal.say(f"Stopped {execution_arn}")
     from openforge_lambda.ended_execution import clean_up_execution
 
-    environment = execution_arn.split(":")[6].removeprefix("OpenForge-").removesuffix("-FineTune")
-    result = clean_up_execution(session.client, execution_arn, {"Error": STOPPED_ERROR, "Cause": STOPPED_CAUSE}, validate_state=steps.VALIDATE,
-                                deploy_state=steps.DEPLOY, hyperpod_cluster=f"openforge-{environment}")
+    environment = naming.environment_of_execution(execution_arn)
+    result = clean_up_execution(session.client, execution_arn, {"Error": STOPPED_ERROR, "Cause": STOPPED_CAUSE}, validate_state=states.VALIDATE,
+                                deploy_state=states.DEPLOY, hyperpod_cluster=naming.cluster_name(environment))
     rows = [("Stopped jobs", ", ".join(result["stopped_jobs"]) or "none running")]
     rows += [("Removed", item) for item in result["removed"]]
     rows += [("Problem", problem) for problem in result["cleanup_problems"]]

@@ -17,6 +17,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+from openforge_contract import naming
 from pipeline.cli.terminal import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +71,7 @@ def state_machine_arn(env: str, cdk_json: Path = CDK_JSON) -> str:
     account, region = environments[env].get("account"), environments[env].get("region")
     if not account or not region:
         raise UsageError(f"{cdk_json.name}: environments.{env} has no account or region")
-    return f"arn:{partition_of(region)}:states:{region}:{account}:stateMachine:OpenForge-{env}-FineTune"
+    return f"arn:{partition_of(region)}:states:{region}:{account}:stateMachine:{naming.fine_tuning_state_machine(env)}"
 
 
 def execution_name(job_name: str, now: datetime) -> str:

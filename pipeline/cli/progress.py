@@ -14,7 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from pipeline import steps
+from openforge_contract import execution_data, states
+from openforge_contract.execution_data import (DEPLOYMENT_LOOP, ERROR, FAILED, FAILURE, MIX, PLAN, ROLLBACK, RUN, SANITISATION, SANITISATION_SUMMARY,
+                                               SELECTION, VALID, JobLoop)
 from pipeline.cli.history import FINISHED, event_details, json_or_none, timestamp
 from pipeline.summary import ENDED_AS
 from pipeline.summary import percent as _percent
@@ -22,31 +24,18 @@ from pipeline.summary import percent as _percent
 CAUSE_CHARACTERS = 300  # of a cause shown inside a progress line; the summary shows all of it
 
 
-@dataclass(frozen=True)
-class JobLoop:
-    """A state that starts something, and the Wait/Check/Choice loop that polls it."""
-
-    started: str  # where the start state puts the job's name (its result path)
-    check: str  # the Check state
-    status: str  # where the Check state puts the status
-    kind: str  # what the job is, in words
-
-
-JOB_LOOPS = {
-    steps.VALIDATION_RUN: JobLoop("validation_job", steps.CHECK_VALIDATION, "validation", "validation run"),
-    steps.TRAIN: JobLoop("training_job", steps.CHECK_TRAINING, "training", "training job"),
-    steps.EVALUATE: JobLoop("evaluation_job", steps.CHECK_EVALUATION, "evaluation", "evaluation job"),
-    steps.DEPLOY: JobLoop("deployment", steps.CHECK_ENDPOINT, "endpoint", "endpoint"),
-}
+# The states that start something, and the Wait/Check/Choice loops that poll it.
+JOB_LOOPS = {loop.start: loop for loop in execution_data.JOB_LOOPS}
+KINDS = {states.VALIDATION_RUN: "validation run", states.TRAIN: "training job", states.EVALUATE: "evaluation job", states.DEPLOY: "endpoint"}
 POLLED_BY = {loop.check: start for start, loop in JOB_LOOPS.items()}
 # Not shown on their own: a job's Check is part of its start state's line, a mix's result is
 # in the summary, and a shard is one of many inside the Distributed Map.
-HIDDEN = {*POLLED_BY, steps.MIX_RESULT, steps.SANITISE_SHARD}
+HIDDEN = {*POLLED_BY, states.MIX_RESULT, states.SANITISE_SHARD}
 HIDDEN_TYPES = ("Wait", "Choice", "Succeed", "Fail")
 # Pass states that carry a cause worth a line: where they put it.
-PASS_CAUSES = {steps.QUARANTINE_EXCEEDED: ("error", "Cause"), steps.VALIDATION_FAILED: ("error", "Cause"),
-               steps.GATE_FAILED: ("failure", "cause"), steps.ENDPOINT_FAILED: ("failure", "cause"),
-               steps.MIX_ERROR: ("failed", "cause"), **{name: ("failed", "cause") for name in steps.MIX_FAILED.values()}}
+PASS_CAUSES = {states.QUARANTINE_EXCEEDED: (ERROR, "Cause"), states.VALIDATION_FAILED: (ERROR, "Cause"),
+               states.GATE_FAILED: (FAILURE, "cause"), states.ENDPOINT_FAILED: (FAILURE, "cause"),
+               states.MIX_ERROR: (FAILED, "cause"), **{name: (FAILED, "cause") for name in states.MIX_FAILED.values()}}
 
 
 @dataclass
@@ -164,7 +153,7 @@ class Progress:
         for record in [r for r in self._open if r.label == lane and r.failure and r.state_type != "Map"]:
             self._close(record, at, _failed(record.failure))
         # So may a failed Map: a state at the top level after it, without its exit, ends it.
-        if lane is None and name != steps.SANITISE_SHARD:
+        if lane is None and name != states.SANITISE_SHARD:
             for record in [r for r in self._open if r.state_type == "Map"]:
                 self._close(record, at, _failed(record.failure) if record.failure else "failed")
         if name in HIDDEN or state_type in HIDDEN_TYPES:
@@ -191,34 +180,35 @@ class Progress:
             self._open.remove(record)
             self._emit(_state_line(record, f": {short(cause)}" if cause else ""))
         else:
-            if name == steps.PICK:
-                self.selection = output.get("selection")
+            if name == states.PICK:
+                self.selection = output.get(SELECTION)
             self._close(record, at, _outcome(name, output))
 
     def _job_started(self, record: Record, loop: JobLoop, started, at: datetime) -> None:
         started = started if isinstance(started, Mapping) else {}
-        if loop.status == "endpoint":
+        if loop is DEPLOYMENT_LOOP:
             name = started.get("endpoint_name") or "?"
-            record.job = Job(name, loop.kind, None, record.label)
+            record.job = Job(name, KINDS[loop.start], None, record.label)
             action = started.get("action") or "deploying"
             self._emit(detail_line(record.depth, f"endpoint {name}: {action}, model {started.get('model_name') or '?'}"))
             return
         name, target = started.get("job_name") or "?", started.get("target")
-        record.job = Job(name, loop.kind, target, record.label)
+        record.job = Job(name, KINDS[loop.start], target, record.label)
         where = {"training-job": "SageMaker training job", "hyperpod": "Slurm job on the HyperPod cluster"}.get(target, target or "job")
-        self._emit(detail_line(record.depth, f"{loop.kind} {name} started ({where})"))
+        self._emit(detail_line(record.depth, f"{KINDS[loop.start]} {name} started ({where})"))
 
     def _checked(self, record: Record | None, loop: JobLoop, output: Mapping, at: datetime) -> None:
         status = output.get(loop.status)
         if record is None or not isinstance(status, Mapping):
             return
-        job = record.job or Job(str(status.get("job_name") or status.get("endpoint_name") or "?"), loop.kind, status.get("target"), record.label)
+        job = record.job or Job(str(status.get("job_name") or status.get("endpoint_name") or "?"), KINDS[loop.start], status.get("target"),
+                                record.label)
         record.job = job
-        settled = status.get("settled") if loop.status == "endpoint" else status.get("done") or status.get("status") == "Completed"
+        settled = status.get("settled") if loop is DEPLOYMENT_LOOP else status.get("done") or status.get("status") == "Completed"
         if status.get("status") != job.status and not settled:  # a settled status is in the state's closing line
             job.status = status.get("status")
             self._emit(detail_line(record.depth, f"{job.name}: {job.status}"))
-        if loop.status == "endpoint":
+        if loop is DEPLOYMENT_LOOP:
             if status.get("in_service"):
                 self._close(record, at, f"done: endpoint {job.name} in service")
             elif status.get("settled"):
@@ -296,36 +286,36 @@ def training_job_text(name: str, detail: Mapping | None) -> str | None:
 
 
 def _outcome(name: str, output: Mapping) -> str:
-    if name == steps.VALIDATE:
-        if output.get("valid") is False:
-            return f"invalid: {short(_path(output, 'error', 'cause') or 'no cause given')}"
-        return "done" + (f": {_run_in_words(output)}" if isinstance(output.get("plan"), Mapping) else "")
-    if name == steps.SUMMARISE_SANITISATION:
-        summary = _path(output, "sanitisation", "summary")
+    if name == states.VALIDATE:
+        if output.get(VALID) is False:
+            return f"invalid: {short(_path(output, ERROR, 'cause') or 'no cause given')}"
+        return "done" + (f": {_run_in_words(output)}" if isinstance(output.get(PLAN), Mapping) else "")
+    if name == states.SUMMARISE_SANITISATION:
+        summary = _path(output, SANITISATION, SANITISATION_SUMMARY)
         if isinstance(summary, Mapping) and "lines_in" in summary:
             verdict = "" if summary.get("passed", True) else ", over the quarantine limit"
             return (f"done: {summary.get('lines_in')} lines in, {summary.get('clean')} clean, {summary.get('quarantined')} quarantined, "
                     f"{summary.get('duplicates')} duplicates{verdict}")
-    if name == steps.PICK:
-        selection = output.get("selection")
+    if name == states.PICK:
+        selection = output.get(SELECTION)
         if isinstance(selection, Mapping):
             chosen = selection.get("chosen")
             if selection.get("passed") and isinstance(chosen, Mapping):
                 return f"done: gate passed, mix {_percent(chosen.get('customer_data_percent'))} chosen"
             return "done: no mix passed the gate"
-    if name == steps.CLEAN_UP:
-        stopped = _path(output, "failure", "stopped_jobs")
+    if name == states.CLEAN_UP:
+        stopped = _path(output, FAILURE, "stopped_jobs")
         if stopped:
             return f"done: stopped {', '.join(map(str, stopped))}"
-    if name == steps.ROLL_BACK:
-        actions = _path(output, "rollback", "actions")
+    if name == states.ROLL_BACK:
+        actions = _path(output, ROLLBACK, "actions")
         if actions:
             return f"done: {'; '.join(map(str, actions))}"
     return "done"
 
 
 def _run_in_words(output: Mapping) -> str:
-    run, plan = output.get("run") or {}, output["plan"]
+    run, plan = output.get(RUN) or {}, output[PLAN]
     mixes = [m.get("customer_data_percent") for m in plan.get("mixes") or [] if isinstance(m, Mapping)]
     text = f"{len(mixes)} mix{'es' if len(mixes) != 1 else ''} ({', '.join(_percent(p) for p in mixes)})"
     compute = run.get("compute") or {}
@@ -357,7 +347,7 @@ def _lane(document: str | None, previous) -> str | None:
     data = json_or_none(document)
     if data is None:
         return previous[1] if previous else None
-    mix = data.get("mix") if isinstance(data, Mapping) else None
+    mix = data.get(MIX) if isinstance(data, Mapping) else None
     if isinstance(mix, Mapping) and "customer_data_percent" in mix:
         return f"mix {_percent(mix['customer_data_percent'])}"
     return None

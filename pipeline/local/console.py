@@ -9,6 +9,8 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TextIO
 
+from openforge_contract.execution_data import ENDPOINT, SELECTION, VALIDATION_RUN
+from openforge_contract.run_record import COMPARISON_CHART, COMPARISON_REPORT, COMPARISON_RESULTS, EVALUATION_REPORT, RUN_RECORD
 from pipeline.summary import key_values
 
 
@@ -47,10 +49,8 @@ class Console:
 def local_lines(summary: dict) -> list[str]:
     """What only a local run has, after the summary the cloud would show: the validation run's
     record, the smoke test in place of the endpoint, the MLflow runs and where the files are."""
-    validation, local, endpoint = summary["validation_run"], summary["local"], summary["endpoint"]
+    validation, local, endpoint = summary[VALIDATION_RUN], summary["local"], summary[ENDPOINT]
     rows = []
-    from openforge_training.export import RUN_RECORD
-
     record = Path(local["files"].get(validation["job_name"], "/nonexistent")) / RUN_RECORD
     if record.is_file():
         run_record = json.loads(record.read_text())
@@ -65,14 +65,14 @@ def local_lines(summary: dict) -> list[str]:
         if mlflow["store"]:
             rows.append(("", f"browse: .venv/bin/mlflow ui --backend-store-uri sqlite:///{shown_path(Path(mlflow['store']))}"))
     files = local["files"]
-    chosen = summary["selection"].get("chosen")
+    chosen = summary[SELECTION].get("chosen")
     shown = [("S3 stand-in", f"{shown_path(Path(local['s3_root']))}/"),
              ("sanitised", f"{shown_path(Path(files['sanitised']))}/ (clean/, quarantine/, duplicates/, report.md)")]
-    shown += [(name, shown_path(Path(files[name]))) for name in ("comparison.md", "comparison.svg", "comparison.json") if name in files]
+    shown += [(name, shown_path(Path(files[name]))) for name in (COMPARISON_REPORT, COMPARISON_CHART, COMPARISON_RESULTS) if name in files]
     if chosen:
         shown.append(("chosen model", f"{shown_path(Path(files.get(chosen['training_job_name'], '')))}/"))
         if chosen["evaluation_job_name"] in files:
-            shown.append(("evaluation", f"{shown_path(Path(files[chosen['evaluation_job_name']]))}/evaluation.md"))
+            shown.append(("evaluation", f"{shown_path(Path(files[chosen['evaluation_job_name']]))}/{EVALUATION_REPORT}"))
     shown += [("job logs", f"{shown_path(Path(local['work']) / 'logs')}/"), ("summary", shown_path(Path(local["work"]) / "summary.json"))]
     return ["", "On this machine:", *key_values(rows + shown)]
 

@@ -1,4 +1,4 @@
-"""One local execution: the state machine's steps in its order (constructs/fine_tuning_pipeline.py),
+"""One local execution: the state machine's steps in its order (constructs/fine_tuning_pipeline/),
 each through the code the cloud runs, carrying its state from step to step as the state
 machine's JSON does; a failure ends it as the state machine's Fail would."""
 from __future__ import annotations
@@ -9,7 +9,11 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import steps
+from openforge_contract import states
+from openforge_contract.execution_data import (DEPLOYMENT, ENDPOINT, ERROR, EVALUATION, EXECUTION_NAME, FAILED, FAILURE, JOB_NAME, MIX, OUTPUT, PLAN,
+                                               RESULTS, RUN, SANITISATION, SANITISATION_SUMMARY, SELECTION, TRAINING, VALID, VALIDATION,
+                                               VALIDATION_RUN)
+from openforge_contract.run_record import COMPARISON_CHART, COMPARISON_REPORT, COMPARISON_RESULTS, EVALUATION_RESULTS, RUN_RECORD
 from pipeline.local.console import Console, local_lines, one_line, shown_path
 from pipeline.local.demo_data import ARTIFACTS_BUCKET, DATASETS_BUCKET, DemoData, DemoSizes
 from pipeline.local.s3 import LocalS3
@@ -47,9 +51,9 @@ class RunFailed(Exception):
 
 @dataclass
 class LocalRunResult:
-    visited: list[str]  # the work steps visited, in order (pipeline.steps names)
+    visited: list[str]  # the work steps visited, in order (openforge_contract.states names)
     succeeded: bool
-    end_state: str  # steps.SUCCEEDED, steps.FAILED or steps.INPUT_INVALID
+    end_state: str  # states.SUCCEEDED, states.FAILED or states.INPUT_INVALID
     error: dict | None  # {"error", "cause"} of a failed run
     summary: dict  # the execution's output (Summarise's shape) plus "local": where things are
     work: Path
@@ -80,25 +84,25 @@ class Execution:
             return self.fail(failure)
         except Exception as error:  # a bug or an unreadable file: the Catch -> clean up -> Fail path
             self.console.say(traceback.format_exc().rstrip())
-            return self.fail(RunFailed(steps.FAILED, type(error).__name__, str(error)))
+            return self.fail(RunFailed(states.FAILED, type(error).__name__, str(error)))
         self.add_tracked_runs(summary)
         self.write_summary(summary)
         self.print_summary(summary)
-        self.console.say(f"[{self.console.clock()}] {steps.SUCCEEDED}")
-        return LocalRunResult(self.visited, True, steps.SUCCEEDED, None, summary, self.work)
+        self.console.say(f"[{self.console.clock()}] {states.SUCCEEDED}")
+        return LocalRunResult(self.visited, True, states.SUCCEEDED, None, summary, self.work)
 
     def fail(self, failure: RunFailed) -> LocalRunResult:
         if failure.clean_up:
-            with self.console.step(steps.CLEAN_UP, self.visited) as step:
+            with self.console.step(states.CLEAN_UP, self.visited) as step:
                 step["detail"] = "nothing left running (local jobs run to the end or are stopped on their timeout)"
         error = {"error": failure.error, "cause": failure.cause}
         summary = self.partial_summary(error)
         self.write_summary(summary)
         self.console.say("")
-        self.console.say(f"{steps.FAILED if failure.state != steps.INPUT_INVALID else steps.INPUT_INVALID}: {failure.error}")
+        self.console.say(f"{states.FAILED if failure.state != states.INPUT_INVALID else states.INPUT_INVALID}: {failure.error}")
         self.console.say(f"  {failure.cause}")
         self.console.say(f"  (work folder {shown_path(self.work)}; logs in {shown_path(self.work / 'logs')})")
-        end = steps.INPUT_INVALID if failure.state == steps.INPUT_INVALID else steps.FAILED
+        end = states.INPUT_INVALID if failure.state == states.INPUT_INVALID else states.FAILED
         return LocalRunResult(self.visited, False, end, error, summary, self.work)
 
     # --- the steps -----------------------------------------------------------------------
@@ -108,7 +112,7 @@ class Execution:
         from openforge_lambda.pipeline_steps import validate_input
         from openforge_lambda.run_plan import PlatformLocations
 
-        with self.console.step(steps.VALIDATE, self.visited) as step:
+        with self.console.step(states.VALIDATE, self.visited) as step:
             config = environment_config(self.options.environment)
             policy = EnvironmentPolicy(
                 base_model_s3_uri=data.base_model_s3_uri, curated_data_s3_uri=data.curated_data_s3_uri,
@@ -118,66 +122,66 @@ class Execution:
             platform = PlatformLocations(DATASETS_BUCKET, ARTIFACTS_BUCKET, max_quarantine_percent=config.sanitisation.max_quarantine_percent)
             # What ValidateInput does with its event: a verdict rather than an exception.
             self.state = validate_input({"input": pipeline_input, "execution_name": self.execution_name}, policy, platform)
-            if not self.state["valid"]:
-                step.update(failed=True, detail=f"invalid: {self.state['error']['cause']}")
+            if not self.state[VALID]:
+                step.update(failed=True, detail=f"invalid: {self.state[ERROR]['cause']}")
             else:
-                run, plan = self.state["run"], self.state["plan"]
+                run, plan = self.state[RUN], self.state[PLAN]
                 mixes = ", ".join(f"{mix['customer_data_percent']:g}%" for mix in plan["mixes"])
                 step["detail"] = f"{run['job_name']}, {run['method']}, mix {mixes}, run {plan['run_id']} ({self.options.environment}'s limits)"
-        if not self.state["valid"]:
-            raise RunFailed(steps.INPUT_INVALID, "InvalidInput", self.state["error"]["cause"], clean_up=False)
+        if not self.state[VALID]:
+            raise RunFailed(states.INPUT_INVALID, "InvalidInput", self.state[ERROR]["cause"], clean_up=False)
 
     def sanitise(self) -> None:
         from pipeline.local.sanitise import sanitise
 
-        plan = self.state["plan"]
+        plan = self.state[PLAN]
         job, datasets = plan["sanitisation"], plan["buckets"]["datasets"]
-        with self.console.step(steps.SANITISE, self.visited) as step:
+        with self.console.step(states.SANITISE, self.visited) as step:
             summary = sanitise(self.store, datasets, job)
-            self.state["sanitisation"] = {"summary": summary}
+            self.state[SANITISATION] = {SANITISATION_SUMMARY: summary}
             step["failed"] = not summary["passed"]
             step["detail"] = (f"{summary['lines_in']} lines: {summary['clean']} clean, {summary['quarantined']} quarantined "
                               f"({summary['quarantined_percent']:.2f}%, limit {job['max_quarantine_percent']:g}%), {summary['duplicates']} duplicates")
         if not summary["passed"]:  # "Quarantined share within the limit?" -> "Too much data quarantined"
-            raise RunFailed(steps.FAILED, "QuarantineLimitExceeded", summary["cause"])
+            raise RunFailed(states.FAILED, "QuarantineLimitExceeded", summary["cause"])
 
     def validation_run(self) -> None:
         from openforge_lambda.training_job import TrainingRequestRefused
 
-        plan = self.state["plan"]
-        with self.console.step(steps.VALIDATION_RUN, self.visited) as step:
+        plan = self.state[PLAN]
+        with self.console.step(states.VALIDATION_RUN, self.visited) as step:
             try:
                 check = self.job("validation", plan["mixes"][0])
             except TrainingRequestRefused as error:  # the Lambda raised: Catch -> clean up -> Fail
-                raise RunFailed(steps.FAILED, "TrainingRequestRefused", str(error)) from None
-            self.state["validation"] = check
+                raise RunFailed(states.FAILED, "TrainingRequestRefused", str(error)) from None
+            self.state[VALIDATION] = check
             step.update(detail=self.job_detail(check), failed=check["status"] != "Completed")
         if check["status"] != "Completed":
-            raise RunFailed(steps.FAILED, "ValidationRunFailed", check["failure_reason"] or "the validation run failed")
+            raise RunFailed(states.FAILED, "ValidationRunFailed", check["failure_reason"] or "the validation run failed")
 
     def mixes(self) -> None:
         """Each mix in turn (the state machine's Map runs them in parallel); a failed mix is a
         result for the gate, not a failed run."""
         results = []
-        for mix in self.state["plan"]["mixes"]:
+        for mix in self.state[PLAN]["mixes"]:
             results.append(self.one_mix(mix))
-        self.state["results"] = results
+        self.state[RESULTS] = results
 
     def one_mix(self, mix: dict) -> dict:
         from openforge_lambda.training_job import TrainingRequestRefused
 
-        outcome = {"mix": mix}
-        for name, step_kind in ((steps.TRAIN, "training"), (steps.EVALUATE, "evaluation")):
+        outcome = {MIX: mix}
+        for name, step_kind in ((states.TRAIN, TRAINING), (states.EVALUATE, EVALUATION)):
             with self.console.step(name, self.visited) as step:
                 try:
                     check = self.job(step_kind, mix)
                 except TrainingRequestRefused as error:  # the Lambda raised: the Map's Catch
                     step.update(detail=f"refused: {error}", failed=True)
-                    return {"mix": mix, "failed": {"step": "error", "error": "TrainingRequestRefused", "cause": str(error)}}
+                    return {MIX: mix, FAILED: {"step": "error", "error": "TrainingRequestRefused", "cause": str(error)}}
                 step.update(detail=f"mix {mix['customer_data_percent']:g}%: " + self.job_detail(check), failed=check["status"] != "Completed")
             outcome[step_kind] = check
             if check["status"] != "Completed":
-                return {"mix": mix, "failed": {"step": step_kind, "job_name": check["job_name"], "cause": check["failure_reason"]}}
+                return {MIX: mix, FAILED: {"step": step_kind, "job_name": check["job_name"], "cause": check["failure_reason"]}}
         return outcome
 
     def pick(self) -> None:
@@ -185,27 +189,27 @@ class Execution:
         from openforge_lambda.run_plan import RunPlan
         from openforge_lambda.selection import pick
 
-        with self.console.step(steps.PICK, self.visited) as step:
-            selection = pick(self.store.client(), Run.from_dict(self.state["run"]), RunPlan.from_dict(self.state["plan"]), self.state["results"],
+        with self.console.step(states.PICK, self.visited) as step:
+            selection = pick(self.store.client(), Run.from_dict(self.state[RUN]), RunPlan.from_dict(self.state[PLAN]), self.state[RESULTS],
                              kms_key_id="local-no-kms")
-            self.state["selection"] = selection
+            self.state[SELECTION] = selection
             step.update(detail=_first_sentence(selection["cause"]), failed=not selection["passed"])
         if not selection["passed"]:
-            raise RunFailed(steps.GATE_FAILED, selection["error"], selection["cause"], clean_up=False)
+            raise RunFailed(states.GATE_FAILED, selection["error"], selection["cause"], clean_up=False)
 
     def deploy(self) -> None:
-        run, plan = self.state["run"], self.state["plan"]
+        run, plan = self.state[RUN], self.state[PLAN]
         if not run["deploy"]["enabled"]:
-            self.state["endpoint"] = {"status": "not requested"}
-            self.console.say(f"[{self.console.clock()}]   {steps.NO_DEPLOYMENT}")
+            self.state[ENDPOINT] = {"status": "not requested"}
+            self.console.say(f"[{self.console.clock()}]   {states.NO_DEPLOYMENT}")
             return
-        chosen = self.state["selection"]["chosen"]
-        with self.console.step(steps.DEPLOY, self.visited) as step:
+        chosen = self.state[SELECTION]["chosen"]
+        with self.console.step(states.DEPLOY, self.visited) as step:
             smoke = smoke_test(self.store.path(chosen["model_s3_uri"]), self.store.path(plan["evaluation_data_s3_uri"]), self.options.threads)
-            self.state["deployment"] = {"endpoint_name": plan["endpoint_name"], "model_data_s3_uri": chosen["model_s3_uri"],
+            self.state[DEPLOYMENT] = {"endpoint_name": plan["endpoint_name"], "model_data_s3_uri": chosen["model_s3_uri"],
                                         "instance_type": run["deploy"]["instance_type"]}
             # CheckEndpoint's shape; locally the "endpoint" is the model loaded in this process.
-            self.state["endpoint"] = {"endpoint_name": plan["endpoint_name"], "status": "InService", "failure_reason": None,
+            self.state[ENDPOINT] = {"endpoint_name": plan["endpoint_name"], "status": "InService", "failure_reason": None,
                                       "endpoint_config_name": None, "in_service": True, "settled": True, "local_smoke_test": smoke}
             step["detail"] = f"local smoke test in place of endpoint {plan['endpoint_name']} ({run['deploy']['instance_type']}): {smoke['seconds']:.1f} s"
             self.console.detail(f"prompt:    {one_line(smoke['prompt'])}")
@@ -213,16 +217,9 @@ class Execution:
             self.console.detail(f"reference: {one_line(smoke['reference'])}")
 
     def summarise(self) -> dict:
-        with self.console.step(steps.SUMMARISE, self.visited):
-            state = self.state
-            summary = {  # the state machine's Summarise (a Pass state) in the same shape
-                "job_name": state["run"]["job_name"],
-                "execution_name": state["plan"]["execution_name"],
-                "sanitisation": state["sanitisation"]["summary"],
-                "validation_run": state["validation"],
-                "selection": state["selection"],
-                "endpoint": state["endpoint"],
-            }
+        with self.console.step(states.SUMMARISE, self.visited):
+            # The state machine's Summarise (a Pass state) in the same shape.
+            summary = {name: _at(self.state, source) for name, source in OUTPUT.items()}
             summary["local"] = self.local_section()
         return summary
 
@@ -231,7 +228,7 @@ class Execution:
     def environment(self):
         """The StartTrainingJob function's environment, with local placeholders; the MLflow
         "ARN" is this run's own server (or none)."""
-        from openforge_lambda.training_job import TrainingEnvironment
+        from openforge_contract.environment_variables import TrainingEnvironment
 
         hours = environment_config(self.options.environment).limits.max_training_hours
         return TrainingEnvironment(
@@ -248,9 +245,9 @@ class Execution:
 
         from pipeline.local.jobs import LocalJobSettings, LocalRunRefused, run_job
 
-        run, plan = Run.from_dict(self.state["run"]), RunPlan.from_dict(self.state["plan"])  # as StartTrainingJob reads them
+        run, plan = Run.from_dict(self.state[RUN]), RunPlan.from_dict(self.state[PLAN])  # as StartTrainingJob reads them
         if run.compute.target != "training-job":
-            raise RunFailed(steps.FAILED, "LocalRunRefused", f"compute.target: {run.compute.target} runs on the environment's "
+            raise RunFailed(states.FAILED, "LocalRunRefused", f"compute.target: {run.compute.target} runs on the environment's "
                                                             "HyperPod cluster; the local runner runs training-job targets only")
         environment = self.environment()
         job = job_plan(step_kind, run, plan, Mix.from_dict(mix), mlflow_tracking_uri=environment.mlflow_tracking_server_arn)
@@ -259,7 +256,7 @@ class Execution:
         try:
             job = run_job(request, self.store, self.work, LocalJobSettings(threads=self.options.threads))
         except LocalRunRefused as error:
-            raise RunFailed(steps.FAILED, "LocalRunRefused", f"{request['TrainingJobName']}: {error}") from None
+            raise RunFailed(states.FAILED, "LocalRunRefused", f"{request['TrainingJobName']}: {error}") from None
         self.jobs.append((step_kind, job))
         if job.status != "Completed":
             self.console.detail(f"{job.status}: {job.failure_reason}")
@@ -274,10 +271,8 @@ class Execution:
         job = next(job for _, job in reversed(self.jobs) if job.name == check["job_name"])
         text = f"{check['job_name']} {check['status']} in {job.seconds:.0f} s"
         if check["status"] == "Completed" and check["output_s3_uri"]:
-            from openforge_training.export import RUN_RECORD
-
             record = self.store.path(check["output_s3_uri"]) / RUN_RECORD
-            evaluation = self.store.path(check["output_s3_uri"]) / "evaluation.json"
+            evaluation = self.store.path(check["output_s3_uri"]) / EVALUATION_RESULTS
             if record.is_file():
                 run_record = json.loads(record.read_text())
                 loss = run_record.get("final_loss")
@@ -290,7 +285,7 @@ class Execution:
     # --- the summary ---------------------------------------------------------------------
 
     def local_section(self) -> dict:
-        plan = self.state.get("plan") or {}
+        plan = self.state.get(PLAN) or {}
         section = {
             "work": str(self.work),
             "s3_root": str(self.store.root),
@@ -303,7 +298,7 @@ class Execution:
             files = section["files"]
             files["sanitised"] = str(self.store.path(f"s3://{plan['buckets']['datasets']}/{plan['sanitisation']['output_prefix']}"))
             files["report"] = str(self.store.path(plan["report_s3_uri"]))
-            for name in ("comparison.md", "comparison.json", "comparison.svg"):
+            for name in (COMPARISON_REPORT, COMPARISON_RESULTS, COMPARISON_CHART):
                 path = self.store.path(plan["report_s3_uri"]) / name
                 if path.is_file():
                     files[name] = str(path)
@@ -313,12 +308,10 @@ class Execution:
         return section
 
     def partial_summary(self, error: dict) -> dict:
-        state = self.state
-        summary = {"job_name": (state.get("run") or {}).get("job_name"), "execution_name": self.execution_name, "failure": error}
-        for key, source in (("sanitisation", lambda: state["sanitisation"]["summary"]), ("validation_run", lambda: state["validation"]),
-                            ("selection", lambda: state["selection"])):
+        summary = {JOB_NAME: (self.state.get(RUN) or {}).get(JOB_NAME), EXECUTION_NAME: self.execution_name, FAILURE: error}
+        for key in (SANITISATION, VALIDATION_RUN, SELECTION):  # as far as the run got
             try:
-                summary[key] = source()
+                summary[key] = _at(self.state, OUTPUT[key])
             except KeyError:
                 pass
         summary["local"] = self.local_section()
@@ -345,7 +338,7 @@ class Execution:
         (self.work / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
     def print_summary(self, summary: dict) -> None:
-        for line in ["", f"=== {summary['job_name']}, execution {summary['execution_name']}: {steps.SUCCEEDED} ===", "",
+        for line in ["", f"=== {summary[JOB_NAME]}, execution {summary[EXECUTION_NAME]}: {states.SUCCEEDED} ===", "",
                      *summary_lines(summary), *local_lines(summary)]:
             self.console.say(line)
 
@@ -357,6 +350,13 @@ def environment_config(name: str):
 
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     return load_environment(context, name)
+
+
+def _at(document: dict, fields: tuple[str, ...]):
+    """The value at ``fields`` of the execution's JSON; KeyError where a step has not written it."""
+    for field in fields:
+        document = document[field]
+    return document
 
 
 def _first_sentence(text: str) -> str:

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from openforge_contract.environment_variables import OPENFORGE_COMMIT, TRAINING_JOB_NAME
 from openforge_lambda.training_job import TRAIN_COMMAND, model_s3_uri
 
 from pipeline.local.s3 import LocalS3
@@ -166,13 +167,13 @@ def _environment(job_name: str, settings: LocalJobSettings) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
     threads = str(settings.threads)
     env.update({
-        "TRAINING_JOB_NAME": job_name,  # SageMaker sets it; the container names MLflow runs after it
+        TRAINING_JOB_NAME: job_name,  # SageMaker sets it; the container names MLflow runs after it
         "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
         "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
         "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",  # the VPC has no internet
         "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1",
     })
-    env.setdefault("OPENFORGE_COMMIT", _commit())
+    env.setdefault(OPENFORGE_COMMIT, _commit())
     return env
 
 

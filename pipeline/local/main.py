@@ -6,8 +6,8 @@ folder for S3, the training container as a subprocess, a local MLflow server.
 With no ``--input`` it runs examples/pipeline-input-demo.json. It first writes what the
 account would hold (``pipeline.local.demo_data``: a tiny base model, a raw ticket export with
 messy lines, the curated pool, the evaluation files) under ``WORK/s3/<bucket>/<key>``, then
-visits the state machine's steps (constructs/fine_tuning_pipeline.py) in its order, under
-the names in ``pipeline.steps``, each through the code the cloud runs:
+visits the state machine's steps (constructs/fine_tuning_pipeline/) in its order, under
+the names in ``openforge_contract.states``, each through the code the cloud runs:
 
     Validate the input         openforge_lambda.pipeline_steps.validate_input (the Lambda's own)
     Sanitise the data          the sanitiser on the raw prefix -> sanitised/<job>/<execution>/clean/

@@ -5,10 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from constructs import sanitisation_workflow, training_roles
 from tests.lambdas.test_validate_input import MINIMAL, POLICY
 
-from openforge_lambda import run_plan  # isort: skip
 from openforge_lambda.pipeline_input import PipelineInputError, parse_run  # isort: skip
 from openforge_lambda.run_plan import PlatformLocations, percent_label, plan_run  # isort: skip
 
@@ -48,14 +46,6 @@ def test_the_plan_reads_the_sanitised_copy_and_writes_under_the_execution():
     assert result["customer_data_s3_uri"] == f"s3://{PLATFORM.datasets_bucket}/sanitised/support-tickets/exec-9/clean/"
     for key in ("training_output_s3_uri", "checkpoint_s3_uri", "report_s3_uri"):
         assert result[key].startswith(f"s3://{PLATFORM.artifacts_bucket}/") and result[key].endswith("/support-tickets/exec-9/")
-
-
-def test_the_prefixes_are_the_ones_the_roles_grant():
-    assert run_plan.RAW_PREFIX == sanitisation_workflow.RAW_PREFIX and run_plan.SANITISED_PREFIX == sanitisation_workflow.SANITISED_PREFIX
-    assert run_plan.SANITISED_PREFIX == training_roles.SANITISED_PREFIX
-    assert {run_plan.CURATED_PREFIX, run_plan.EVALUATION_PREFIX} == set(training_roles.DATASET_PREFIXES)
-    assert (run_plan.BASE_MODELS_PREFIX,) == training_roles.ARTIFACT_READ_PREFIXES
-    assert {run_plan.TRAINING_PREFIX, run_plan.CHECKPOINTS_PREFIX, run_plan.REPORTS_PREFIX} == set(training_roles.ARTIFACT_WRITE_PREFIXES)
 
 
 @pytest.mark.parametrize("field, change", [

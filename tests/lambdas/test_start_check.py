@@ -86,10 +86,14 @@ def test_hyperpod_is_refused_where_the_environment_has_no_cluster(aws, environme
 def test_what_validate_input_made_passes_unchanged(environment):
     import os
 
+    from openforge_lambda.pipeline_input import EnvironmentPolicy
+    from openforge_lambda.run_plan import PlatformLocations
+
     run, plan = run_and_plan()
+    policy, platform = EnvironmentPolicy.from_environment(os.environ), PlatformLocations.from_environment(os.environ)
     for step, mix in (("validation", None), ("training", plan["mixes"][1]), ("evaluation", plan["mixes"][0])):
         event = {"step": step, "run": run, "plan": plan, "mix": mix, "execution_arn": "arn:execution"}
-        assert StartRequest.from_event(event, os.environ) == StartRequest(
+        assert StartRequest.from_event(event, policy, platform) == StartRequest(
             step, Run.from_dict(run), RunPlan.from_dict(plan), Mix.from_dict(mix) if mix else None, "arn:execution")
 
 

@@ -7,6 +7,7 @@ its status and the start and check functions: test_training_job_start.py.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import fields, replace
 
 import pytest
@@ -16,10 +17,11 @@ from openforge_training import evaluate as evaluation_config
 from tests.lambdas.training_runs import (BASE_MODEL, CURATED, ENVIRONMENT, ENVIRONMENT_VARIABLES, MLFLOW, channels, request_for, run_and_plan,
                                          step_job)
 
+from openforge_contract.environment_variables import MissingSetting, TrainingEnvironment
 from openforge_lambda.run import Run  # isort: skip
 from openforge_lambda.run_plan import RunPlan  # isort: skip
-from openforge_lambda.settings import FieldError, MissingSetting  # isort: skip
-from openforge_lambda.training_job import TrainingEnvironment, TrainingRequestRefused  # isort: skip
+from openforge_lambda.settings import FieldError  # isort: skip
+from openforge_lambda.training_job import TrainingRequestRefused  # isort: skip
 
 
 def test_a_training_step_is_a_private_encrypted_job_reading_its_mix():
@@ -202,14 +204,14 @@ def test_the_run_and_plan_read_back_as_the_state_machine_carries_them():
 def test_the_environment_is_read_from_the_functions_variables(monkeypatch):
     for name, value in ENVIRONMENT_VARIABLES.items():
         monkeypatch.setenv(name, value)
-    assert TrainingEnvironment.from_environment() == ENVIRONMENT
+    assert TrainingEnvironment.from_environment(os.environ) == ENVIRONMENT
     monkeypatch.setenv("TRAINING_SECURITY_GROUP_IDS", " , ")
     with pytest.raises(MissingSetting, match="TRAINING_SECURITY_GROUP_IDS lists nothing"):
-        TrainingEnvironment.from_environment()
+        TrainingEnvironment.from_environment(os.environ)
     monkeypatch.setenv("TRAINING_SECURITY_GROUP_IDS", "sg-training")
     monkeypatch.setenv("MAX_RUNTIME_SECONDS", "a day")
     with pytest.raises(MissingSetting, match="MAX_RUNTIME_SECONDS must be a whole number of seconds, got 'a day'"):
-        TrainingEnvironment.from_environment()
+        TrainingEnvironment.from_environment(os.environ)
 
 
 def test_job_plan_is_shared_with_hyperpod_and_keeps_the_mix():

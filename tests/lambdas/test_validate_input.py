@@ -258,4 +258,5 @@ def test_hyperpod_needs_the_environments_cluster(handler, monkeypatch):
     error = handler({"input": hyperpod, "execution_name": "run-1"}, LambdaContext())["error"]
     assert error["field"] == "compute.target" and "no HyperPod cluster" in error["cause"]
     monkeypatch.setenv("HYPERPOD_CLUSTER_NAME", "openforge-dev")
-    assert handler({"input": hyperpod, "execution_name": "run-1"}, LambdaContext())["valid"] is True
+    with_cluster = load_handler("validate_input")  # the environment is read once per cold start: a new one
+    assert with_cluster({"input": hyperpod, "execution_name": "run-1"}, LambdaContext())["valid"] is True

@@ -17,7 +17,8 @@ from moto.sagemaker.responses import SageMakerResponse
 from openforge_lambda.pipeline_input import EnvironmentPolicy, parse_run  # isort: skip
 from openforge_lambda.run import Run  # isort: skip
 from openforge_lambda.run_plan import Mix, PlatformLocations, RunPlan, plan_run  # isort: skip
-from openforge_lambda.training_job import TrainingEnvironment, job_plan, training_job_request  # isort: skip
+from openforge_contract.environment_variables import TrainingEnvironment
+from openforge_lambda.training_job import job_plan, training_job_request  # isort: skip
 
 DATASETS, ARTIFACTS = "openforge-test-datasets", "openforge-test-artifacts"
 BASE_MODEL = f"s3://{ARTIFACTS}/base-models/llama-3.1-8b/"

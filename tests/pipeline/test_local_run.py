@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from openforge_lambda.training_job import TrainingEnvironment, training_job_request
-from pipeline import steps
+from openforge_contract import states
+from openforge_contract.environment_variables import TrainingEnvironment
+from openforge_lambda.training_job import training_job_request
 from pipeline.local.demo_data import DemoSizes
 from pipeline.local.execution import Options
 from pipeline.local.jobs import LocalRunRefused, check_runnable
@@ -48,9 +49,9 @@ def small_run(tmp_path_factory, mlflow_server):
 def test_visits_the_state_machines_work_steps_in_order(small_run):
     result, printed, _ = small_run
     assert result.succeeded, printed[-4000:]
-    assert result.visited == list(steps.WORK_STEPS)
-    assert result.end_state == steps.SUCCEEDED
-    for name in steps.WORK_STEPS:  # one line as each step starts, one as it ends
+    assert result.visited == list(states.WORK_STEPS)
+    assert result.end_state == states.SUCCEEDED
+    for name in states.WORK_STEPS:  # one line as each step starts, one as it ends
         assert f"▶ {name}" in printed and f"✓ {name} (" in printed
 
 
@@ -146,15 +147,15 @@ def test_bad_input_stops_at_validate_naming_the_field(tmp_path, capsys):
     assert "InvalidInput" in printed and "mixing.customer_data_percent: 120 is greater than the maximum of 100" in printed
     summary = json.loads((work / "summary.json").read_text())
     assert summary["failure"]["error"] == "InvalidInput"
-    assert f"▶ {steps.VALIDATE}" in printed and f"▶ {steps.SANITISE}" not in printed
+    assert f"▶ {states.VALIDATE}" in printed and f"▶ {states.SANITISE}" not in printed
     assert not (work / "jobs").exists() and not (work / "s3" / "openforge-local-datasets" / "sanitised").exists()
 
 
 def test_bad_input_result(tmp_path):
     result = run_pipeline(demo_input(hyperparameters__per_device_batch_size=5), Options(work=tmp_path / "w", mlflow="off", sizes=SMALL),
                                 out=io.StringIO())
-    assert result.visited == [steps.VALIDATE]
-    assert not result.succeeded and result.end_state == steps.INPUT_INVALID
+    assert result.visited == [states.VALIDATE]
+    assert not result.succeeded and result.end_state == states.INPUT_INVALID
     assert result.error["cause"].startswith("hyperparameters.per_device_batch_size:")
 
 
@@ -188,7 +189,7 @@ def test_a_relative_work_folder_reaches_the_jobs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     pipeline_input = demo_input(mixing__curated_weights={"reasoning": 50, "poetry": 50})
     result = run_pipeline(pipeline_input, Options(work=Path("relative/work"), mlflow="off", sizes=SMALL), out=io.StringIO())
-    assert result.visited == [steps.VALIDATE, steps.SANITISE, steps.VALIDATION_RUN, steps.CLEAN_UP]
+    assert result.visited == [states.VALIDATE, states.SANITISE, states.VALIDATION_RUN, states.CLEAN_UP]
     assert result.error["error"] == "ValidationRunFailed"
     assert result.error["cause"].startswith("InputError: ") and "poetry" in result.error["cause"], result.error
     assert (tmp_path / "relative" / "work" / "jobs").is_dir()
@@ -214,8 +215,8 @@ def test_too_much_quarantined_stops_after_sanitise(tmp_path):
     """20 clean tickets and the messy sample's 13 lines: 5 quarantined, 15 % > the 5 % limit."""
     result = run_pipeline(demo_input(), Options(work=tmp_path / "w", mlflow="off", sizes=DemoSizes(customer=20, held_out=2, mmlu_questions=1)),
                                 out=io.StringIO())
-    assert result.visited == [steps.VALIDATE, steps.SANITISE, steps.CLEAN_UP]
-    assert result.end_state == steps.FAILED and result.error["error"] == "QuarantineLimitExceeded"
+    assert result.visited == [states.VALIDATE, states.SANITISE, states.CLEAN_UP]
+    assert result.end_state == states.FAILED and result.error["error"] == "QuarantineLimitExceeded"
     assert "5 of 33 lines quarantined" in result.error["cause"] and "limit 5%" in result.error["cause"]
     assert result.summary["sanitisation"]["passed"] is False
     assert not (tmp_path / "w" / "jobs").exists()

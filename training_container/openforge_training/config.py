@@ -13,6 +13,8 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
+from openforge_contract.environment_variables import OPENFORGE_COMMIT
+
 from .errors import InputError
 
 SAGEMAKER_INPUT = "/opt/ml/input"
@@ -190,7 +192,7 @@ def fill_tracking_defaults(tracking: TrackingArguments) -> None:
     if tracking.mlflow_tracking_uri is None:
         tracking.mlflow_tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or None
     if tracking.commit_hash is None:
-        tracking.commit_hash = os.environ.get("OPENFORGE_COMMIT", "unknown")
+        tracking.commit_hash = os.environ.get(OPENFORGE_COMMIT, "unknown")
 
 
 def load(argv: list[str] | None = None) -> RunConfig:

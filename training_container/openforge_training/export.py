@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-MODEL_CARD = "README.md"
-RUN_RECORD = "openforge-run.json"
+from openforge_contract.run_record import MODEL_CARD, RUN_RECORD
 
 
 def export_model(model, tokenizer, output_dir: Path, *, method: str, record: dict) -> Path:

@@ -10,6 +10,8 @@ import logging
 
 import mlflow
 
+from openforge_contract.environment_variables import TRAINING_JOB_NAME
+
 from .config import RunConfig
 
 
@@ -57,7 +59,7 @@ def mlflow_run(config: RunConfig, tags: dict[str, str], params: dict):
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(config.tracking.experiment)
-    run_name = config.tracking.run_name or os.environ.get("TRAINING_JOB_NAME")
+    run_name = config.tracking.run_name or os.environ.get(TRAINING_JOB_NAME)
     with mlflow.start_run(run_name=run_name, tags=tags) as run:
         mlflow.log_params({k: v for k, v in params.items() if v is not None})
         yield run

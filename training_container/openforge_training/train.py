@@ -21,7 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from .chat import ChatRenderer, TemplateError, Tokenised  # noqa: E402
 from .config import ARGUMENT_CLASSES, RunConfig, entrypoint, load  # noqa: E402
 from .errors import InputError  # noqa: E402
-from .export import MODEL_CARD, RUN_RECORD  # noqa: E402
+from openforge_contract.run_record import MODEL_CARD, RUN_RECORD  # noqa: E402
 from .mixing import CUSTOMER, MixedRecordStream, MixPlan, MixSpec  # noqa: E402
 from sanitiser.formats import parse_line  # noqa: E402
 from .sources import Pool, checked, curated_pools, customer_pool, jsonl_files  # noqa: E402

@@ -7,7 +7,7 @@ import io
 import json
 from datetime import datetime, timedelta, timezone
 
-from pipeline import steps
+from openforge_contract import states
 from pipeline.cli.history import FINISHED
 from pipeline.cli.main import main
 
@@ -81,65 +81,65 @@ def grid_history() -> list[dict]:
     plan = {"valid": True, "error": None, "run": {"compute": {"instance_type": "ml.g5.12xlarge", "instance_count": 1, "target": "training-job"},
                                                    "deploy": {"enabled": False, "instance_type": "ml.g5.2xlarge"}},
             "plan": {"mixes": [mix(50), mix(75)]}}
-    last = h.task(steps.VALIDATE, last, 0, 1, top, plan)
-    last = h.state("Choice", steps.INPUT_VALID, last, 1, plan)
-    last = h.task(steps.PLAN_SHARDS, last, 1, 2, plan, {"items": 1}, "shards")
-    last = h.add("MapStateEntered", last, 2, name=steps.SANITISE, input=json.dumps(plan))
+    last = h.task(states.VALIDATE, last, 0, 1, top, plan)
+    last = h.state("Choice", states.INPUT_VALID, last, 1, plan)
+    last = h.task(states.PLAN_SHARDS, last, 1, 2, plan, {"items": 1}, "shards")
+    last = h.add("MapStateEntered", last, 2, name=states.SANITISE, input=json.dumps(plan))
     last = h.add("MapStateStarted", last, 2, length=0)
     last = h.add("MapRunStarted", last, 2, mapRunArn="arn:aws:states:us-east-1:1:mapRun:x")
     last = h.add("MapRunSucceeded", last, 64)
     last = h.add("MapStateSucceeded", last, 64)
-    last = h.add("MapStateExited", last, 64, name=steps.SANITISE, output=json.dumps(plan))
+    last = h.add("MapStateExited", last, 64, name=states.SANITISE, output=json.dumps(plan))
     counts = {"passed": True, "lines_in": 1200, "clean": 1150, "quarantined": 30, "duplicates": 20, "cause": None}
-    last = h.task(steps.SUMMARISE_SANITISATION, last, 64, 66, plan, counts, output={**plan, "sanitisation": {"summary": counts}})
-    last = h.state("Choice", steps.QUARANTINE_CHECK, last, 66, plan)
-    last = h.job(steps.VALIDATION_RUN, steps.WAIT_VALIDATION, steps.CHECK_VALIDATION, steps.VALIDATION_DONE, last, 66, plan, "validation",
+    last = h.task(states.SUMMARISE_SANITISATION, last, 64, 66, plan, counts, output={**plan, "sanitisation": {"summary": counts}})
+    last = h.state("Choice", states.QUARANTINE_CHECK, last, 66, plan)
+    last = h.job(states.VALIDATION_RUN, states.WAIT_VALIDATION, states.CHECK_VALIDATION, states.VALIDATION_DONE, last, 66, plan, "validation",
                  "tickets-val-1a2b", [(127, "InProgress"), (188, "Completed")])
-    last = h.add("MapStateEntered", last, 188, name=steps.MIXES, input=json.dumps(plan))
+    last = h.add("MapStateEntered", last, 188, name=states.MIXES, input=json.dumps(plan))
     map_started = h.add("MapStateStarted", last, 188, length=2)
-    a = h.add("MapIterationStarted", map_started, 188, name=steps.MIXES, index=0)
-    b = h.add("MapIterationStarted", map_started, 188, name=steps.MIXES, index=1)
+    a = h.add("MapIterationStarted", map_started, 188, name=states.MIXES, index=0)
+    b = h.add("MapIterationStarted", map_started, 188, name=states.MIXES, index=1)
     lane_a, lane_b = {**top, "mix": mix(50)}, {**top, "mix": mix(75)}
     # Interleaved: each lane's events chain through previousEventId.
-    a = h.task(steps.TRAIN, a, 188, 189, lane_a, {"step": "training", "target": "training-job", "job_name": "tickets-t50-1a2b"}, "training_job")
-    b = h.task(steps.TRAIN, b, 188, 189, lane_b, {"step": "training", "target": "training-job", "job_name": "tickets-t75-1a2b"}, "training_job")
+    a = h.task(states.TRAIN, a, 188, 189, lane_a, {"step": "training", "target": "training-job", "job_name": "tickets-t50-1a2b"}, "training_job")
+    b = h.task(states.TRAIN, b, 188, 189, lane_b, {"step": "training", "target": "training-job", "job_name": "tickets-t75-1a2b"}, "training_job")
     for when in (250, 311):
         for lane, name in ((lane_a, "tickets-t50-1a2b"), (lane_b, "tickets-t75-1a2b")):
             status = "Failed" if (when, name) == (311, "tickets-t75-1a2b") else "InProgress"
             result = {"job_name": name, "step": "training", "target": "training-job", "status": status, "done": status == "Failed",
                       "failure_reason": "AlgorithmError: CUDA out of memory" if status == "Failed" else None}
             prev = a if lane is lane_a else b
-            prev = h.state("Wait", steps.WAIT_TRAINING, prev, when - 1, lane)
-            prev = h.task(steps.CHECK_TRAINING, prev, when - 1, when, lane, result, "training")
-            prev = h.state("Choice", steps.TRAINING_DONE, prev, when, lane)
+            prev = h.state("Wait", states.WAIT_TRAINING, prev, when - 1, lane)
+            prev = h.task(states.CHECK_TRAINING, prev, when - 1, when, lane, result, "training")
+            prev = h.state("Choice", states.TRAINING_DONE, prev, when, lane)
             if lane is lane_a:
                 a = prev
             else:
                 b = prev
-    b = h.state("Pass", steps.MIX_FAILED["training"], b, 311, lane_b,
+    b = h.state("Pass", states.MIX_FAILED["training"], b, 311, lane_b,
                 {"mix": mix(75), "failed": {"step": "training", "job_name": "tickets-t75-1a2b", "cause": "AlgorithmError: CUDA out of memory"}})
-    h.add("MapIterationSucceeded", b, 311, name=steps.MIXES, index=1)
-    a = h.task(steps.CHECK_TRAINING, h.state("Wait", steps.WAIT_TRAINING, a, 439, lane_a), 439, 440, lane_a,
+    h.add("MapIterationSucceeded", b, 311, name=states.MIXES, index=1)
+    a = h.task(states.CHECK_TRAINING, h.state("Wait", states.WAIT_TRAINING, a, 439, lane_a), 439, 440, lane_a,
                {"job_name": "tickets-t50-1a2b", "step": "training", "target": "training-job", "status": "Completed", "done": True,
                 "failure_reason": None}, "training")
-    a = h.state("Choice", steps.TRAINING_DONE, a, 440, lane_a)
-    a = h.job(steps.EVALUATE, steps.WAIT_EVALUATION, steps.CHECK_EVALUATION, steps.EVALUATION_DONE, a, 440, lane_a, "evaluation",
+    a = h.state("Choice", states.TRAINING_DONE, a, 440, lane_a)
+    a = h.job(states.EVALUATE, states.WAIT_EVALUATION, states.CHECK_EVALUATION, states.EVALUATION_DONE, a, 440, lane_a, "evaluation",
               "tickets-e50-1a2b", [(561, "Completed")])
-    a = h.state("Pass", steps.MIX_RESULT, a, 561, lane_a, {"mix": mix(50)})
-    a = h.add("MapIterationSucceeded", a, 561, name=steps.MIXES, index=0)
+    a = h.state("Pass", states.MIX_RESULT, a, 561, lane_a, {"mix": mix(50)})
+    a = h.add("MapIterationSucceeded", a, 561, name=states.MIXES, index=0)
     last = h.add("MapStateSucceeded", a, 561)
-    last = h.add("MapStateExited", last, 561, name=steps.MIXES, output=json.dumps(plan))
+    last = h.add("MapStateExited", last, 561, name=states.MIXES, output=json.dumps(plan))
     selection = {"passed": True, "cause": "mix 50% chosen", "chosen": {"customer_data_percent": 50, "model_s3_uri": "s3://a/m/"}, "runs": []}
-    last = h.task(steps.PICK, last, 561, 563, plan, selection, "selection")
-    last = h.state("Choice", steps.GATE, last, 563, plan)
-    last = h.state("Choice", steps.DEPLOY_WANTED, last, 563, plan)
-    last = h.state("Pass", steps.NO_DEPLOYMENT, last, 563, plan)
-    last = h.state("Pass", steps.SUMMARISE, last, 563, plan)
-    last = h.add("TaskStateEntered", last, 563, name=steps.NOTIFY_SUCCESS, input="{}")
+    last = h.task(states.PICK, last, 561, 563, plan, selection, "selection")
+    last = h.state("Choice", states.GATE, last, 563, plan)
+    last = h.state("Choice", states.DEPLOY_WANTED, last, 563, plan)
+    last = h.state("Pass", states.NO_DEPLOYMENT, last, 563, plan)
+    last = h.state("Pass", states.SUMMARISE, last, 563, plan)
+    last = h.add("TaskStateEntered", last, 563, name=states.NOTIFY_SUCCESS, input="{}")
     last = h.add("TaskScheduled", last, 563, resourceType="sns", resource="publish")
     last = h.add("TaskSucceeded", last, 564, resourceType="sns", resource="publish", output="{}")
-    last = h.add("TaskStateExited", last, 564, name=steps.NOTIFY_SUCCESS, output="{}")
-    last = h.state("Succeed", steps.SUCCEEDED, last, 564, plan)
+    last = h.add("TaskStateExited", last, 564, name=states.NOTIFY_SUCCESS, output="{}")
+    last = h.state("Succeed", states.SUCCEEDED, last, 564, plan)
     h.add("ExecutionSucceeded", last, 564, output=json.dumps({"job_name": "tickets"}))
     return h.events
 
@@ -148,10 +148,10 @@ def failed_training_history() -> list[dict]:
     h = History()
     last = h.add("ExecutionStarted", 0, 0)
     state = {"run": {}, "plan": {}}
-    last = h.job(steps.VALIDATION_RUN, steps.WAIT_VALIDATION, steps.CHECK_VALIDATION, steps.VALIDATION_DONE, last, 0, state, "validation",
+    last = h.job(states.VALIDATION_RUN, states.WAIT_VALIDATION, states.CHECK_VALIDATION, states.VALIDATION_DONE, last, 0, state, "validation",
                  "tickets-val-1a2b", [(60, "InProgress"), (120, "InProgress"), (180, "Failed")], reason="AlgorithmError: no assistant turn")
-    last = h.state("Pass", steps.VALIDATION_FAILED, last, 180, state, {**state, "error": {"Error": "ValidationRunFailed", "Cause": "AlgorithmError: no assistant turn"}})
-    last = h.task(steps.CLEAN_UP, last, 180, 181, state, {"error": "ValidationRunFailed", "stopped_jobs": []}, "failure")
+    last = h.state("Pass", states.VALIDATION_FAILED, last, 180, state, {**state, "error": {"Error": "ValidationRunFailed", "Cause": "AlgorithmError: no assistant turn"}})
+    last = h.task(states.CLEAN_UP, last, 180, 181, state, {"error": "ValidationRunFailed", "stopped_jobs": []}, "failure")
     h.add("ExecutionFailed", last, 182, error="ValidationRunFailed", cause="AlgorithmError: no assistant turn")
     return h.events
 

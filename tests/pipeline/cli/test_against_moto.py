@@ -7,7 +7,7 @@ import json
 import boto3
 from moto import mock_aws
 
-from pipeline import steps
+from openforge_contract import states
 from pipeline.cli.locate import console_url
 from tests.pipeline.cli.fakes import ROW_FORGOT, ROW_PASSED, run
 from tests.state_machines import ACCOUNT, MOTO_CONFIG, REGION, queue_results
@@ -45,8 +45,8 @@ def test_follow_and_summary_read_a_run_of_the_synthesised_pipeline_and_start_fol
         code, out, err = run(["follow", execution, "--poll", "0"], session_factory=boto3_session)
         assert (code, err) == (0, ""), out
         lines = out.splitlines()
-        named = [next(name for name in steps.WORK_STEPS if f"  {name}" in line) for line in lines if any(f"  {name}" in line for name in steps.WORK_STEPS)]
-        assert list(dict.fromkeys(named)) == list(steps.WORK_STEPS), "the work steps, in the state machine's order"
+        named = [next(name for name in states.WORK_STEPS if f"  {name}" in line) for line in lines if any(f"  {name}" in line for name in states.WORK_STEPS)]
+        assert list(dict.fromkeys(named)) == list(states.WORK_STEPS), "the work steps, in the state machine's order"
         assert any("Start training [mix 50%] ... done (" in line for line in lines)
         assert "Deploy the private endpoint ... done: endpoint tickets in service" in out
         summary_at = lines.index(f"Run tickets, execution {EXECUTION}: succeeded")
@@ -95,7 +95,7 @@ def test_stop_stops_the_execution_and_the_jobs_it_started(synthesised, monkeypat
     from moto.sagemaker.models import sagemaker_backends
     from moto.sagemaker.responses import SageMakerResponse
 
-    from openforge_lambda.training_job import TrainingEnvironment  # isort: skip
+    from openforge_contract.environment_variables import TrainingEnvironment
     from tests.lambdas.training_runs import _stop_training_job, request_for
 
     monkeypatch.setattr(SageMakerResponse, "stop_training_job", _stop_training_job, raising=False)  # moto lacks it
@@ -103,7 +103,7 @@ def test_stop_stops_the_execution_and_the_jobs_it_started(synthesised, monkeypat
     name = plan["plan"]["validation_job_name"]
     checked = {**finished("validation", name), "status": "InProgress", "done": False, "output_s3_uri": None, "wait_seconds": 3600}
     with mock_aws(config=MOTO_CONFIG):
-        execution = run_pipeline(synthesised, [plan, *sanitised(), started("validation", name), checked], until=steps.WAIT_VALIDATION)["execution_arn"]
+        execution = run_pipeline(synthesised, [plan, *sanitised(), started("validation", name), checked], until=states.WAIT_VALIDATION)["execution_arn"]
         sagemaker = boto3.client("sagemaker", region_name=REGION)
         environment = TrainingEnvironment("gpu-image", "neuron-image", "arn:aws:iam::123456789012:role/train", ("subnet-a",), ("sg-a",),
                                           "arn:aws:kms:us-east-1:123456789012:key/k", "arn:mlflow", 3600)

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipeline import steps
+from openforge_contract import states
 from pipeline.cli.follow import follow, training_job_describer
 from pipeline.cli.history import new_events
 from pipeline.cli.progress import training_job_text
@@ -29,9 +29,9 @@ def test_new_events_pages_back_only_as_far_as_what_was_already_seen():
 
 def test_following_a_live_run_prints_progress_with_sagemaker_details_then_the_failure_and_exits_1():
     events = failed_training_history()
-    first_check = next(e["id"] for e in events if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == steps.CHECK_VALIDATION)
+    first_check = next(e["id"] for e in events if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == states.CHECK_VALIDATION)
     second_check = first_check + 9
-    assert events[second_check - 1]["stateExitedEventDetails"]["name"] == steps.CHECK_VALIDATION
+    assert events[second_check - 1]["stateExitedEventDetails"]["name"] == states.CHECK_VALIDATION
     fake = FakeStepFunctions(events, [3, first_check, first_check + 5, second_check, len(events)])
     details = iter([{"status": "InProgress", "secondary_status": "Starting", "message": "Preparing the instances for training"},
                     {"status": "InProgress", "secondary_status": "Starting", "message": "Preparing the instances for training"},
@@ -77,7 +77,7 @@ def test_a_training_job_sagemaker_will_not_describe_is_said_once_and_not_asked_a
     from botocore.exceptions import ClientError
 
     events = failed_training_history()
-    first_check = next(e["id"] for e in events if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == steps.CHECK_VALIDATION)
+    first_check = next(e["id"] for e in events if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == states.CHECK_VALIDATION)
     fake, asked = FakeStepFunctions(events, [first_check, first_check + 5, first_check + 9, len(events)]), []
 
     def refused(name):

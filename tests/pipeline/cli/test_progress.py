@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline import steps
+from openforge_contract import states
 from pipeline.cli.progress import Progress, render
 from tests.pipeline.cli.fakes import History, grid_history
 
@@ -57,17 +57,17 @@ def test_a_caught_lambda_failure_ends_its_state_as_failed_and_a_retried_one_does
     last = h.add("ExecutionStarted", 0, 0)
     state = {"run": {}}
     # The first attempt fails with a service error and is retried; the retry succeeds.
-    last = h.add("TaskStateEntered", last, 0, name=steps.PICK, input=json.dumps(state))
+    last = h.add("TaskStateEntered", last, 0, name=states.PICK, input=json.dumps(state))
     last = h.add("LambdaFunctionScheduled", last, 0)
     last = h.add("LambdaFunctionFailed", last, 1, error="Lambda.ServiceException", cause="throttled")
     last = h.add("LambdaFunctionScheduled", last, 3)
     last = h.add("LambdaFunctionSucceeded", last, 4, output=json.dumps({"passed": False}))
-    last = h.add("TaskStateExited", last, 4, name=steps.PICK, output=json.dumps({"selection": {"passed": False, "chosen": None}}))
+    last = h.add("TaskStateExited", last, 4, name=states.PICK, output=json.dumps({"selection": {"passed": False, "chosen": None}}))
     # Deploy fails and is caught: no StateExited, the catch goes straight to the clean-up.
-    last = h.add("TaskStateEntered", last, 5, name=steps.DEPLOY, input=json.dumps(state))
+    last = h.add("TaskStateEntered", last, 5, name=states.DEPLOY, input=json.dumps(state))
     last = h.add("LambdaFunctionScheduled", last, 5)
     last = h.add("LambdaFunctionFailed", last, 9, error="ValidationException", cause="Could not find model data at s3://a/m/.")
-    last = h.task(steps.CLEAN_UP, last, 9, 10, state, {"error": "ValidationException", "stopped_jobs": ["tickets-t50-1a2b"]}, "failure")
+    last = h.task(states.CLEAN_UP, last, 9, 10, state, {"error": "ValidationException", "stopped_jobs": ["tickets-t50-1a2b"]}, "failure")
     h.add("ExecutionFailed", last, 11, error="ValidationException", cause="Could not find model data at s3://a/m/.")
     progress = Progress()
     assert progress.feed(h.events) == [
@@ -82,8 +82,8 @@ def test_a_caught_lambda_failure_ends_its_state_as_failed_and_a_retried_one_does
 def test_a_map_that_fails_and_is_caught_ends_at_the_clean_up():
     h = History()
     last = h.add("ExecutionStarted", 0, 0)
-    last = h.add("MapStateEntered", last, 0, name=steps.MIXES, input="{}")
+    last = h.add("MapStateEntered", last, 0, name=states.MIXES, input="{}")
     last = h.add("MapStateStarted", last, 0, length=1)
     last = h.add("MapStateFailed", last, 3)
-    last = h.task(steps.CLEAN_UP, last, 3, 4, {}, {"stopped_jobs": []}, "failure")
+    last = h.task(states.CLEAN_UP, last, 3, 4, {}, {"stopped_jobs": []}, "failure")
     assert render(h.events) == ["  12:00:00  Train and evaluate each mix ... failed (3s)", "  12:00:03  Clean up after the failure ... done (1s)"]

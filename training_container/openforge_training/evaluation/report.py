@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from openforge_contract.run_record import EVALUATION_REPORT, EVALUATION_RESULTS
+
 from .gate import retention
 
 SCHEMA = "openforge-evaluation/1"
@@ -39,7 +41,7 @@ def markdown(results: dict) -> str:
 
 def write(results: dict, output_dir: Path) -> tuple[Path, Path]:
     output_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = output_dir / "evaluation.json", output_dir / "evaluation.md"
+    json_path, md_path = output_dir / EVALUATION_RESULTS, output_dir / EVALUATION_REPORT
     json_path.write_text(json.dumps(results, indent=2) + "\n")
     md_path.write_text(markdown(results))
     return json_path, md_path

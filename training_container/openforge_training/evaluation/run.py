@@ -8,6 +8,8 @@ import json
 import logging
 from pathlib import Path
 
+from openforge_contract.environment_variables import TRAINING_JOB_NAME
+
 from ..errors import InputError
 from . import byod, harness
 from .gate import Limits, verdict
@@ -162,7 +164,7 @@ def _track(tracking, results: dict, files) -> None:
         run = mlflow.start_run(run_id=tracking.mlflow_run_id)
     else:
         mlflow.set_experiment(tracking.experiment)
-        run = mlflow.start_run(run_name=tracking.run_name or os.environ.get("TRAINING_JOB_NAME"))
+        run = mlflow.start_run(run_name=tracking.run_name or os.environ.get(TRAINING_JOB_NAME))
     with run:
         metrics = {"eval.gate_passed": float(results["gate"]["passed"])}
         for name, b in results["benchmarks"].items():

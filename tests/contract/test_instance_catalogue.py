@@ -6,8 +6,8 @@ import re
 import botocore.session
 import pytest
 
-from openforge_lambda import instance_catalogue as catalogue  # isort: skip
-from openforge_lambda.instance_catalogue import (  # isort: skip
+from openforge_contract import instance_catalogue as catalogue  # isort: skip
+from openforge_contract.instance_catalogue import (  # isort: skip
     CATALOGUE, UnknownInstanceType, lookup, max_volume_size_gb, training_volume_size_gb, types_for, uses_neuron,
     volume_kms_key_allowed, volume_size_problem)
 

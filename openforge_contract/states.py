@@ -1,6 +1,11 @@
-"""The pipeline's state names, said once: the state machine (constructs/fine_tuning_pipeline.py)
-names its states with these, the console shows them, and the local runner (`make demo`)
-reports the same names as it visits the same steps."""
+"""The pipeline's state names, said once: the state machine (constructs/fine_tuning_pipeline/
+and the sanitisation workflow's states, constructs/sanitisation_workflow.py) names its states
+with these, the console shows them, the command-line client (pipeline/cli/) reads them
+back from an execution's history, the CleanUpEndedRun Lambda finds a run's steps in it by
+them, and the local runner (`make demo`) reports the same names as it visits the same steps.
+
+Every upper-case string here is a state of the fine-tuning state machine, and every state is
+named here (tests/test_pipeline_stack.py checks both ways)."""
 
 VALIDATE = "Validate the input"
 INPUT_VALID = "Is the input valid?"
