@@ -51,7 +51,7 @@ def build_platform(app: App, config: EnvironmentConfig) -> Platform:
         gpu_image_uri=compute.training_images.images["gpu"].image_uri,
         neuron_image_uri=compute.training_images.images["neuron"].image_uri,
         tracking_server_arn=tracking.mlflow.tracking_server_arn,
-        cluster_name=naming.cluster_name(config.name) if cluster else None,
+        cluster_name=cluster.cluster_name if cluster else None,
         cluster_arn=cluster.cluster.attr_cluster_arn if cluster else None,
     )
     pipeline = PipelineStack(app, naming.stack_name(config.name, "Pipeline"), config=config, network=network.network, datasets=data.datasets,

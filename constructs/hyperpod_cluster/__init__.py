@@ -64,6 +64,7 @@ class HyperPodCluster(Construct):
         access: TrainingAccess,
     ) -> None:
         super().__init__(scope, id_)
+        self.cluster_name = cluster_name
         self.groups = groups
         self.node_role = JobRole(
             self,
