@@ -66,7 +66,6 @@ def test_an_execution_that_ends_unfinished_is_cleaned_up_by_an_eventbridge_rule(
     log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     assert template.find_resources("AWS::Logs::LogGroup")[log_group]["Properties"]["LogGroupName"].endswith("/clean_up_ended_run")
     assert function["Properties"]["VpcConfig"]["SubnetIds"] and function["Properties"]["KmsKeyArn"]
-    assert function["Properties"]["Environment"]["Variables"]["NOTIFY_FAILURE_STATE"] == states.NOTIFY_FAILURE
     history = [s for s in statements(template) if "states:GetExecutionHistory" in actions(s)]
     assert [sorted(actions(s)) for s in history] == [["states:DescribeExecution", "states:GetExecutionHistory"]]
     assert ":execution:OpenForge-" in json.dumps(history[0]["Resource"]) and "-FineTune:*" in json.dumps(history[0]["Resource"])
