@@ -10,6 +10,7 @@ from aws_cdk import IgnoreMode
 from aws_cdk import aws_ecr_assets as ecr_assets
 from constructs import Construct
 
+from openforge_contract.environment_variables import OPENFORGE_COMMIT
 from training_container.base_images import BASE_IMAGES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +38,7 @@ class TrainingImages(Construct):
             file=f"training_container/{dockerfile}",
             platform=ecr_assets.Platform.LINUX_AMD64,
             build_args={
-                "OPENFORGE_COMMIT": commit,
+                OPENFORGE_COMMIT: commit,
                 "BASE_IMAGE": BASE_IMAGES[dockerfile].uri,
                 "BASE_PACKAGES": " ".join(BASE_IMAGES[dockerfile].packages),
             },

@@ -126,6 +126,12 @@ class _Variables:
         return cls(**values)
 
     @classmethod
+    def variable_name(cls, field_name: str) -> str:
+        """The environment variable that carries ``field_name`` (for readers that check a
+        function's variables from outside, such as the security review)."""
+        return next(item.metadata[VARIABLE][0] for item in fields(cls) if item.name == field_name)
+
+    @classmethod
     def is_set(cls, environ: Mapping[str, str]) -> bool:
         """Whether any of the group's variables is set: a group a function has only in some
         environments (the cluster's, the endpoint namespace) is there whole or not at all."""
@@ -228,7 +234,7 @@ class OutputKey(_Variables):
     kms_key_id: str = variable("OUTPUT_KMS_KEY_ID")
 
 
-# The training container's own variables, which the local runner (pipeline/local_jobs.py) sets
+# The training container's own variables, which the local runner (pipeline/local/jobs.py) sets
 # for the container it runs: SageMaker sets the job's name in a training job's container, and
 # the image bakes the commit in (training_container/Dockerfile*: a build argument of the image).
 TRAINING_JOB_NAME = "TRAINING_JOB_NAME"

@@ -165,6 +165,11 @@ TRAINING_JOB_TYPES = types_for(TRAINING_JOB)
 ENDPOINT_TYPES = types_for(ENDPOINT)
 LOCAL_STORAGE_TYPES = tuple(sorted(name for name, instance in CATALOGUE.items() if instance.has_local_storage))
 
+# The platform's defaults where cdk.json or a run's input names no type (platform_config, the input schema).
+DEFAULT_GPU_TRAINING_TYPE = "ml.p5.48xlarge"
+DEFAULT_TRAINIUM_TRAINING_TYPE = "ml.trn1.32xlarge"
+DEFAULT_ENDPOINT_TYPE = "ml.g5.2xlarge"
+
 
 # --- AWS rules that depend on the instance type --------------------------------------------
 

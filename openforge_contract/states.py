@@ -5,7 +5,7 @@ back from an execution's history, the CleanUpEndedRun Lambda finds a run's steps
 them, and the local runner (`make demo`) reports the same names as it visits the same steps.
 
 Every upper-case string here is a state of the fine-tuning state machine, and every state is
-named here (tests/test_pipeline_stack.py checks both ways)."""
+named here (tests/test_pipeline_stack_shape.py checks both ways)."""
 
 VALIDATE = "Validate the input"
 INPUT_VALID = "Is the input valid?"

@@ -5,13 +5,15 @@ jobs and rolls back its deployment. Shared by the CleanUpEndedRun Lambda (EventB
 the command-line client's ``stop``.
 
 Harmless to repeat: a job no longer running is left alone, a deployment already rolled back
-has nothing left to delete. State names are the caller's (openforge_contract/states.py), passed in.
+has nothing left to delete. The states and fields it reads are the contract's (openforge_contract).
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
 
+from openforge_contract import states
+from openforge_contract.execution_data import DEPLOYMENT_LOOP, PLAN, RUN, VALID
 from openforge_lambda import hyperpod
 from openforge_lambda.endpoint import Ownership
 from openforge_lambda.failure import CaughtFailure, clean_up
@@ -40,7 +42,7 @@ def events_after(sfn, execution_arn: str, after: int = 0, page_size: int = HISTO
     return [unique[key] for key in sorted(unique)]
 
 
-def run_state(history: Iterable[Mapping], *, validate_state: str, deploy_state: str) -> dict:
+def run_state(history: Iterable[Mapping]) -> dict:
     """What a clean-up needs from a run's history: the input check's run and plan (the job
     names), and the deployment's record when one had started."""
     state, current = {}, None
@@ -49,13 +51,13 @@ def run_state(history: Iterable[Mapping], *, validate_state: str, deploy_state: 
             current = event["stateEnteredEventDetails"]["name"]
         elif event["type"] in ("LambdaFunctionSucceeded", "TaskSucceeded"):
             details = event.get("lambdaFunctionSucceededEventDetails") or event.get("taskSucceededEventDetails") or {}
-            output = _json(details.get("output"))
+            output = json_or_none(details.get("output"))
             if isinstance(output, Mapping) and "Payload" in output and event["type"] == "TaskSucceeded":
                 output = output["Payload"]  # lambda:invoke's whole response
-            if current == validate_state and isinstance(output, Mapping) and output.get("valid"):
-                state.update(run=output["run"], plan=output["plan"])
-            elif current == deploy_state and isinstance(output, Mapping):
-                state["deployment"] = output
+            if current == states.VALIDATE and isinstance(output, Mapping) and output.get(VALID):
+                state.update({RUN: output[RUN], PLAN: output[PLAN]})
+            elif current == DEPLOYMENT_LOOP.start and isinstance(output, Mapping):
+                state[DEPLOYMENT_LOOP.started] = output
     return state
 
 
@@ -65,14 +67,13 @@ def state_succeeded(history: Iterable[Mapping], state_name: str) -> bool:
                for event in history)
 
 
-def clean_up_execution(client, execution_arn: str, error: Mapping, *, validate_state: str, deploy_state: str,
-                       hyperpod_cluster: str | None = None, endpoints: Ownership | None = None,
+def clean_up_execution(client, execution_arn: str, error: Mapping, *, hyperpod_cluster: str | None = None, endpoints: Ownership | None = None,
                        history: list[dict] | None = None) -> dict:
     """Stop what the execution started that still runs; ``failure.clean_up``'s result.
     ``client(name)`` makes a boto3 client (Step Functions for the history, SageMaker, and S3
     for a HyperPod run, whose Slurm jobs are cancelled through the cluster's submitter)."""
     history = events_after(client("stepfunctions"), execution_arn) if history is None else history
-    failure = CaughtFailure.from_event({**run_state(history, validate_state=validate_state, deploy_state=deploy_state), "error": dict(error)})
+    failure = CaughtFailure.from_event({**run_state(history), "error": dict(error)})
     on_hyperpod = failure.run is not None and failure.run.compute.target == hyperpod.TARGET
     # The cluster's job specs live in the artifacts bucket, where the plan's training output goes.
     jobs_bucket = failure.plan.artifacts_bucket if on_hyperpod and failure.plan is not None else None
@@ -80,8 +81,8 @@ def clean_up_execution(client, execution_arn: str, error: Mapping, *, validate_s
                     hyperpod_cluster=hyperpod_cluster if on_hyperpod else None, hyperpod_bucket=jobs_bucket, endpoints=endpoints)
 
 
-def clean_up_ended(client, detail: Mapping, *, topic_arn: str, validate_state: str, deploy_state: str, notify_failure_state: str,
-                   hyperpod_cluster: str | None = None, endpoints: Ownership | None = None) -> dict:
+def clean_up_ended(client, detail: Mapping, *, topic_arn: str, hyperpod_cluster: str | None = None,
+                   endpoints: Ownership | None = None) -> dict:
     """CleanUpEndedRun: ``detail`` is EventBridge's "Step Functions Execution Status Change"
     (executionArn, name, status, error, cause). Cleans up, then notifies the topic unless the
     execution's own failure path already did. Returns {"execution_arn", "status", "published",
@@ -90,9 +91,9 @@ def clean_up_ended(client, detail: Mapping, *, topic_arn: str, validate_state: s
     history = events_after(client("stepfunctions"), execution_arn)
     error = {"Error": detail.get("error") or ENDED_ERRORS.get(status, status),
              "Cause": detail.get("cause") or f"the execution ended {status} before its own clean-up ran"}
-    result = clean_up_execution(client, execution_arn, error, validate_state=validate_state, deploy_state=deploy_state,
+    result = clean_up_execution(client, execution_arn, error,
                                 hyperpod_cluster=hyperpod_cluster, endpoints=endpoints, history=history)
-    published = not state_succeeded(history, notify_failure_state)  # a FAILED run's own path may have notified
+    published = not state_succeeded(history, states.NOTIFY_FAILURE)  # a FAILED run's own path may have notified
     if published:
         message = {"execution_arn": execution_arn, "execution_name": detail.get("name"), "status": status, **result}
         client("sns").publish(TopicArn=topic_arn, Subject=f"OpenForge run {status.lower().replace('_', ' ')}",
@@ -100,7 +101,8 @@ def clean_up_ended(client, detail: Mapping, *, topic_arn: str, validate_state: s
     return {"execution_arn": execution_arn, "status": status, "published": published, **result}
 
 
-def _json(text):
+def json_or_none(text):
+    """A JSON document of the history, or None when it is missing or not JSON (a truncated one)."""
     if not isinstance(text, str):
         return None
     try:

@@ -159,7 +159,7 @@ _TOP_LEVEL = {
         "target": _choice("training-job (a SageMaker training job per run) or hyperpod (the environment's cluster).",
                           "training-job", ("training-job", "hyperpod")),
         "instance_type": _choice("Training instance type; hyperpod runs on its p4d/p5 or trn worker groups.",
-                                 "ml.p5.48xlarge", TRAINING_INSTANCE_TYPES),
+                                 catalogue.DEFAULT_GPU_TRAINING_TYPE, TRAINING_INSTANCE_TYPES),
         "instance_count": _number("Training instances; the environment's limits.max_instance_count caps it.", 1, 1, 512, integer=True),
     }),
     "evaluation": _block("The forgetting gate: base and tuned model scored on the same benchmarks.", {
@@ -178,7 +178,7 @@ _TOP_LEVEL = {
         "enabled": {"type": "boolean", "default": False,
                     "description": "true: deploy after the gate passes (the endpoint is billed while it runs)."},
         "instance_type": _choice("Endpoint instance type; the environment's serving.endpoint_instance_types must list it.",
-                                 "ml.g5.2xlarge", ENDPOINT_INSTANCE_TYPES),
+                                 catalogue.DEFAULT_ENDPOINT_TYPE, ENDPOINT_INSTANCE_TYPES),
     }),
     "grid": {
         "type": ["object", "null"], "default": None, "additionalProperties": False, "required": ["customer_data_percent"],

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 
 from openforge_contract.environment_variables import TrainingEnvironment
+from openforge_contract.execution_data import ERROR, PLAN, RUN, VALID
 from openforge_lambda import execution_check, hyperpod, polling, training_job
 from openforge_lambda.endpoint import DeployRequest, deploy
 from openforge_lambda.failure import undo_start
@@ -37,8 +38,8 @@ def validate_input(event, policy: EnvironmentPolicy, platform: PlatformLocations
         run = parse_run(event["input"], policy)
         plan = plan_run(run, event.get("execution_name"), platform)
     except PipelineInputError as error:
-        return {"valid": False, "error": {"field": error.field, "cause": str(error)}}
-    return {"valid": True, "error": None, "run": run.to_dict(), "plan": plan.to_dict()}
+        return {VALID: False, ERROR: {"field": error.field, "cause": str(error)}}
+    return {VALID: True, ERROR: None, RUN: run.to_dict(), PLAN: plan.to_dict()}
 
 
 def start_training_step(clients: Clients, request: StartRequest, *, training_environment: Callable[[], TrainingEnvironment],

@@ -56,12 +56,12 @@ class WorkerGroup(_Strict):
 
 
 class GpuWorkers(WorkerGroup):
-    instance_type: str = "ml.p5.48xlarge"
+    instance_type: str = catalogue.DEFAULT_GPU_TRAINING_TYPE
     _check_type = field_validator("instance_type")(_one_of(GPU_TRAINING_TYPES, "GPU instance type"))
 
 
 class TrainiumWorkers(WorkerGroup):
-    instance_type: str = "ml.trn1.32xlarge"
+    instance_type: str = catalogue.DEFAULT_TRAINIUM_TRAINING_TYPE
     _check_type = field_validator("instance_type")(_one_of(TRAINIUM_TRAINING_TYPES, "Trainium instance type"))
 
 
@@ -113,7 +113,7 @@ _ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)
 
 
 class Serving(_Strict):
-    endpoint_instance_types: tuple[str, ...] = ("ml.g5.2xlarge",)
+    endpoint_instance_types: tuple[str, ...] = (catalogue.DEFAULT_ENDPOINT_TYPE,)
     image_uri: str = Field(default=DEFAULT_SERVING_IMAGE, description="ECR image serving the tuned model; {region} is filled in")
     # TGI loads the merged weights SageMaker copies to /opt/ml/model; SM_NUM_GPUS is set per instance type at deploy.
     container_environment: dict[str, str] = Field(default_factory=lambda: {"HF_MODEL_ID": "/opt/ml/model", "MAX_INPUT_TOKENS": "4096",
@@ -140,7 +140,7 @@ class Serving(_Strict):
 class Limits(_Strict):
     max_training_hours: Annotated[int, Field(ge=1, le=672)] = 24  # SageMaker's MaxRuntimeInSeconds cap is 28 days
     max_instance_count: Annotated[int, Field(ge=1, le=512)] = 4
-    training_instance_types: tuple[str, ...] = ("ml.p5.48xlarge", "ml.trn1.32xlarge")
+    training_instance_types: tuple[str, ...] = (catalogue.DEFAULT_GPU_TRAINING_TYPE, catalogue.DEFAULT_TRAINIUM_TRAINING_TYPE)
 
     @field_validator("training_instance_types")
     @classmethod

@@ -15,6 +15,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from cdk_nag import IApplyRule, NagMessageLevel, NagPack, NagRuleCompliance
 from constructs import IConstruct
 
+from openforge_contract.environment_variables import ServingSettings, TrainingEnvironment
 from openforge_contract.instance_catalogue import UnknownInstanceType, volume_kms_key_allowed
 from security.condition_keys import KEY_CONDITION, OUTPUT_KMS_KEY, VOLUME_KMS_KEY
 
@@ -116,10 +117,11 @@ def _only_local_storage_types(condition: dict) -> bool:
         return False
 
 
-# Settings a launching Lambda must carry for every resource it creates (openforge_lambda.training_job / .endpoint).
+# Settings a launching Lambda must carry for every resource it creates (openforge_lambda.training_job / .endpoint):
+# a function told a role is told the key, subnets and security groups too; names from the contract's groups.
 LAUNCH_SETTINGS = {
-    "TRAINING_ROLE_ARN": ("TRAINING_KMS_KEY_ARN", "TRAINING_SUBNET_IDS", "TRAINING_SECURITY_GROUP_IDS"),
-    "SERVING_ROLE_ARN": ("ENDPOINT_KMS_KEY_ARN", "ENDPOINT_SUBNET_IDS", "ENDPOINT_SECURITY_GROUP_IDS"),
+    group.variable_name("role_arn"): tuple(group.variable_name(name) for name in ("kms_key_id", "subnet_ids", "security_group_ids"))
+    for group in (TrainingEnvironment, ServingSettings)
 }
 
 

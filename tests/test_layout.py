@@ -12,7 +12,6 @@ import tomllib
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIPPED_FOLDERS = {"tests", ".venv", "node_modules", "build", "cdk.out", "work", "reports"}

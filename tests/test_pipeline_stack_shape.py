@@ -25,7 +25,7 @@ def test_the_notifications_topic_is_encrypted_with_our_key(env):
     assert "Fn::GetAtt" in topic["Properties"]["KmsMasterKeyId"]
 
 
-def test_every_step_that_can_fail_is_caught_and_every_state_is_named_from_the_steps_module(env):
+def test_every_step_that_can_fail_is_caught_and_every_state_is_named_from_the_contract(env):
     named = all_states(definition(pipeline(env))["States"])
     names = {value for key, value in vars(states).items() if key.isupper() and isinstance(value, str)}
     names |= set(states.MIX_FAILED.values())

@@ -16,7 +16,6 @@ from functools import cache
 
 import boto3
 from aws_lambda_powertools import Logger
-from openforge_contract import states
 from openforge_contract.environment_variables import EndedRunSettings, EndpointNamespace
 from openforge_lambda.endpoint import Ownership
 from openforge_lambda.ended_execution import clean_up_ended
@@ -39,8 +38,7 @@ def endpoint_namespace() -> Ownership | None:
 def handler(event: dict, context) -> dict:
     detail = event["detail"]
     logger.append_keys(execution_arn=detail["executionArn"], status=detail["status"])
-    result = clean_up_ended(boto3.client, detail, topic_arn=settings().topic_arn, validate_state=states.VALIDATE, deploy_state=states.DEPLOY,
-                            notify_failure_state=states.NOTIFY_FAILURE, hyperpod_cluster=settings().hyperpod_cluster_name,
+    result = clean_up_ended(boto3.client, detail, topic_arn=settings().topic_arn, hyperpod_cluster=settings().hyperpod_cluster_name,
                             endpoints=endpoint_namespace())
     for problem in result["cleanup_problems"]:
         logger.warning("clean-up step failed", extra={"problem": problem})

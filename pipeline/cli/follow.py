@@ -21,8 +21,9 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import timezone
 
-from openforge_contract import naming, states
-from pipeline.cli.history import json_or_none, new_events, timestamp
+from openforge_contract import naming
+from openforge_lambda.ended_execution import json_or_none
+from pipeline.cli.history import new_events, timestamp
 from pipeline.cli.locate import console_url
 from pipeline.cli.progress import Progress, detail_line, short
 from pipeline.cli.terminal import EXIT_NOT_FINISHED, EXIT_OK, EXIT_RUN_FAILED, Terminal
@@ -123,8 +124,8 @@ def stop(session, sfn, execution_arn: str, terminal: Terminal) -> int:
     from openforge_lambda.ended_execution import clean_up_execution
 
     environment = naming.environment_of_execution(execution_arn)
-    result = clean_up_execution(session.client, execution_arn, {"Error": STOPPED_ERROR, "Cause": STOPPED_CAUSE}, validate_state=states.VALIDATE,
-                                deploy_state=states.DEPLOY, hyperpod_cluster=naming.cluster_name(environment))
+    result = clean_up_execution(session.client, execution_arn, {"Error": STOPPED_ERROR, "Cause": STOPPED_CAUSE},
+                                hyperpod_cluster=naming.cluster_name(environment))
     rows = [("Stopped jobs", ", ".join(result["stopped_jobs"]) or "none running")]
     rows += [("Removed", item) for item in result["removed"]]
     rows += [("Problem", problem) for problem in result["cleanup_problems"]]

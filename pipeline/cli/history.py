@@ -2,9 +2,10 @@
 newest first, until what was already read), and the readers of an event's fields."""
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
+
+from openforge_lambda.ended_execution import events_after
 
 # The events that end an execution, and the status each leaves it in.
 FINISHED = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED", "ExecutionAborted": "ABORTED", "ExecutionTimedOut": "TIMED_OUT"}
@@ -12,8 +13,6 @@ FINISHED = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED", "Exe
 
 def new_events(sfn, execution_arn: str, after: int, page_size: int | None = None) -> list[dict]:
     """The history's events with an id above ``after``, oldest first (openforge_lambda.ended_execution)."""
-    from openforge_lambda.ended_execution import events_after
-
     return events_after(sfn, execution_arn, after, **({"page_size": page_size} if page_size else {}))
 
 
@@ -21,15 +20,6 @@ def event_details(event: Mapping) -> Mapping:
     """An event's details, whatever its type calls them (``taskFailedEventDetails``, ...)."""
     return next((value for key, value in event.items() if key.endswith("EventDetails") and isinstance(value, Mapping)), {})
 
-
-def json_or_none(text):
-    """A JSON document of the history, or None when it is missing or not JSON (a truncated one)."""
-    if not isinstance(text, str):
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 def timestamp(value) -> datetime:

@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from openforge_contract import execution_data, states
 from openforge_contract.execution_data import (DEPLOYMENT_LOOP, ERROR, FAILED, FAILURE, MIX, PLAN, ROLLBACK, RUN, SANITISATION, SANITISATION_SUMMARY,
                                                SELECTION, VALID, JobLoop)
-from pipeline.cli.history import FINISHED, event_details, json_or_none, timestamp
+from openforge_lambda.ended_execution import json_or_none
+from pipeline.cli.history import FINISHED, event_details, timestamp
 from pipeline.summary import ENDED_AS
 from pipeline.summary import percent as _percent
 

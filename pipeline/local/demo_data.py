@@ -24,6 +24,7 @@ from synthetic_data.files import write_jsonl
 from synthetic_data.tickets import random_ticket
 from synthetic_data.tiny_model import build_model
 
+from openforge_contract.s3_layout import BASE_MODELS_PREFIX, CURATED_PREFIX, EVALUATION_PREFIX, RAW_PREFIX
 from pipeline.local.s3 import LocalS3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,10 +32,10 @@ MESSY_SAMPLE = ROOT / "examples" / "messy-sample.jsonl"
 
 DATASETS_BUCKET = "openforge-local-datasets"
 ARTIFACTS_BUCKET = "openforge-local-artifacts"
-BASE_MODEL_S3_URI = f"s3://{ARTIFACTS_BUCKET}/base-models/tiny/"
-RAW_DATA_S3_URI = f"s3://{DATASETS_BUCKET}/raw/demo-tickets/"
-CURATED_DATA_S3_URI = f"s3://{DATASETS_BUCKET}/curated/"
-EVALUATION_DATA_S3_URI = f"s3://{DATASETS_BUCKET}/evaluation/demo-tickets/"
+BASE_MODEL_S3_URI = f"s3://{ARTIFACTS_BUCKET}/{BASE_MODELS_PREFIX}/tiny/"
+RAW_DATA_S3_URI = f"s3://{DATASETS_BUCKET}/{RAW_PREFIX}/demo-tickets/"
+CURATED_DATA_S3_URI = f"s3://{DATASETS_BUCKET}/{CURATED_PREFIX}/"
+EVALUATION_DATA_S3_URI = f"s3://{DATASETS_BUCKET}/{EVALUATION_PREFIX}/demo-tickets/"
 
 
 @dataclass(frozen=True)
