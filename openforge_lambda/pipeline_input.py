@@ -31,6 +31,7 @@ from hyperpod_jobs import sagemaker_limits
 
 from openforge_contract import instance_catalogue as catalogue
 from openforge_contract.environment_variables import RunDefaults, RunLimits
+from openforge_contract.hyperparameters import GATE, METHOD, MIXING, TRAINING
 from openforge_lambda.run import Run, mix_percents, needs_curated_data
 from openforge_lambda.settings import FieldError
 
@@ -116,24 +117,24 @@ def _block(description: str, properties: dict, required=(), **extra) -> dict:
 
 
 HYPERPARAMETERS = _block("Training settings, named as the training container's hyperparameters.", {
-    "lora_rank": _number("LoRA rank r (method lora).", 16, 1, 1024, integer=True),
-    "lora_alpha": _number("LoRA scaling alpha (method lora).", 32, 1, 4096, integer=True),
-    "lora_dropout": _number("Dropout on the LoRA path (method lora).", 0.05, 0, 0.9),
+    "lora_rank": _number("LoRA rank r (method lora).", TRAINING["lora_rank"], 1, 1024, integer=True),
+    "lora_alpha": _number("LoRA scaling alpha (method lora).", TRAINING["lora_alpha"], 1, 4096, integer=True),
+    "lora_dropout": _number("Dropout on the LoRA path (method lora).", TRAINING["lora_dropout"], 0, 0.9),
     "lora_target_modules": {"type": "string", "minLength": 1, "maxLength": HYPERPARAMETER_VALUE_MAX_LENGTH,
-                            "pattern": HYPERPARAMETER_TEXT_PATTERN, "default": "all-linear",
+                            "pattern": HYPERPARAMETER_TEXT_PATTERN, "default": TRAINING["lora_target_modules"],
                             "description": "all-linear, or comma-separated module names (q_proj,v_proj)."},
-    "learning_rate": _number("Peak learning rate.", 1e-5, exclusiveMinimum=0, exclusiveMaximum=1),
-    "lr_scheduler_type": _choice("Learning-rate schedule (a transformers scheduler).", "cosine", LR_SCHEDULERS),
-    "warmup_ratio": _number("Share of steps spent warming up.", 0.03, 0, 1),
-    "weight_decay": _number("AdamW weight decay.", 0.0, 0, 1),
-    "num_epochs": _number("Passes over the customer data (curated pools cycle).", 1.0, 0, 100),
-    "max_steps": _number("Stop after this many optimiser steps; -1: run num_epochs.", -1, -1, integer=True),
-    "global_batch_size": _number("Records per optimiser step across all devices; the mix is exact per global batch.", 32, 1, 65536, integer=True),
-    "per_device_batch_size": _number("Records per micro-batch on one device; must divide global_batch_size.", 4, 1, 1024, integer=True),
-    "max_length": _number("Tokens per packed row; longer records are truncated.", 2048, 16, 131072, integer=True),
-    "seed": _number("Seeds the data order, the mix and initialisation.", 42, 0, integer=True),
-    "precision": _choice("auto (bf16 where the device has it), bf16 or fp32.", "auto", ("auto", "bf16", "fp32")),
-    "gradient_checkpointing": {"type": "boolean", "default": False, "description": "Trade compute for activation memory."},
+    "learning_rate": _number("Peak learning rate.", TRAINING["learning_rate"], exclusiveMinimum=0, exclusiveMaximum=1),
+    "lr_scheduler_type": _choice("Learning-rate schedule (a transformers scheduler).", TRAINING["lr_scheduler_type"], LR_SCHEDULERS),
+    "warmup_ratio": _number("Share of steps spent warming up.", TRAINING["warmup_ratio"], 0, 1),
+    "weight_decay": _number("AdamW weight decay.", TRAINING["weight_decay"], 0, 1),
+    "num_epochs": _number("Passes over the customer data (curated pools cycle).", TRAINING["num_epochs"], 0, 100),
+    "max_steps": _number("Stop after this many optimiser steps; -1: run num_epochs.", TRAINING["max_steps"], -1, integer=True),
+    "global_batch_size": _number("Records per optimiser step across all devices; the mix is exact per global batch.", TRAINING["global_batch_size"], 1, 65536, integer=True),
+    "per_device_batch_size": _number("Records per micro-batch on one device; must divide global_batch_size.", TRAINING["per_device_batch_size"], 1, 1024, integer=True),
+    "max_length": _number("Tokens per packed row; longer records are truncated.", TRAINING["max_length"], 16, 131072, integer=True),
+    "seed": _number("Seeds the data order, the mix and initialisation.", TRAINING["seed"], 0, integer=True),
+    "precision": _choice("auto (bf16 where the device has it), bf16 or fp32.", TRAINING["precision"], ("auto", "bf16", "fp32")),
+    "gradient_checkpointing": {"type": "boolean", "default": TRAINING["gradient_checkpointing"], "description": "Trade compute for activation memory."},
 })
 
 _TOP_LEVEL = {
@@ -146,14 +147,14 @@ _TOP_LEVEL = {
     "curated_data_s3_uri": _s3_uri("S3 prefix of the curated data mixed in against forgetting, one subfolder or file "
                                    "prefix per category. null: the environment's default curated data."),
     "mixing": _block("How every global batch is made up.", {
-        "customer_data_percent": _number("Share of every global batch from your data, 0-100; the rest is curated data.", 50, 0, 100),
+        "customer_data_percent": _number("Share of every global batch from your data, 0-100; the rest is curated data.", MIXING["customer_data_percent"], 0, 100),
         "curated_weights": {
             "type": ["object", "null"], "default": None, "propertyNames": {"pattern": CATEGORY_PATTERN},
             "additionalProperties": {"type": "number", "minimum": 0, "maximum": 100},
             "description": 'Weights of the curated categories inside the curated share, summing to 100, e.g. '
                            '{"reasoning": 40, "instruction_following": 60}. null: every category found, equally.'},
     }),
-    "method": _choice("lora (parameter-efficient) or full (every weight).", "lora", ("lora", "full")),
+    "method": _choice("lora (parameter-efficient) or full (every weight).", METHOD, ("lora", "full")),
     "hyperparameters": HYPERPARAMETERS,
     "compute": _block("Where training runs.", {
         "target": _choice("training-job (a SageMaker training job per run) or hyperpod (the environment's cluster).",
@@ -167,9 +168,9 @@ _TOP_LEVEL = {
                        "uniqueItems": True, "default": list(BENCHMARKS),
                        "description": "General benchmarks (mmlu, ifeval) and your held-out data (byod)."},
         "limits": _block("What the tuned model must reach to pass.", {
-            "min_general_retention": _number("Every general benchmark must keep at least this share of the base score.", 0.97, None, 1,
+            "min_general_retention": _number("Every general benchmark must keep at least this share of the base score.", GATE["min_general_retention"], None, 1,
                                              exclusiveMinimum=0),
-            "min_domain_gain": _number("The held-out metric must rise by at least this much (its own units).", 0.02, -1, 1),
+            "min_domain_gain": _number("The held-out metric must rise by at least this much (its own units).", GATE["min_domain_gain"], -1, 1),
         }),
         "data_s3_uri": _s3_uri("S3 prefix of the benchmark files: mmlu/, ifeval/ and byod/ (your held-out set, same formats as "
                                "the training data). null: the environment's default evaluation data."),

@@ -14,6 +14,7 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from openforge_contract.environment_variables import OPENFORGE_COMMIT
+from openforge_contract.hyperparameters import METHOD, MIXING, TRAINING
 
 from .errors import InputError
 
@@ -38,13 +39,13 @@ class PathArguments:
 
 @dataclass
 class MixArguments:
-    customer_data_percent: float = field(default=50.0, metadata={"help": "Share of every global batch from the customer channel, 0-100."})
+    customer_data_percent: float = field(default=float(MIXING["customer_data_percent"]), metadata={"help": "Share of every global batch from the customer channel, 0-100."})
     curated_weights: str | None = field(
         default=None,
         metadata={"help": 'JSON object of category weights inside the curated share, e.g. {"reasoning": 40, "instruction_following": 60}; must sum to 100. Default: every category found, equally.'},
     )
     normalise_curated_weights: bool = field(default=False, metadata={"help": "Scale curated_weights to sum to 100 instead of rejecting them."})
-    max_length: int = field(default=2048, metadata={"help": "Tokens per packed row; longer records are truncated."})
+    max_length: int = field(default=TRAINING["max_length"], metadata={"help": "Tokens per packed row; longer records are truncated."})
     packing: bool = field(default=True, metadata={"help": "Pack several records per row (position ids keep them apart)."})
     shuffle_block: int = field(default=8192, metadata={"help": "Records shuffled together in memory; bounds memory whatever the data size."})
 
@@ -62,23 +63,23 @@ class MixArguments:
 
 @dataclass
 class TuningArguments:
-    method: str = field(default="lora", metadata={"help": "lora (parameter-efficient, the default) or full (full-rank SFT)."})
-    lora_rank: int = field(default=16, metadata={"help": "LoRA rank r."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA path."})
-    lora_target_modules: str = field(default="all-linear", metadata={"help": "all-linear, or comma-separated module names (q_proj,v_proj)."})
-    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate."})
-    lr_scheduler_type: str = field(default="cosine", metadata={"help": "transformers scheduler name."})
-    warmup_ratio: float = field(default=0.03, metadata={"help": "Share of steps spent warming up."})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    global_batch_size: int = field(default=32, metadata={"help": "Records per optimiser step, across all devices; the mix is exact per global batch."})
-    per_device_batch_size: int = field(default=4, metadata={"help": "Records per micro-batch on one device; gradient accumulation makes up the rest."})
-    num_epochs: float = field(default=1.0, metadata={"help": "Passes over the customer data (curated pools cycle)."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimiser steps (e.g. 5 for a validation run); overrides num_epochs."})
+    method: str = field(default=METHOD, metadata={"help": "lora (parameter-efficient, the default) or full (full-rank SFT)."})
+    lora_rank: int = field(default=TRAINING["lora_rank"], metadata={"help": "LoRA rank r."})
+    lora_alpha: int = field(default=TRAINING["lora_alpha"], metadata={"help": "LoRA scaling alpha."})
+    lora_dropout: float = field(default=TRAINING["lora_dropout"], metadata={"help": "Dropout on the LoRA path."})
+    lora_target_modules: str = field(default=TRAINING["lora_target_modules"], metadata={"help": "all-linear, or comma-separated module names (q_proj,v_proj)."})
+    learning_rate: float = field(default=TRAINING["learning_rate"], metadata={"help": "Peak learning rate."})
+    lr_scheduler_type: str = field(default=TRAINING["lr_scheduler_type"], metadata={"help": "transformers scheduler name."})
+    warmup_ratio: float = field(default=TRAINING["warmup_ratio"], metadata={"help": "Share of steps spent warming up."})
+    weight_decay: float = field(default=TRAINING["weight_decay"], metadata={"help": "AdamW weight decay."})
+    global_batch_size: int = field(default=TRAINING["global_batch_size"], metadata={"help": "Records per optimiser step, across all devices; the mix is exact per global batch."})
+    per_device_batch_size: int = field(default=TRAINING["per_device_batch_size"], metadata={"help": "Records per micro-batch on one device; gradient accumulation makes up the rest."})
+    num_epochs: float = field(default=TRAINING["num_epochs"], metadata={"help": "Passes over the customer data (curated pools cycle)."})
+    max_steps: int = field(default=TRAINING["max_steps"], metadata={"help": "Stop after this many optimiser steps (e.g. 5 for a validation run); overrides num_epochs."})
     dataloader_workers: int = field(default=0, metadata={"help": "Processes preparing batches (render, tokenise, pack) ahead of the device; 0 = in the training process."})
-    seed: int = field(default=42, metadata={"help": "Seeds the data order, the mix and initialisation."})
-    precision: str = field(default="auto", metadata={"help": "auto (bf16 where the device has it), bf16 or fp32."})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for activation memory."})
+    seed: int = field(default=TRAINING["seed"], metadata={"help": "Seeds the data order, the mix and initialisation."})
+    precision: str = field(default=TRAINING["precision"], metadata={"help": "auto (bf16 where the device has it), bf16 or fp32."})
+    gradient_checkpointing: bool = field(default=TRAINING["gradient_checkpointing"], metadata={"help": "Trade compute for activation memory."})
     save_steps: int = field(default=200, metadata={"help": "Checkpoint every N steps (and at the end)."})
     logging_steps: int = field(default=10, metadata={"help": "Log loss, learning rate, mix and tokens/s every N steps."})
 

@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from openforge_contract.hyperparameters import GATE
+
 from .config import SAGEMAKER_INPUT, entrypoint, parse
 from .errors import InputError
 
@@ -57,8 +59,8 @@ class BenchmarkArguments:
 
 @dataclass
 class GateArguments:
-    min_general_retention: float = field(default=0.97, metadata={"help": "Every general benchmark must keep at least this share of the base score."})
-    min_domain_gain: float = field(default=0.02, metadata={"help": "The held-out metric must rise by at least this much (its own units)."})
+    min_general_retention: float = field(default=GATE["min_general_retention"], metadata={"help": "Every general benchmark must keep at least this share of the base score."})
+    min_domain_gain: float = field(default=GATE["min_domain_gain"], metadata={"help": "The held-out metric must rise by at least this much (its own units)."})
 
 
 @dataclass
