@@ -2,8 +2,8 @@
 as a duplicate of an earlier line; ``Stats.balanced`` checks that nothing went missing.
 
 Fast path: a line is parsed once (orjson) and written out as the very bytes it came in
-with unless a rule changed one of its texts or it holds fields training does not read
-(records.py); only those records are serialised again, from their recognised fields.
+with unless a rule changed a text or it holds other fields than its format's (records.py):
+only those are serialised again, from their recognised fields.
 
 Long because the chunk pass is one pipeline of batched steps (parse, prefilter, text gate,
 rules, dedup, write) whose order the fast path's guarantees depend on; its pieces that stand
@@ -26,10 +26,10 @@ import orjson
 from .comprehend import ComprehendScrubber
 from .dedup import ExactDuplicates, NearDuplicates, content_key, content_keys
 from .fastpath import fast_pairs
-from .formats import MAX_RECORD_BYTES, FormatError, text_slots, to_messages, too_deep, too_long
+from .formats import MAX_RECORD_BYTES, text_slots, to_messages, too_deep, too_long
 from .prefilter import ALL_RULES, Prefilter
 from .reader import KEEP_OF_LONG_LINE, Line
-from .records import exact_keys, inspect, recognised, unknown_fields
+from .records import decline_unplain, validated
 from .rules import NON_ASCII_DIGIT, Findings, Rules
 from .textgate import TextGate
 
@@ -266,9 +266,7 @@ class Sanitiser:
         taken_lines = list(map(lines.__getitem__, taken))
         taken_records = _parsed(taken_lines)
         taken_pairs = list(map(fast_pairs, taken_records))  # None where the full validator must look
-        valid = list(compress(range(len(taken)), map(is_not, taken_pairs, repeat(None))))
-        shapes = map(exact_keys, map(taken_records.__getitem__, valid))  # None: fields training does not read
-        _scatter(taken_pairs, compress(valid, map(ne, shapes, map(bytes.count, map(taken_lines.__getitem__, valid), repeat(b'":')))), repeat(None))
+        decline_unplain(taken_lines, taken_records, taken_pairs)  # other fields or a key twice: the slow path looks
         for position in compress(range(len(taken)), map(not_, map(bytes.isascii, taken_lines))):
             if taken_pairs[position] is not None and not _settled_unicode(taken_pairs[position]):
                 taken_pairs[position] = None
@@ -344,9 +342,7 @@ class Sanitiser:
                 for line, record_pairs_failure, record_slots, line_rules in zip(lines, parsed, slots, rules)]
 
     def _parsed_line(self, line: Line) -> tuple:
-        """(record, its pairs, None, None or the fields left out of it), or (None, None,
-        (quarantine reason, detail), None). A record with fields training does not read comes
-        back as a new record of its recognised fields only."""
+        """As records.validated: (record, pairs, None, fields left out) or (None, None, (reason, detail), None)."""
         if line.too_long:
             return None, None, ("line_too_long", str(too_long(line.length, self.settings.max_line_bytes))), None
         if not line.data.strip():
@@ -355,16 +351,7 @@ class Sanitiser:
             record = orjson.loads(line.data)
         except orjson.JSONDecodeError as error:
             return None, None, ("too_deep", str(too_deep())) if "depth limit" in str(error) else self._unparsable(line, error), None
-        pairs = fast_pairs(record)
-        try:
-            if pairs is None:  # the full validator only where the quick one declines (and to word the error)
-                pairs = [(m["role"], m["content"]) for m in to_messages(record)]
-            keys, error = inspect(line.data, record)
-            if error is not None:
-                raise error
-        except FormatError as error:
-            return None, None, (error.reason, str(error)), None
-        return (record, pairs, None, None) if keys is not None else (recognised(record), pairs, None, unknown_fields(record))
+        return validated(line.data, record)
 
     def _clean(self, line: Line, parsed: tuple, slots: list[tuple], source: str, sink: Sink, stats: Stats,
                rules: frozenset = ALL_RULES) -> tuple[tuple[bytes, Findings, bool, list | None], list, int] | None:

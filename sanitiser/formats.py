@@ -22,6 +22,7 @@ from typing import Any
 
 FORMATS = ("bedrock-conversation-2024", "messages", "input-output")
 BEDROCK_SCHEMA = "bedrock-conversation-2024"
+BEDROCK_KEYS = frozenset({"schemaVersion", "system", "messages"})
 MAX_RECORD_BYTES = 2 * 1024 * 1024  # one line, without its newline
 MAX_DEPTH = 64  # objects and lists inside one another; the formats themselves need 5
 Message = dict[str, str]

@@ -1,71 +1,96 @@
 """What a clean record may carry: only the fields training reads, never a key twice.
 
 A clean line is written back as the bytes it came in with only when those bytes hold
-exactly the recognised fields of its format (``exact_keys``) and no key twice; a record
-with other fields is re-serialised from its recognised fields alone (``recognised``) and
-the fields dropped are counted by name (``unknown_fields``); a record with a key twice is
-quarantined (``duplicate_key``), as one nested deeper than ``MAX_DEPTH`` is.
+exactly the recognised fields of its format, each key once; a record with other fields is
+re-serialised from its recognised fields alone (``recognised``) and the fields left out
+are counted by name (``unknown_fields``); a record with a key twice is quarantined
+(``duplicate_key``), as is one nested deeper than ``MAX_DEPTH``.
 
-Duplicate keys vanish when a record is parsed (the last one wins), so they are found on the
-raw bytes: every key ends with a quote and a colon, so ``line.count(b'":')`` is at least the
-number of keys in the line, plus any escaped quote before a colon inside a string. When it
-equals the keys the parsed record has, no key came twice (and the cheap count is a C-level
-map over the whole chunk); otherwise a regex allowing whitespace before the colon counts
-again, and only if that still disagrees does the exact check (``json.loads`` with a pairs
-hook) run on that one line.
+Both are found with one C-level ``bytes.count`` a line (``quotes_agree``): a JSON line
+holds two quotes per string (keys included) plus one per escaped quote inside a string,
+and every string of the recognised fields is one of them. So when the quotes are twice the
+recognised fields' strings (``recognised_strings``), or one more, the line holds no other
+key, neither an unknown field nor a key twice. Where they disagree (escaped quotes in the
+text, other fields, a key twice) the slow path looks: the unknown fields by name, key ends
+counted (a quote, optional whitespace, a colon), and only if those disagree with the keys
+of the parsed record does the exact check (``formats.strict_loads``, ``json.loads`` with a
+pairs hook) run on that one line.
 """
 from __future__ import annotations
 
 import re
-from itertools import chain
-from operator import itemgetter
+from collections import deque
+from itertools import compress, repeat
+from operator import floordiv, is_not, itemgetter, ne
 from typing import Any
 
-from .formats import BEDROCK_SCHEMA, MAX_DEPTH, FormatError, depth_over, detect_format, strict_loads, too_deep
+from .fastpath import fast_pairs
+from .formats import BEDROCK_KEYS, BEDROCK_SCHEMA, MAX_DEPTH, FormatError, depth_over, detect_format, strict_loads, to_messages, too_deep
 
-BEDROCK_KEYS = frozenset({"schemaVersion", "system", "messages"})
 KEY_END = re.compile(rb'"\s*:')
 CONTENT = itemgetter("content")
 
 
-def exact_keys(record: dict) -> int | None:
-    """The number of keys of a validated record that holds only its format's recognised
-    fields, or None when it holds others (or a schemaVersion other than Bedrock's)."""
+def decline_unplain(lines: list[bytes], records: list, pairs: list) -> None:
+    """Sets ``pairs[i]`` to None (the slow path looks) where the fast path accepted line i
+    but its quotes say it may hold other keys than its recognised fields: C-level maps."""
+    valid = list(compress(range(len(pairs)), map(is_not, pairs, repeat(None))))
+    quote_pairs = map(floordiv, map(bytes.count, map(lines.__getitem__, valid), repeat(b'"')), repeat(2))
+    declined = compress(valid, map(ne, map(recognised_strings, map(records.__getitem__, valid)), quote_pairs))
+    deque(map(pairs.__setitem__, declined, repeat(None)), maxlen=0)
+
+
+def validated(line: bytes, record: Any) -> tuple:
+    """(record, its pairs, None, None) for a parsed line whose record may be written as it
+    came in; (its recognised fields as a new record, pairs, None, the fields left out) for
+    one with other fields; (None, None, (quarantine reason, detail), None) otherwise."""
+    try:
+        pairs = fast_pairs(record) or [(m["role"], m["content"]) for m in to_messages(record)]
+        dropped, error = inspect(line, record)
+        if error is not None:
+            raise error
+    except FormatError as error:
+        return None, None, (error.reason, str(error)), None
+    return (record, pairs, None, None) if not dropped else (recognised(record), pairs, None, dropped)
+
+
+def recognised_strings(record: dict) -> int:
+    """How many strings (keys and values) the recognised fields of a validated record hold."""
     if "input" in record or "output" in record:
-        return 2 if len(record) == 2 else None
+        return 4
     messages = record["messages"]
-    if type(messages[0].get("content")) is not list and "schemaVersion" not in record:
-        return 1 + 2 * len(messages) if len(record) == 1 and set(map(len, messages)) == {2} else None
-    if not BEDROCK_KEYS.issuperset(record) or record.get("schemaVersion", BEDROCK_SCHEMA) != BEDROCK_SCHEMA:
-        return None
-    system = record.get("system") or []
-    blocks = list(chain(system, chain.from_iterable(map(CONTENT, messages))))
-    if set(map(len, messages)) != {2} or (blocks and set(map(len, blocks)) != {1}):
-        return None
-    return len(record) + 2 * len(messages) + len(blocks)
+    if "schemaVersion" not in record and type(messages[0]["content"]) is str:
+        return 1 + 4 * len(messages)
+    return (2 * ("schemaVersion" in record) + ("system" in record) + 2 * len(record.get("system") or ())
+            + 1 + 3 * len(messages) + 2 * sum(map(len, map(CONTENT, messages))))
+
+
+def quotes_agree(line: bytes, strings: int) -> bool:
+    """The line holds no string but the ``strings`` of its recognised fields (see above)."""
+    return line.count(b'"') // 2 == strings
 
 
 def keys_agree(line: bytes, keys: int) -> bool:
-    """Whether the raw line cannot hold more keys than ``keys`` (see the module's note)."""
+    """No key twice in a line whose record has ``keys`` keys: each key ends with a quote and
+    a colon, as does an escaped quote before a colon inside a string (which only adds)."""
     return line.count(b'":') == keys or len(KEY_END.findall(line)) == keys
 
 
-def inspect(line: bytes, record: dict) -> tuple[int | None, FormatError | None]:
-    """(exact_keys of the record, the error that quarantines it or None), for a record the
-    fast path declined: the slow, exact checks."""
-    keys = exact_keys(record)
-    if keys is None:
-        if depth_over(record, MAX_DEPTH):
-            return None, too_deep()
-        if keys_agree(line, count_keys(record)):
-            return None, None
-    elif keys_agree(line, keys):
-        return keys, None
+def inspect(line: bytes, record: dict) -> tuple[list[str], FormatError | None]:
+    """(the unknown fields of a validated record, the error that quarantines it or None):
+    the slow, exact checks, for a line whose quotes disagree."""
+    if quotes_agree(line, recognised_strings(record)):
+        return [], None
+    dropped = unknown_fields(record)
+    if dropped and depth_over(record, MAX_DEPTH):
+        return dropped, too_deep()
+    if keys_agree(line, count_keys(record)):
+        return dropped, None
     try:
         strict_loads(line)
     except FormatError as error:
-        return keys, error
-    return keys, None
+        return dropped, error
+    return dropped, None
 
 
 def count_keys(value: Any) -> int:
