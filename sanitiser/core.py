@@ -2,7 +2,8 @@
 as a duplicate of an earlier line; ``Stats.balanced`` checks that nothing went missing.
 
 Fast path: a line is parsed once (orjson) and written out as the very bytes it came in
-with unless a rule changed one of its texts; only changed records are serialised again.
+with unless a rule changed a text or it holds other fields than its format's (records.py):
+only those are serialised again, from their recognised fields.
 
 Long because the chunk pass is one pipeline of batched steps (parse, prefilter, text gate,
 rules, dedup, write) whose order the fast path's guarantees depend on; its pieces that stand
@@ -25,9 +26,10 @@ import orjson
 from .comprehend import ComprehendScrubber
 from .dedup import ExactDuplicates, NearDuplicates, content_key, content_keys
 from .fastpath import fast_pairs
-from .formats import FormatError, text_slots, to_messages
+from .formats import MAX_RECORD_BYTES, text_slots, to_messages, too_deep, too_long
 from .prefilter import ALL_RULES, Prefilter
 from .reader import KEEP_OF_LONG_LINE, Line
+from .records import decline_unplain, validated
 from .rules import NON_ASCII_DIGIT, Findings, Rules
 from .textgate import TextGate
 
@@ -38,6 +40,8 @@ REASONS = {
     "invalid_json": "the line is not valid JSON",
     "truncated_last_line": "the last line has no newline and is not valid JSON (the file was cut short)",
     "invalid_structure": "valid JSON but not a usable conversation in an accepted format",
+    "duplicate_key": "a key appears twice in one object: which value is meant is ambiguous",
+    "too_deep": "objects and lists nested deeper than the trainer reads (formats.MAX_DEPTH)",
     "reserved_marker": "a reserved chat marker in the text (marker_fix=quarantine)",
     "empty_after_cleaning": "a text field is empty once cleaned",
 }
@@ -82,6 +86,7 @@ class Stats:
     markers: Counter = field(default_factory=Counter)
     pii: Counter = field(default_factory=Counter)
     normalised_fields: int = 0
+    dropped_fields: Counter = field(default_factory=Counter)  # fields training does not read, left out of clean records
 
     @property
     def balanced(self) -> bool:
@@ -90,7 +95,7 @@ class Stats:
     def add(self, other: Stats) -> Stats:
         for name in ("lines_in", "clean", "quarantined", "exact_duplicates", "near_duplicates", "rewritten", "bytes_in", "normalised_fields"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("reasons", "markers", "pii"):
+        for name in ("reasons", "markers", "pii", "dropped_fields"):
             getattr(self, name).update(getattr(other, name))
         return self
 
@@ -100,7 +105,7 @@ class Stats:
             "exact_duplicates": self.exact_duplicates, "near_duplicates": self.near_duplicates,
             "rewritten": self.rewritten, "bytes_in": self.bytes_in, "normalised_fields": self.normalised_fields,
             "quarantine_reasons": dict(sorted(self.reasons.items())), "reserved_markers": dict(sorted(self.markers.items())),
-            "pii_scrubbed": dict(sorted(self.pii.items())), "balanced": self.balanced,
+            "pii_scrubbed": dict(sorted(self.pii.items())), "dropped_fields": dict(sorted(self.dropped_fields.items())), "balanced": self.balanced,
         }
 
     @classmethod
@@ -109,6 +114,7 @@ class Stats:
         stats.reasons.update(data.get("quarantine_reasons", {}))
         stats.markers.update(data.get("reserved_markers", {}))
         stats.pii.update(data.get("pii_scrubbed", {}))
+        stats.dropped_fields.update(data.get("dropped_fields", {}))
         return stats
 
 
@@ -121,7 +127,7 @@ class Settings:
     exact_dedup: bool = True
     near_dedup: bool = True
     near_threshold: float = 0.8
-    max_line_bytes: int = 2 * 1024 * 1024
+    max_line_bytes: int = MAX_RECORD_BYTES  # the trainer refuses longer records
     chunk_bytes: int = 128 * 1024  # raw bytes a stage works on at once: small enough that its objects stay in cache
     fast_path: bool = True  # False: every line through every rule (the reference the tests compare with)
     comprehend_pii: bool = False  # also Amazon Comprehend's DetectPiiEntities on every text field
@@ -198,7 +204,7 @@ class Sanitiser:
         keys: list = [None] * count  # content key of every line still in the running
         pairs: list = [None] * count  # its (role, text) pairs, for near-duplicate detection
         slow = self._fast_path(lines, flagged, keys, pairs)
-        rewritten: dict[int, tuple[bytes, Findings, bool]] = {}
+        rewritten: dict[int, tuple[bytes, Findings, bool, list | None]] = {}
         last = count - 1
         slow_lines = [self._line(lines[index], before + index + 1, index < last or terminated_last) for index in slow]
         line_rules = [_line_rules(lines[index], flagged.get(index, ALL_RULES)) for index in slow]
@@ -233,11 +239,11 @@ class Sanitiser:
             running, numbers = list(map(running.__getitem__, kept)), list(map(numbers.__getitem__, kept))
 
         clean = list(map(lines.__getitem__, running))
-        for index, (data, findings, changed) in rewritten.items():  # a few a chunk: found by binary search in running
+        for index, (data, findings, changed, dropped) in rewritten.items():  # a few a chunk: found by binary search in running
             position = bisect_left(running, index)
             if position < len(running) and running[position] == index:
                 clean[position] = data
-                self._count(findings, changed, stats)
+                self._count(findings, changed, dropped, stats)
         stats.clean += len(clean)
         self.clean_keys.extend(chain.from_iterable(zip(map(keys.__getitem__, running), numbers)))
         if clean:
@@ -258,7 +264,9 @@ class Sanitiser:
                     eligible[index] = 0
         taken = list(compress(range(count), eligible))
         taken_lines = list(map(lines.__getitem__, taken))
-        taken_pairs = list(map(fast_pairs, _parsed(taken_lines)))  # None where the full validator must look
+        taken_records = _parsed(taken_lines)
+        taken_pairs = list(map(fast_pairs, taken_records))  # None where the full validator must look
+        decline_unplain(taken_lines, taken_records, taken_pairs)  # other fields or a key twice: the slow path looks
         for position in compress(range(len(taken)), map(not_, map(bytes.isascii, taken_lines))):
             if taken_pairs[position] is not None and not _settled_unicode(taken_pairs[position]):
                 taken_pairs[position] = None
@@ -327,37 +335,31 @@ class Sanitiser:
         """``_clean`` of each line, in order, with one TextGate pass over the texts of all of
         them first, so the rules run only on the texts they could change."""
         parsed = list(map(self._parsed_line, lines))
-        slots = [text_slots(record) if failure is None else [] for record, _, failure in parsed]
+        slots = [text_slots(record) if failure is None else [] for record, _, failure, _ in parsed]
         texts = [container[key] for container, key in chain.from_iterable(slots)]
         needed = iter(self.gate.rules_needed(texts))
         return [self._clean(line, record_pairs_failure, [(container, key, next(needed)) for container, key in record_slots], source, sink, stats, line_rules)
                 for line, record_pairs_failure, record_slots, line_rules in zip(lines, parsed, slots, rules)]
 
     def _parsed_line(self, line: Line) -> tuple:
-        """(record, its pairs, None), or (None, None, (quarantine reason, detail))."""
+        """As records.validated: (record, pairs, None, fields left out) or (None, None, (reason, detail), None)."""
         if line.too_long:
-            return None, None, ("line_too_long", f"{line.length} bytes > {self.settings.max_line_bytes}")
+            return None, None, ("line_too_long", str(too_long(line.length, self.settings.max_line_bytes))), None
         if not line.data.strip():
-            return None, None, ("empty_line", "")
+            return None, None, ("empty_line", ""), None
         try:
             record = orjson.loads(line.data)
         except orjson.JSONDecodeError as error:
-            return None, None, self._unparsable(line, error)
-        pairs = fast_pairs(record)
-        if pairs is None:  # the full validator only where the quick one declines (and to word the error)
-            try:
-                pairs = [(m["role"], m["content"]) for m in to_messages(record)]
-            except FormatError as error:
-                return None, None, ("invalid_structure", str(error))
-        return record, pairs, None
+            return None, None, ("too_deep", str(too_deep())) if "depth limit" in str(error) else self._unparsable(line, error), None
+        return validated(line.data, record)
 
     def _clean(self, line: Line, parsed: tuple, slots: list[tuple], source: str, sink: Sink, stats: Stats,
-               rules: frozenset = ALL_RULES) -> tuple[tuple[bytes, Findings, bool], list, int] | None:
+               rules: frozenset = ALL_RULES) -> tuple[tuple[bytes, Findings, bool, list | None], list, int] | None:
         """Every rule in ``rules`` on the texts of one parsed line, as far as the gate says a
         text needs it (``slots``: container, key, the rules it needs): ((bytes to write,
-        findings, whether a rule changed a text), pairs, content key), or None when the line
-        was quarantined."""
-        record, pairs, failure = parsed
+        findings, whether a rule changed a text, fields left out), pairs, content key), or None
+        when the line was quarantined."""
+        record, pairs, failure, dropped = parsed
         if failure is not None:
             return self._quarantine(sink, stats, source, line, *failure)
         findings = Findings()
@@ -376,10 +378,10 @@ class Sanitiser:
             return self._quarantine(sink, stats, source, line, "reserved_marker", ", ".join(sorted(findings.markers)))
         if changed:  # the texts are the cleaned ones now
             pairs = fast_pairs(record) or [(m["role"], m["content"]) for m in to_messages(record)]
-        return (orjson.dumps(record) if changed else line.data, findings, changed), pairs, content_key(pairs)
+        return (orjson.dumps(record) if changed or dropped else line.data, findings, changed, dropped), pairs, content_key(pairs)
 
     @staticmethod
-    def _count(findings: Findings, changed: bool, stats: Stats) -> None:
+    def _count(findings: Findings, changed: bool, dropped: list | None, stats: Stats) -> None:
         """What the rules did to a record that was kept."""
         if findings.markers:
             stats.markers.update(findings.markers)
@@ -387,6 +389,8 @@ class Sanitiser:
             stats.pii.update(findings.pii)
         stats.normalised_fields += findings.normalised
         stats.rewritten += changed
+        if dropped:
+            stats.dropped_fields.update(dropped)
 
     def _location(self, packed: int) -> dict:
         return {"source": self.sources[packed >> LINE_BITS], "line": packed & ((1 << LINE_BITS) - 1)}

@@ -6,6 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from operator import itemgetter
 
+from .formats import BEDROCK_SCHEMA
+
 ROLE, CONTENT, TEXT = itemgetter("role"), itemgetter("content"), itemgetter("text")
 
 
@@ -50,6 +52,8 @@ def fast_pairs(record) -> list[tuple[str, str]] | None:
 
 def _bedrock(record: dict, messages: list) -> list[tuple[str, str]] | None:
     pairs = []
+    if record.get("schemaVersion", BEDROCK_SCHEMA) != BEDROCK_SCHEMA:
+        return None
     system = record.get("system")
     if system is not None:
         if type(system) is not list:

@@ -8,6 +8,12 @@ Accepted formats (one record per line):
 
 Every format becomes ``[{"role": ..., "content": str}, ...]``: an optional system message,
 then user/assistant turns that alternate, starting with user and ending with assistant.
+
+What a valid record is, for the sanitiser and the trainer alike (both read records through
+``parse_line`` or the same checks): at most ``MAX_RECORD_BYTES`` bytes, JSON nested at most
+``MAX_DEPTH`` deep, no key twice in one object, and an accepted format. Fields a format
+does not know are allowed here; the sanitiser drops them from what it writes
+(sanitiser/records.py), so training reads only the recognised ones.
 """
 from __future__ import annotations
 
@@ -15,11 +21,74 @@ import json
 from typing import Any
 
 FORMATS = ("bedrock-conversation-2024", "messages", "input-output")
+BEDROCK_SCHEMA = "bedrock-conversation-2024"
+BEDROCK_KEYS = frozenset({"schemaVersion", "system", "messages"})
+MAX_RECORD_BYTES = 2 * 1024 * 1024  # one line, without its newline
+MAX_DEPTH = 64  # objects and lists inside one another; the formats themselves need 5
 Message = dict[str, str]
 
 
 class FormatError(ValueError):
     """Why a record is not in an accepted format (the caller adds file and line)."""
+
+    reason = "invalid_structure"  # the sanitiser's quarantine reason
+
+
+class DuplicateKeyError(FormatError):
+    reason = "duplicate_key"
+
+
+class TooDeepError(FormatError):
+    reason = "too_deep"
+
+
+class TooLongError(FormatError):
+    reason = "line_too_long"
+
+
+def too_long(length: int, limit: int = MAX_RECORD_BYTES) -> TooLongError:
+    return TooLongError(f"the record is {length} bytes, over the limit of {limit}")
+
+
+def too_deep(limit: int = MAX_DEPTH) -> TooDeepError:
+    return TooDeepError(f"the record is nested more than {limit} levels deep")
+
+
+def duplicate_key(key: str) -> DuplicateKeyError:
+    return DuplicateKeyError(f"the key {key!r} appears twice in one object (a parser keeps only one of them)")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        raise duplicate_key(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    return record
+
+
+def strict_loads(line: str | bytes) -> Any:
+    """JSON as the trainer reads it: a duplicate key or nesting past ``MAX_DEPTH`` is a
+    FormatError, never a silently kept last value or a RecursionError."""
+    try:
+        record = json.loads(line, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise too_deep() from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise FormatError(f"not valid JSON ({error})") from None
+    if depth_over(record, MAX_DEPTH):
+        raise too_deep()
+    return record
+
+
+def depth_over(value: Any, limit: int) -> bool:
+    """Whether objects and lists nest more than ``limit`` deep (iterative: no recursion)."""
+    level = [value]
+    for _ in range(limit):
+        level = [child for node in level if isinstance(node, (dict, list))
+                 for child in (node.values() if isinstance(node, dict) else node) if isinstance(child, (dict, list))]
+        if not level:
+            return False
+    return True
 
 
 def detect_format(record: dict[str, Any]) -> str:
@@ -49,11 +118,12 @@ def to_messages(record: Any) -> list[Message]:
 
 
 def parse_line(line: str | bytes) -> list[Message]:
-    try:
-        record = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise FormatError(f"not valid JSON ({error})") from None
-    return to_messages(record)
+    """One JSONL line as training reads it (a FormatError says why not; the caller adds file
+    and line)."""
+    size = len(line.rstrip("\r\n").encode("utf-8")) if isinstance(line, str) else len(line.rstrip(b"\r\n"))
+    if size > MAX_RECORD_BYTES:
+        raise too_long(size)
+    return to_messages(strict_loads(line))
 
 
 def _text(record: dict, key: str) -> str:
@@ -83,6 +153,8 @@ def _openai_message(message: Any, index: int) -> Message:
 
 def _bedrock_messages(record: dict) -> list[Message]:
     messages: list[Message] = []
+    if record.get("schemaVersion", BEDROCK_SCHEMA) != BEDROCK_SCHEMA:
+        raise FormatError(f"'schemaVersion' must be {BEDROCK_SCHEMA!r}, got {record['schemaVersion']!r}")
     system = record.get("system")
     if system is not None:
         if not isinstance(system, list) or not all(isinstance(s, dict) and isinstance(s.get("text"), str) for s in system):

@@ -97,3 +97,17 @@ def test_bad_settings(ready, flags, message):
 def test_nothing_is_written_to_the_model_folder_on_bad_input(ready):
     run_main(ready, method="qlora")
     assert not ready.output.exists() and not ready.checkpoints.exists()
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"input": "a", "output": "b", "meta": ' + '{"x": ' * 1000 + "1" + "}" * 1000 + "}", "the record is nested more than 64 levels deep"),
+    ('{"input": "jane@example.com", "input": "a", "output": "b"}', "the key 'input' appears twice in one object"),
+    (json.dumps({"input": "a" * (2 * 1024 * 1024), "output": "b"}), "the record is 2097180 bytes, over the limit of 2097152"),
+], ids=["deep", "duplicate-key", "too-long"])
+def test_records_the_sanitiser_refuses_stop_the_run_naming_file_and_line(ready, line, message):
+    path = ready.data / "customer" / "tickets-000.jsonl"
+    with open(path, "a") as f:
+        f.write(line + "\n")
+    lines = len(path.read_text().splitlines())
+    code, failure = run_main(ready)
+    assert code == 2 and f"{path}:{lines}: {message}" in failure
