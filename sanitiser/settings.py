@@ -31,7 +31,9 @@ class UserSetting:
     def describe(self) -> str:
         if self.choices:
             return " | ".join(self.choices)
-        bounds = f" ({'>' if self.above_minimum else '>='} {self.minimum:g}, <= {self.maximum:g})" if self.minimum is not None else ""
+        number = "{:,}" if self.kind is int else "{:g}"
+        bounds = (f" ({'>' if self.above_minimum else '>='} {number.format(self.minimum)}, <= {number.format(self.maximum)})"
+                  if self.minimum is not None else "")
         return ("list of strings" if self.kind is list else self.kind.__name__) + bounds
 
     def check(self, name: str, value):
