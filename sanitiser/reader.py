@@ -52,8 +52,10 @@ class LineEndings(io.RawIOBase):
         following = b""
         if data.endswith(b"\r"):
             following = self._stream.read(1)  # empty at the end: a last lone CR ends the last line
-        if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
-            data = LONE_CR.sub(b"\n", data + following)[: len(data)]
+        if b"\r" in data:  # LF files stop here; CRLF ones after one regex search
+            ahead = data + following if following else data
+            if LONE_CR.search(ahead):
+                data = LONE_CR.sub(b"\n", ahead)[: len(data)]
         if following and following != b"\r" and len(data) < size:
             data += following  # known now: only a CR's fate waits on the byte after it
         else:
