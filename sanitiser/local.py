@@ -21,7 +21,7 @@ from .core import JsonlSink, Sanitiser, Settings, Stats
 from .report import over_limit, write_report
 from .reader import LineEndings
 from .rules import special_tokens
-from .settings import SettingsError, user_settings
+from .settings import USER_SETTINGS, SettingsError, user_settings
 from .shard import BytesUnaccounted, byte_accounting, check_bytes
 
 
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sanitiser", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path, help="JSONL files or folders of them")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--marker-fix", choices=["space", "strip", "quarantine"], default="space", help="what to do with reserved markers (default: 'System:' -> 'System :', tags removed)")
+    parser.add_argument("--marker-fix", choices=USER_SETTINGS["marker_fix"].choices, default="space", help="what to do with reserved markers (default: 'System:' -> 'System :', tags removed)")
     parser.add_argument("--extra-marker", action="append", default=[], help="another reserved string, e.g. the base model's special tokens (repeatable)")
     parser.add_argument("--tokenizer", type=Path, help="a model folder with tokenizer.json: its special tokens become reserved markers too")
     parser.add_argument("--no-pii", action="store_true", help="do not scrub PII patterns")
