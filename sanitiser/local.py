@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pii", action="store_true", help="do not scrub PII patterns")
     parser.add_argument("--no-near-dedup", action="store_true", help="skip near-duplicate detection")
     parser.add_argument("--near-threshold", type=float, default=0.8, help="estimated Jaccard similarity for a near duplicate")
-    parser.add_argument("--max-line-bytes", type=int, default=8 * 1024 * 1024)
+    parser.add_argument("--max-line-bytes", type=int, default=Settings.max_line_bytes, help="longer lines are quarantined; at most the trainer's limit (default)")
     parser.add_argument("--max-quarantine-percent", type=float, default=DEFAULT_MAX_QUARANTINE_PERCENT)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)

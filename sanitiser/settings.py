@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-MAX_LINE_BYTES_LIMIT = 64 * 1024 * 1024  # a line this long is held whole: keep it well inside a shard Lambda's memory
+from .formats import MAX_RECORD_BYTES
 
 
 class SettingsError(ValueError):
@@ -63,7 +63,7 @@ USER_SETTINGS: dict[str, UserSetting] = {
     "exact_dedup": UserSetting(bool, "drop exact duplicates of the cleaned conversation"),
     "near_dedup": UserSetting(bool, "drop near duplicates (MinHash over word bigrams)"),
     "near_threshold": UserSetting(float, "estimated Jaccard similarity from which a record is a near duplicate", minimum=0.0, maximum=1.0, above_minimum=True),
-    "max_line_bytes": UserSetting(int, "longer lines are quarantined (line_too_long)", minimum=1, maximum=MAX_LINE_BYTES_LIMIT),
+    "max_line_bytes": UserSetting(int, "longer lines are quarantined (line_too_long); at most what the trainer reads", minimum=1, maximum=MAX_RECORD_BYTES),
     "comprehend_pii": UserSetting(bool, "also Amazon Comprehend's DetectPiiEntities on every text field"),
     "comprehend_language": UserSetting(str, "the language Comprehend reads the texts in", choices=("en", "es")),
 }
