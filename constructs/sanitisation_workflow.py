@@ -158,7 +158,8 @@ class SanitisationWorkflow(Construct):
                                                            (self.plan_function, self.shard_function, self.summary_function))
         plan = invoke(scope, plan_function, states.PLAN_SHARDS,
                       payload=sfn.TaskInput.from_object({"bucket": self._datasets.name, "input_prefix.$": field("input_prefix"),
-                                                         "output_prefix.$": field("output_prefix"), "shard_bytes.$": field("shard_bytes")}),
+                                                         "output_prefix.$": field("output_prefix"), "shard_bytes.$": field("shard_bytes"),
+                                                         "settings.$": field("settings")}),  # refused there, before any shard runs
                       result_path=at("plan"))
         datasets = s3.Bucket.from_bucket_name(scope, "Datasets", self._datasets.name)
         stack = Stack.of(scope)

@@ -14,17 +14,24 @@ from openforge_contract.s3_layout import KEYS_OUTPUT, OUTPUT_SUFFIXES, STATS_OUT
 from openforge_lambda.s3_streams import ObjectWriter, open_object
 
 from sanitiser.plan import DEFAULT_SHARD_BYTES, plan_items
-from sanitiser.shard import ShardRequest, sanitise_shard
+from sanitiser.shard import ShardRequest, sanitise_shard, settings_from
 from sanitiser.summary import Shard, drop_lines, duplicates_jsonl, report_documents, summarise
 
 
 def plan_shards(s3, event: Mapping, kms_key_id: str | None) -> dict:
-    """Event {"bucket", "input_prefix", "output_prefix", "shard_bytes"}: writes
-    <output_prefix>/plan/items.json (the Distributed Map's items: objects, or byte ranges of
-    large ones) and returns {"manifest_key", "items", "objects", "bytes"}."""
+    """Event {"bucket", "input_prefix", "output_prefix", "shard_bytes", "settings"}: checks
+    the settings before any shard runs (sanitiser/settings.py: only those a user may set),
+    writes <output_prefix>/plan/items.json (the Distributed Map's items: objects, or byte
+    ranges of large ones) and returns {"manifest_key", "items", "objects", "bytes"}."""
+    settings_from(event.get("settings"))
     bucket, prefix = event["bucket"], event["input_prefix"]
+    shard_bytes = event.get("shard_bytes", DEFAULT_SHARD_BYTES)
+    if type(shard_bytes) is float and shard_bytes.is_integer():  # 1e9 in the execution's JSON
+        shard_bytes = int(shard_bytes)
+    if type(shard_bytes) is not int or shard_bytes < 1:
+        raise ValueError(f"shard_bytes must be a whole number of bytes >= 1, got {shard_bytes!r}")
     objects = [(item["Key"], item["Size"]) for item in _listed(s3, bucket, prefix) if not item["Key"].endswith("/")]
-    items = plan_items(objects, int(event.get("shard_bytes") or DEFAULT_SHARD_BYTES))
+    items = plan_items(objects, shard_bytes)
     manifest_key = plan_manifest_key(event["output_prefix"])
     with ObjectWriter(s3, bucket, manifest_key, kms_key_id, content_type="application/json") as out:
         out.write(json.dumps(items).encode())
@@ -36,7 +43,7 @@ def sanitise_one_shard(s3, event: Mapping, kms_key_id: str | None) -> dict:
     request = ShardRequest.from_event(event)
     return sanitise_shard(
         request,
-        open_input=lambda: open_object(s3, request.bucket, request.key, start=request.read_from),
+        open_input=lambda: _opened(s3, request),
         open_output=lambda key: ObjectWriter(s3, request.output_bucket, key, kms_key_id),
     )
 
@@ -76,6 +83,13 @@ def summarise_shards(s3, event: Mapping, kms_key_id: str | None) -> dict:
         with ObjectWriter(s3, bucket, f"{prefix}/{name}", kms_key_id, content_type=content_type) as out:
             out.write(body)
     return verdict.as_output(f"s3://{bucket}/{prefix}/report.md")
+
+
+def _opened(s3, request: ShardRequest) -> tuple:
+    """(the object's body from ``read_from``, the whole object's size): the size is what the
+    shard's bytes are checked against."""
+    response = s3.get_object(Bucket=request.bucket, Key=request.key, **({"Range": f"bytes={request.read_from}-"} if request.read_from else {}))
+    return response["Body"], request.read_from + response["ContentLength"]
 
 
 def _listed(s3, bucket: str, prefix: str) -> list[dict]:

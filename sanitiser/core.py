@@ -31,6 +31,7 @@ from .prefilter import ALL_RULES, Prefilter
 from .reader import KEEP_OF_LONG_LINE, Line
 from .records import decline_unplain, validated
 from .rules import NON_ASCII_DIGIT, Findings, Rules
+from .settings import check_sizes
 from .textgate import TextGate
 
 REASONS = {
@@ -132,6 +133,9 @@ class Settings:
     fast_path: bool = True  # False: every line through every rule (the reference the tests compare with)
     comprehend_pii: bool = False  # also Amazon Comprehend's DetectPiiEntities on every text field
     comprehend_language: str = "en"
+
+    def __post_init__(self):
+        check_sizes(self)  # sanitiser/settings.py: a 0-byte chunk read nothing and passed
 
 
 def _settled_unicode(pairs: list[tuple[str, str]]) -> bool:

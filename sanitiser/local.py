@@ -1,12 +1,15 @@
 """Sanitise files or folders on this machine: ``python -m sanitiser INPUT... --out DIR``.
 
-Writes ``DIR/clean/<file>.jsonl`` (same relative paths), ``DIR/quarantine.jsonl``,
+Writes ``DIR/clean/<file>.jsonl`` (each input's path below the folder the inputs share, so
+two inputs never share an output), ``DIR/quarantine.jsonl``,
 ``DIR/duplicates.jsonl``, ``DIR/stats.json`` and ``DIR/report.md``; exits 1 when the
 quarantined share is over ``--max-quarantine-percent``.
 """
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +19,10 @@ from openforge_contract.environment_variables import DEFAULT_MAX_QUARANTINE_PERC
 
 from .core import JsonlSink, Sanitiser, Settings, Stats
 from .report import over_limit, write_report
+from .reader import LineEndings
 from .rules import special_tokens
+from .settings import USER_SETTINGS, SettingsError, user_settings
+from .shard import BytesUnaccounted, byte_accounting, check_bytes
 
 
 class _Progress:
@@ -30,27 +36,46 @@ class _Progress:
         self._bar.update(len(data))
         return data
 
-    def readline(self, limit: int = -1) -> bytes:
-        data = self._handle.readline(limit)
-        self._bar.update(len(data))
-        return data
+
+class InputError(ValueError):
+    """Inputs that cannot be sanitised side by side (one file twice)."""
 
 
-def inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
-    """(file, path relative to its input) for every JSONL file under the inputs."""
+def inputs(paths: list[Path], out: Path | None = None) -> list[tuple[Path, Path]]:
+    """(file, where its clean copy goes below clean/) for every JSONL file under the inputs:
+    its path below the folder all the inputs share (one input folder: below that folder;
+    ``a/data.jsonl b/data.jsonl``: ``a/data.jsonl`` and ``b/data.jsonl``), so no two
+    inputs share an output. Files under ``out`` (an earlier run's outputs) are left out;
+    a file given twice (or as a file and inside a folder) is refused."""
     found = []
     for path in paths:
+        path = Path(os.path.abspath(path))
         if path.is_dir():
-            found += [(f, f.relative_to(path)) for f in sorted(path.rglob("*.jsonl"))]
+            found += [(f, path) for f in sorted(path.rglob("*.jsonl")) if f.is_file()]
         elif path.is_file():
-            found.append((path, Path(path.name)))
+            found.append((path, path.parent))
         else:
             raise FileNotFoundError(f"no such file or folder: {path}")
-    return found
+    if out is not None:
+        out = out.resolve()
+        found = [(f, base) for f, base in found if not f.resolve().is_relative_to(out)]
+    seen: dict[Path, Path] = {}
+    for file, _ in found:
+        earlier = seen.setdefault(file.resolve(), file)
+        if earlier is not file:
+            also = f" (also as {earlier})" if earlier != file else ""
+            raise InputError(f"{file} is given twice{also}: its lines would be counted twice; give it once")
+    bases = {base for _, base in found}
+    if not bases:
+        return []
+    common = bases.pop() if len(bases) == 1 else Path(os.path.commonpath([*bases]))
+    return [(file, file.relative_to(common)) for file, _ in found]
 
 
 def sanitise_paths(paths: list[Path], out: Path, settings: Settings, progress: bool = True) -> Stats:
-    files = inputs(paths)
+    """Every input through one Sanitiser (duplicates are found across files); raises
+    BytesUnaccounted when a file was not read to its end."""
+    files = inputs(paths, out)
     out.mkdir(parents=True, exist_ok=True)
     sanitiser, total = Sanitiser(settings), Stats()
     per_source = {}
@@ -60,9 +85,13 @@ def sanitise_paths(paths: list[Path], out: Path, settings: Settings, progress: b
             clean_path = out / "clean" / relative
             clean_path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "rb") as handle, open(clean_path, "wb") as clean:
-                stats = sanitiser.run(_Progress(handle, bar), str(path), JsonlSink(clean, quarantine, duplicates))
-            per_source[str(path)] = stats.to_dict()
+                size = os.fstat(handle.fileno()).st_size
+                stream = io.BufferedReader(LineEndings(_Progress(handle, bar)))
+                stats = sanitiser.run(stream, str(path), JsonlSink(clean, quarantine, duplicates))
+            accounting = byte_accounting(size, stats.bytes_in, "file")
+            per_source[str(path)] = {**stats.to_dict(), "bytes": accounting}
             total.add(stats)
+            check_bytes(str(path), accounting)
     write_report(out, total, per_source, settings)
     return total
 
@@ -71,13 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sanitiser", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path, help="JSONL files or folders of them")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--marker-fix", choices=["space", "strip", "quarantine"], default="space", help="what to do with reserved markers (default: 'System:' -> 'System :', tags removed)")
+    parser.add_argument("--marker-fix", choices=USER_SETTINGS["marker_fix"].choices, default="space", help="what to do with reserved markers (default: 'System:' -> 'System :', tags removed)")
     parser.add_argument("--extra-marker", action="append", default=[], help="another reserved string, e.g. the base model's special tokens (repeatable)")
     parser.add_argument("--tokenizer", type=Path, help="a model folder with tokenizer.json: its special tokens become reserved markers too")
     parser.add_argument("--no-pii", action="store_true", help="do not scrub PII patterns")
     parser.add_argument("--no-near-dedup", action="store_true", help="skip near-duplicate detection")
     parser.add_argument("--near-threshold", type=float, default=0.8, help="estimated Jaccard similarity for a near duplicate")
-    parser.add_argument("--max-line-bytes", type=int, default=8 * 1024 * 1024)
+    parser.add_argument("--max-line-bytes", type=int, default=Settings.max_line_bytes, help="longer lines are quarantined; at most the trainer's limit (default)")
     parser.add_argument("--max-quarantine-percent", type=float, default=DEFAULT_MAX_QUARANTINE_PERCENT)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -88,15 +117,19 @@ def main(argv: list[str] | None = None) -> int:
         except FileNotFoundError as error:
             print(f"sanitiser: {error}", file=sys.stderr)
             return 2
-    settings = Settings(marker_fix=args.marker_fix, extra_markers=tuple(extra), scrub_pii=not args.no_pii, near_dedup=not args.no_near_dedup,
-                        near_threshold=args.near_threshold, max_line_bytes=args.max_line_bytes)
     try:
+        settings = Settings(**user_settings({"marker_fix": args.marker_fix, "extra_markers": extra, "scrub_pii": not args.no_pii,
+                                             "near_dedup": not args.no_near_dedup, "near_threshold": args.near_threshold,
+                                             "max_line_bytes": args.max_line_bytes}))
         stats = sanitise_paths(args.inputs, args.out, settings, progress=not args.quiet)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, InputError, SettingsError) as error:
         print(f"sanitiser: {error}", file=sys.stderr)
         return 2
+    except BytesUnaccounted as error:
+        print(f"sanitiser: {error}", file=sys.stderr)
+        return 1
     print((args.out / "report.md").read_text())
-    print(f"Written to {args.out}: clean/ (same paths as the input), quarantine.jsonl, duplicates.jsonl, stats.json, report.md")
+    print(f"Written to {args.out}: clean/ (the inputs' paths below the folder they share), quarantine.jsonl, duplicates.jsonl, stats.json, report.md")
     failure = over_limit(stats, args.max_quarantine_percent)
     if failure:
         print(f"sanitiser: {failure}", file=sys.stderr)

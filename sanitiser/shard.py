@@ -8,16 +8,36 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from contextlib import closing
+from dataclasses import dataclass
 
 from openforge_contract.s3_layout import CLEAN_OUTPUT, DUPLICATES_OUTPUT, KEYS_OUTPUT, QUARANTINE_OUTPUT, STATS_OUTPUT, output_key
 
 from .core import JsonlSink, Sanitiser, Settings
 from .ranges import RangeLines
+from .reader import LineEndings
+from .settings import SettingsError, user_settings
+
+READ_BYTES = 8 * 1024 * 1024  # what one read from the object asks for
 
 
 class BadRequest(ValueError):
     pass
+
+
+class BytesUnaccounted(RuntimeError):
+    """The sanitiser did not read every byte of its object or range: lines went missing."""
+
+
+def byte_accounting(expected: int, accounted: int, what: str) -> dict:
+    """The ``bytes`` entry of a shard's stats: the object's or range's size, and what was read of it."""
+    return {"what": what, "expected": expected, "accounted": accounted, "balanced": expected == accounted}
+
+
+def check_bytes(source: str, accounting: dict) -> None:
+    if not accounting["balanced"]:
+        raise BytesUnaccounted(f"{source}: read {accounting['accounted']:,} bytes of the {accounting['what']}'s {accounting['expected']:,}: "
+                               "the rest was never sanitised (the object changed since the plan, or the read stopped early)")
 
 
 @dataclass(frozen=True)
@@ -46,7 +66,7 @@ class ShardRequest:
                     raise BadRequest(f"range must be [start, end] with 0 <= start <= end, got {byte_range}")
                 byte_range = (start, end)
             request = cls(event["bucket"], event["key"], event.get("input_prefix", ""), output["bucket"], output["prefix"],
-                          settings_from(event.get("settings") or {}), byte_range)
+                          settings_from(event.get("settings")), byte_range)
         except (KeyError, TypeError) as error:
             raise BadRequest(f"shard event is missing {error}: expected bucket, key, output.bucket, output.prefix") from None
         if not request.key.startswith(request.input_prefix):
@@ -60,36 +80,40 @@ class ShardRequest:
         return output_key(self.output_prefix, kind, relative)
 
 
-def settings_from(values: dict) -> Settings:
-    known = {f.name for f in fields(Settings)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise BadRequest(f"unknown sanitiser setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    if "extra_markers" in values:
-        values = {**values, "extra_markers": tuple(values["extra_markers"])}
+def settings_from(values) -> Settings:
+    """Only the settings a user may set (sanitiser/settings.py USER_SETTINGS), each checked."""
     try:
-        return Settings(**values)
-    except TypeError as error:
+        return Settings(**user_settings(values))
+    except SettingsError as error:
         raise BadRequest(str(error)) from None
 
 
 def sanitise_shard(request: ShardRequest, open_input: Callable, open_output: Callable[[str], object]) -> dict:
-    """Returns the shard's counts (what the Map collects); the full stats go to stats/."""
+    """``open_input()`` gives (a stream of the object from ``request.read_from``, the whole
+    object's size in bytes). Returns the shard's counts (what the Map collects); the full
+    stats go to stats/. Fails, after writing the stats, when a line or a byte went missing."""
     sanitiser = Sanitiser(request.settings)
     source = f"s3://{request.bucket}/{request.key}"
     if request.byte_range:
         source += f"#bytes={request.byte_range[0]}-{request.byte_range[1]}"  # line numbers count from the range's first line
     with open_output(request.output_key(CLEAN_OUTPUT)) as clean, open_output(request.output_key(QUARANTINE_OUTPUT)) as quarantine, \
             open_output(request.output_key(DUPLICATES_OUTPUT)) as duplicates:
-        with open_input() as stream:
-            if request.byte_range:
-                stream = io.BufferedReader(RangeLines(stream, *request.byte_range))
-            stats = sanitiser.run(stream, source, JsonlSink(clean, quarantine, duplicates))
+        body, object_bytes = open_input()
+        with closing(body):
+            lines = LineEndings(body)
+            ranged = RangeLines(lines, *request.byte_range) if request.byte_range else None
+            stats = sanitiser.run(io.BufferedReader(ranged or lines, buffer_size=READ_BYTES), source, JsonlSink(clean, quarantine, duplicates))
+    if ranged is None:
+        accounting = byte_accounting(object_bytes, stats.bytes_in, "object")
+    else:  # an object shorter than the planned range accounts for less than the range
+        accounting = byte_accounting(ranged.size, ranged.accounted(stats.bytes_in), "range")
+        accounting["object_bytes"] = object_bytes
     with open_output(request.output_key(KEYS_OUTPUT)) as keys:
         keys.write(sanitiser.clean_keys.tobytes())
     with open_output(request.output_key(STATS_OUTPUT)) as out:
-        out.write(json.dumps({"source": source, "clean_key": request.output_key(CLEAN_OUTPUT), **stats.to_dict()}).encode())
+        out.write(json.dumps({"source": source, "clean_key": request.output_key(CLEAN_OUTPUT), **stats.to_dict(), "bytes": accounting}).encode())
     if not stats.balanced:
         raise RuntimeError(f"{source}: lines in ({stats.lines_in}) != clean + quarantined + duplicates: a record went missing")
+    check_bytes(source, accounting)
     return {"source": source, "lines_in": stats.lines_in, "clean": stats.clean, "quarantined": stats.quarantined,
             "duplicates": stats.exact_duplicates + stats.near_duplicates, "stats_key": request.output_key(STATS_OUTPUT)}

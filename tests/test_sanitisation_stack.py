@@ -113,7 +113,8 @@ def test_within_the_limit_the_execution_succeeds_with_the_summary(synthesised_de
     [map_run] = result["map_runs"]
     assert map_run["itemCounts"]["total"] == 4 and map_run["itemCounts"]["succeeded"] == 4  # the plan's items: 2 objects + 2 ranges of the third
     plan_call, summary_call = [json.loads(e["lambdaFunctionScheduledEventDetails"]["input"]) for e in result["history"] if e["type"] == "LambdaFunctionScheduled"]
-    assert plan_call == {"bucket": synthesised_definition[2], "input_prefix": "raw/job-1/", "output_prefix": "sanitised/job-1/", "shard_bytes": DEFAULT_SHARD_BYTES}
+    assert plan_call == {"bucket": synthesised_definition[2], "input_prefix": "raw/job-1/", "output_prefix": "sanitised/job-1/", "shard_bytes": DEFAULT_SHARD_BYTES,
+                         "settings": {}}
     assert summary_call == {"output": {"bucket": synthesised_definition[2], "prefix": "sanitised/job-1/"}, "max_quarantine_percent": 5.0}
 
 

@@ -27,7 +27,7 @@ def sanitise(store: LocalS3, bucket: str, job: Mapping) -> dict:
     output = {"bucket": bucket, "prefix": job["output_prefix"]}
     # The state machine's payloads (constructs/sanitisation_workflow.py build_states), in turn.
     plan = plan_shards(s3, {"bucket": bucket, "input_prefix": job["input_prefix"], "output_prefix": job["output_prefix"],
-                            "shard_bytes": job["shard_bytes"]}, None)
+                            "shard_bytes": job["shard_bytes"], "settings": job.get("settings") or {}}, None)
     items = json.loads(s3.get_object(Bucket=bucket, Key=plan["manifest_key"])["Body"].read())
     for item in items:
         sanitise_one_shard(s3, {"bucket": bucket, "key": item["key"], "range": item["range"], "input_prefix": job["input_prefix"],
