@@ -280,11 +280,16 @@ class Sanitiser:
         _scatter(keys, declined, repeat(None))
         return sorted(chain(compress(range(count), map(not_, eligible)), declined))
 
+    @property
+    def _kept(self) -> int:
+        """Bytes kept of an over-long line: fewer than the limit, so Line.too_long holds."""
+        return min(KEEP_OF_LONG_LINE, self.settings.max_line_bytes)
+
     def _line(self, data, number: int, terminated: bool) -> Line:
         if type(data) is Line:  # an over-long line, already cut short by the reader
             return Line(number, data.data, data.length, data.terminated)
         if len(data) > self.settings.max_line_bytes:
-            return Line(number, data[:KEEP_OF_LONG_LINE], len(data), terminated)
+            return Line(number, data[:self._kept], len(data), terminated)
         return Line(number, data, len(data), terminated)
 
     def _chunks(self, stream: BinaryIO, stats: Stats):
@@ -333,7 +338,7 @@ class Sanitiser:
                 terminated = True
                 break
             length += len(piece)
-        return Line(0, start[:KEEP_OF_LONG_LINE], length, terminated)
+        return Line(0, start[:self._kept], length, terminated)
 
     def _clean_all(self, lines: list[Line], rules: list[frozenset], source: str, sink: Sink, stats: Stats) -> list:
         """``_clean`` of each line, in order, with one TextGate pass over the texts of all of

@@ -45,8 +45,9 @@ def inputs(paths: list[Path], out: Path | None = None) -> list[tuple[Path, Path]
     """(file, where its clean copy goes below clean/) for every JSONL file under the inputs:
     its path below the folder all the inputs share (one input folder: below that folder;
     ``a/data.jsonl b/data.jsonl``: ``a/data.jsonl`` and ``b/data.jsonl``), so no two
-    inputs share an output. Files under ``out`` (an earlier run's outputs) are left out;
-    a file given twice (or as a file and inside a folder) is refused."""
+    inputs share an output. Files under ``out`` (an earlier run's outputs) are left out of an
+    input folder; a file named under ``out``, an input with nothing left outside it, or a file
+    given twice (or as a file and inside a folder) is refused."""
     found = []
     for path in paths:
         path = Path(os.path.abspath(path))
@@ -58,7 +59,12 @@ def inputs(paths: list[Path], out: Path | None = None) -> list[tuple[Path, Path]
             raise FileNotFoundError(f"no such file or folder: {path}")
     if out is not None:
         out = out.resolve()
-        found = [(f, base) for f, base in found if not f.resolve().is_relative_to(out)]
+        kept = [(f, base) for f, base in found if not f.resolve().is_relative_to(out)]
+        named = [Path(os.path.abspath(p)) for p in paths if Path(p).is_file() and Path(p).resolve().is_relative_to(out)]
+        if named or (found and not kept):
+            what = f"{named[0]} lies" if named else "every input file lies"
+            raise InputError(f"{what} under --out {out}, whose files are outputs and are not read again; give an --out outside the inputs")
+        found = kept
     seen: dict[Path, Path] = {}
     for file, _ in found:
         earlier = seen.setdefault(file.resolve(), file)

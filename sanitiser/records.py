@@ -71,9 +71,11 @@ def quotes_agree(line: bytes, strings: int) -> bool:
 
 
 def keys_agree(line: bytes, keys: int) -> bool:
-    """No key twice in a line whose record has ``keys`` keys: each key ends with a quote and
-    a colon, as does an escaped quote before a colon inside a string (which only adds)."""
-    return line.count(b'":') == keys or len(KEY_END.findall(line)) == keys
+    """No key twice in a line whose record has ``keys`` keys: each key ends with a quote, any
+    JSON whitespace and a colon, as does an escaped quote before a colon inside a string (which
+    only adds), so a count equal to ``keys`` leaves no room for a repeated key. (A plain '":'
+    count is no such bound: a key written '"input" :' escapes it.)"""
+    return len(KEY_END.findall(line)) == keys
 
 
 def inspect(line: bytes, record: dict) -> tuple[list[str], FormatError | None]:
@@ -118,7 +120,22 @@ def recognised(record: dict) -> dict:
 
 
 def unknown_fields(record: dict) -> list[str]:
-    """The names of the fields ``recognised`` leaves out, e.g. ``meta``, ``messages[].name``."""
+    """The names of the fields ``recognised`` leaves out, e.g. ``meta``, ``messages[].name``, as
+    the report counts them: a key name is data too (it may hold an e-mail or a card number), so a
+    name that is not a plain identifier is counted as OTHER_FIELD."""
+    return [_reported(name) for name in _unknown_fields(record)]
+
+
+OTHER_FIELD = "(other field names)"
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
+
+
+def _reported(path: str) -> str:
+    *parents, name = path.rsplit(".", 1) if "[]." in path else (path,)
+    return path if _PLAIN_NAME.fullmatch(name) else ".".join([*parents, OTHER_FIELD])
+
+
+def _unknown_fields(record: dict) -> list[str]:
     fmt = detect_format(record)
     if fmt == "input-output":
         return sorted(set(record) - {"input", "output"})

@@ -9,6 +9,8 @@ internal knob set wrong loses data silently (``chunk_bytes: 0`` read nothing and
 """
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -48,6 +50,8 @@ class UserSetting:
         if type(value) is not self.kind:
             raise SettingsError(wrong)
         if self.choices and value not in self.choices:
+            raise SettingsError(wrong)
+        if self.kind is float and not math.isfinite(value):  # NaN passes every comparison below
             raise SettingsError(wrong)
         if self.minimum is not None and (value < self.minimum or value == self.minimum and self.above_minimum or value > self.maximum):
             raise SettingsError(wrong)

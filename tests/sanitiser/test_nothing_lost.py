@@ -132,3 +132,29 @@ def test_the_local_command_refuses_a_bad_setting_by_name(tmp_path, capsys):
     (tmp_path / "in.jsonl").write_bytes(b"{}\n")
     assert main([str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "out"), "--quiet", "--max-line-bytes", "0"]) == 2
     assert "'max_line_bytes' must be int (>= 1" in capsys.readouterr().err
+
+
+def test_an_input_inside_the_output_folder_is_refused_not_silently_skipped(tmp_path, capsys):
+    data = tmp_path / "proj" / "data"
+    data.mkdir(parents=True)
+    (data / "x.jsonl").write_bytes(orjson.dumps({"input": "one question", "output": "x"}) + b"\n")
+    assert main([str(data / "x.jsonl"), "--out", str(data), "--quiet"]) == 2
+    assert "x.jsonl lies under --out" in capsys.readouterr().err
+    assert main([str(data), "--out", str(tmp_path / "proj"), "--quiet"]) == 2
+    assert "every input file lies under --out" in capsys.readouterr().err
+
+
+def test_a_line_limit_below_the_kept_prefix_still_quarantines_longer_lines():
+    from tests.sanitiser.conftest import sanitise
+
+    long, short = orjson.dumps({"input": "x" * 120, "output": "y"}), orjson.dumps({"input": "short", "output": "z"})
+    stats, sink = sanitise(long + b"\n" + short + b"\n", Settings(max_line_bytes=100))
+    assert stats.reasons == {"line_too_long": 1} and len(sink.clean_lines) == 1 and stats.balanced
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_threshold_that_is_not_a_number_is_refused_by_name(value):
+    from sanitiser.settings import SettingsError, user_settings
+
+    with pytest.raises(SettingsError, match="near_threshold"):
+        user_settings({"near_threshold": value})

@@ -110,3 +110,27 @@ def test_clean_output_holds_exactly_the_recognised_fields_on_both_paths(record, 
         out = orjson.loads(line)
         assert set(out) <= {"input", "output", "messages", "schemaVersion", "system"}
         assert sanitise(line + b"\n")[1].clean_lines == [line]  # clean output is clean again, as it is
+
+
+@BOTH_PATHS
+@pytest.mark.parametrize("raw", [
+    # One copy of the key written '"k":', the other '"k" :': a count of '":' alone matched the record's keys.
+    b'{"input": "SSN 123-45-6789 ' + PII.encode() + b'", "input" : "hello there", "output": "hi"}',
+    b'{"input": "what is 2+2", "output": "card 4111 1111 1111 1111", "output" : "4"}',
+    b'{"messages" :[{"role" :"user","content" :"Jane Roe, 12 Elm St","name" :"Jane Roe"},{"role" :"assistant","content" :"noted"}],'
+    b'"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"}]}',
+    b'{"input": "q4", "output": "a4", "\\u0069nput" : "PII ' + PII.encode() + b'"}',
+])
+def test_a_key_twice_is_quarantined_however_its_colon_is_spaced(raw, fast_path):
+    stats, sink = sanitise(raw + b"\n", Settings(fast_path=fast_path))
+    assert stats.reasons == {"duplicate_key": 1} and sink.clean_lines == [] and stats.balanced
+
+
+def test_the_report_counts_unknown_fields_without_repeating_a_name_that_is_data():
+    """A key name may hold PII itself: only plain identifiers are named in the counts."""
+    records = [{**QA, "SSN 078-05-1120 of " + PII: 1, "meta": 1},
+               {"messages": [{**CHAT[0], "Jane Roe, 4111 1111 1111 1111": True, "name": "x"}, CHAT[1]]}]
+    stats, sink = sanitise(jsonl(*records), Settings())
+    assert len(sink.clean_lines) == 2 and stats.balanced
+    assert dict(stats.dropped_fields) == {"(other field names)": 1, "meta": 1, "messages[].(other field names)": 1, "messages[].name": 1}
+    assert PII not in json.dumps(stats.to_dict()) and "4111" not in json.dumps(stats.to_dict())
