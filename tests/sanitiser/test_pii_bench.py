@@ -27,8 +27,8 @@ def test_every_kind_form_and_format_is_planted_in_every_field_position(samples):
     items = [(item, sample.format, index) for sample in samples for index, f in enumerate(sample.fields) for item in f.items]
     assert {(i.kind, i.form) for i, _, _ in items if i.planted} == {(k, f) for k in KINDS for f in PII_FORMS[k]}
     assert {(i.kind, i.form) for i, _, _ in items if not i.planted} == {(c, f) for c in DISTRACTORS for f in DISTRACTORS[c]}
-    assert {(fmt, kind) for i, fmt, _ in items if i.planted for kind in [i.kind]} == {(fmt, k) for fmt in
-                                                                                      ("messages", "bedrock-conversation-2024", "input-output") for k in KINDS}
+    formats = ("messages", "bedrock-conversation-2024", "input-output")
+    assert {(fmt, i.kind) for i, fmt, _ in items if i.planted} == {(fmt, k) for fmt in formats for k in KINDS}
     roles = {(m["role"], item.kind) for s in samples if s.format == "messages"
              for m, f in zip(s.record["messages"], s.fields) for item in f.items if item.planted}
     assert roles == {(role, k) for role in ("system", "user", "assistant") for k in KINDS}
