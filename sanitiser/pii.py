@@ -5,7 +5,8 @@ What is caught (docs/sanitisation.md has the table and the benchmark's figures):
   any script's labels (IDN) or punycode; '＠' and full-width addresses through the view.
 - PHONE: libphonenumber (Google's; the ``phonenumbers`` package) reads each region of
   ``phone_regions``: numbers valid in that region's plan, written any way it accepts, and
-  any number written with a + country code. NANP regions (country code 1) take every
+  any number written with a + country code; a national number only with its trunk prefix
+  (0 in GB and DE) and never a date. NANP regions (country code 1) take every
   number of a possible length grouped as NANP numbers are written, since fictional and test
   ranges (555-0100 ...) fill support data; a bare run of fewer than 10 digits is never read
   as a phone (quantities, tickets), a bare run of 10 always is.
@@ -51,6 +52,16 @@ NANP_COUNTRY_CODE = 1
 # written: (1) 555 123 4567, 555-0134, 5551234567 (not 2024-118734, an order number).
 NANP_GROUPS = frozenset({(10,), (11,), (3, 3, 4), (1, 3, 3, 4), (3, 4), (1, 10)})
 DIGIT_GROUP = re.compile(r"\d+")
+DATE = re.compile(r"\d{1,2}([./-])\d{1,2}\1(?:\d{4}|\d{2})|\d{4}([./-])\d{1,2}\2\d{1,2}")  # libphonenumber skips only slashed dates
+OPENING = {"(": ")", "[": "]"}
+
+
+def _without_unpaired_opening(start: int, written: str) -> tuple[int, str]:
+    """libphonenumber takes a bracket before a number as part of it ('(555 123 4567)' gives
+    '(555 123 4567'): leave out an opening bracket whose closing one is not in the match."""
+    while written[:1] in OPENING and OPENING[written[0]] not in written:
+        start, written = start + 1, written[1:]
+    return start, written
 
 
 def _compiled(pattern: str) -> tuple[re.Pattern, re.Pattern]:
@@ -178,7 +189,7 @@ class PiiScrubber:
             for run_start, run_end in runs:
                 position, end = run_start, min(len(text), run_end + 1)
                 while (match := pattern.search(text, position, end)) is not None:
-                    if kind != "CREDIT_CARD" or card_number(match.group(0)):
+                    if kind != "CREDIT_CARD" or (card_number(match.group(0)) and text[match.start() - 1 : match.start()] != "+"):  # +49151...: a phone
                         found[kind].append(match.span())
                         position = match.end()
                     else:  # not a card from here: one may start at the next digit group
@@ -196,13 +207,24 @@ class PiiScrubber:
         passes = self.phone_passes + ([("ZZ", Leniency.POSSIBLE)] if "+" in text else [])  # ZZ: only numbers written with +
         for region, leniency in passes:
             for match in PhoneNumberMatcher(text, region, leniency=leniency):
-                written = match.raw_string
-                if written.isdigit() and len(written) < 10:
-                    continue  # a bare 7-9 digit run is a quantity or a ticket more often than a phone
-                if leniency == Leniency.POSSIBLE and not written.startswith("+") and tuple(map(len, DIGIT_GROUP.findall(written))) not in NANP_GROUPS:
-                    continue
-                spans.add((match.start, match.end))
+                start, written = _without_unpaired_opening(match.start, match.raw_string)
+                if self._phone_as_written(written, region, leniency):
+                    spans.add((start, match.end))
         return sorted(spans)
+
+    @staticmethod
+    def _phone_as_written(written: str, region: str, leniency) -> bool:
+        """libphonenumber's match, kept only where it is written as a phone number is."""
+        if written.startswith("+"):
+            return True
+        if written.isdigit() and len(written) < 10:
+            return False  # a bare 7-9 digit run is a quantity or a ticket more often than a phone
+        if DATE.fullmatch(written):
+            return False  # 09.15.2010 is a valid German number, and a date
+        if leniency == Leniency.POSSIBLE:
+            return tuple(map(len, DIGIT_GROUP.findall(written))) in NANP_GROUPS
+        trunk = phonenumbers.PhoneMetadata.metadata_for_region(region).national_prefix
+        return not trunk or written.lstrip("(").startswith((trunk, "00"))  # a national number is dialled with its trunk prefix
 
     @staticmethod
     def _ipv6(text: str, which: bool, taken: list) -> list[tuple[int, int, str]]:

@@ -72,6 +72,23 @@ def test_evasions_of_the_old_patterns_are_caught(before, after, kind):
     assert text == after and findings.pii[kind] >= 1
 
 
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ("login (555 845 5298) now", "login ([PHONE]) now"),  # libphonenumber takes the '(' as the number's
+        ("at [+34 912 34 97 80]!", "at [[PHONE]]!"),
+        ("e164 +4915123459641 ok", "e164 [PHONE] ok"),  # 14 digits that pass Luhn: a + says phone, not card
+    ],
+)
+def test_a_phone_is_replaced_without_its_brackets_and_not_as_a_card(before, after):
+    assert clean(before)[0] == after
+
+
+@pytest.mark.parametrize("text", ["on 09.15.2010 it shipped", "zip 49693-3966", "ticket 030901820"])
+def test_what_is_valid_in_a_national_plan_but_not_written_as_a_phone_is_left(text):
+    assert clean(text, phone_regions=("US", "GB", "DE"))[0] == text
+
+
 def test_national_numbers_of_the_regions_asked_for():
     assert clean("ring 020 7946 0958")[0] == "ring 020 7946 0958"  # default: US formats only
     assert clean("ring 020 7946 0958", phone_regions=("US", "GB"))[0] == "ring [PHONE]"

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.pii import Score, bench_settings, item_outputs, outcome, sanitise, score_records
 from sanitiser.formats import text_slots, to_messages
-from sanitiser.rules import luhn_valid
+from sanitiser.pii import luhn_valid
 from synthetic_data.pii_corpus import DISTRACTORS, KINDS, PII_FORMS, TEMPLATES, Field, Item, Sample, corpus
 
 
