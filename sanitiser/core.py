@@ -30,7 +30,6 @@ from .formats import MAX_RECORD_BYTES, text_slots, to_messages, too_deep, too_lo
 from .prefilter import ALL_RULES, Prefilter
 from .reader import KEEP_OF_LONG_LINE, Line
 from .records import decline_unplain, validated
-from .pii import PiiScrubber
 from .rules import Findings, Rules
 from .settings import check_sizes
 from .textgate import TextGate
@@ -142,12 +141,11 @@ class Settings:
 
 def _settled_unicode(pairs: list[tuple[str, str]]) -> bool:
     """The texts of a non-ASCII line are ones no rule would change: the non-ASCII ones
-    already NFC and with nothing the PII rules would read in their view (full-width or other
-    scripts' digits, '＠', a soft hyphen in a number: the prefilter sees bytes), and none
-    with whitespace at either end."""
+    already NFC and none with whitespace at either end (a character the PII view changes,
+    such as another script's digit, the prefilter has flagged already)."""
     texts = list(map(TEXT_OF, pairs))
     non_ascii = list(filterfalse(str.isascii, texts))
-    return (all(map(unicodedata.is_normalized, repeat("NFC"), non_ascii)) and not any(map(PiiScrubber.could_change, non_ascii))
+    return (all(map(unicodedata.is_normalized, repeat("NFC"), non_ascii))
             and not any(map(str.isspace, map(FIRST, texts))) and not any(map(str.isspace, map(LAST, texts))))
 
 

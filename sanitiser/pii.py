@@ -3,13 +3,14 @@
 What is caught (docs/sanitisation.md has the table and the benchmark's figures):
 - EMAIL: local parts of letters and digits of any script and ``. _ % + - '``; domains of
   any script's labels (IDN) or punycode; '＠' and full-width addresses through the view.
-- PHONE: libphonenumber (Google's; the ``phonenumbers`` package) reads each region of
-  ``phone_regions``: numbers valid in that region's plan, written any way it accepts, and
-  any number written with a + country code; a national number only with its trunk prefix
-  (0 in GB and DE) and never a date. NANP regions (country code 1) take every
-  number of a possible length grouped as NANP numbers are written, since fictional and test
-  ranges (555-0100 ...) fill support data; a bare run of fewer than 10 digits is never read
-  as a phone (quantities, tickets), a bare run of 10 always is.
+- PHONE: libphonenumber (Google's; the ``phonenumbers`` package) reads any number written
+  with a + country code, and for each non-NANP region of ``phone_regions`` the national
+  numbers valid in its plan, written any way it accepts, with their trunk prefix (0 in GB
+  and DE) and not a date. NANP national numbers (US, CA, ...: country code 1) have one
+  fixed shape, NPA NXX XXXX, and fictional and test ranges (555 ...) that no plan calls
+  valid fill support data: a pattern reads them, (1) (555) 123-4567 in every separator the
+  view knows, and a bare run of 10 digits (or 11 after a 1); a 7-digit local number without
+  its area code is not claimed (it reads as a quantity as often).
 - CREDIT_CARD: 13-19 digits starting 2-6 that pass Luhn, contiguous or in the layouts cards
   are printed in (groups of four; Amex 4-6-5; Diners 4-6-4) with any run of up to three
   separators (space, '.', '/', '-') between groups.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from itertools import repeat
 
 import phonenumbers
 from phonenumbers import Leniency, PhoneNumberMatcher
@@ -48,12 +50,19 @@ IPV4 = r"\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d
 IPV6 = r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4})(?![\w:])"
 CARD_LAYOUTS = ((4, 6, 5), (4, 6, 4))  # Amex, Diners; everything else is printed in fours
 NANP_COUNTRY_CODE = 1
-# A NANP number matched on its length alone must also be grouped as NANP numbers are
-# written: (1) 555 123 4567, 555-0134, 5551234567 (not 2024-118734, an order number).
-NANP_GROUPS = frozenset({(10,), (11,), (3, 3, 4), (1, 3, 3, 4), (3, 4), (1, 10)})
-DIGIT_GROUP = re.compile(r"\d+")
+NANP = (rf"(?<![\w+])(?:1{SEPARATORS})?(?:\(\d{{3}}\)[ ./-]{{0,3}}|\d{{3}}{SEPARATORS})\d{{3}}{SEPARATORS}\d{{4}}(?![\w-])"
+        r"|(?<![\w+])1?\d{10}(?!\w)")
 DATE = re.compile(r"\d{1,2}([./-])\d{1,2}\1(?:\d{4}|\d{2})|\d{4}([./-])\d{1,2}\2\d{1,2}")  # libphonenumber skips only slashed dates
 OPENING = {"(": ")", "[": "]"}
+MIN_PHONE_DIGITS = 7  # the shortest whole international numbers (Niue +683 4002)
+WINDOW_SLACK = 4  # a '+', '(' or '[' before the run and the characters either side that decide its boundary
+
+
+def _blanked(text: str, spans: list) -> str:
+    """``text`` with each span's characters spaces (offsets unchanged)."""
+    for start, end, _ in spans:
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
 
 
 def _without_unpaired_opening(start: int, written: str) -> tuple[int, str]:
@@ -72,7 +81,7 @@ def _compiled(pattern: str) -> tuple[re.Pattern, re.Pattern]:
 
 PATTERNS = {name: _compiled(pattern) for name, pattern in
             (("digit_run", DIGIT_RUN), ("ipv6_gate", IPV6_GATE), ("domain", EMAIL_DOMAIN), ("SSN", SSN), ("CREDIT_CARD", CARD),
-             ("IP_ADDRESS", IPV4), ("ipv6", IPV6))}
+             ("IP_ADDRESS", IPV4), ("ipv6", IPV6), ("nanp", NANP))}
 NON_DIGIT = re.compile(r"\D")
 SEPARATOR_RUN = re.compile(SEPARATORS)
 
@@ -117,9 +126,9 @@ class PiiScrubber:
         unknown = [region for region in phone_regions if region not in phonenumbers.SUPPORTED_REGIONS]
         if unknown:
             raise ValueError(f"phone_regions: {', '.join(map(repr, unknown))} not a region libphonenumber knows (ISO 3166 codes such as US, GB, DE)")
-        # NANP: length is the only test worth making (see the module's docstring).
-        self.phone_passes = [(region, Leniency.POSSIBLE if phonenumbers.country_code_for_region(region) == NANP_COUNTRY_CODE else Leniency.VALID)
-                             for region in dict.fromkeys(phone_regions)]
+        nanp = [phonenumbers.country_code_for_region(region) == NANP_COUNTRY_CODE for region in phone_regions]
+        self.nanp = any(nanp)  # the NANP pattern (see the module's docstring)
+        self.phone_regions = tuple(dict.fromkeys(region for region, is_nanp in zip(phone_regions, nanp) if not is_nanp))
 
     @staticmethod
     def could_change(text: str) -> bool:
@@ -179,22 +188,25 @@ class PiiScrubber:
         return spans
 
     def _numbers(self, text: str, which: bool, runs: list[tuple[int, int]], taken: list) -> list[tuple[int, int, str]]:
-        """SSN, card and IPv4 patterns only around the digit runs (a match cannot reach
-        outside its run but for the character after it that decides a word boundary);
-        phones from libphonenumber over the whole text; each where no earlier kind (``taken``)
-        took the characters."""
+        """SSN, card, IPv4 and NANP phone patterns only around the digit runs (a match cannot
+        reach outside its run but for a '(' before it and the character after it that decides
+        a word boundary); other phones from libphonenumber; each where no earlier kind
+        (``taken``, then NUMBER_PRIORITY) took the characters."""
         found: dict[str, list[tuple[int, int]]] = {kind: [] for kind in NUMBER_PRIORITY}
-        for kind in ("SSN", "CREDIT_CARD", "IP_ADDRESS"):
-            pattern = PATTERNS[kind][which]
+        for kind in ("SSN", "CREDIT_CARD", "IP_ADDRESS", "PHONE"):
+            if kind == "PHONE" and not self.nanp:
+                continue
+            pattern = PATTERNS["nanp" if kind == "PHONE" else kind][which]
             for run_start, run_end in runs:
-                position, end = run_start, min(len(text), run_end + 1)
+                position, end = max(0, run_start - 1), min(len(text), run_end + 1)  # a '(' before, the boundary after
                 while (match := pattern.search(text, position, end)) is not None:
                     if kind != "CREDIT_CARD" or (card_number(match.group(0)) and text[match.start() - 1 : match.start()] != "+"):  # +49151...: a phone
                         found[kind].append(match.span())
                         position = match.end()
                     else:  # not a card from here: one may start at the next digit group
                         position = match.start() + 1
-        found["PHONE"] = self._phones(text)
+        blanked = _blanked(text, taken)  # an e-mail's or IPv6 address's digits are no phone: don't make libphonenumber read them
+        found["PHONE"] = sorted({*found["PHONE"], *self._phones(blanked, runs)})
         spans = list(taken)
         for kind in NUMBER_PRIORITY:
             for start, end in found[kind]:
@@ -202,14 +214,22 @@ class PiiScrubber:
                     spans.append((start, end, kind))
         return spans[len(taken):]
 
-    def _phones(self, text: str) -> list[tuple[int, int]]:
+    def _phones(self, text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """libphonenumber around each digit run with enough digits for a phone (its matcher
+        costs 30-80 us a call: prose around the run only slows it), the run's neighbours in
+        the window for the matcher's own boundary checks."""
         spans = set()
-        passes = self.phone_passes + ([("ZZ", Leniency.POSSIBLE)] if "+" in text else [])  # ZZ: only numbers written with +
-        for region, leniency in passes:
-            for match in PhoneNumberMatcher(text, region, leniency=leniency):
-                start, written = _without_unpaired_opening(match.start, match.raw_string)
-                if self._phone_as_written(written, region, leniency):
-                    spans.add((start, match.end))
+        for run_start, run_end in runs:
+            low, high = max(0, run_start - WINDOW_SLACK), min(len(text), run_end + WINDOW_SLACK)
+            window = text[low:high]
+            passes = [(region, Leniency.VALID) for region in self.phone_regions] + ([("ZZ", Leniency.POSSIBLE)] if "+" in window else [])
+            if not passes or sum(map(text.count, DIGITS, repeat(run_start), repeat(run_end))) < MIN_PHONE_DIGITS:
+                continue
+            for region, leniency in passes:  # ZZ, no region: only numbers written with + are read
+                for match in PhoneNumberMatcher(window, region, leniency=leniency):
+                    start, written = _without_unpaired_opening(match.start, match.raw_string)
+                    if self._phone_as_written(written, region, leniency):
+                        spans.add((low + start, low + match.end))
         return sorted(spans)
 
     @staticmethod
@@ -222,7 +242,7 @@ class PiiScrubber:
         if DATE.fullmatch(written):
             return False  # 09.15.2010 is a valid German number, and a date
         if leniency == Leniency.POSSIBLE:
-            return tuple(map(len, DIGIT_GROUP.findall(written))) in NANP_GROUPS
+            return False  # only a + number, read in the ZZ pass, is taken on its length alone
         trunk = phonenumbers.PhoneMetadata.metadata_for_region(region).national_prefix
         return not trunk or written.lstrip("(").startswith((trunk, "00"))  # a national number is dialled with its trunk prefix
 

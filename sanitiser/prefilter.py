@@ -16,11 +16,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable
-from functools import partial
+from functools import lru_cache, partial
 from itertools import accumulate, repeat
 from operator import add
 
 from .pii import IPV6_GATE
+from .pii_view import changed_utf8
 from .rules import NOVA_RESERVED_MARKERS
 
 try:
@@ -36,16 +37,25 @@ ALWAYS = [
     (rb"\\[urtfb]", "all"),  # escapes that may hide any character, carriage returns, tabs, form feeds
     # pii.py's gates on raw JSON: an e-mail's '@' between a local-part and a domain character
     # (of any script: bytes above 0x7f), a digit run (a JSON text may escape '/' as '\/'),
-    # IPv6's colons. Other forms of these (full-width, other scripts' digits, soft hyphens)
-    # are non-ASCII text, which core checks with pii.PiiScrubber.could_change itself.
+    # IPv6's colons; and any character the PII view changes, behind which other forms hide.
     (rb"[A-Za-z0-9._%+'\x80-\xff-]@[A-Za-z0-9_\x80-\xff-]", "pii"),
     (rb"[0-9](?:[0-9 .()/+-]|\\/){5,}[0-9]", "pii"),  # phone, card, SSN, IPv4
     (IPV6_GATE.encode(), "pii"),
+    (changed_utf8(), "pii"),  # a character the PII view changes (pii_view.py): soft hyphens, '＠', other scripts' digits ...
     (rb'[:\[,{]\s*"(?:\s|\\n)', "normalise"),  # a string value starting with whitespace
     (rb'(?:\s|\\n)"\s*[,}\]]', "normalise"),  # ... or ending with it
     (rb" \\n", "normalise"),  # a space before a newline inside a string
 ]
 ALL_RULES = frozenset({"markers", "pii", "normalise"})
+
+
+@lru_cache(maxsize=64)
+def compiled(patterns: tuple[bytes, ...]):
+    """One Hyperscan database per set of patterns per process: compiling takes ~0.1 s (the
+    PII view's character classes), and a run, a test or a Lambda makes many sanitisers."""
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(expressions=list(patterns), ids=list(range(len(patterns))), elements=len(patterns), flags=[0] * len(patterns))
+    return database
 
 
 def marker_patterns(markers: Iterable[str]) -> list[bytes]:
@@ -58,9 +68,7 @@ class Prefilter:
         self.patterns = [pattern for pattern, _ in ALWAYS + markers]
         self._rules = [ALL_RULES if concern == "all" else frozenset({concern}) for _, concern in ALWAYS + markers]
         if hyperscan is not None:
-            self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            self._database.compile(expressions=self.patterns, ids=list(range(len(self.patterns))), elements=len(self.patterns),
-                                   flags=[hyperscan.HS_FLAG_ALLOWEMPTY * 0] * len(self.patterns))
+            self._database = compiled(tuple(self.patterns))
         else:
             self._regexes = [re.compile(pattern) for pattern in self.patterns]
 

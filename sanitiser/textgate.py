@@ -20,8 +20,9 @@ from bisect import bisect_right
 from itertools import accumulate, chain, compress, repeat
 from operator import itemgetter, not_
 
-from .prefilter import ALL_RULES
-from .pii import DIGIT_RUN, IPV6_GATE, PiiScrubber
+from .prefilter import ALL_RULES, compiled
+from .pii import DIGIT_RUN, IPV6_GATE
+from .pii_view import changed_utf8
 from .rules import FIXABLE, Rules
 
 try:
@@ -29,7 +30,8 @@ try:
 except ImportError:  # pragma: no cover - exercised where hyperscan is not installed
     hyperscan = None
 
-# pii.py's gates on ASCII text (the texts are decoded here: no JSON escapes).
+# pii.py's gates (the texts are decoded here: no JSON escapes); a text with a character its
+# view changes gets the PII rules whatever else it holds.
 ASCII_DIGIT_RUN = DIGIT_RUN.encode()
 ASCII_IPV6_GATE = IPV6_GATE.encode()
 TIDY = (rb"\r", rb"[ \t]\n")  # what Rules._tidy replaces inside a text
@@ -48,15 +50,13 @@ class TextGate:
         # Markers are looked for whatever a line's flags say: a superset is all it takes.
         patterns = [(re.escape(marker.encode("utf-8")), MARKERS_AND_AFTER) for marker in rules.markers]
         if rules.scrub_pii:
-            patterns += [(rb"@", PII), (ASCII_DIGIT_RUN, PII), (ASCII_IPV6_GATE, PII)]
+            patterns += [(rb"@", PII), (ASCII_DIGIT_RUN, PII), (ASCII_IPV6_GATE, PII), (changed_utf8(), PII)]
         if rules.normalise:
             patterns += [(pattern, NORMALISE) for pattern in TIDY]
         self._concerns = [concern for _, concern in patterns]
         self._database = None
         if hyperscan is not None:
-            self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            self._database.compile(expressions=[pattern for pattern, _ in patterns], ids=list(range(len(patterns))), elements=len(patterns),
-                                   flags=[0] * len(patterns))
+            self._database = compiled(tuple(pattern for pattern, _ in patterns))
 
     def rules_needed(self, texts: list[str]) -> list[frozenset]:
         """For each text, the rules ``Rules.apply`` needs to be given for it (empty: none, the
@@ -71,8 +71,6 @@ class TextGate:
         for index in compress(range(len(texts)), map(not_, map(str.isascii, texts))):
             if self._unicode_fix_needed(texts[index]):
                 needed[index] = ALL_RULES  # the fixed text is another text: every rule looks at it
-            elif self.rules.scrub_pii and PiiScrubber.could_change(texts[index]):  # what its view holds: Hyperscan sees the bytes
-                needed[index] |= PII
         if self.rules.normalise:
             for index in chain(compress(range(len(texts)), map(str.isspace, map(FIRST, texts))),
                                compress(range(len(texts)), map(str.isspace, map(LAST, texts)))):

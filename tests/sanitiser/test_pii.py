@@ -187,3 +187,22 @@ def test_the_ascii_patterns_match_exactly_what_the_unicode_ones_do_on_ascii_text
     if text.isascii():
         for ascii_pattern, pattern in PATTERNS.values():
             assert [m.span() for m in ascii_pattern.finditer(text)] == [m.span() for m in pattern.finditer(text)]
+
+
+def test_the_byte_pattern_the_hyperscan_passes_use_matches_exactly_the_characters_the_view_changes():
+    import re
+    import sys
+
+    from sanitiser.pii_view import PLANES_WITH_THEM, changed_utf8
+
+    changes = view_of_char.__wrapped__  # uncached: every code point once
+    pattern = re.compile(changed_utf8())
+    scanned = {code for plane in PLANES_WITH_THEM for code in plane}
+    for code in range(0x80, sys.maxunicode + 1):
+        if 0xD800 <= code <= 0xDFFF:
+            continue  # surrogates: no UTF-8 form, and never in decoded JSON text but escaped, which the prefilter flags
+        char = chr(code)
+        if code in scanned:
+            assert (pattern.fullmatch(char.encode()) is not None) == (changes(char) is not None), hex(code)
+        else:
+            assert changes(char) is None, f"{code:#x} is outside the planes scanned"
