@@ -15,7 +15,7 @@ from openforge_contract.s3_layout import CLEAN_OUTPUT, DUPLICATES_OUTPUT, KEYS_O
 
 from .core import JsonlSink, Sanitiser, Settings
 from .ranges import RangeLines
-from .reader import LineEndings
+from .reader import LeadingBom, LineEndings
 from .settings import SettingsError, user_settings
 
 READ_BYTES = 8 * 1024 * 1024  # what one read from the object asks for
@@ -102,11 +102,15 @@ def sanitise_shard(request: ShardRequest, open_input: Callable, open_output: Cal
         with closing(body):
             lines = LineEndings(body)
             ranged = RangeLines(lines, *request.byte_range) if request.byte_range else None
-            stats = sanitiser.run(io.BufferedReader(ranged or lines, buffer_size=READ_BYTES), source, JsonlSink(clean, quarantine, duplicates))
+            stream = ranged or lines
+            if request.read_from == 0:  # the object's start: a byte order mark there is not data
+                stream = bom = LeadingBom(stream)
+            stats = sanitiser.run(io.BufferedReader(stream, buffer_size=READ_BYTES), source, JsonlSink(clean, quarantine, duplicates))
+    read = stats.bytes_in + (bom.stripped if request.read_from == 0 else 0)
     if ranged is None:
-        accounting = byte_accounting(object_bytes, stats.bytes_in, "object")
+        accounting = byte_accounting(object_bytes, read, "object")
     else:  # an object shorter than the planned range accounts for less than the range
-        accounting = byte_accounting(ranged.size, ranged.accounted(stats.bytes_in), "range")
+        accounting = byte_accounting(ranged.size, ranged.accounted(read), "range")
         accounting["object_bytes"] = object_bytes
     with open_output(request.output_key(KEYS_OUTPUT)) as keys:
         keys.write(sanitiser.clean_keys.tobytes())

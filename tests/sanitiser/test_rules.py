@@ -3,7 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sanitiser.rules import NOVA_RESERVED_MARKERS, Findings, Rules, luhn_valid, special_tokens
+from sanitiser.rules import NOVA_RESERVED_MARKERS, Findings, Rules, luhn_valid
+from sanitiser.special_tokens import special_tokens
 
 
 def clean(text, **settings):
