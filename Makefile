@@ -75,6 +75,7 @@ bench: setup
 	$(PY) -m benchmarks.synth_time
 	$(PY) -m benchmarks.training
 	$(PY) -m benchmarks.sanitiser
+	$(PY) -m benchmarks.pii
 
 # The training container end to end on this machine: a tiny model and generated data laid
 # out as SageMaker channels, a mixed LoRA run, portable weights in work/sandbox/model.

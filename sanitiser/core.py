@@ -30,7 +30,8 @@ from .formats import MAX_RECORD_BYTES, text_slots, to_messages, too_deep, too_lo
 from .prefilter import ALL_RULES, Prefilter
 from .reader import KEEP_OF_LONG_LINE, Line
 from .records import decline_unplain, validated
-from .rules import NON_ASCII_DIGIT, Findings, Rules
+from .pii import PiiScrubber
+from .rules import Findings, Rules
 from .settings import check_sizes
 from .textgate import TextGate
 
@@ -133,6 +134,7 @@ class Settings:
     fast_path: bool = True  # False: every line through every rule (the reference the tests compare with)
     comprehend_pii: bool = False  # also Amazon Comprehend's DetectPiiEntities on every text field
     comprehend_language: str = "en"
+    phone_regions: tuple[str, ...] = ("US",)  # national phone formats read (a + country code is read in any)
 
     def __post_init__(self):
         check_sizes(self)  # sanitiser/settings.py: a 0-byte chunk read nothing and passed
@@ -140,11 +142,12 @@ class Settings:
 
 def _settled_unicode(pairs: list[tuple[str, str]]) -> bool:
     """The texts of a non-ASCII line are ones no rule would change: the non-ASCII ones
-    already NFC and without another script's digits (the PII patterns read any script's
-    digits, the prefilter only ASCII ones), and none with whitespace at either end."""
+    already NFC and with nothing the PII rules would read in their view (full-width or other
+    scripts' digits, '＠', a soft hyphen in a number: the prefilter sees bytes), and none
+    with whitespace at either end."""
     texts = list(map(TEXT_OF, pairs))
     non_ascii = list(filterfalse(str.isascii, texts))
-    return (all(map(unicodedata.is_normalized, repeat("NFC"), non_ascii)) and not any(map(NON_ASCII_DIGIT.search, non_ascii))
+    return (all(map(unicodedata.is_normalized, repeat("NFC"), non_ascii)) and not any(map(PiiScrubber.could_change, non_ascii))
             and not any(map(str.isspace, map(FIRST, texts))) and not any(map(str.isspace, map(LAST, texts))))
 
 
@@ -160,7 +163,7 @@ PII = frozenset({"pii"})
 
 def _line_rules(data, prefiltered: frozenset) -> frozenset:
     """The rules a declined line runs: the prefilter's, tidying, and for a non-ASCII line the
-    PII rules too (the prefilter sees ASCII digits only; the PII patterns read any script's)."""
+    PII rules too (the prefilter sees bytes; the PII rules read the text's view, pii_view.py)."""
     rules = prefiltered | NORMALISE
     return rules if type(data) is not bytes or data.isascii() else rules | PII
 
@@ -183,7 +186,7 @@ class Sanitiser:
         self.settings = settings
         comprehend = ComprehendScrubber(comprehend_client, language=settings.comprehend_language) if settings.comprehend_pii else None
         self.rules = Rules(marker_fix=settings.marker_fix, extra_markers=settings.extra_markers, scrub_pii=settings.scrub_pii,
-                           normalise=settings.normalise, comprehend=comprehend)
+                           normalise=settings.normalise, comprehend=comprehend, phone_regions=settings.phone_regions)
         self.exact = ExactDuplicates() if settings.exact_dedup else None
         self.near = NearDuplicates(settings.near_threshold) if settings.near_dedup else None
         self.prefilter = Prefilter(settings.extra_markers)

@@ -20,6 +20,7 @@ from functools import partial
 from itertools import accumulate, repeat
 from operator import add
 
+from .pii import IPV6_GATE
 from .rules import NOVA_RESERVED_MARKERS
 
 try:
@@ -33,8 +34,13 @@ ALWAYS = [
     # "all", because dropping a zero-width character can reveal a marker.
     (rb"\xe2\x80[\x80-\x8d\x98-\x9e\xaf\xb2\xb3]|\xe2\x81[\x9f\xa0]|\xc2\xa0|\xe3\x80\x80|\xef\xbb\xbf", "all"),
     (rb"\\[urtfb]", "all"),  # escapes that may hide any character, carriage returns, tabs, form feeds
-    (rb"[A-Za-z0-9._%+-]@[A-Za-z0-9-]", "pii"),  # e-mail
-    (rb"\d[\d .()-]{5,}\d", "pii"),  # phone, card, SSN, IPv4
+    # pii.py's gates on raw JSON: an e-mail's '@' between a local-part and a domain character
+    # (of any script: bytes above 0x7f), a digit run (a JSON text may escape '/' as '\/'),
+    # IPv6's colons. Other forms of these (full-width, other scripts' digits, soft hyphens)
+    # are non-ASCII text, which core checks with pii.PiiScrubber.could_change itself.
+    (rb"[A-Za-z0-9._%+'\x80-\xff-]@[A-Za-z0-9_\x80-\xff-]", "pii"),
+    (rb"[0-9](?:[0-9 .()/+-]|\\/){5,}[0-9]", "pii"),  # phone, card, SSN, IPv4
+    (IPV6_GATE.encode(), "pii"),
     (rb'[:\[,{]\s*"(?:\s|\\n)', "normalise"),  # a string value starting with whitespace
     (rb'(?:\s|\\n)"\s*[,}\]]', "normalise"),  # ... or ending with it
     (rb" \\n", "normalise"),  # a space before a newline inside a string

@@ -14,6 +14,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import phonenumbers
+
 from .formats import MAX_RECORD_BYTES
 
 
@@ -29,6 +31,8 @@ class UserSetting:
     minimum: float | None = None
     maximum: float | None = None
     above_minimum: bool = False  # the minimum itself is not allowed
+    items: frozenset[str] = frozenset()  # for a list: the values an item may take (empty: any string)
+    items_help: str = ""
 
     def describe(self) -> str:
         if self.choices:
@@ -44,6 +48,9 @@ class UserSetting:
         if self.kind is list:
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
                 raise SettingsError(wrong)
+            unknown = [item for item in value if self.items and item not in self.items]
+            if unknown:
+                raise SettingsError(f"setting {name!r}: {', '.join(map(repr, unknown))} not {self.items_help}")
             return tuple(value)
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -63,6 +70,9 @@ USER_SETTINGS: dict[str, UserSetting] = {
                               choices=("space", "strip", "quarantine")),
     "extra_markers": UserSetting(list, "more reserved strings, e.g. the base model's special tokens"),
     "scrub_pii": UserSetting(bool, "replace e-mails, phones, card numbers, SSNs and IP addresses with placeholders"),
+    "phone_regions": UserSetting(list, "regions whose national phone formats are read, e.g. [\"US\", \"GB\", \"DE\"] (a number written "
+                                 "with a + country code is read whatever this says)", items=frozenset(phonenumbers.SUPPORTED_REGIONS),
+                                 items_help="a region libphonenumber knows (ISO 3166 codes such as US, GB, DE)"),
     "normalise": UserSetting(bool, "Unicode NFC, quotes, exotic spaces, CRLF and trailing spaces in the texts"),
     "exact_dedup": UserSetting(bool, "drop exact duplicates of the cleaned conversation"),
     "near_dedup": UserSetting(bool, "drop near duplicates (MinHash over word bigrams)"),

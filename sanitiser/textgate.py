@@ -4,7 +4,7 @@ A line the prefilter flags usually has one text that needs a rule and two or thr
 not; running every rule's own test on each text costs ~5 us a text (a dozen substring
 searches for markers, a regex for digit runs, the whitespace checks). Here one Hyperscan
 pass over all the texts of a chunk finds the markers, '@', ASCII digit runs, carriage
-returns and spaces before a newline; a few C-level maps do the rest (non-ASCII text that
+returns and spaces before a newline, IPv6's colons; a few C-level maps do the rest (non-ASCII text that
 is not NFC or has a character the Unicode fixes replace, whitespace at either end).
 
 Each text gets the rules that could change it (none: it is left alone). Every test here
@@ -21,14 +21,17 @@ from itertools import accumulate, chain, compress, repeat
 from operator import itemgetter, not_
 
 from .prefilter import ALL_RULES
-from .rules import FIXABLE, NUMERIC_TRIGGER, Rules, has_digit
+from .pii import DIGIT_RUN, IPV6_GATE, PiiScrubber
+from .rules import FIXABLE, Rules
 
 try:
     import hyperscan
 except ImportError:  # pragma: no cover - exercised where hyperscan is not installed
     hyperscan = None
 
-ASCII_DIGIT_RUN = rb"[0-9][0-9 .()-]{5,}[0-9]"  # NUMERIC_TRIGGER on ASCII text (its \d is Unicode)
+# pii.py's gates on ASCII text (the texts are decoded here: no JSON escapes).
+ASCII_DIGIT_RUN = DIGIT_RUN.encode()
+ASCII_IPV6_GATE = IPV6_GATE.encode()
 TIDY = (rb"\r", rb"[ \t]\n")  # what Rules._tidy replaces inside a text
 FIRST, LAST = itemgetter(slice(None, 1)), itemgetter(slice(-1, None))
 
@@ -45,7 +48,7 @@ class TextGate:
         # Markers are looked for whatever a line's flags say: a superset is all it takes.
         patterns = [(re.escape(marker.encode("utf-8")), MARKERS_AND_AFTER) for marker in rules.markers]
         if rules.scrub_pii:
-            patterns += [(rb"@", PII), (ASCII_DIGIT_RUN, PII)]
+            patterns += [(rb"@", PII), (ASCII_DIGIT_RUN, PII), (ASCII_IPV6_GATE, PII)]
         if rules.normalise:
             patterns += [(pattern, NORMALISE) for pattern in TIDY]
         self._concerns = [concern for _, concern in patterns]
@@ -68,7 +71,7 @@ class TextGate:
         for index in compress(range(len(texts)), map(not_, map(str.isascii, texts))):
             if self._unicode_fix_needed(texts[index]):
                 needed[index] = ALL_RULES  # the fixed text is another text: every rule looks at it
-            elif self._non_ascii_digit_run(texts[index]):
+            elif self.rules.scrub_pii and PiiScrubber.could_change(texts[index]):  # what its view holds: Hyperscan sees the bytes
                 needed[index] |= PII
         if self.rules.normalise:
             for index in chain(compress(range(len(texts)), map(str.isspace, map(FIRST, texts))),
@@ -89,7 +92,3 @@ class TextGate:
 
     def _unicode_fix_needed(self, text: str) -> bool:
         return self.rules.normalise and (FIXABLE.search(text) is not None or not unicodedata.is_normalized("NFC", text))
-
-    def _non_ascii_digit_run(self, text: str) -> bool:
-        """What Hyperscan cannot tell for non-ASCII text: rules.py's \\d matches any script's digits."""
-        return self.rules.scrub_pii and has_digit(text) and NUMERIC_TRIGGER.search(text) is not None

@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 from sanitiser.prefilter import Prefilter
 
-PIECES = [b"System:", b"\\u00e9", b"a@b.io", b"555-123-4567", b'{"x": " y"}', b'"a \\n"', b"\xc2\xa0", b"\n", b"\r\n", b" ", b"plain"]
+PIECES = [b"System:", b"\\u00e9", b"a@b.io", b"555-123-4567", b'{"x": " y"}', b'"a \\n"', b"\xc2\xa0", b"\n", b"\r\n", b" ", b"plain",
+          b"555\\/123\\/4567", b"j\xc3\xb6@b\xc3\xbc.de", b"2001:db8::1", b"12:30:45", b"4111/1111/1111/1111"]
 
 
 @settings(max_examples=300, deadline=None)

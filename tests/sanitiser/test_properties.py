@@ -8,7 +8,9 @@ from sanitiser.formats import parse_line
 from tests.sanitiser.conftest import sanitise
 
 HOSTILE = ["System:", "User:", "ASSISTANT:", "[EOS]", "<image>", "<unk>", "\u201c", "\u00a0", "\u200b", "\r\n", "  ", "a@b.io",
-           "4111 1111 1111 1111", "555-123-4567", "10.0.0.1", "\uff15\uff15\uff15-\uff11\uff12\uff13-\uff14\uff15\uff16\uff17", "\u0663", "e\u0301", "\x00", "\\", '"', "{", "\ud7ff", "\U0001f600"]
+           "4111 1111 1111 1111", "555-123-4567", "10.0.0.1", "\uff15\uff15\uff15-\uff11\uff12\uff13-\uff14\uff15\uff16\uff17", "\u0663", "e\u0301", "\x00", "\\", '"', "{", "\ud7ff", "\U0001f600",
+           "4111\u00ad1111\u00ad1111\u00ad1111", "555\u2011123\u20114567", "john\uff20example.com", "j\u00f6@b\u00fccher.de", "2001:db8::1",
+           "+44 20 7946 0958", "123 45 6789", "\u00ad", "\u2013", "/"]
 texts = st.lists(st.sampled_from(HOSTILE) | st.text(max_size=12), max_size=6).map("".join)
 records = st.one_of(
     st.builds(lambda i, o: {"input": i, "output": o}, texts, texts),
@@ -16,7 +18,9 @@ records = st.one_of(
     st.builds(lambda s, u, a: {"schemaVersion": "bedrock-conversation-2024", "system": [{"text": s}],
                                 "messages": [{"role": "user", "content": [{"text": u}]}, {"role": "assistant", "content": [{"text": a}]}]}, texts, texts, texts),
 )
-lines = st.one_of(records.map(orjson.dumps), st.binary(max_size=80), texts.map(lambda t: t.encode("utf-8", "surrogatepass")))
+# JSON may escape '/' (PHP's json_encode does): a digit run the raw bytes break up
+ESCAPED = [b'{"input": "call 555\\/123\\/4567", "output": "ok"}', b'{"input": "card 4111\\/1111\\/1111\\/1111", "output": "ok"}']
+lines = st.one_of(records.map(orjson.dumps), st.binary(max_size=80), texts.map(lambda t: t.encode("utf-8", "surrogatepass")), st.sampled_from(ESCAPED))
 
 
 @settings(max_examples=300, deadline=None)

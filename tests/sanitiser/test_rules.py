@@ -1,9 +1,7 @@
 """Each text rule with before/after examples, including what it must leave alone."""
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from sanitiser.rules import NOVA_RESERVED_MARKERS, Findings, Rules, luhn_valid
+from sanitiser.rules import NOVA_RESERVED_MARKERS, Findings, Rules
 from sanitiser.special_tokens import special_tokens
 
 
@@ -76,73 +74,3 @@ def test_clean_ascii_text_is_returned_unchanged():
     text = "A plain answer: 42 items, version 3.1, order 5512."
     result, findings = clean(text)
     assert result == text and findings == Findings()
-
-
-@pytest.mark.parametrize(
-    "before, after, kind",
-    [
-        ("write to jane.doe+tag@mail.example.co.uk today", "write to [EMAIL] today", "EMAIL"),
-        ("call (555) 123-4567 or +44 20 7946 0958", "call [PHONE] or +44 20 7946 0958", "PHONE"),
-        ("call 555-123-4567.", "call [PHONE].", "PHONE"),
-        ("card 4111 1111 1111 1111 ok", "card [CREDIT_CARD] ok", "CREDIT_CARD"),
-        ("card 4111-1111-1111-1111", "card [CREDIT_CARD]", "CREDIT_CARD"),
-        ("ssn 123-45-6789", "ssn [SSN]", "SSN"),
-        ("from 10.0.0.255 to host", "from [IP_ADDRESS] to host", "IP_ADDRESS"),
-    ],
-)
-def test_pii_is_scrubbed(before, after, kind):
-    text, findings = clean(before)
-    assert text == after and findings.pii[kind] >= 1
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "card 4111 1111 1111 1112 fails Luhn",
-        "ssn 000-12-3456 and 666-12-3456 are never issued",
-        "ip 999.1.1.1 is not an address",
-        "order 12345678, invoice 2024-01-15, qty 1000000",
-        "no email at all @ here",
-    ],
-)
-def test_things_that_only_look_like_pii_are_left(text):
-    assert clean(text)[0] == text
-
-
-def test_pii_scrubbing_can_be_off():
-    assert clean("a@b.io", scrub_pii=False)[0] == "a@b.io"
-
-
-def test_luhn():
-    assert luhn_valid("4111111111111111") and luhn_valid("79927398713") and not luhn_valid("79927398710")
-
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from sanitiser.rules import EMAIL, NUMERIC_PII  # noqa: E402
-
-pii_like = st.lists(st.sampled_from(["4111 1111 1111 1111", "555-123-4567", "(555) 123-4567", "+1 555.123.4567", "123-45-6789", "10.0.0.1",
-                                     "1.1.1.1", "12345678", "a@b.io", "x.y+z@mail.example.org", "@", " ", "-", ".", "(", ")", "+", "word", "9", "07"]),
-                    max_size=14).map("".join)
-
-
-@settings(max_examples=500, deadline=None)
-@given(text=pii_like)
-def test_windowed_scrubbing_equals_one_regex_over_the_whole_text(text):
-    import re
-
-    rules = Rules(normalise=False)
-    reference = NUMERIC_PII.sub(lambda m: Rules._scrub(m, Findings()), re.sub(EMAIL, "[EMAIL]", text))
-    assert rules.apply(text, Findings()) == reference
-
-
-@settings(max_examples=300, deadline=None)
-@given(text=st.lists(st.sampled_from(["555-123-4567", "(555) 123-4567", "+1 555.123.4567", "4111 1111 1111 1111", "123-45-6789", "10.0.0.1",
-                                      "999.1.1.1", "_5", "a", " ", "-", ".", "(", "+", "\n", "0", "9"]) | st.text(alphabet=st.characters(max_codepoint=127), max_size=5),
-                     max_size=12).map("".join))
-def test_the_ascii_patterns_match_exactly_what_the_unicode_ones_do_on_ascii_text(text):
-    from sanitiser.rules import ASCII_NUMERIC_PII, ASCII_NUMERIC_TRIGGER, NUMERIC_PII, NUMERIC_TRIGGER
-
-    for ascii_pattern, pattern in ((ASCII_NUMERIC_TRIGGER, NUMERIC_TRIGGER), (ASCII_NUMERIC_PII, NUMERIC_PII)):
-        assert [(m.span(), m.lastgroup) for m in ascii_pattern.finditer(text)] == [(m.span(), m.lastgroup) for m in pattern.finditer(text)]

@@ -1,0 +1,189 @@
+"""PII found on the normalised view of a text and replaced where it stands in the original;
+each evasion the issue reproduced, and what only looks like PII, left alone."""
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sanitiser.pii import PATTERNS, PiiScrubber, card_number, luhn_valid
+from sanitiser.pii_view import View, view_of_char
+from sanitiser.rules import Findings, Rules
+from sanitiser.settings import SettingsError, user_settings
+
+
+def clean(text, **options):
+    findings = Findings()
+    return Rules(normalise=False, **options).apply(text, findings), findings
+
+
+@pytest.mark.parametrize(
+    "before, after, kind",
+    [
+        ("write to jane.doe+tag@mail.example.co.uk today", "write to [EMAIL] today", "EMAIL"),
+        ("call (555) 123-4567 or +44 20 7946 0958", "call [PHONE] or [PHONE]", "PHONE"),
+        ("call 555-123-4567.", "call [PHONE].", "PHONE"),
+        ("card 4111 1111 1111 1111 ok", "card [CREDIT_CARD] ok", "CREDIT_CARD"),
+        ("card 4111-1111-1111-1111", "card [CREDIT_CARD]", "CREDIT_CARD"),
+        ("ssn 123-45-6789", "ssn [SSN]", "SSN"),
+        ("from 10.0.0.255 to host", "from [IP_ADDRESS] to host", "IP_ADDRESS"),
+    ],
+)
+def test_pii_is_scrubbed(before, after, kind):
+    text, findings = clean(before)
+    assert text == after and findings.pii[kind] >= 1
+
+
+# Each of these reached the clean output before the view (issue 15's list).
+@pytest.mark.parametrize(
+    "before, after, kind",
+    [
+        ("card 4111\u00ad1111\u00ad1111\u00ad1111 ok", "card [CREDIT_CARD] ok", "CREDIT_CARD"),  # soft hyphens
+        ("card 4111.1111.1111.1111", "card [CREDIT_CARD]", "CREDIT_CARD"),
+        ("card 4111/1111/1111/1111", "card [CREDIT_CARD]", "CREDIT_CARD"),
+        ("card 4111 - 1111 - 1111 - 1111!", "card [CREDIT_CARD]!", "CREDIT_CARD"),
+        ("card 4111\u00a01111\u00a01111\u00a01111", "card [CREDIT_CARD]", "CREDIT_CARD"),
+        ("card 3782 822463 10005", "card [CREDIT_CARD]", "CREDIT_CARD"),  # Amex 4-6-5
+        ("card \uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11", "card [CREDIT_CARD]", "CREDIT_CARD"),
+        ("mail john\uff20example.com now", "mail [EMAIL] now", "EMAIL"),  # full-width @
+        ("\uff4a\uff4f\uff48\uff4e\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d", "[EMAIL]", "EMAIL"),  # all full-width
+        ("to user@b\u00fccher.de!", "to [EMAIL]!", "EMAIL"),  # IDN domain
+        ("to \u043f\u0440\u0438\u043c\u0435\u0440@\u043f\u043e\u0447\u0442\u0430.\u0440\u0444", "to [EMAIL]", "EMAIL"),
+        ("hi j\u00f6hn.smith@example.com", "hi [EMAIL]", "EMAIL"),  # was scrubbed to 'j\u00f6hn[EMAIL]'
+        ("hi john_smith@example.com", "hi [EMAIL]", "EMAIL"),  # was 'john_[EMAIL]'
+        ("hi o'brien@example.com", "hi [EMAIL]", "EMAIL"),
+        ("jo\u00adhn@exam\u00adple.com", "[EMAIL]", "EMAIL"),
+        ("call 555\u2011123\u20114567", "call [PHONE]", "PHONE"),  # non-breaking hyphens
+        ("call 555\u2013123\u20134567", "call [PHONE]", "PHONE"),  # en dashes
+        ("call (555)123-4567", "call [PHONE]", "PHONE"),
+        ("call 5551234567 today", "call [PHONE] today", "PHONE"),
+        ("call +44 20 7946 0958", "call [PHONE]", "PHONE"),  # UK
+        ("ruf +49 30 901820 an", "ruf [PHONE] an", "PHONE"),  # DE
+        ("appelez +33 1 42 68 53 00", "appelez [PHONE]", "PHONE"),  # FR
+        ("call \uff15\uff15\uff15-\uff11\uff12\uff13-\uff14\uff15\uff16\uff17", "call [PHONE]", "PHONE"),
+        ("ssn 123 45 6789", "ssn [SSN]", "SSN"),
+        ("ssn 123.45.6789", "ssn [SSN]", "SSN"),
+        ("from 2001:db8::8a2e:370:7334 ok", "from [IP_ADDRESS] ok", "IP_ADDRESS"),
+        ("from 2001:0db8:85a3:0000:0000:8a2e:0370:7334.", "from [IP_ADDRESS].", "IP_ADDRESS"),
+        ("via ::ffff:192.0.2.128 ok", "via [IP_ADDRESS] ok", "IP_ADDRESS"),
+        ("link [fe80::1ff:fe23:4567:890a]:8080", "link [[IP_ADDRESS]]:8080", "IP_ADDRESS"),
+    ],
+)
+def test_evasions_of_the_old_patterns_are_caught(before, after, kind):
+    text, findings = clean(before)
+    assert text == after and findings.pii[kind] >= 1
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ("login (555 845 5298) now", "login ([PHONE]) now"),  # libphonenumber takes the '(' as the number's
+        ("at [+34 912 34 97 80]!", "at [[PHONE]]!"),
+        ("e164 +4915123459641 ok", "e164 [PHONE] ok"),  # 14 digits that pass Luhn: a + says phone, not card
+    ],
+)
+def test_a_phone_is_replaced_without_its_brackets_and_not_as_a_card(before, after):
+    assert clean(before)[0] == after
+
+
+@pytest.mark.parametrize("text", ["on 09.15.2010 it shipped", "zip 49693-3966", "ticket 030901820"])
+def test_what_is_valid_in_a_national_plan_but_not_written_as_a_phone_is_left(text):
+    assert clean(text, phone_regions=("US", "GB", "DE"))[0] == text
+
+
+def test_national_numbers_of_the_regions_asked_for():
+    assert clean("ring 020 7946 0958")[0] == "ring 020 7946 0958"  # default: US formats only
+    assert clean("ring 020 7946 0958", phone_regions=("US", "GB"))[0] == "ring [PHONE]"
+    assert clean("ruf 030 901820 an", phone_regions=("DE",))[0] == "ruf [PHONE] an"
+
+
+def test_an_unknown_phone_region_is_refused_by_name():
+    with pytest.raises(SettingsError, match="'XX'"):
+        user_settings({"phone_regions": ["US", "XX"]})
+    with pytest.raises(ValueError, match="'UK'"):
+        Rules(phone_regions=("UK",))
+    assert user_settings({"phone_regions": ["US", "GB"]}) == {"phone_regions": ("US", "GB")}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "card 4111 1111 1111 1112 fails Luhn",
+        "ssn 000-12-3456 and 666-12-3456 are never issued",
+        "ip 999.1.1.1 is not an address",
+        "order 12345678, invoice 2024-01-15, qty 1000000",
+        "no email at all @ here",
+        "v2.14.3, Python 3.11.7, $1,299.99, 1.299,00 \u20ac, \u20ac49.95",
+        "on 15/03/2024 at 10:45:30, or 03.15.2024",
+        "ORD-2024-118734, #A-48213, order 100234, ticket 482139775",
+        "ISBN 978-3-16-148410-0, zip 94105-1234, INV-2024-00123",
+        "std::vector<int> and a::b::c, ::1 and :: are not anyone's",
+        "MAC 00:1a:2b:3c:4d:5e, time 12:30:45",
+        "range 2024-03-15 - 2024-04-01",
+    ],
+)
+def test_things_that_only_look_like_pii_are_left(text):
+    assert clean(text)[0] == text
+
+
+def test_the_replacement_lands_where_the_pii_stood_in_the_original():
+    # characters outside the match, the view's changes included, stay as they were
+    before = "\u00ad\uff21 call 555\u2011123\u20114567\u00ad \u2013 ok\u200b"
+    assert clean(before)[0] == "\u00ad\uff21 call [PHONE]\u00ad \u2013 ok\u200b"
+
+
+def test_pii_scrubbing_can_be_off():
+    assert clean("a@b.io", scrub_pii=False)[0] == "a@b.io"
+
+
+def test_luhn_and_card_layouts():
+    assert luhn_valid("4111111111111111") and luhn_valid("79927398713") and not luhn_valid("79927398710")
+    assert card_number("4111 1111 1111 1111") and card_number("378282246310005") and card_number("3782-822463-10005")
+    assert not card_number("41 1111 1111 1111 11")  # Luhn-valid, but no card is printed so
+
+
+tricky = ["\u00ad", "\u200b", "\u2011", "\u2013", "\u2212", "\u00a0", "\u3000", "\uff10", "\uff15", "\uff20", "\uff0e", "\uff41", "\u0663", "\u00bd",
+          "\u2460", "\U0001d7ce", "\U000e0041", "a", "5", "@", "-", " ", ".", ":", "\u00e9", "\u65e5"]
+tricky_text = st.lists(st.sampled_from(tricky) | st.text(max_size=3), max_size=20).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=tricky_text)
+def test_the_view_is_each_character_as_it_stands_and_maps_back_to_it(text):
+    view = View(text)
+    expected = [(char if (mapped := view_of_char(char) if not char.isascii() else None) is None else mapped, index) for index, char in enumerate(text)]
+    assert view.text == "".join(piece for piece, _ in expected)
+    sources = [index for piece, index in expected for _ in piece]  # the source character behind each view character
+    for start in range(len(view.text)):
+        for end in range(start + 1, min(len(view.text), start + 4) + 1):
+            assert view.source_span(start, end) == (sources[start], sources[end - 1] + 1)
+
+
+pii_like = st.lists(st.sampled_from(["4111 1111 1111 1111", "4111\u00ad1111", "555-123-4567", "(555) 123-4567", "+1 555.123.4567", "123-45-6789",
+                                     "123 45 6789", "10.0.0.1", "1.1.1.1", "12345678", "a@b.io", "x.y+z@mail.example.org", "2001:db8::1", "@", " ",
+                                     "-", " - ", ".", "/", "(", ")", "+", ":", "::", "word", "9", "07", "\u2011", "\uff15", "\u00e9"]),
+                    max_size=14).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=pii_like)
+def test_looking_only_around_digit_runs_finds_what_looking_everywhere_does(text):
+    scrubber = PiiScrubber()
+    seen = View(text).text
+    which = not seen.isascii()
+    runs = [run.span() for run in PATTERNS["digit_run"][which].finditer(seen)]
+    if runs:
+        assert scrubber._numbers(seen, which, runs, []) == scrubber._numbers(seen, which, [(0, len(seen))], [])
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=pii_like | tricky_text)
+def test_could_change_is_true_whenever_scrub_changes_the_text(text):
+    if PiiScrubber().scrub(text, Findings()) != text:
+        assert PiiScrubber.could_change(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=pii_like)
+def test_the_ascii_patterns_match_exactly_what_the_unicode_ones_do_on_ascii_text(text):
+    if text.isascii():
+        for ascii_pattern, pattern in PATTERNS.values():
+            assert [m.span() for m in ascii_pattern.finditer(text)] == [m.span() for m in pattern.finditer(text)]
