@@ -172,6 +172,7 @@ class SanitisationWorkflow(Construct):
                 "bucket": self._datasets.name,
                 "key.$": "$$.Map.Item.Value.key",
                 "range.$": "$$.Map.Item.Value.range",
+                "object_bytes.$": "$$.Map.Item.Value.object_bytes",  # its size when planned: a shard refuses an object changed since
                 "input_prefix.$": field("input_prefix"),
                 "output": output,
                 "settings.$": field("settings"),

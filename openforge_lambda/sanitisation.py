@@ -4,9 +4,12 @@ folder-backed client, so both run the same code. Outputs are written under ``kms
 """
 from __future__ import annotations
 
+import io
 import json
 from array import array
 from collections.abc import Mapping
+
+from botocore.exceptions import ClientError
 
 from openforge_contract.environment_variables import DEFAULT_MAX_QUARANTINE_PERCENT
 from openforge_contract.s3_layout import KEYS_OUTPUT, OUTPUT_SUFFIXES, STATS_OUTPUT, output_folder, output_key, plan_manifest_key
@@ -88,7 +91,14 @@ def summarise_shards(s3, event: Mapping, kms_key_id: str | None) -> dict:
 def _opened(s3, request: ShardRequest) -> tuple:
     """(the object's body from ``read_from``, the whole object's size): the size is what the
     shard's bytes are checked against."""
-    response = s3.get_object(Bucket=request.bucket, Key=request.key, **({"Range": f"bytes={request.read_from}-"} if request.read_from else {}))
+    try:
+        response = s3.get_object(Bucket=request.bucket, Key=request.key, **({"Range": f"bytes={request.read_from}-"} if request.read_from else {}))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "InvalidRange":
+            raise
+        # The object now ends before this range starts (it shrank since the plan): nothing to
+        # read, and its size, for the shard to say so (ObjectChanged, or BytesUnaccounted).
+        return io.BytesIO(b""), s3.head_object(Bucket=request.bucket, Key=request.key)["ContentLength"]
     return response["Body"], request.read_from + response["ContentLength"]
 
 

@@ -11,6 +11,7 @@ import argparse
 import io
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -19,10 +20,10 @@ from openforge_contract.environment_variables import DEFAULT_MAX_QUARANTINE_PERC
 
 from .core import JsonlSink, Sanitiser, Settings, Stats
 from .report import over_limit, write_report
-from .reader import LineEndings
-from .rules import special_tokens
+from .reader import LeadingBom, LineEndings
 from .settings import USER_SETTINGS, SettingsError, user_settings
 from .shard import BytesUnaccounted, byte_accounting, check_bytes
+from .special_tokens import TokenizerError, special_tokens
 
 
 class _Progress:
@@ -41,18 +42,47 @@ class InputError(ValueError):
     """Inputs that cannot be sanitised side by side (one file twice)."""
 
 
-def inputs(paths: list[Path], out: Path | None = None) -> list[tuple[Path, Path]]:
-    """(file, where its clean copy goes below clean/) for every JSONL file under the inputs:
-    its path below the folder all the inputs share (one input folder: below that folder;
-    ``a/data.jsonl b/data.jsonl``: ``a/data.jsonl`` and ``b/data.jsonl``), so no two
-    inputs share an output. Files under ``out`` (an earlier run's outputs) are left out of an
-    input folder; a file named under ``out``, an input with nothing left outside it, or a file
-    given twice (or as a file and inside a folder) is refused."""
-    found = []
+JSONL_SUFFIX = ".jsonl"  # what the trainer reads from clean/
+
+
+@dataclass(frozen=True)
+class Inputs:
+    files: list[tuple[Path, Path]]  # (file, where its clean copy goes below clean/)
+    skipped: dict[str, str]  # file in an input folder that is not read -> why
+
+
+def skip_reason(file: Path) -> str | None:
+    """Why a file found in an input folder is not read, or None when it is: JSON Lines files
+    are read whatever the case of their suffix (``data.JSONL``); any other file is named in the
+    report with this reason rather than passed over without a word."""
+    suffix = file.suffix.lower()
+    if suffix == JSONL_SUFFIX:
+        return None
+    if suffix == ".json":
+        return ("named .json, which usually holds one JSON document (an array, or an object over several lines), not one "
+                "record a line; if it is JSON Lines, rename it .jsonl or name the file itself as an input")
+    return "not named .jsonl (JSON Lines); name the file itself as an input to read it as JSON Lines"
+
+
+def inputs(paths: list[Path], out: Path | None = None) -> Inputs:
+    """Every JSONL file under the inputs, each with where its clean copy goes: its path below
+    the folder all the inputs share (one input folder: below that folder;
+    ``a/data.jsonl b/data.jsonl``: ``a/data.jsonl`` and ``b/data.jsonl``), ending in .jsonl
+    (what the trainer reads), so no two inputs share an output. A file named as an input is read
+    whatever its name; in a folder, files not named .jsonl (any case) are skipped, each named
+    with why. Files under ``out`` (an earlier run's outputs) are left out of an input folder; a
+    file named under ``out``, an input with nothing left outside it, a file given twice (or as
+    a file and inside a folder), or two files whose clean copies would share a name is refused."""
+    found, skipped = [], {}
     for path in paths:
         path = Path(os.path.abspath(path))
         if path.is_dir():
-            found += [(f, path) for f in sorted(path.rglob("*.jsonl")) if f.is_file()]
+            for file in sorted(f for f in path.rglob("*") if f.is_file()):
+                reason = skip_reason(file)
+                if reason is None:
+                    found.append((file, path))
+                elif out is None or not file.resolve().is_relative_to(out.resolve()):
+                    skipped[str(file)] = reason
         elif path.is_file():
             found.append((path, path.parent))
         else:
@@ -73,15 +103,25 @@ def inputs(paths: list[Path], out: Path | None = None) -> list[tuple[Path, Path]
             raise InputError(f"{file} is given twice{also}: its lines would be counted twice; give it once")
     bases = {base for _, base in found}
     if not bases:
-        return []
+        return Inputs([], skipped)
     common = bases.pop() if len(bases) == 1 else Path(os.path.commonpath([*bases]))
-    return [(file, file.relative_to(common)) for file, _ in found]
+    files = [(file, file.relative_to(common).with_suffix(JSONL_SUFFIX)) for file, _ in found]
+    outputs: dict[Path, Path] = {}
+    for file, relative in files:
+        other = outputs.setdefault(relative, file)
+        if other is not file:
+            raise InputError(f"{other} and {file} would both be written to clean/{relative} (clean files end in .jsonl, what the "
+                             "trainer reads): rename one")
+    return Inputs(files, skipped)
 
 
 def sanitise_paths(paths: list[Path], out: Path, settings: Settings, progress: bool = True) -> Stats:
     """Every input through one Sanitiser (duplicates are found across files); raises
     BytesUnaccounted when a file was not read to its end."""
-    files = inputs(paths, out)
+    found = inputs(paths, out)
+    files = found.files
+    for file, reason in found.skipped.items():
+        print(f"sanitiser: not read: {file}: {reason}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     sanitiser, total = Sanitiser(settings), Stats()
     per_source = {}
@@ -92,13 +132,13 @@ def sanitise_paths(paths: list[Path], out: Path, settings: Settings, progress: b
             clean_path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "rb") as handle, open(clean_path, "wb") as clean:
                 size = os.fstat(handle.fileno()).st_size
-                stream = io.BufferedReader(LineEndings(_Progress(handle, bar)))
-                stats = sanitiser.run(stream, str(path), JsonlSink(clean, quarantine, duplicates))
-            accounting = byte_accounting(size, stats.bytes_in, "file")
+                bom = LeadingBom(LineEndings(_Progress(handle, bar)))
+                stats = sanitiser.run(io.BufferedReader(bom), str(path), JsonlSink(clean, quarantine, duplicates))
+            accounting = byte_accounting(size, stats.bytes_in + bom.stripped, "file")
             per_source[str(path)] = {**stats.to_dict(), "bytes": accounting}
             total.add(stats)
             check_bytes(str(path), accounting)
-    write_report(out, total, per_source, settings)
+    write_report(out, total, per_source, settings, found.skipped)
     return total
 
 
@@ -108,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--marker-fix", choices=USER_SETTINGS["marker_fix"].choices, default="space", help="what to do with reserved markers (default: 'System:' -> 'System :', tags removed)")
     parser.add_argument("--extra-marker", action="append", default=[], help="another reserved string, e.g. the base model's special tokens (repeatable)")
-    parser.add_argument("--tokenizer", type=Path, help="a model folder with tokenizer.json: its special tokens become reserved markers too")
+    parser.add_argument("--tokenizer", type=Path, help="a model folder with tokenizer.json (or that file): its special tokens become reserved markers too")
     parser.add_argument("--no-pii", action="store_true", help="do not scrub PII patterns")
     parser.add_argument("--no-near-dedup", action="store_true", help="skip near-duplicate detection")
     parser.add_argument("--near-threshold", type=float, default=0.8, help="estimated Jaccard similarity for a near duplicate")
@@ -120,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.tokenizer:
         try:
             extra += special_tokens(args.tokenizer)
-        except FileNotFoundError as error:
-            print(f"sanitiser: {error}", file=sys.stderr)
+        except (FileNotFoundError, TokenizerError) as error:
+            print(f"sanitiser: --tokenizer {error}", file=sys.stderr)
             return 2
     try:
         settings = Settings(**user_settings({"marker_fix": args.marker_fix, "extra_markers": extra, "scrub_pii": not args.no_pii,

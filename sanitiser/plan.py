@@ -9,14 +9,16 @@ DEFAULT_SHARD_BYTES = 512 * 1024 * 1024  # ~1.2 GB of dedup index at most: safe 
 
 
 def plan_items(objects: Iterable[tuple[str, int]], shard_bytes: int = DEFAULT_SHARD_BYTES) -> list[dict]:
-    """[{"key": ..., "range": None | [start, end]}], ranges inclusive and covering the object."""
+    """[{"key": ..., "range": None | [start, end], "object_bytes": size}], ranges inclusive and
+    covering the object; ``object_bytes``, the object's size when planned, lets each shard
+    notice an object that changed since (sanitiser/shard.py ObjectChanged)."""
     if shard_bytes < 1:
         raise ValueError(f"shard_bytes must be at least 1, got {shard_bytes}")
     items = []
     for key, size in objects:
         if size <= shard_bytes:
-            items.append({"key": key, "range": None})
+            items.append({"key": key, "range": None, "object_bytes": size})
             continue
         for start in range(0, size, shard_bytes):
-            items.append({"key": key, "range": [start, min(start + shard_bytes, size) - 1]})
+            items.append({"key": key, "range": [start, min(start + shard_bytes, size) - 1], "object_bytes": size})
     return items

@@ -101,16 +101,3 @@ class Rules:
         if self.marker_fix == "space" and marker.endswith(":"):
             return marker[:-1] + " :"  # the seed's fix: "System:" -> "System :"
         return ""  # tags like <image> or [EOS], and every marker with marker_fix='strip'
-
-
-def special_tokens(model_dir) -> list[str]:
-    """The base model's special tokens, read from its tokenizer.json (no tokenizer library:
-    the Lambda carries none)."""
-    import json
-    from pathlib import Path
-
-    path = Path(model_dir) / "tokenizer.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"no tokenizer.json in {model_dir}")
-    added = json.loads(path.read_text()).get("added_tokens", [])
-    return [token["content"] for token in added if token.get("special") and token.get("content")]

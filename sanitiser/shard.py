@@ -15,7 +15,7 @@ from openforge_contract.s3_layout import CLEAN_OUTPUT, DUPLICATES_OUTPUT, KEYS_O
 
 from .core import JsonlSink, Sanitiser, Settings
 from .ranges import RangeLines
-from .reader import LineEndings
+from .reader import LeadingBom, LineEndings
 from .settings import SettingsError, user_settings
 
 READ_BYTES = 8 * 1024 * 1024  # what one read from the object asks for
@@ -29,6 +29,10 @@ class BytesUnaccounted(RuntimeError):
     """The sanitiser did not read every byte of its object or range: lines went missing."""
 
 
+class ObjectChanged(BytesUnaccounted):
+    """The object is not the size it was when the shards were planned: it was written to since."""
+
+
 def byte_accounting(expected: int, accounted: int, what: str) -> dict:
     """The ``bytes`` entry of a shard's stats: the object's or range's size, and what was read of it."""
     return {"what": what, "expected": expected, "accounted": accounted, "balanced": expected == accounted}
@@ -40,6 +44,17 @@ def check_bytes(source: str, accounting: dict) -> None:
                                "the rest was never sanitised (the object changed since the plan, or the read stopped early)")
 
 
+def check_planned(source: str, planned: int | None, seen: int) -> None:
+    """Fails before a byte is read when the object is not the size the plan saw: a whole-object
+    shard would sanitise a different amount than planned, and the ranges, cut from the planned
+    size, would leave out what it grew by (or reach past where it now ends)."""
+    if planned is not None and seen != planned:
+        change = f"grew by {seen - planned:,}" if seen > planned else f"shrank by {planned - seen:,}"
+        raise ObjectChanged(f"{source}: the object is {seen:,} bytes now but was {planned:,} when the shards were planned ({change} bytes): "
+                            "it was written to since, so this run would sanitise a different dataset than it planned; nothing of it "
+                            "was sanitised. Run again once nothing writes under the input prefix.")
+
+
 @dataclass(frozen=True)
 class ShardRequest:
     bucket: str
@@ -49,6 +64,7 @@ class ShardRequest:
     output_prefix: str
     settings: Settings
     byte_range: tuple[int, int] | None = None  # inclusive; lines that start inside it
+    planned_bytes: int | None = None  # the object's size when the shards were planned (the plan item's object_bytes)
 
     @property
     def read_from(self) -> int:
@@ -65,8 +81,11 @@ class ShardRequest:
                 if not 0 <= start <= end:
                     raise BadRequest(f"range must be [start, end] with 0 <= start <= end, got {byte_range}")
                 byte_range = (start, end)
+            planned = event.get("object_bytes")
+            if planned is not None and (type(planned) is not int or planned < 0):
+                raise BadRequest(f"object_bytes must be the object's size in bytes (a whole number >= 0), got {planned!r}")
             request = cls(event["bucket"], event["key"], event.get("input_prefix", ""), output["bucket"], output["prefix"],
-                          settings_from(event.get("settings")), byte_range)
+                          settings_from(event.get("settings")), byte_range, planned)
         except (KeyError, TypeError) as error:
             raise BadRequest(f"shard event is missing {error}: expected bucket, key, output.bucket, output.prefix") from None
         if not request.key.startswith(request.input_prefix):
@@ -100,13 +119,18 @@ def sanitise_shard(request: ShardRequest, open_input: Callable, open_output: Cal
             open_output(request.output_key(DUPLICATES_OUTPUT)) as duplicates:
         body, object_bytes = open_input()
         with closing(body):
+            check_planned(source, request.planned_bytes, object_bytes)
             lines = LineEndings(body)
             ranged = RangeLines(lines, *request.byte_range) if request.byte_range else None
-            stats = sanitiser.run(io.BufferedReader(ranged or lines, buffer_size=READ_BYTES), source, JsonlSink(clean, quarantine, duplicates))
+            stream = ranged or lines
+            if request.read_from == 0:  # the object's start: a byte order mark there is not data
+                stream = bom = LeadingBom(stream)
+            stats = sanitiser.run(io.BufferedReader(stream, buffer_size=READ_BYTES), source, JsonlSink(clean, quarantine, duplicates))
+    read = stats.bytes_in + (bom.stripped if request.read_from == 0 else 0)
     if ranged is None:
-        accounting = byte_accounting(object_bytes, stats.bytes_in, "object")
+        accounting = byte_accounting(object_bytes, read, "object")
     else:  # an object shorter than the planned range accounts for less than the range
-        accounting = byte_accounting(ranged.size, ranged.accounted(stats.bytes_in), "range")
+        accounting = byte_accounting(ranged.size, ranged.accounted(read), "range")
         accounting["object_bytes"] = object_bytes
     with open_output(request.output_key(KEYS_OUTPUT)) as keys:
         keys.write(sanitiser.clean_keys.tobytes())

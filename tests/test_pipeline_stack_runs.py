@@ -94,7 +94,7 @@ def run_pipeline(synthesised: Synthesised, results: list[dict], execution_input:
         s3.create_bucket(Bucket=synthesised.datasets)
         s3.put_object(Bucket=synthesised.datasets, Key="raw/tickets/part-0.jsonl", Body=b'{"input": "a", "output": "b"}\n')
         s3.put_object(Bucket=synthesised.datasets, Key="sanitised/tickets/exec-1/plan/items.json",
-                      Body=json.dumps([{"key": "raw/tickets/part-0.jsonl", "range": None}]).encode())
+                      Body=json.dumps([{"key": "raw/tickets/part-0.jsonl", "range": None, "object_bytes": 30}]).encode())
         sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
         names = {**pseudo_names(), "Datasets": synthesised.datasets, synthesised.topic: sns.create_topic(Name="notifications")["TopicArn"]}
         queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]

@@ -77,8 +77,9 @@ def run_workflow(synthesised_definition, summary: dict, shard_count: int = 2) ->
             s3.put_object(Bucket=bucket, Key=f"raw/job-1/part-{index}.jsonl", Body=b'{"input": "a", "output": "b"}\n')
         s3.put_object(Bucket=bucket, Key="raw/other-job/part-0.jsonl", Body=b"{}\n")
         # What plan_shards writes (its own test checks it): here one object is split in two ranges.
-        items = [{"key": f"raw/job-1/part-{index}.jsonl", "range": None} for index in range(shard_count - 1)]
-        items += [{"key": f"raw/job-1/part-{shard_count - 1}.jsonl", "range": [0, 9]}, {"key": f"raw/job-1/part-{shard_count - 1}.jsonl", "range": [10, 30]}]
+        items = [{"key": f"raw/job-1/part-{index}.jsonl", "range": None, "object_bytes": 30} for index in range(shard_count - 1)]
+        items += [{"key": f"raw/job-1/part-{shard_count - 1}.jsonl", "range": [0, 9], "object_bytes": 30},
+                  {"key": f"raw/job-1/part-{shard_count - 1}.jsonl", "range": [10, 30], "object_bytes": 30}]
         s3.put_object(Bucket=bucket, Key="sanitised/job-1/plan/items.json", Body=json.dumps(items).encode())
         aws_lambda = boto3.client("lambda", region_name=region)
         names = {"Datasets": bucket, "AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account, "AWS::URLSuffix": "amazonaws.com"}

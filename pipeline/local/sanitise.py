@@ -30,6 +30,7 @@ def sanitise(store: LocalS3, bucket: str, job: Mapping) -> dict:
                             "shard_bytes": job["shard_bytes"], "settings": job.get("settings") or {}}, None)
     items = json.loads(s3.get_object(Bucket=bucket, Key=plan["manifest_key"])["Body"].read())
     for item in items:
-        sanitise_one_shard(s3, {"bucket": bucket, "key": item["key"], "range": item["range"], "input_prefix": job["input_prefix"],
+        sanitise_one_shard(s3, {"bucket": bucket, "key": item["key"], "range": item["range"], "object_bytes": item["object_bytes"],
+                                "input_prefix": job["input_prefix"],
                                 "output": output, "settings": job.get("settings") or {}}, None)
     return summarise_shards(s3, {"output": output, "max_quarantine_percent": job["max_quarantine_percent"]}, None)

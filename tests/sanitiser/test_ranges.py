@@ -29,9 +29,10 @@ def test_plan_gives_small_objects_whole_and_large_ones_in_covering_ranges():
 
     items = plan_items([("a.jsonl", 10), ("big.jsonl", 25), ("empty.jsonl", 0)], shard_bytes=10)
     assert items == [
-        {"key": "a.jsonl", "range": None},
-        {"key": "big.jsonl", "range": [0, 9]}, {"key": "big.jsonl", "range": [10, 19]}, {"key": "big.jsonl", "range": [20, 24]},
-        {"key": "empty.jsonl", "range": None},
+        {"key": "a.jsonl", "range": None, "object_bytes": 10},
+        {"key": "big.jsonl", "range": [0, 9], "object_bytes": 25}, {"key": "big.jsonl", "range": [10, 19], "object_bytes": 25},
+        {"key": "big.jsonl", "range": [20, 24], "object_bytes": 25},
+        {"key": "empty.jsonl", "range": None, "object_bytes": 0},
     ]
     with pytest.raises(ValueError, match="shard_bytes must be at least 1"):
         plan_items([], shard_bytes=0)

@@ -1,7 +1,8 @@
 """Each text rule with before/after examples, including what it must leave alone."""
 import pytest
 
-from sanitiser.rules import NOVA_RESERVED_MARKERS, Findings, Rules, special_tokens
+from sanitiser.rules import NOVA_RESERVED_MARKERS, Findings, Rules
+from sanitiser.special_tokens import special_tokens
 
 
 def clean(text, **settings):
