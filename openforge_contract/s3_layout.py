@@ -77,6 +77,23 @@ def output_folder(output_prefix: str, kind: str) -> str:
     return f"{output_prefix.rstrip('/')}/{kind}/"
 
 
+# The trainer reads the *.jsonl files below a clean folder (openforge_training/sources.py):
+# every clean file is named so, whatever its input was called or however it was sharded.
+CLEAN_SUFFIX = ".jsonl"
+READ_AS_JSONL = (".jsonl", ".json")  # input suffixes (any case) a clean name replaces rather than extends
+
+
+def shard_name(path: str, byte_range: tuple[int, int] | None = None) -> str:
+    """The name a shard's outputs take below each output folder, from its input's ``path``
+    below the run's input prefix: ``data.JSONL`` -> ``data.jsonl``, ``export.txt`` ->
+    ``export.txt.jsonl``, bytes 0-99 of ``big.jsonl`` -> ``big.bytes-000000000000000-000000000000099.jsonl``
+    (zero-padded: a file's ranges sort in order)."""
+    base = next((path[: -len(suffix)] for suffix in READ_AS_JSONL if path.lower().endswith(suffix)), path)
+    if byte_range is not None:
+        base += f".bytes-{byte_range[0]:015d}-{byte_range[1]:015d}"
+    return base + CLEAN_SUFFIX
+
+
 def output_key(output_prefix: str, kind: str, path: str) -> str:
     """Where the sanitiser writes its ``kind`` of output for the input at ``path`` (below the
     run's input prefix)."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from botocore.exceptions import ClientError
 
 from openforge_contract.environment_variables import DEFAULT_MAX_QUARANTINE_PERCENT
-from openforge_contract.s3_layout import KEYS_OUTPUT, OUTPUT_SUFFIXES, STATS_OUTPUT, output_folder, output_key, plan_manifest_key
+from openforge_contract.s3_layout import KEYS_OUTPUT, OUTPUT_SUFFIXES, STATS_OUTPUT, output_folder, output_key, plan_manifest_key, shard_name
 
 from openforge_lambda.s3_streams import ObjectWriter, open_object
 
@@ -34,6 +34,12 @@ def plan_shards(s3, event: Mapping, kms_key_id: str | None) -> dict:
     if type(shard_bytes) is not int or shard_bytes < 1:
         raise ValueError(f"shard_bytes must be a whole number of bytes >= 1, got {shard_bytes!r}")
     objects = [(item["Key"], item["Size"]) for item in _listed(s3, bucket, prefix) if not item["Key"].endswith("/")]
+    named: dict[str, str] = {}
+    for key, _ in objects:  # data.jsonl and data.JSONL would write one clean file: one would be lost
+        other = named.setdefault(shard_name(key[len(prefix):]), key)
+        if other != key:
+            raise ValueError(f"s3://{bucket}/{other} and s3://{bucket}/{key} would both be sanitised to clean/{shard_name(key[len(prefix):])} "
+                             "(clean files end in .jsonl, what the trainer reads): rename one")
     items = plan_items(objects, shard_bytes)
     manifest_key = plan_manifest_key(event["output_prefix"])
     with ObjectWriter(s3, bucket, manifest_key, kms_key_id, content_type="application/json") as out:

@@ -17,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from openforge_contract.environment_variables import DEFAULT_MAX_QUARANTINE_PERCENT
+from openforge_contract.s3_layout import CLEAN_SUFFIX, shard_name
 
 from .core import JsonlSink, Sanitiser, Settings, Stats
 from .report import over_limit, write_report
@@ -42,7 +43,7 @@ class InputError(ValueError):
     """Inputs that cannot be sanitised side by side (one file twice)."""
 
 
-JSONL_SUFFIX = ".jsonl"  # what the trainer reads from clean/
+JSONL_SUFFIX = CLEAN_SUFFIX  # what a folder's files are read by, and what the trainer reads from clean/
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def inputs(paths: list[Path], out: Path | None = None) -> Inputs:
     if not bases:
         return Inputs([], skipped)
     common = bases.pop() if len(bases) == 1 else Path(os.path.commonpath([*bases]))
-    files = [(file, file.relative_to(common).with_suffix(JSONL_SUFFIX)) for file, _ in found]
+    files = [(file, Path(shard_name(file.relative_to(common).as_posix()))) for file, _ in found]
     outputs: dict[Path, Path] = {}
     for file, relative in files:
         other = outputs.setdefault(relative, file)

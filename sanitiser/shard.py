@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 
-from openforge_contract.s3_layout import CLEAN_OUTPUT, DUPLICATES_OUTPUT, KEYS_OUTPUT, QUARANTINE_OUTPUT, STATS_OUTPUT, output_key
+from openforge_contract.s3_layout import CLEAN_OUTPUT, DUPLICATES_OUTPUT, KEYS_OUTPUT, QUARANTINE_OUTPUT, STATS_OUTPUT, output_key, shard_name
 
 from .core import JsonlSink, Sanitiser, Settings
 from .ranges import RangeLines
@@ -93,10 +93,7 @@ class ShardRequest:
         return request
 
     def output_key(self, kind: str) -> str:
-        relative = self.key[len(self.input_prefix) :]
-        if self.byte_range:
-            relative += f".bytes-{self.byte_range[0]:015d}-{self.byte_range[1]:015d}"  # zero-padded: ranges sort in order
-        return output_key(self.output_prefix, kind, relative)
+        return output_key(self.output_prefix, kind, shard_name(self.key[len(self.input_prefix) :], self.byte_range))
 
 
 def settings_from(values) -> Settings:

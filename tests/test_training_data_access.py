@@ -26,7 +26,7 @@ WITHHELD_OBJECTS = [f"{RUN}/{kind}/{path}" for kind in ("quarantine", "duplicate
     "sanitised/standalone-job/quarantine/clean/part-0.jsonl",  # the standalone machine's shorter output prefix
     "sanitised/quarantine/clean/part-0.jsonl",
 ]
-CLEAN_OBJECTS = ["sanitised/job/exec/clean/part-0.jsonl", f"{RUN}/clean/tickets/2024/part-0.jsonl.bytes-000000000000000-000000000001000"]
+CLEAN_OBJECTS = ["sanitised/job/exec/clean/part-0.jsonl", f"{RUN}/clean/tickets/2024/part-0.bytes-000000000000000-000000000001000.jsonl"]
 
 
 @pytest.fixture(scope="module")

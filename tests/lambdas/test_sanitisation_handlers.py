@@ -121,7 +121,8 @@ def test_byte_ranges_of_one_large_object_together_give_the_whole(shards):
     ranges = [(0, third), (third + 1, 2 * third), (2 * third + 1, len(body) - 1)]
     results = [handler(dict(shard_event("raw/job-1/large.jsonl", {"near_dedup": False}), range=list(r)), LambdaContext()) for r in ranges]
     assert sum(r["lines_in"] for r in results) == 400 and sum(r["quarantined"] for r in results) == 1
-    clean = b"".join(shards.get(f"sanitised/job-1/clean/large.jsonl.bytes-{s:015d}-{e:015d}") for s, e in ranges)
+    # each range's clean file ends in .jsonl: the trainer reads *.jsonl below clean/ and skipped the whole object before
+    clean = b"".join(shards.get(f"sanitised/job-1/clean/large.bytes-{s:015d}-{e:015d}.jsonl") for s, e in ranges)
     assert clean == jsonl(*(r for i, r in enumerate(records) if i != 123))
     summary = load_handler("summarise_sanitisation")({"output": {"bucket": shards.datasets, "prefix": "sanitised/job-1/"}, "max_quarantine_percent": 5}, LambdaContext())
     assert summary["lines_in"] == 400 and summary["passed"] and summary["balanced"]
@@ -137,3 +138,23 @@ def test_plan_handler_writes_the_map_items_under_kms(shards):
     assert big[0][0] == 0 and all(r is not None for r in big) and len(big) > 1  # part-0 is over 100 bytes
     head = shards.s3.head_object(Bucket=shards.datasets, Key=result["manifest_key"])
     assert head["ServerSideEncryption"] == "aws:kms"
+
+
+def test_a_clean_file_ends_in_jsonl_whatever_its_input_was_named(shards):
+    from openforge_training.sources import jsonl_files
+
+    shards.put("raw/job-1/export.JSONL", jsonl({"input": "a question", "output": "an answer"}))
+    load_handler("sanitise_shard")(shard_event("raw/job-1/export.JSONL", {"near_dedup": False}), LambdaContext())
+    assert shards.get("sanitised/job-1/clean/export.jsonl") == jsonl({"input": "a question", "output": "an answer"})
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:  # what the training job's channel holds
+        (Path(folder) / "export.jsonl").write_bytes(shards.get("sanitised/job-1/clean/export.jsonl"))
+        assert [path.name for path in jsonl_files(Path(folder))] == ["export.jsonl"]
+
+
+def test_two_inputs_that_would_share_a_clean_file_are_refused_by_name(shards):
+    shards.put("raw/job-1/part-0.JSONL", jsonl({"input": "a question", "output": "an answer"}))
+    with pytest.raises(ValueError, match=r"raw/job-1/part-0\.JSONL.*clean/part-0\.jsonl|raw/job-1/part-0\.jsonl.*clean/part-0\.jsonl"):
+        load_handler("plan_shards")({"bucket": shards.datasets, "input_prefix": "raw/job-1/", "output_prefix": "sanitised/job-1/"}, LambdaContext())

@@ -68,10 +68,10 @@ def test_cr_only_objects_split_into_their_lines_whole_and_in_ranges(data):
 def test_every_shard_records_its_bytes_and_they_add_up(data):
     body = data.get("raw/job-1/part-0.jsonl")
     load_handler("sanitise_shard")(shard_event("raw/job-1/part-0.jsonl"), LambdaContext())
-    stats = json.loads(data.get("sanitised/job-1/stats/part-0.jsonl.json"))
+    stats = json.loads(data.get("sanitised/job-1/stats/part-0.jsonl.json"))  # a shard's name ends in .jsonl, stats add .json
     assert stats["bytes"] == {"what": "object", "expected": len(body), "accounted": len(body), "balanced": True}
     load_handler("sanitise_shard")(shard_event("raw/job-1/part-0.jsonl", byte_range=[100, 999]), LambdaContext())
-    ranged = json.loads(data.get(f"sanitised/job-1/stats/part-0.jsonl.bytes-{100:015d}-{999:015d}.json"))
+    ranged = json.loads(data.get(f"sanitised/job-1/stats/part-0.bytes-{100:015d}-{999:015d}.jsonl.json"))
     assert ranged["bytes"] == {"what": "range", "expected": 900, "accounted": 900, "balanced": True, "object_bytes": len(body)}
 
 

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from openforge_contract.s3_layout import CLEAN_SUFFIX
+
 from .errors import InputError, RecordError
 
-JSONL_SUFFIX = ".jsonl"
+JSONL_SUFFIX = CLEAN_SUFFIX  # the sanitiser names every clean file so
 CATEGORY_SEPARATORS = ("-", "_", ".")
 
 
