@@ -5,7 +5,8 @@ inside a card number, '＠' for '@', full-width digits, a non-breaking hyphen or
 in a phone number, a zero-width space anywhere. The rules match on a *view* of each text in
 which every such character is what it stands for:
 
-- format characters (Unicode category Cf: soft hyphen, zero-width marks, tags) are removed;
+- format characters (Unicode category Cf: soft hyphen, zero-width marks, bidi controls, tags)
+  and every other default-ignorable code point (variation selectors, fillers) are removed;
 - every separator (Zs, Zl, Zp) is a space; every dash (Pd, and U+2212 MINUS SIGN) is '-';
 - a decimal digit of any script (Nd) is its ASCII digit;
 - any other character whose compatibility form (NFKC) holds an ASCII letter or digit or
@@ -23,6 +24,12 @@ import unicodedata
 from bisect import bisect_right
 from functools import cache
 
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): characters that render
+# as nothing, format characters (Cf) among them but also variation selectors, the combining
+# grapheme joiner, Hangul fillers and unassigned code points kept for more.
+DEFAULT_IGNORABLE = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F),
+                     (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+                     (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
 DASH_EXTRAS = "\u2212"  # MINUS SIGN is Sm, not Pd, but stands between digit groups as often as a hyphen
 STANDS_FOR = frozenset("0123456789@:.+()/-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -32,7 +39,7 @@ def view_of_char(char: str) -> str | None:
     """What a non-ASCII character is in the view, or None where it is itself (cached: a
     text has few distinct characters and Unicode's tables are slow to ask)."""
     category = unicodedata.category(char)
-    if category == "Cf":
+    if category == "Cf" or any(low <= ord(char) <= high for low, high in DEFAULT_IGNORABLE):
         return ""
     if category[0] == "Z":  # space, line and paragraph separators
         return " "

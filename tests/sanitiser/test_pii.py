@@ -51,6 +51,7 @@ def test_pii_is_scrubbed(before, after, kind):
         ("hi john_smith@example.com", "hi [EMAIL]", "EMAIL"),  # was 'john_[EMAIL]'
         ("hi o'brien@example.com", "hi [EMAIL]", "EMAIL"),
         ("jo\u00adhn@exam\u00adple.com", "[EMAIL]", "EMAIL"),
+        ("card 4111\ufe0f1111\u034f1111\u202e1111\U000e0041 ok", "card [CREDIT_CARD]\U000e0041 ok", "CREDIT_CARD"),  # invisible: selectors, CGJ, bidi
         ("call 555\u2011123\u20114567", "call [PHONE]", "PHONE"),  # non-breaking hyphens
         ("call 555\u2013123\u20134567", "call [PHONE]", "PHONE"),  # en dashes
         ("call (555)123-4567", "call [PHONE]", "PHONE"),
@@ -141,7 +142,7 @@ def test_luhn_and_card_layouts():
 
 
 tricky = ["\u00ad", "\u200b", "\u2011", "\u2013", "\u2212", "\u00a0", "\u3000", "\uff10", "\uff15", "\uff20", "\uff0e", "\uff41", "\u0663", "\u00bd",
-          "\u2460", "\U0001d7ce", "\U000e0041", "a", "5", "@", "-", " ", ".", ":", "\u00e9", "\u65e5"]
+          "\u2460", "\U0001d7ce", "\U000e0041", "\ufe0f", "\u034f", "\U000e0100", "\u3164", "a", "5", "@", "-", " ", ".", ":", "\u00e9", "\u65e5"]
 tricky_text = st.lists(st.sampled_from(tricky) | st.text(max_size=3), max_size=20).map("".join)
 
 
