@@ -10,7 +10,10 @@ which every such character is what it stands for:
 - every separator (Zs, Zl, Zp) is a space; every dash (Pd, and U+2212 MINUS SIGN) is '-';
 - a decimal digit of any script (Nd) is its ASCII digit;
 - any other character whose compatibility form (NFKC) holds an ASCII letter or digit or
-  one of ``@ : . + ( ) / -`` is that form ('＠' -> '@', '５' -> '5', '①' -> '1').
+  one of ``@ : . + ( ) / -`` is that form ('＠' -> '@', '５' -> '5', '①' -> '1');
+- a combining mark on printable ASCII (or on what the view made it) is removed: '4\u0301111'
+  hides a card number as well as a soft hyphen does; a mark on a letter of another script
+  stays part of its word (and normalisation's NFC composes accented Latin letters first).
 
 Every other character is itself, so an ASCII text, or one with none of these characters, is
 its own view at no cost. A match in the view maps back to the characters it covers in the
@@ -31,6 +34,8 @@ DEFAULT_IGNORABLE = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x11
                      (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
                      (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
 DASH_EXTRAS = "\u2212"  # MINUS SIGN is Sm, not Pd, but stands between digit groups as often as a hyphen
+MARKS = ("Mn", "Mc", "Me")
+MARKED = frozenset(map(chr, range(0x20, 0x7F)))  # a combining mark on one of these (printable ASCII) is dropped from the view
 STANDS_FOR = frozenset("0123456789@:.+()/-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -64,12 +69,7 @@ def changed_utf8() -> bytes:
     Hyperscan passes over raw lines and texts (prefilter.py, textgate.py): a text without
     one is its own view."""
     view_of = view_of_char.__wrapped__  # uncached: 130,000 characters asked once
-    codes = [code for plane in PLANES_WITH_THEM for code in plane if view_of(chr(code)) is not None]
-    ranges, first = [], codes[0]
-    for previous, code in zip(codes, codes[1:] + [-1]):
-        if code != previous + 1:
-            ranges.append((first, previous))
-            first = code
+    ranges = _ranges([code for plane in PLANES_WITH_THEM for code in plane if view_of(chr(code)) is not None])
     # Byte-range sequences, not 2,300 literals: Hyperscan compiles those in ~0.6 s.
     return b"|".join(b"".join(b"[\\x%02x-\\x%02x]" % pair for pair in sequence)
                      for low, high in ranges for sequence in utf8_sequences(low, high))
@@ -97,6 +97,50 @@ def utf8_sequences(low: int, high: int):
     yield list(zip(chr(low).encode("utf-8"), chr(high).encode("utf-8")))
 
 
+def _ranges(codes: list[int]) -> list[tuple[int, int]]:
+    ranges, first = [], codes[0]
+    for previous, code in zip(codes, codes[1:] + [-1]):
+        if code != previous + 1:
+            ranges.append((first, previous))
+            first = code
+    return ranges
+
+
+@cache
+def mark_ranges() -> tuple[tuple[int, int], ...]:
+    """Combining marks (Mn, Mc, Me) the view can drop (default-ignorable ones it always drops)."""
+    return tuple(_ranges([code for plane in PLANES_WITH_THEM for code in plane
+                          if unicodedata.category(chr(code)) in MARKS and view_of_char.__wrapped__(chr(code)) is None]))
+
+
+@cache
+def _marks() -> str:
+    """A regex of one mark. re tests a class of characters above U+FFFF range by range, so the
+    marks past it are a second class tried only on such a character (~7x faster on prose)."""
+    def ranges(low_limit: int, high_limit: int) -> str:
+        return "".join(f"{re.escape(chr(max(low, low_limit)))}-{re.escape(chr(min(high, high_limit)))}"
+                       for low, high in mark_ranges() if low <= high_limit and high >= low_limit)
+    return f"(?:[{ranges(0, 0xFFFF)}]|(?=[\U00010000-\U0010ffff])[{ranges(0x10000, 0x10FFFF)}])"
+
+
+@cache
+def _mark_after_ascii() -> re.Pattern:
+    return re.compile(f"[ -~]{_marks()}")
+
+
+def marks_utf8() -> bytes:
+    """The byte pattern of any combining mark the view may drop: the prefilter flags every line
+    with one (cheap for Hyperscan; with a context before it, 2x the whole scan), the text gate
+    then gives the PII rules only to texts with a mark after printable ASCII."""
+    return b"(?:" + b"|".join(b"".join(b"[\\x%02x-\\x%02x]" % pair for pair in sequence)
+                              for low, high in mark_ranges() for sequence in utf8_sequences(low, high)) + b")"
+
+
+def mark_after_ascii_utf8() -> bytes:
+    """The byte pattern of a combining mark straight after a character of MARKED."""
+    return b"[\\x20-\\x7e]" + marks_utf8()
+
+
 def changed_chars(text: str) -> list[str]:
     """The characters of ``text`` the view changes (none for ASCII text)."""
     if text.isascii():
@@ -112,17 +156,25 @@ class View:
 
     def __init__(self, source: str):
         changed = changed_chars(source)
-        if not changed:
+        if not changed and (source.isascii() or _mark_after_ascii().search(source) is None):
             self.text, self._view_starts = source, None
             return
         pieces, view_starts, source_starts, copied = [], [], [], []
-        length, done = 0, 0
-        for match in re.finditer("[" + re.escape("".join(changed)) + "]", source):
+        length, done, last = 0, 0, ""  # last: the view's last character so far
+        for match in re.finditer(("[" + re.escape("".join(changed)) + "]|" if changed else "") + _marks(), source):
             if match.start() > done:
                 view_starts.append(length), source_starts.append(done), copied.append(True)
                 pieces.append(source[done : match.start()])
                 length += match.start() - done
-            replacement = view_of_char(match.group(0))
+                last = source[match.start() - 1]
+            char = match.group(0)
+            if char in changed:
+                replacement = view_of_char(char)
+            elif last in MARKED:  # a mark on a digit, a separator or a letter of an address: it hides nothing, and breaks it up
+                replacement = ""
+            else:
+                replacement = char  # a mark on a letter of another script: part of the word
+            last = replacement[-1:] or last
             view_starts.append(length), source_starts.append(match.start()), copied.append(False)
             pieces.append(replacement)
             length += len(replacement)

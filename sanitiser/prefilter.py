@@ -21,7 +21,7 @@ from itertools import accumulate, repeat
 from operator import add
 
 from .pii import IPV6_GATE
-from .pii_view import changed_utf8
+from .pii_view import changed_utf8, marks_utf8
 from .rules import NOVA_RESERVED_MARKERS
 
 try:
@@ -42,6 +42,7 @@ ALWAYS = [
     (rb"[0-9](?:[0-9 .()/+-]|\\/){5,}[0-9]", "pii"),  # phone, card, SSN, IPv4
     (IPV6_GATE.encode(), "pii"),
     (changed_utf8(), "pii"),  # a character the PII view changes (pii_view.py): soft hyphens, '＠', other scripts' digits ...
+    (marks_utf8(), "pii"),  # ... or a combining mark it may drop
     (rb'[:\[,{]\s*"(?:\s|\\n)', "normalise"),  # a string value starting with whitespace
     (rb'(?:\s|\\n)"\s*[,}\]]', "normalise"),  # ... or ending with it
     (rb" \\n", "normalise"),  # a space before a newline inside a string

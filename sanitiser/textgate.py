@@ -22,7 +22,7 @@ from operator import itemgetter, not_
 
 from .prefilter import ALL_RULES, compiled
 from .pii import DIGIT_RUN, IPV6_GATE
-from .pii_view import changed_utf8
+from .pii_view import changed_utf8, mark_after_ascii_utf8
 from .rules import FIXABLE, Rules
 
 try:
@@ -50,7 +50,8 @@ class TextGate:
         # Markers are looked for whatever a line's flags say: a superset is all it takes.
         patterns = [(re.escape(marker.encode("utf-8")), MARKERS_AND_AFTER) for marker in rules.markers]
         if rules.scrub_pii:
-            patterns += [(rb"@", PII), (ASCII_DIGIT_RUN, PII), (ASCII_IPV6_GATE, PII), (changed_utf8(), PII)]
+            patterns += [(rb"@", PII), (ASCII_DIGIT_RUN, PII), (ASCII_IPV6_GATE, PII), (changed_utf8(), PII),
+                         (mark_after_ascii_utf8(), PII)]
         if rules.normalise:
             patterns += [(pattern, NORMALISE) for pattern in TIDY]
         self._concerns = [concern for _, concern in patterns]

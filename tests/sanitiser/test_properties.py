@@ -10,7 +10,7 @@ from tests.sanitiser.conftest import sanitise
 HOSTILE = ["System:", "User:", "ASSISTANT:", "[EOS]", "<image>", "<unk>", "\u201c", "\u00a0", "\u200b", "\r\n", "  ", "a@b.io",
            "4111 1111 1111 1111", "555-123-4567", "10.0.0.1", "\uff15\uff15\uff15-\uff11\uff12\uff13-\uff14\uff15\uff16\uff17", "\u0663", "e\u0301", "\x00", "\\", '"', "{", "\ud7ff", "\U0001f600",
            "4111\u00ad1111\u00ad1111\u00ad1111", "555\u2011123\u20114567", "john\uff20example.com", "j\u00f6@b\u00fccher.de", "2001:db8::1",
-           "+44 20 7946 0958", "123 45 6789", "\u00ad", "\u2013", "/"]
+           "+44 20 7946 0958", "123 45 6789", "\u00ad", "\u2013", "/", "\u0301", "4\u0301111", "\ufe0f"]
 texts = st.lists(st.sampled_from(HOSTILE) | st.text(max_size=12), max_size=6).map("".join)
 records = st.one_of(
     st.builds(lambda i, o: {"input": i, "output": o}, texts, texts),

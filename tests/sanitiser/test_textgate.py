@@ -10,7 +10,8 @@ PIECES = ["System:", "User:", "[EOS]", "<image>", "<|end|>", "\u201c", "\u00a0",
           "\uff15\uff15\uff15-123-4567", "e\u0301", "caf\u00e9", "\u65e5\u672c", "Sys", "tem:", "12", "(555) 123", "plain words",
           # the PII view's forms: soft hyphens, non-breaking hyphens and en dashes, full-width '@' and digits, IDN, IPv6
           "4111\u00ad1111\u00ad1111\u00ad1111", "555\u2011123\u20114567", "555\u2013123", "john\uff20example.com", "j\u00f6@b\u00fccher.de",
-          "\u00ad", "\u2011", "\uff10", "\uff20", "2001:db8::8a2e:370:7334", "fe80::1", "::", "+44 20 7946 0958", "0", "/", "4111/1111/"]
+          "\u00ad", "\u2011", "\uff10", "\uff20", "2001:db8::8a2e:370:7334", "fe80::1", "::", "+44 20 7946 0958", "0", "/", "4111/1111/",
+          "\u0301", "\u20dd", "\u093e", "4\u0301", "\ufe0f"]
 texts = st.lists(st.sampled_from(PIECES) | st.text(max_size=8), max_size=8).map("".join)
 rule_settings = st.fixed_dictionaries({
     "marker_fix": st.sampled_from(["space", "strip", "quarantine"]), "scrub_pii": st.booleans(), "normalise": st.booleans(),
