@@ -20,6 +20,8 @@ from functools import lru_cache, partial
 from itertools import accumulate, repeat
 from operator import add
 
+import orjson
+
 from .pii import IPV6_GATE
 from .pii_view import changed_utf8, marks_utf8
 from .rules import NOVA_RESERVED_MARKERS
@@ -60,7 +62,9 @@ def compiled(patterns: tuple[bytes, ...]):
 
 
 def marker_patterns(markers: Iterable[str]) -> list[bytes]:
-    return [re.escape(marker.encode("utf-8")) for marker in markers]
+    """Each marker as a JSON string holds it ('"' and '\\' escaped), a '/' written either way
+    ('</s>' may come as '<\\/s>'); a \\u escape of any character flags its line anyway."""
+    return [re.escape(orjson.dumps(marker)[1:-1]).replace(b"/", rb"(?:/|\\/)") for marker in markers]
 
 
 class Prefilter:

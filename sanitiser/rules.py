@@ -61,8 +61,16 @@ class Rules:
         With marker_fix='quarantine' markers are only counted."""
         if self.normalise and not text.isascii():  # first: removing an invisible character can reveal a marker
             text = self._unicode(text, findings)
-        if "markers" in rules and any(map(text.__contains__, self.markers)):  # substring tests beat one big regex
-            text = self._markers.sub(lambda m: self._fix_marker(m.group(0), findings), text)
+        while "markers" in rules and any(map(text.__contains__, self.markers)):  # substring tests beat one big regex
+            removed = []
+            fixed = self._markers.sub(lambda m: self._fix_marker(m.group(0), findings, removed), text)
+            if fixed == text:
+                break
+            # Again until none is left ('<ima<image>ge>' leaves '<image>'), and NFC again: a
+            # removed tag may have stood between a letter and its combining mark.
+            text = self._unicode(fixed, findings) if self.normalise and not fixed.isascii() else fixed
+            if removed:
+                rules = RULES  # and every rule after: a marker removed can join what they look for ('john<image>@example.com')
         if self.scrub_pii and "pii" in rules:
             text = self.pii.scrub(text, findings)
         if self.comprehend is not None:
@@ -94,10 +102,11 @@ class Rules:
             findings.normalised += 1
         return text
 
-    def _fix_marker(self, marker: str, findings: Findings) -> str:
+    def _fix_marker(self, marker: str, findings: Findings, removed: list) -> str:
         findings.markers[marker] += 1
         if self.marker_fix == "quarantine":
             return marker
         if self.marker_fix == "space" and marker.endswith(":"):
             return marker[:-1] + " :"  # the seed's fix: "System:" -> "System :"
+        removed.append(marker)
         return ""  # tags like <image> or [EOS], and every marker with marker_fix='strip'

@@ -225,3 +225,52 @@ def test_the_byte_pattern_the_hyperscan_passes_use_matches_exactly_the_character
             assert (pattern.fullmatch(char.encode()) is not None) == (changes(char) is not None), hex(code)
         else:
             assert changes(char) is None, f"{code:#x} is outside the planes scanned"
+
+
+# What the review of this change found (each wrote PII or a marker to the clean output before its fix).
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ("pay with 4111 1111 1111 1111 123", "pay with [CREDIT_CARD] 123"),  # a CVV after the card made it one long non-card
+        ("pay 5500 0000 0000 0004 12/27", "pay [CREDIT_CARD] 12/27"),
+        ("cards 4111111111111111/12 and 4111111111111111 12 25", "cards [CREDIT_CARD]/12 and [CREDIT_CARD] 12 25"),
+        ("CC4111111111111111 and acct_4111111111111111", "CC[CREDIT_CARD] and acct_[CREDIT_CARD]"),
+        ("SSN123-45-6789, tel555-123-4567x89", "SSN[SSN], tel[PHONE]x89"),
+        ("ssn 123-45 6789, call 555-1234567", "ssn [SSN], call [PHONE]"),
+        ("4111\t1111\t1111\t1111 and 555\t123\t4567", "[CREDIT_CARD] and [PHONE]"),
+        ("from v192.168.1.1 and 010.001.002.003", "from v[IP_ADDRESS] and [IP_ADDRESS]"),
+        ("ip2001:db8::1: blocked", "ip[IP_ADDRESS]: blocked"),
+        ("mail \u0938\u0902\u092a\u0930\u094d\u0915@\u0921\u093e\u091f\u093e\u092e\u0947\u0932.\u092d\u093e\u0930\u0924 now", "mail [EMAIL] now"),
+        ("mail john.\u1ecd\u0300la@example.com", "mail [EMAIL]"),
+    ],
+)
+def test_what_the_review_found_is_caught(before, after):
+    assert clean(before)[0] == after
+
+
+@pytest.mark.parametrize("text", ["ts 1700000000 and 1000000000, 0123456789", "range 100-200-3000, dims (128) 256-1024",
+                                  "a[1::2], arr[::2], 2000:1000::, dead::beef", "q@k.transpose(-2, -1) and X@W.reshape(3, 4)"])
+def test_what_the_review_found_scrubbed_wrongly_is_left(text):
+    assert clean(text)[0] == text
+
+
+@pytest.mark.parametrize(
+    "line, extra_markers",
+    [
+        (b'{"input": "mail john<image>@example.com", "output": "ok"}', ()),  # the prefilter saw a marker only
+        (b'{"input": "call 555-12<image>3-4567 or ssn 123-4[EOS]5-6789", "output": "ok"}', ()),
+        (b'{"input": "hello <\\/s> world", "output": "ok"}', ("</s>",)),  # JSON may escape '/'
+        (b'{"input": "a <ima<image>ge> b and Sys<image>tem: hi", "output": "ok"}', ()),  # a marker left by removing one
+    ],
+)
+def test_a_marker_fixed_leaves_neither_pii_nor_a_marker_and_the_fast_path_agrees(line, extra_markers):
+    from sanitiser.core import Settings
+    from tests.sanitiser.conftest import sanitise
+
+    _, fast = sanitise(line + b"\n", Settings(extra_markers=extra_markers))
+    _, slow = sanitise(line + b"\n", Settings(extra_markers=extra_markers, fast_path=False))
+    assert fast.clean_lines == slow.clean_lines
+    _, again = sanitise(fast.clean_lines[0] + b"\n", Settings(extra_markers=extra_markers))
+    assert again.clean_lines == fast.clean_lines  # nothing left for a second pass
+    for leftover in (b"john", b"4567", b"6789", b"<image>", b"</s>", b"<\\/s>", b"System:"):
+        assert leftover not in fast.clean_lines[0]
