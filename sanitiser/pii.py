@@ -261,10 +261,11 @@ class PiiScrubber:
         if phone_runs and (self.phone_regions or "+" in text):
             blanked = _blanked(text, taken)  # an e-mail's or IPv6 address's digits are no phone: don't make libphonenumber read them
             found["PHONE"] = sorted({*found["PHONE"], *self._phones(blanked, phone_runs)})
-        claimed, spans = Claimed(len(text), taken), []
-        for kind in NUMBER_PRIORITY:
-            spans += [(start, end, kind) for start, end in found[kind] if claimed.take(start, end)]
-        return spans
+        candidates = [(start, end, kind) for kind in NUMBER_PRIORITY for start, end in found[kind]]
+        if len(candidates) < 2 and not taken:
+            return candidates  # the usual case: nothing to resolve
+        claimed = Claimed(len(text), taken)
+        return [(start, end, kind) for start, end, kind in candidates if claimed.take(start, end)]
 
     def _phones(self, text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """libphonenumber around each digit run with enough digits for a phone (its matcher

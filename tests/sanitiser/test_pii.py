@@ -32,7 +32,7 @@ def test_pii_is_scrubbed(before, after, kind):
     assert text == after and findings.pii[kind] >= 1
 
 
-# Each of these reached the clean output before the view (issue 15's list).
+# The issue's list and more forms of it: all but five reached the clean output before the view (those five guard forms that did not).
 @pytest.mark.parametrize(
     "before, after, kind",
     [
@@ -48,7 +48,7 @@ def test_pii_is_scrubbed(before, after, kind):
         ("to user@b\u00fccher.de!", "to [EMAIL]!", "EMAIL"),  # IDN domain
         ("to \u043f\u0440\u0438\u043c\u0435\u0440@\u043f\u043e\u0447\u0442\u0430.\u0440\u0444", "to [EMAIL]", "EMAIL"),
         ("hi j\u00f6hn.smith@example.com", "hi [EMAIL]", "EMAIL"),  # was scrubbed to 'j\u00f6hn[EMAIL]'
-        ("hi john_smith@example.com", "hi [EMAIL]", "EMAIL"),  # was 'john_[EMAIL]'
+        ("hi john_smith@example.com", "hi [EMAIL]", "EMAIL"),
         ("hi o'brien@example.com", "hi [EMAIL]", "EMAIL"),
         ("jo\u00adhn@exam\u00adple.com", "[EMAIL]", "EMAIL"),
         ("card 4111\ufe0f1111\u034f1111\u202e1111\U000e0041 ok", "card [CREDIT_CARD]\U000e0041 ok", "CREDIT_CARD"),  # invisible: selectors, CGJ, bidi
