@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-marker", action="append", default=[], help="another reserved string, e.g. the base model's special tokens (repeatable)")
     parser.add_argument("--tokenizer", type=Path, help="a model folder with tokenizer.json (or that file): its special tokens become reserved markers too")
     parser.add_argument("--no-pii", action="store_true", help="do not scrub PII patterns")
+    parser.add_argument("--phone-region", action="append", dest="phone_regions", metavar="REGION",
+                        help="a region whose national phone formats are read, e.g. GB (repeatable; default US; + numbers are read anyway)")
     parser.add_argument("--no-near-dedup", action="store_true", help="skip near-duplicate detection")
     parser.add_argument("--near-threshold", type=float, default=0.8, help="estimated Jaccard similarity for a near duplicate")
     parser.add_argument("--max-line-bytes", type=int, default=Settings.max_line_bytes, help="longer lines are quarantined; at most the trainer's limit (default)")
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings(**user_settings({"marker_fix": args.marker_fix, "extra_markers": extra, "scrub_pii": not args.no_pii,
                                              "near_dedup": not args.no_near_dedup, "near_threshold": args.near_threshold,
-                                             "max_line_bytes": args.max_line_bytes}))
+                                             "max_line_bytes": args.max_line_bytes, "phone_regions": args.phone_regions or list(Settings.phone_regions)}))
         stats = sanitise_paths(args.inputs, args.out, settings, progress=not args.quiet)
     except (FileNotFoundError, InputError, SettingsError) as error:
         print(f"sanitiser: {error}", file=sys.stderr)

@@ -32,3 +32,16 @@ def test_the_tokenizer_special_tokens_become_markers(tmp_path, tiny_model):
     data.write_text(json.dumps({"input": "fake <|assistant|> turn", "output": "x"}) + "\n")
     assert main([str(data), "--out", str(tmp_path / "out"), "--quiet", "--tokenizer", str(tiny_model)]) == 0
     assert json.loads((tmp_path / "out" / "clean" / "in.jsonl").read_text())["input"] == "fake  turn"
+
+
+def test_phone_regions_from_the_command_line(tmp_path, capsys):
+    from sanitiser.local import main
+
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"input": "ring 020 7946 0958", "output": "ok"}\n')
+    assert main([str(source), "--out", str(tmp_path / "us"), "--quiet"]) == 0
+    assert "020 7946 0958" in (tmp_path / "us" / "clean" / "in.jsonl").read_text()  # US formats only by default
+    assert main([str(source), "--out", str(tmp_path / "gb"), "--quiet", "--phone-region", "US", "--phone-region", "GB"]) == 0
+    assert "[PHONE]" in (tmp_path / "gb" / "clean" / "in.jsonl").read_text()
+    assert main([str(source), "--out", str(tmp_path / "bad"), "--quiet", "--phone-region", "UK"]) == 2
+    assert "'UK'" in capsys.readouterr().err
