@@ -10,14 +10,17 @@ A planted value is
 - caught when it became exactly its kind's placeholder (``[PHONE]``);
 - wrong kind when only placeholders are left but not exactly its own (``[PHONE]`` for a
   card, or a card split in two);
-- partly scrubbed when a placeholder is there but letters or digits of the value are left
-  (``jöhn[EMAIL]``);
+- partly scrubbed when a placeholder is there but letters, digits or combining marks of the
+  value are left (``jöhn[EMAIL]``, ``[CREDIT_CARD]\u0301``);
 - missed when no placeholder is there;
 - misplaced when the anchors around it are gone (a placeholder that swallowed punctuation
   or a neighbour): counted as not caught.
+Text written around a value that is not PII (a letter prefix 'CC', a CVV, a phone
+extension: ``Item.head``/``Item.tail``) is scored as a distractor of class ``affix``: it must
+come out as written, and the value is scored on what is between them.
 Recall = caught / planted. A distractor survives when it comes out verbatim. Precision =
-placeholders on planted values / all placeholders written. A bare 7- or 10-digit number
-reads as a US phone number and is scrubbed by design, so no distractor is one.
+placeholders on planted values / all placeholders written. A bare 10-digit number starting
+2-9 reads as a US phone number and is scrubbed by design, so no distractor is one.
 
 PII_BENCH_RECORDS (5000) records, PII_BENCH_SEED (0); PII_BENCH_THROUGHPUT_MB (20; 0 skips
 the throughput ratios, which `make bench` also prints at full size from benchmarks.sanitiser),
@@ -32,6 +35,7 @@ import os
 import re
 import tempfile
 import time
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +44,7 @@ import orjson
 
 from sanitiser.core import Sanitiser, Settings
 from sanitiser.formats import text_slots
-from synthetic_data.pii_corpus import KINDS, PHONE_REGIONS, Field, Sample, corpus
+from synthetic_data.pii_corpus import KINDS, PHONE_REGIONS, Field, Item, Sample, corpus
 
 PLACEHOLDER = re.compile(r"\[(?:" + "|".join(KINDS) + r")\]")
 RECALL_GOAL, PRECISION_GOAL = 0.995, 0.99
@@ -98,7 +102,25 @@ def outcome(kind: str, output: str) -> str:
         return "caught"
     if not PLACEHOLDER.search(output):
         return "missed"
-    return "partly" if any(c.isalnum() for c in PLACEHOLDER.sub("", output)) else "wrong_kind"
+    left = PLACEHOLDER.sub("", output)
+    return "partly" if any(c.isalnum() or unicodedata.category(c)[0] == "M" for c in left) else "wrong_kind"
+
+
+def split_affixes(item: Item, output: str) -> tuple[str, dict[str, bool]]:
+    """What ``item``'s value became (``output`` less its head and tail where they came out as
+    written), and for each affix it has, its distractor form and whether it came out so."""
+    head_kept = output.startswith(item.head)
+    core = output[len(item.head):] if head_kept else output
+    tail_kept = core.endswith(item.tail)
+    core = core[: len(core) - len(item.tail)] if tail_kept else core
+    return core, {f"{item.kind} {item.form} {side}": kept for side, text, kept in (("head", item.head, head_kept), ("tail", item.tail, tail_kept)) if text}
+
+
+def affixes_present(item: Item, clean: str) -> dict[str, bool]:
+    """Each affix of ``item`` in a text that could not be aligned: there beside the value as
+    written or beside its placeholder."""
+    return {f"{item.kind} {item.form} {side}": item.text in clean or beside in clean
+            for side, text, beside in (("head", item.head, f"{item.head}[{item.kind}]"), ("tail", item.tail, f"[{item.kind}]{item.tail}")) if text}
 
 
 def score_field(source: Field, clean: str, score: Score) -> None:
@@ -109,6 +131,8 @@ def score_field(source: Field, clean: str, score: Score) -> None:
         score.misaligned_fields += 1
         budget = Counter(p[1:-1] for p in written)  # placeholders the field's planted values may explain
         for item in source.items:
+            for form, kept in affixes_present(item, clean).items():
+                score.distractors["affix", form]["survived" if kept else "changed"] += 1
             if item.planted:
                 gone = item.value not in clean
                 score.planted[item.kind, item.form]["misplaced" if gone and written else "missed"] += 1
@@ -119,6 +143,9 @@ def score_field(source: Field, clean: str, score: Score) -> None:
                 score.distractors[item.kind, item.form]["survived" if item.value in clean else "changed"] += 1
         return
     for item, output in zip(source.items, outputs):
+        output, kept_affixes = split_affixes(item, output)
+        for form, kept in kept_affixes.items():
+            score.distractors["affix", form]["survived" if kept else "changed"] += 1
         if item.planted:
             score.planted[item.kind, item.form][outcome(item.kind, output)] += 1
             score.on_pii.update(p[1:-1] for p in PLACEHOLDER.findall(output))
