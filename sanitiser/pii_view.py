@@ -152,7 +152,7 @@ class View:
     """A text as the PII rules read it. Segments alternate between runs copied from the
     source and single source characters replaced (by zero or more characters)."""
 
-    __slots__ = ("text", "_view_starts", "_source_starts", "_copied")
+    __slots__ = ("text", "_view_starts", "_source_starts", "_copied", "_source_length")
 
     def __init__(self, source: str):
         changed = changed_chars(source)
@@ -182,7 +182,7 @@ class View:
         view_starts.append(length), source_starts.append(done), copied.append(True)
         pieces.append(source[done:])
         self.text = "".join(pieces)
-        self._view_starts, self._source_starts, self._copied = view_starts, source_starts, copied
+        self._view_starts, self._source_starts, self._copied, self._source_length = view_starts, source_starts, copied, len(source)
 
     def _source_index(self, index: int) -> int:
         """The source character behind view character ``index``."""
@@ -192,7 +192,10 @@ class View:
         return self._source_starts[segment]
 
     def source_span(self, start: int, end: int) -> tuple[int, int]:
-        """The source characters view[start:end] was made from (end > start)."""
+        """The source characters view[start:end] was made from (end > start), with the removed
+        characters straight after them: a mark on the last digit goes with it ('…1111\u0332'
+        leaves no stray accent after the placeholder)."""
         if self._view_starts is None:
             return start, end
-        return self._source_index(start), self._source_index(end - 1) + 1
+        following = self._source_index(end) if end < len(self.text) else self._source_length
+        return self._source_index(start), max(self._source_index(end - 1) + 1, following)

@@ -51,8 +51,9 @@ def test_pii_is_scrubbed(before, after, kind):
         ("hi john_smith@example.com", "hi [EMAIL]", "EMAIL"),
         ("hi o'brien@example.com", "hi [EMAIL]", "EMAIL"),
         ("jo\u00adhn@exam\u00adple.com", "[EMAIL]", "EMAIL"),
-        ("card 4111\ufe0f1111\u034f1111\u202e1111\U000e0041 ok", "card [CREDIT_CARD]\U000e0041 ok", "CREDIT_CARD"),  # invisible: selectors, CGJ, bidi
+        ("card 4111\ufe0f1111\u034f1111\u202e1111\U000e0041 ok", "card [CREDIT_CARD] ok", "CREDIT_CARD"),  # invisible: selectors, CGJ, bidi, a tag after it
         ("card 4\u0301111 1111 1111 111\u20dd1 ok", "card [CREDIT_CARD] ok", "CREDIT_CARD"),  # combining marks on digits
+        ("card 4111 1111 1111 1111\u0332, ok", "card [CREDIT_CARD], ok", "CREDIT_CARD"),  # on the last one too
         ("mail jos\u00e9@exa\u0308mple.com", "mail [EMAIL]", "EMAIL"),  # a mark on a letter is part of the word
         ("mail jose@\u0301example.com", "mail [EMAIL]", "EMAIL"),
         ("call 555\u2011123\u20114567", "call [PHONE]", "PHONE"),  # non-breaking hyphens
@@ -129,9 +130,10 @@ def test_things_that_only_look_like_pii_are_left(text):
 
 
 def test_the_replacement_lands_where_the_pii_stood_in_the_original():
-    # characters outside the match, the view's changes included, stay as they were
+    # characters outside the match, the view's changes included, stay as they were, but for
+    # what the view removed straight after it (a mark on its last digit, a soft hyphen)
     before = "\u00ad\uff21 call 555\u2011123\u20114567\u00ad \u2013 ok\u200b"
-    assert clean(before)[0] == "\u00ad\uff21 call [PHONE]\u00ad \u2013 ok\u200b"
+    assert clean(before)[0] == "\u00ad\uff21 call [PHONE] \u2013 ok\u200b"
 
 
 def test_pii_scrubbing_can_be_off():
@@ -173,7 +175,8 @@ def test_the_view_is_each_character_as_it_stands_and_maps_back_to_it(text):
     sources = [index for piece, index in expected for _ in piece]  # the source character behind each view character
     for start in range(len(view.text)):
         for end in range(start + 1, min(len(view.text), start + 4) + 1):
-            assert view.source_span(start, end) == (sources[start], sources[end - 1] + 1)
+            following = sources[end] if end < len(sources) else len(text)  # and the removed characters after it
+            assert view.source_span(start, end) == (sources[start], max(sources[end - 1] + 1, following))
 
 
 pii_like = st.lists(st.sampled_from(["4111 1111 1111 1111", "4111\u00ad1111", "555-123-4567", "(555) 123-4567", "+1 555.123.4567", "123-45-6789",
