@@ -37,11 +37,10 @@ ALWAYS = [
     # "all", because dropping a zero-width character can reveal a marker.
     (rb"\xe2\x80[\x80-\x8d\x98-\x9e\xaf\xb2\xb3]|\xe2\x81[\x9f\xa0]|\xc2\xa0|\xe3\x80\x80|\xef\xbb\xbf", "all"),
     (rb"\\[urtfb]", "all"),  # escapes that may hide any character, carriage returns, tabs, form feeds
-    # pii.py's gates on raw JSON: an e-mail's '@' between a local-part and a domain character
-    # (of any script: bytes above 0x7f), a digit run (a JSON text may escape '/' as '\/'),
-    # IPv6's colons; and any character the PII view changes, behind which other forms hide.
-    (rb"[A-Za-z0-9._%+'\x80-\xff-]@[A-Za-z0-9_\x80-\xff-]", "pii"),
-    (rb"[0-9](?:[0-9 .()/+-]|\\/){5,}[0-9]", "pii"),  # phone, card, SSN, IPv4
+    # pii.py's gates on raw JSON: an e-mail's '@', a digit run, IPv6's colons; and any
+    # character the PII view changes, behind which other forms hide.
+    (rb"@", "pii"),  # a literal: Hyperscan scans for it at memchr speed, where a class either side costs ~40 % of the pass
+    (rb"[0-9][0-9 .()/+\\-]{5,}[0-9]", "pii"),  # phone, card, SSN, IPv4 (a backslash: JSON may write '/' as '\/')
     (IPV6_GATE.encode(), "pii"),
     (changed_utf8(), "pii"),  # a character the PII view changes (pii_view.py): soft hyphens, '＠', other scripts' digits ...
     (marks_utf8(), "pii"),  # ... or a combining mark it may drop
