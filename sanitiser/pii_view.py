@@ -65,12 +65,29 @@ PLANES_WITH_THEM = (range(0x80, 0x20000), range(0xE0000, 0xE1000))
 
 @cache
 def changed_utf8() -> bytes:
-    """A byte pattern matching the UTF-8 form of every character the view changes, for the
-    Hyperscan passes over raw lines and texts (prefilter.py, textgate.py): a text without
-    one is its own view."""
+    """A byte pattern matching the UTF-8 form of every character the view changes (and the
+    rest of WHOLE_BLOCKS), for the Hyperscan passes over raw lines and texts (prefilter.py,
+    textgate.py): a text without one is its own view."""
     view_of = view_of_char.__wrapped__  # uncached: 130,000 characters asked once
-    ranges = _ranges([code for plane in PLANES_WITH_THEM for code in plane if view_of(chr(code)) is not None])
-    # Byte-range sequences, not 2,300 literals: Hyperscan compiles those in ~0.6 s.
+    ranges = _ranges([code for plane in PLANES_WITH_THEM for code in plane if _may_change(code) and view_of(chr(code)) is not None])
+    return _utf8_pattern(_coarse(ranges))
+
+
+# Scripts where nearly every line holds a character the view changes or a combining mark
+# (Indic and South-East Asian vowel signs, other scripts' digits; historic scripts and
+# mathematical letters in plane 1, emoji excluded): the byte patterns take these blocks whole.
+# A superset flags no line that matters more, and Hyperscan compiles the patterns in ~0.04 s
+# instead of ~0.4 s (a Lambda's cold start).
+WHOLE_BLOCKS = ((0x0900, 0x109F), (0x1700, 0x1CFF), (0xA800, 0xABFF), (0x10000, 0x1EFFF))
+
+
+def _coarse(ranges) -> list[tuple[int, int]]:
+    return sorted([(low, high) for low, high in ranges if not any(first <= low and high <= last for first, last in WHOLE_BLOCKS)]
+                  + list(WHOLE_BLOCKS))
+
+
+def _utf8_pattern(ranges) -> bytes:
+    """Byte-range sequences, not thousands of literals (which Hyperscan compiles in ~0.6 s)."""
     return b"|".join(b"".join(b"[\\x%02x-\\x%02x]" % pair for pair in sequence)
                      for low, high in ranges for sequence in utf8_sequences(low, high))
 
@@ -95,6 +112,17 @@ def utf8_sequences(low: int, high: int):
                 yield from utf8_sequences(high & ~mask, high)
                 return
     yield list(zip(chr(low).encode("utf-8"), chr(high).encode("utf-8")))
+
+
+IGNORABLE = frozenset(code for low, high in DEFAULT_IGNORABLE for code in range(low, high + 1))
+CHANGED_CATEGORIES = frozenset({"Cf", "Zs", "Zl", "Zp", "Pd", "Nd"})
+
+
+def _may_change(code: int) -> bool:
+    """A cheap superset of what view_of_char changes (5x faster to scan with): NFKC changes
+    only a character that has a decomposition."""
+    char = chr(code)
+    return code in IGNORABLE or bool(unicodedata.decomposition(char)) or unicodedata.category(char) in CHANGED_CATEGORIES or char in DASH_EXTRAS
 
 
 def _ranges(codes: list[int]) -> list[tuple[int, int]]:
@@ -132,8 +160,7 @@ def marks_utf8() -> bytes:
     """The byte pattern of any combining mark the view may drop: the prefilter flags every line
     with one (cheap for Hyperscan; with a context before it, 2x the whole scan), the text gate
     then gives the PII rules only to texts with a mark after printable ASCII."""
-    return b"(?:" + b"|".join(b"".join(b"[\\x%02x-\\x%02x]" % pair for pair in sequence)
-                              for low, high in mark_ranges() for sequence in utf8_sequences(low, high)) + b")"
+    return b"(?:" + _utf8_pattern(_coarse(mark_ranges())) + b")"
 
 
 def mark_after_ascii_utf8() -> bytes:

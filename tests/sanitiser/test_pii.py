@@ -211,23 +211,28 @@ def test_the_ascii_patterns_match_exactly_what_the_unicode_ones_do_on_ascii_text
             assert [m.span() for m in ascii_pattern.finditer(text)] == [m.span() for m in pattern.finditer(text)]
 
 
-def test_the_byte_pattern_the_hyperscan_passes_use_matches_exactly_the_characters_the_view_changes():
+def test_the_byte_patterns_the_hyperscan_passes_use_match_what_the_view_changes_and_every_mark():
     import re
     import sys
 
-    from sanitiser.pii_view import PLANES_WITH_THEM, changed_utf8
+    import unicodedata
+
+    from sanitiser.pii_view import PLANES_WITH_THEM, WHOLE_BLOCKS, changed_utf8, marks_utf8
 
     changes = view_of_char.__wrapped__  # uncached: every code point once
-    pattern = re.compile(changed_utf8())
+    changed, marks = re.compile(changed_utf8()), re.compile(marks_utf8())
     scanned = {code for plane in PLANES_WITH_THEM for code in plane}
     for code in range(0x80, sys.maxunicode + 1):
         if 0xD800 <= code <= 0xDFFF:
             continue  # surrogates: no UTF-8 form, and never in decoded JSON text but escaped, which the prefilter flags
-        char = chr(code)
+        char, whole = chr(code), any(first <= code <= last for first, last in WHOLE_BLOCKS)
         if code in scanned:
-            assert (pattern.fullmatch(char.encode()) is not None) == (changes(char) is not None), hex(code)
+            assert (changed.fullmatch(char.encode()) is not None) == (changes(char) is not None or whole), hex(code)
+            if unicodedata.category(char) in ("Mn", "Mc", "Me"):
+                # every mark (a superset: whole blocks); a default-ignorable one is among the changed
+                assert marks.fullmatch(char.encode()) is not None or changes(char) is not None, hex(code)
         else:
-            assert changes(char) is None, f"{code:#x} is outside the planes scanned"
+            assert changes(char) is None and unicodedata.category(char) not in ("Mn", "Mc", "Me"), f"{code:#x} is outside the planes scanned"
 
 
 # What the review of this change found (each wrote PII or a marker to the clean output before its fix).
