@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from botocore.exceptions import ClientError
 
 from openforge_contract.environment_variables import DEFAULT_MAX_QUARANTINE_PERCENT
-from openforge_contract.s3_layout import KEYS_OUTPUT, OUTPUT_SUFFIXES, STATS_OUTPUT, output_folder, output_key, plan_manifest_key, shard_name
+from openforge_contract.s3_layout import (KEYS_OUTPUT, OUTPUT_KINDS, OUTPUT_SUFFIXES, STATS_OUTPUT, output_folder, output_key, plan_manifest_key,
+                                         shard_name)
 
+from openforge_lambda.aws_rules import MAX_OBJECT_KEY_BYTES
 from openforge_lambda.s3_streams import ObjectWriter, open_object
 
 from sanitiser.plan import DEFAULT_SHARD_BYTES, plan_items
@@ -34,17 +36,30 @@ def plan_shards(s3, event: Mapping, kms_key_id: str | None) -> dict:
     if type(shard_bytes) is not int or shard_bytes < 1:
         raise ValueError(f"shard_bytes must be a whole number of bytes >= 1, got {shard_bytes!r}")
     objects = [(item["Key"], item["Size"]) for item in _listed(s3, bucket, prefix) if not item["Key"].endswith("/")]
-    named: dict[str, str] = {}
-    for key, _ in objects:  # data.jsonl and data.JSONL would write one clean file: one would be lost
-        other = named.setdefault(shard_name(key[len(prefix):]), key)
-        if other != key:
-            raise ValueError(f"s3://{bucket}/{other} and s3://{bucket}/{key} would both be sanitised to clean/{shard_name(key[len(prefix):])} "
-                             "(clean files end in .jsonl, what the trainer reads): rename one")
     items = plan_items(objects, shard_bytes)
+    _check_output_names(bucket, prefix, event["output_prefix"], items)
     manifest_key = plan_manifest_key(event["output_prefix"])
     with ObjectWriter(s3, bucket, manifest_key, kms_key_id, content_type="application/json") as out:
         out.write(json.dumps(items).encode())
     return {"manifest_key": manifest_key, "items": len(items), "objects": len(objects), "bytes": sum(size for _, size in objects)}
+
+
+def _check_output_names(bucket: str, input_prefix: str, output_prefix: str, items: list[dict]) -> None:
+    """Before any shard runs: no two items write the same outputs (data.jsonl and data.JSONL;
+    a range of big.jsonl and an object named like it) and every output key fits S3's 1,024
+    bytes, which a shard would otherwise find out after reading its data."""
+    named: dict[str, str] = {}
+    for item in items:
+        name = shard_name(item["key"][len(input_prefix):], tuple(item["range"]) if item["range"] else None)
+        where = item["key"] + (f" bytes {item['range'][0]}-{item['range'][1]}" if item["range"] else "")
+        other = named.setdefault(name, where)
+        if other != where:
+            raise ValueError(f"s3://{bucket}/{other} and s3://{bucket}/{where} would both be sanitised to clean/{name} "
+                             "(clean files end in .jsonl, what the trainer reads): rename one")
+        longest = max((output_key(output_prefix, kind, name) for kind in OUTPUT_KINDS), key=lambda key: len(key.encode()))
+        if len(longest.encode()) > MAX_OBJECT_KEY_BYTES:
+            raise ValueError(f"s3://{bucket}/{item['key']}: its output {longest!r} would be {len(longest.encode()):,} bytes, over S3's "
+                             f"{MAX_OBJECT_KEY_BYTES:,} for a key; shorten the object's name or the output prefix")
 
 
 def sanitise_one_shard(s3, event: Mapping, kms_key_id: str | None) -> dict:

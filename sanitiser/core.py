@@ -156,14 +156,14 @@ def _scatter(target: list, indexes, values) -> None:
 
 TEXT_OF, FIRST, LAST = itemgetter(1), itemgetter(slice(None, 1)), itemgetter(slice(-1, None))
 NORMALISE = frozenset({"normalise"})  # a rewritten text is always tidied
-PII = frozenset({"pii"})
 
 
 def _line_rules(data, prefiltered: frozenset) -> frozenset:
-    """The rules a declined line runs: the prefilter's, tidying, and for a non-ASCII line the
-    PII rules too (the prefilter sees bytes; the PII rules read the text's view, pii_view.py)."""
-    rules = prefiltered | NORMALISE
-    return rules if type(data) is not bytes or data.isascii() else rules | PII
+    """The rules a declined line runs: the prefilter's and tidying, and for a non-ASCII line
+    every rule (the text gate still narrows each text): the prefilter sees bytes, while NFC
+    can make a marker ('[MAS\u212aK]', KELVIN SIGN, is '[MASK]') and the PII rules read the
+    text's view (pii_view.py)."""
+    return prefiltered | NORMALISE if type(data) is not bytes or data.isascii() else ALL_RULES
 
 
 def _parsed(lines: list[bytes]) -> list:

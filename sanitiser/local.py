@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ class InputError(ValueError):
     """Inputs that cannot be sanitised side by side (one file twice)."""
 
 
+MAX_NAME_BYTES = 255  # a file name's limit on Linux and macOS file systems
 JSONL_SUFFIX = CLEAN_SUFFIX  # what a folder's files are read by, and what the trainer reads from clean/
 
 
@@ -113,6 +115,13 @@ def inputs(paths: list[Path], out: Path | None = None) -> Inputs:
         if other is not file:
             raise InputError(f"{other} and {file} would both be written to clean/{relative} (clean files end in .jsonl, what the "
                              "trainer reads): rename one")
+        too_long = [part for part in relative.parts if len(part.encode()) > MAX_NAME_BYTES]
+        if too_long:
+            raise InputError(f"{file}'s clean copy would be named {too_long[0]!r}, over the {MAX_NAME_BYTES} bytes a file name may have: rename it")
+    for file, relative in files:  # a clean file where another input's clean copy needs a folder ('a.JSONL' and 'a.jsonl/b.jsonl')
+        for parent in relative.parents:
+            if parent in outputs:
+                raise InputError(f"{outputs[parent]} and {file} would be written to clean/{parent} as a file and a folder: rename one")
     return Inputs(files, skipped)
 
 
@@ -121,6 +130,11 @@ def sanitise_paths(paths: list[Path], out: Path, settings: Settings, progress: b
     BytesUnaccounted when a file was not read to its end."""
     found = inputs(paths, out)
     files = found.files
+    earlier = out / "clean"
+    if earlier.is_dir() and any(earlier.iterdir()):  # its files would sit beside this run's, outside its report
+        if not (out / "stats.json").is_file():
+            raise InputError(f"{earlier} holds files this command did not write (no stats.json beside it); give another --out")
+        shutil.rmtree(earlier)  # an earlier run's clean files: replaced whole, never mixed with this run's
     for file, reason in found.skipped.items():
         print(f"sanitiser: not read: {file}: {reason}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                                              "near_dedup": not args.no_near_dedup, "near_threshold": args.near_threshold,
                                              "max_line_bytes": args.max_line_bytes, "phone_regions": args.phone_regions or list(Settings.phone_regions)}))
         stats = sanitise_paths(args.inputs, args.out, settings, progress=not args.quiet)
-    except (FileNotFoundError, InputError, SettingsError) as error:
+    except (OSError, InputError, SettingsError) as error:  # OSError: a disk full or a name the file system refuses, said plainly
         print(f"sanitiser: {error}", file=sys.stderr)
         return 2
     except BytesUnaccounted as error:

@@ -47,9 +47,10 @@ DIGIT_RUN = r"[0-9][0-9 \t.()/+-]{5,}[0-9]"  # no numeric PII without a run like
 IPV6_GATE = r":[0-9A-Fa-f]{0,4}:"  # no IPv6 address without two colons with at most four hex digits between
 EMAIL_LOCAL_ASCII = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-'_")
 MARK = _marks()  # a combining mark: part of a word in any script (Python's \w leaves them out)
-# Letters and digits of any script, marks, '-'; a TLD of letters (IDN) or punycode; never a
-# call ('q@k.transpose(-2, -1)' is numpy's matrix product).
-EMAIL_DOMAIN = (rf"(?:[\w-]|{MARK})+(?:\.(?:[\w-]|{MARK})+)*\.(?:[^\W\d_](?:[^\W\d_]|{MARK})+|xn--[\w-]+)(?!\w|{MARK})(?!\()")
+# Letters and digits of any script, marks, '-'; a TLD of letters (IDN) or punycode. Code
+# with numpy's '@' ('q@k.transpose(-2, -1)') reads as an address and is scrubbed: telling it
+# from 'john@example.com(home)' would take guessing, and a leak costs more than a lost operand.
+EMAIL_DOMAIN = (rf"(?:[\w-]|{MARK})+(?:\.(?:[\w-]|{MARK})+)*\.(?:[^\W\d_](?:[^\W\d_]|{MARK})+|xn--[\w-]+)(?!\w|{MARK})")
 SEPARATORS = r"[ \t./-]{1,3}"
 # Numbers are bounded by other digits, not by letters: 'SSN123-45-6789' and 'CC4111...' are
 # written so. Each number pattern is tried around the digit runs only (see _numbers).

@@ -68,7 +68,7 @@ def marker_patterns(markers: Iterable[str]) -> list[bytes]:
 
 class Prefilter:
     def __init__(self, extra_markers: Iterable[str] = ()):
-        markers = [(pattern, "markers") for pattern in marker_patterns(dict.fromkeys([*NOVA_RESERVED_MARKERS, *extra_markers]))]
+        markers = [(pattern, "markers") for pattern in marker_patterns(dict.fromkeys([*NOVA_RESERVED_MARKERS, *filter(None, extra_markers)]))]
         self.patterns = [pattern for pattern, _ in ALWAYS + markers]
         self._rules = [ALL_RULES if concern == "all" else frozenset({concern}) for _, concern in ALWAYS + markers]
         if hyperscan is not None:

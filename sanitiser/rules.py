@@ -69,8 +69,9 @@ class Rules:
             # Again until none is left ('<ima<image>ge>' leaves '<image>'), and NFC again: a
             # removed tag may have stood between a letter and its combining mark.
             text = self._unicode(fixed, findings) if self.normalise and not fixed.isascii() else fixed
-            if removed:
-                rules = RULES  # and every rule after: a marker removed can join what they look for ('john<image>@example.com')
+            if not removed:
+                break  # only a removal can join a new marker ("System:" -> "System :" makes none; an extra marker ":" would loop)
+            rules = RULES  # and every rule after: a marker removed can join what they look for ('john<image>@example.com')
         if self.scrub_pii and "pii" in rules:
             text = self.pii.scrub(text, findings)
         if self.comprehend is not None:

@@ -77,6 +77,7 @@ EMAIL_FORMS = {
     "indic_domain": lambda rng: f"{rng.choice(FIRST)}{rng.choice(('', '.' + rng.choice(LAST)))}@{rng.choice(INDIC_DOMAINS)}",
     "indic_both": lambda rng: f"{rng.choice(INDIC_LOCALS)}@{rng.choice(INDIC_DOMAINS)}",
     "combining_marks": _marked_email,
+    "comment_after": lambda rng: ("", _ascii_email(rng), rng.choice(("(home)", "(work)", "()"))),  # 'john@example.com(home)'
 }
 
 US_AREAS = ("201", "212", "303", "312", "415", "512", "617", "646", "702", "206", "555")
@@ -345,8 +346,4 @@ DISTRACTORS = {
         "n:n::": lambda rng: f"{rng.randint(1000, 9999)}:{rng.randint(100, 9999)}::",
     },
     "hex_label": {"dead::beef": lambda rng: rng.choice(("dead::beef", "cafe::babe", "beef::f00d", "face::b00c"))},
-    "matmul": {
-        "q@k.transpose(-2, -1)": lambda rng: f"{rng.choice('qQx')}@{rng.choice('kKw')}.transpose(-2, -1)",
-        "X@W.reshape(n, n)": lambda rng: f"{rng.choice(('X', 'x', 'h'))}@{rng.choice(('W', 'w', 'W1'))}.reshape({rng.randint(1, 64)}, {rng.randint(1, 64)})",
-    },
 }

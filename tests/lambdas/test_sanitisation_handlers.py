@@ -158,3 +158,18 @@ def test_two_inputs_that_would_share_a_clean_file_are_refused_by_name(shards):
     shards.put("raw/job-1/part-0.JSONL", jsonl({"input": "a question", "output": "an answer"}))
     with pytest.raises(ValueError, match=r"raw/job-1/part-0\.JSONL.*clean/part-0\.jsonl|raw/job-1/part-0\.jsonl.*clean/part-0\.jsonl"):
         load_handler("plan_shards")({"bucket": shards.datasets, "input_prefix": "raw/job-1/", "output_prefix": "sanitised/job-1/"}, LambdaContext())
+
+
+def test_a_range_and_an_object_named_like_it_are_refused_before_any_shard_runs(shards):
+    shards.put("raw/job-1/big.jsonl", jsonl(*({"input": f"question {i}", "output": "an answer"} for i in range(20))))
+    shards.put("raw/job-1/big.bytes-000000000000000-000000000000099.jsonl", jsonl({"input": "a question", "output": "an answer"}))
+    with pytest.raises(ValueError, match=r"clean/big\.bytes-000000000000000-000000000000099\.jsonl"):
+        load_handler("plan_shards")({"bucket": shards.datasets, "input_prefix": "raw/job-1/", "output_prefix": "sanitised/job-1/",
+                                     "shard_bytes": 100}, LambdaContext())
+
+
+def test_an_output_key_over_s3s_limit_is_refused_before_any_shard_reads(shards):
+    long_key = "raw/job-1/" + "n" * 1000 + ".jsonl"  # fits S3 as an input; its stats output (+ prefix, + .json) would not
+    shards.put(long_key, jsonl({"input": "a question", "output": "an answer"}))
+    with pytest.raises(ValueError, match="over S3's 1,024 for a key"):
+        load_handler("plan_shards")({"bucket": shards.datasets, "input_prefix": "raw/job-1/", "output_prefix": "sanitised/job-1/"}, LambdaContext())

@@ -174,3 +174,32 @@ def test_the_tokenizer_file_itself_may_be_given_and_a_missing_one_is_named(tmp_p
         special_tokens(tmp_path / "model")
     with pytest.raises(FileNotFoundError, match="no such tokenizer file or model folder"):
         special_tokens(tmp_path / "nope")
+
+
+def test_an_earlier_runs_clean_files_in_out_are_replaced_not_left_beside_this_runs(tmp_path, capsys):
+    from sanitiser.local import main
+
+    (tmp_path / "a.jsonl").write_text('{"input": "mail john@example.com", "output": "ok"}\n')
+    assert main([str(tmp_path / "a.jsonl"), "--out", str(tmp_path / "out"), "--quiet", "--no-pii"]) == 0
+    (tmp_path / "b.jsonl").write_text('{"input": "hello", "output": "ok"}\n')
+    assert main([str(tmp_path / "b.jsonl"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out" / "clean").iterdir()) == ["b.jsonl"]  # a.jsonl's unscrubbed copy is gone
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "clean").mkdir()
+    (tmp_path / "foreign" / "clean" / "mine.txt").write_text("not the sanitiser's")
+    assert main([str(tmp_path / "b.jsonl"), "--out", str(tmp_path / "foreign"), "--quiet"]) == 2
+    assert "did not write" in capsys.readouterr().err and (tmp_path / "foreign" / "clean" / "mine.txt").exists()
+
+
+@pytest.mark.parametrize("names", [("foo.JSONL", "foo.jsonl/a.jsonl"), ("a" * 251 + ".txt",)])
+def test_clean_names_the_file_system_refuses_are_an_error_before_anything_is_written(tmp_path, capsys, names):
+    from sanitiser.local import main
+
+    folder = tmp_path / "in"
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text('{"input": "hello", "output": "ok"}\n')
+    argv = [str(folder)] if len(names) > 1 else [str(folder / names[0])]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "rename" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

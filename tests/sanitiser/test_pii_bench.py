@@ -65,7 +65,8 @@ def test_planted_values_are_what_their_kind_claims(samples):
 AFFIXED = {("CREDIT_CARD", "cvv_after"): ("", r" \d{3,4}"), ("CREDIT_CARD", "expiry_after"): ("", r" \d\d/\d\d"),
            ("CREDIT_CARD", "letter_prefix"): (r"[A-Za-z]+", ""), ("SSN", "letter_prefix"): (r"[A-Za-z]+#?", ""),
            ("PHONE", "letter_prefix"): (r"[A-Za-z]+", ""), ("PHONE", "extension"): ("", r"(?:x|ext)\d{1,4}"),
-           ("IP_ADDRESS", "letter_prefix"): (r"[A-Za-z]+", ""), ("IP_ADDRESS", "ipv6_colon_after"): ("", ":")}
+           ("IP_ADDRESS", "letter_prefix"): (r"[A-Za-z]+", ""), ("IP_ADDRESS", "ipv6_colon_after"): ("", ":"),
+           ("EMAIL", "comment_after"): ("", r"\((?:home|work)?\)")}
 
 
 def test_text_around_a_value_is_its_forms_and_never_part_of_a_longer_card(samples):
