@@ -24,8 +24,8 @@ Numbers are bounded by other digits, not letters ('SSN123-45-6789' is caught).
 Names and street addresses need a model: ``comprehend_pii``.
 
 Each rule has a gate as cheap as a substring test ('@', a digit run, ':' between hex
-digits) and ``could_change`` is exactly those gates, so the prefilter and the text gate can
-skip what no rule would touch.
+digits); the prefilter and the text gate hold the same gates as Hyperscan patterns, so they
+skip only what no rule would touch.
 """
 from __future__ import annotations
 
@@ -150,12 +150,6 @@ def card_at(text: str, start: int, end: int, which: bool) -> int | None:
     return None
 
 
-def card_number(written: str) -> bool:
-    """Whether all of ``written`` is one card number in a printed layout."""
-    return any((match := layouts[not written.isascii()].fullmatch(written)) is not None and luhn_valid(NON_DIGIT.sub("", match.group(0)))
-               for layouts in CARD_LAYOUT_PATTERNS)
-
-
 def has_digit(text: str) -> bool:
     return any(map(text.__contains__, DIGITS))  # ten substring tests (memchr) beat one regex scan of prose
 
@@ -181,14 +175,6 @@ class PiiScrubber:
         nanp = [phonenumbers.country_code_for_region(region) == NANP_COUNTRY_CODE for region in phone_regions]
         self.nanp = any(nanp)  # the NANP pattern (see the module's docstring)
         self.phone_regions = tuple(dict.fromkeys(region for region, is_nanp in zip(phone_regions, nanp) if not is_nanp))
-
-    @staticmethod
-    def could_change(text: str) -> bool:
-        """Whether ``scrub`` could change ``text``: exactly the gates it opens."""
-        view = View(text).text
-        ascii_only = view.isascii()
-        return ("@" in view or (has_digit(view) and PATTERNS["digit_run"][not ascii_only].search(view) is not None)
-                or (":" in view and PATTERNS["ipv6_gate"][not ascii_only].search(view) is not None))
 
     def scrub(self, text: str, findings) -> str:
         """``text`` with its PII replaced, again until nothing changes: a match can leave a

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sanitiser.pii import PATTERNS, PiiScrubber, card_number, luhn_valid
+from sanitiser.pii import PATTERNS, PiiScrubber, card_at, luhn_valid
 from sanitiser.pii_view import View, view_of_char
 from sanitiser.rules import Findings, Rules
 from sanitiser.settings import SettingsError, user_settings
@@ -142,8 +142,11 @@ def test_pii_scrubbing_can_be_off():
 
 def test_luhn_and_card_layouts():
     assert luhn_valid("4111111111111111") and luhn_valid("79927398713") and not luhn_valid("79927398710")
-    assert card_number("4111 1111 1111 1111") and card_number("378282246310005") and card_number("3782-822463-10005")
-    assert not card_number("41 1111 1111 1111 11")  # Luhn-valid, but no card is printed so
+    def whole_card(written: str) -> bool:
+        return card_at(written, 0, len(written), False) == len(written)
+
+    assert whole_card("4111 1111 1111 1111") and whole_card("378282246310005") and whole_card("3782-822463-10005")
+    assert not whole_card("41 1111 1111 1111 11")  # Luhn-valid, but no card is printed so
 
 
 tricky = ["\u00ad", "\u200b", "\u2011", "\u2013", "\u2212", "\u00a0", "\u3000", "\uff10", "\uff15", "\uff20", "\uff0e", "\uff41", "\u0663", "\u00bd",
@@ -194,13 +197,6 @@ def test_looking_only_around_digit_runs_finds_what_looking_everywhere_does(text)
     runs = [run.span() for run in PATTERNS["digit_run"][which].finditer(seen)]
     if runs:
         assert scrubber._numbers(seen, which, runs, []) == scrubber._numbers(seen, which, [(0, len(seen))], [])
-
-
-@settings(max_examples=500, deadline=None)
-@given(text=pii_like | tricky_text)
-def test_could_change_is_true_whenever_scrub_changes_the_text(text):
-    if PiiScrubber().scrub(text, Findings()) != text:
-        assert PiiScrubber.could_change(text)
 
 
 @settings(max_examples=300, deadline=None)
