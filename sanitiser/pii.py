@@ -37,7 +37,7 @@ from itertools import repeat
 import phonenumbers
 from phonenumbers import Leniency, PhoneNumberMatcher
 
-from .pii_view import View, _marks
+from .pii_view import View, mark_pattern
 
 KINDS = ("EMAIL", "PHONE", "CREDIT_CARD", "SSN", "IP_ADDRESS")
 NUMBER_PRIORITY = ("SSN", "CREDIT_CARD", "IP_ADDRESS", "PHONE")  # where two kinds claim the same digits
@@ -45,8 +45,8 @@ NUMBER_PRIORITY = ("SSN", "CREDIT_CARD", "IP_ADDRESS", "PHONE")  # where two kin
 DIGITS = "0123456789"
 DIGIT_RUN = r"[0-9][0-9 \t.()/+-]{5,}[0-9]"  # no numeric PII without a run like this (in the view every digit is ASCII)
 IPV6_GATE = r":[0-9A-Fa-f]{0,4}:"  # no IPv6 address without two colons with at most four hex digits between
-EMAIL_LOCAL_ASCII = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-'_")
-MARK = _marks()  # a combining mark: part of a word in any script (Python's \w leaves them out)
+EMAIL_LOCAL_ASCII = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-'")
+MARK = mark_pattern()  # a combining mark: part of a word in any script (Python's \w leaves them out)
 # Letters and digits of any script, marks, '-'; a TLD of letters (IDN) or punycode. Code
 # with numpy's '@' ('q@k.transpose(-2, -1)') reads as an address and is scrubbed: telling it
 # from 'john@example.com(home)' would take guessing, and a leak costs more than a lost operand.
@@ -122,11 +122,11 @@ def _compiled(pattern: str) -> tuple[re.Pattern, re.Pattern]:
 
 
 PATTERNS = {name: _compiled(pattern) for name, pattern in
-            (("digit_run", DIGIT_RUN), ("ipv6_gate", IPV6_GATE), ("domain", EMAIL_DOMAIN), ("SSN", SSN),
-             ("IP_ADDRESS", IPV4), ("ipv6", IPV6), ("nanp", NANP), ("card_start", CARD_START))}
-CARD_LAYOUT_PATTERNS = [_compiled(layout) for layout in CARD_LAYOUTS]
+            (("digit_run", DIGIT_RUN), ("ipv6_gate", IPV6_GATE), ("SSN", SSN), ("IP_ADDRESS", IPV4), ("ipv6", IPV6), ("nanp", NANP),
+             ("card_start", CARD_START))}
 # An ASCII text holds no combining mark: its domain pattern leaves them out (3x faster).
-PATTERNS["domain"] = (re.compile(EMAIL_DOMAIN.replace(f"|{MARK}", ""), re.ASCII), PATTERNS["domain"][1])
+PATTERNS["domain"] = (re.compile(EMAIL_DOMAIN.replace(f"|{MARK}", ""), re.ASCII), re.compile(EMAIL_DOMAIN))
+CARD_LAYOUT_PATTERNS = [_compiled(layout) for layout in CARD_LAYOUTS]
 NON_DIGIT = re.compile(r"\D")
 
 

@@ -142,7 +142,7 @@ def mark_ranges() -> tuple[tuple[int, int], ...]:
 
 
 @cache
-def _marks() -> str:
+def mark_pattern() -> str:
     """A regex of one mark. re tests a class of characters above U+FFFF range by range, so the
     marks past it are a second class tried only on such a character (~7x faster on prose)."""
     def ranges(low_limit: int, high_limit: int) -> str:
@@ -153,7 +153,7 @@ def _marks() -> str:
 
 @cache
 def _mark_after_ascii() -> re.Pattern:
-    return re.compile(f"[ -~]{_marks()}")
+    return re.compile(f"[ -~]{mark_pattern()}")
 
 
 def marks_utf8() -> bytes:
@@ -188,7 +188,7 @@ class View:
             return
         pieces, view_starts, source_starts, copied = [], [], [], []
         length, done, last = 0, 0, ""  # last: the view's last character so far
-        for match in re.finditer(("[" + re.escape("".join(changed)) + "]|" if changed else "") + _marks(), source):
+        for match in re.finditer(("[" + re.escape("".join(changed)) + "]|" if changed else "") + mark_pattern(), source):
             if match.start() > done:
                 view_starts.append(length), source_starts.append(done), copied.append(True)
                 pieces.append(source[done : match.start()])
