@@ -173,7 +173,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
     fixed_rows = t.per_device_batch_size if device.static_shapes else None
     stream = MixedRecordStream(prepared.plan, prepared.pools, t.seed, config.mix.shuffle_block)
     train_data = MixedPackedDataset(
-        stream, prepared.renderer, max_length=config.mix.max_length, micro_batches_per_step=prepared.gradient_accumulation * prepared.world_size,
+        stream, prepared.renderer, max_length=config.mix.max_length, micro_batches_per_step=prepared.gradient_accumulation * prepared.world_size, processes=prepared.world_size,
         start_batch=prepared.start_batch, pack=config.mix.packing, fixed_rows=fixed_rows,
     )
     eval_data = RecordsDataset(prepared.validation, prepared.renderer, max_length=config.mix.max_length, batch_records=t.per_device_batch_size, fixed_rows=fixed_rows) if prepared.validation else None
