@@ -46,6 +46,7 @@ def model_card(record: dict, method: str) -> str:
         "|---|---|---|",
         *[f"| {name} | {target:.2f} | {mix['realised'].get(name, float('nan')):.2f} |" for name, target in mix["target"].items()],
         "",
+        *(["## Warnings", *[f"- {warning}" for warning in record["warnings"]], ""] if record.get("warnings") else []),
         "## Hyperparameters",
         *[f"- {key}: {value}" for key, value in sorted(record["hyperparameters"].items())],
         "",

@@ -37,6 +37,8 @@ class Prepared:
     spec: MixSpec
     plan: MixPlan
     pools: dict[str, Pool]
+    stream: MixedRecordStream
+    warnings: list[str]  # also in the run record
     validation: list[Tokenised]
     world_size: int
     gradient_accumulation: int
@@ -78,6 +80,10 @@ def prepare(config: RunConfig) -> Prepared:
             spec = spec.with_equal_categories(sorted(categories))
         pools.update(categories)
     plan = MixPlan(spec, t.global_batch_size)
+    stream = MixedRecordStream(plan, pools, t.seed, config.mix.shuffle_block)
+    warnings = stream.small_pools()
+    for warning in warnings:
+        log.warning(warning)
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     per_step = t.per_device_batch_size * world_size
@@ -101,7 +107,7 @@ def prepare(config: RunConfig) -> Prepared:
     ).hexdigest()[:16]
     resume_from, start_batch = _resume_point(Path(config.paths.checkpoint_dir), fingerprint)
     return Prepared(
-        config, tokenizer, renderer, spec, plan, pools, validation, world_size,
+        config, tokenizer, renderer, spec, plan, pools, stream, warnings, validation, world_size,
         t.global_batch_size // per_step, max_steps, dataset_version, fingerprint, resume_from, start_batch,
     )
 
@@ -171,9 +177,8 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
                              f"its linear modules are: {', '.join(linear)}, or use all-linear") from None
 
     fixed_rows = t.per_device_batch_size if device.static_shapes else None
-    stream = MixedRecordStream(prepared.plan, prepared.pools, t.seed, config.mix.shuffle_block)
     train_data = MixedPackedDataset(
-        stream, prepared.renderer, max_length=config.mix.max_length, micro_batches_per_step=prepared.gradient_accumulation * prepared.world_size, processes=prepared.world_size,
+        prepared.stream, prepared.renderer, max_length=config.mix.max_length, micro_batches_per_step=prepared.gradient_accumulation * prepared.world_size, processes=prepared.world_size,
         start_batch=prepared.start_batch, pack=config.mix.packing, fixed_rows=fixed_rows,
     )
     eval_data = RecordsDataset(prepared.validation, prepared.renderer, max_length=config.mix.max_length, batch_records=t.per_device_batch_size, fixed_rows=fixed_rows) if prepared.validation else None
@@ -232,6 +237,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
             "tokens_trained": measured["tokens"],
             "tokens_per_second": measured["tokens"] / max(result.metrics.get("train_runtime", 0.0), 1e-9),
             "compute": compute,
+            "warnings": prepared.warnings,
             "commit_hash": config.tracking.commit_hash,
             "mlflow_run_id": mlflow_active.info.run_id if mlflow_active else None,
         }
