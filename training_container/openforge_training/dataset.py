@@ -22,12 +22,11 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from .chat import ChatRenderer, Tokenised
 from .mixing import MixedRecordStream
-from .packing import PackStats, collate
+from .packing import PackStats, clip, collate
 from sanitiser.formats import parse_line
 
-SOURCE_COUNTS = "openforge_source_counts"  # records per source in this micro-batch
-TRAINED_TOKENS = "openforge_tokens"  # non-padding tokens in this micro-batch
-EXTRA_KEYS = (SOURCE_COUNTS, TRAINED_TOKENS)
+SOURCE_COUNTS = "openforge_source_counts"  # records per source trained on in this micro-batch
+PACKING = "openforge_packing"  # [non-padding tokens, records truncated, records skipped] in this micro-batch
 
 
 def unwrap(items: list[dict]) -> dict:
@@ -66,13 +65,16 @@ class MixedPackedDataset(IterableDataset):
                 if (k * groups_per_step + index // self.processes) % workers != worker_id:
                     continue  # another worker makes this micro-batch
                 chunk = batch[start : start + size]
-                tokens_before = self.stats.tokens
-                item = collate(self.renderer.tokenise_many([parse_line(r.text) for r in chunk]), self.max_length, pad_id, self.pack, self.fixed_rows, self.stats)
+                before = (self.stats.tokens, self.stats.truncated, self.stats.skipped)
+                tokenised = self.renderer.tokenise_many([parse_line(r.text) for r in chunk])
+                kept = [(record, cut) for record, whole in zip(chunk, tokenised) if (cut := clip(whole, self.max_length, self.stats)) is not None]
+                item = collate([cut for _, cut in kept], self.max_length, pad_id, self.pack, self.fixed_rows, self.stats)
                 counts = [0] * len(self.sources)
-                for record in chunk:
+                for record, _ in kept:
                     counts[self.sources.index(record.pool)] += 1
                 item[SOURCE_COUNTS] = torch.tensor(counts)
-                item[TRAINED_TOKENS] = torch.tensor(self.stats.tokens - tokens_before)
+                after = (self.stats.tokens, self.stats.truncated, self.stats.skipped)
+                item[PACKING] = torch.tensor([b - a for a, b in zip(before, after)])
                 yield item
 
 

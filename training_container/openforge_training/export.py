@@ -52,6 +52,7 @@ def model_card(record: dict, method: str) -> str:
         "",
         "## Training",
         f"- steps: {record['steps']}, final loss: {record.get('final_loss')}, compute: {record['compute']}, commit: {record['commit_hash']}",
+        f"- records cut at max_length: {record.get('truncated_records', 0)}, of which skipped (no trained token left): {record.get('skipped_records', 0)}",
         "",
     ]
     return "\n".join(lines)
