@@ -46,11 +46,13 @@ def model_card(record: dict, method: str) -> str:
         "|---|---|---|",
         *[f"| {name} | {target:.2f} | {mix['realised'].get(name, float('nan')):.2f} |" for name, target in mix["target"].items()],
         "",
+        *(["## Warnings", *[f"- {warning}" for warning in record["warnings"]], ""] if record.get("warnings") else []),
         "## Hyperparameters",
         *[f"- {key}: {value}" for key, value in sorted(record["hyperparameters"].items())],
         "",
         "## Training",
         f"- steps: {record['steps']}, final loss: {record.get('final_loss')}, compute: {record['compute']}, commit: {record['commit_hash']}",
+        f"- records cut at max_length: {record.get('truncated_records', 0)}, of which skipped (no trained token left): {record.get('skipped_records', 0)}",
         "",
     ]
     return "\n".join(lines)

@@ -69,7 +69,8 @@ class MixSpec:
                     f"curated_weights must sum to 100, got {float(total):g} "
                     f"({', '.join(f'{k}={float(v):g}' for k, v in weights.items())}); fix them or set normalise_curated_weights=true"
                 )
-        shares = {name: weight / total for name, weight in weights.items()} if total else {}
+        # At 100 % no batch holds a curated record: the weights are checked but name nothing to load.
+        shares = {name: weight / total for name, weight in weights.items()} if total and leaves_curated_share(customer / 100) else {}
         return cls(customer / 100, shares)
 
     def with_equal_categories(self, names: list[str]) -> MixSpec:
@@ -150,6 +151,11 @@ class MixPlan:
                 return totals
         raise AssertionError("unreachable")
 
+    def most_per_batch(self) -> dict[str, int]:
+        """The most records each source gives one batch: the ceiling of its share of it."""
+        slots = self.batch_size - math.floor(self.spec.customer * self.batch_size)  # the most curated slots
+        return {CUSTOMER: math.ceil(self.spec.customer * self.batch_size), **{n: math.ceil(w * slots) for n, w in self.spec.categories.items()}}
+
     def batches_per_epoch(self, customer_records: int) -> int:
         """Global batches until every customer record has been seen once."""
         per_batch = self.spec.customer * self.batch_size
@@ -166,6 +172,15 @@ class MixedRecordStream:
             if share > 0 and name not in pools:
                 raise InputError(f"the mix needs records from '{name}' but no such pool was loaded")
         self.plan, self.pools, self.seed, self.shuffle_block = plan, pools, seed, shuffle_block
+
+    def small_pools(self) -> list[str]:
+        """A warning for each pool smaller than its share of one batch: its records repeat inside a batch."""
+        return [
+            f"pool '{name}' has {self.pools[name].records} records but its share of one global batch of {self.plan.batch_size} is up to {most}: "
+            "its records repeat inside a batch; add data, lower its share or the batch size"
+            for name, most in self.plan.most_per_batch().items()
+            if name in self.pools and self.pools[name].records < most
+        ]
 
     def batches(self, start: int = 0) -> Iterator[list[SourceRecord]]:
         consumed = self.plan.consumed(start)

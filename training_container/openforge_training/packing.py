@@ -4,7 +4,9 @@ Records of one micro-batch are placed into rows of at most ``max_length`` tokens
 fit decreasing. Position ids restart at 0 for every record, and no attention mask is
 passed: transformers then builds a block-diagonal causal mask from the position ids, so a
 record never attends to its row neighbours. Padding is one more "record" whose labels
-are ignored.
+are ignored. A record longer than ``max_length`` is cut to it; one that the cut leaves
+without a trained (assistant) token is skipped, since it would train on nothing. Both are
+counted in ``PackStats``.
 """
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ ROW_MULTIPLE = 8  # tensor-core friendly row lengths
 
 @dataclass
 class PackStats:
-    records: int = 0
-    truncated: int = 0
+    records: int = 0  # records packed (skipped ones excluded)
+    truncated: int = 0  # records cut at max_length, skipped ones included
+    skipped: int = 0  # records the cut left with no trained token
     tokens: int = 0
     padding: int = 0
 
@@ -30,10 +33,16 @@ class PackStats:
         return self.padding / total if total else 0.0
 
 
-def truncate(record: Tokenised, max_length: int) -> tuple[Tokenised, bool]:
+def clip(record: Tokenised, max_length: int, stats: PackStats | None = None) -> Tokenised | None:
+    """The record cut to ``max_length``; None when the cut leaves no trained token."""
     if len(record) <= max_length:
-        return record, False
-    return Tokenised(record.input_ids[:max_length], record.labels[:max_length]), True
+        return record
+    clipped = Tokenised(record.input_ids[:max_length], record.labels[:max_length])
+    trains = any(label != IGNORE_INDEX for label in clipped.labels)
+    if stats is not None:
+        stats.truncated += 1
+        stats.skipped += not trains
+    return clipped if trains else None
 
 
 def first_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:
@@ -64,14 +73,10 @@ def collate(
     ``fixed_rows`` pads to a constant shape [fixed_rows, max_length] for compilers that
     recompile on every new shape (Neuron/XLA); elsewhere rows are as long as the longest.
     """
-    clipped = []
-    for record in records:
-        record, was_truncated = truncate(record, max_length)
-        clipped.append(record)
-        if stats is not None:
-            stats.truncated += was_truncated
+    clipped = [record for record in (clip(r, max_length, stats) for r in records) if record is not None]
     lengths = [len(r) for r in clipped]
     rows = first_fit_decreasing(lengths, max_length) if pack else [[i] for i in range(len(clipped))]
+    rows = rows or [[]]  # every record skipped: one row of padding, nothing trained
     if fixed_rows is not None:
         if len(rows) > fixed_rows:
             raise ValueError(f"{len(rows)} packed rows do not fit fixed_rows={fixed_rows}")
@@ -79,7 +84,7 @@ def collate(
         width = max_length
     else:
         longest = max(sum(lengths[i] for i in row) for row in rows)
-        width = min(max_length, -(-longest // ROW_MULTIPLE) * ROW_MULTIPLE)
+        width = min(max_length, max(ROW_MULTIPLE, -(-longest // ROW_MULTIPLE) * ROW_MULTIPLE))
     input_ids, labels, positions = [], [], []
     for row in rows:
         ids, labs, pos = [], [], []
@@ -95,7 +100,7 @@ def collate(
             stats.tokens += len(ids)
             stats.padding += pad
     if stats is not None:
-        stats.records += len(records)
+        stats.records += len(clipped)
     return {
         "input_ids": torch.tensor(input_ids, dtype=torch.long),
         "labels": torch.tensor(labels, dtype=torch.long),

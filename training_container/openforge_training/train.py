@@ -37,6 +37,8 @@ class Prepared:
     spec: MixSpec
     plan: MixPlan
     pools: dict[str, Pool]
+    stream: MixedRecordStream
+    warnings: list[str]  # also in the run record
     validation: list[Tokenised]
     world_size: int
     gradient_accumulation: int
@@ -45,6 +47,7 @@ class Prepared:
     fingerprint: str
     resume_from: Path | None
     start_batch: int
+    resumed: dict | None  # the checkpoint's whole-run totals (MixMeter.totals), which this run adds to
 
 
 def prepare(config: RunConfig) -> Prepared:
@@ -78,6 +81,10 @@ def prepare(config: RunConfig) -> Prepared:
             spec = spec.with_equal_categories(sorted(categories))
         pools.update(categories)
     plan = MixPlan(spec, t.global_batch_size)
+    stream = MixedRecordStream(plan, pools, t.seed, config.mix.shuffle_block)
+    warnings = stream.small_pools()
+    for warning in warnings:
+        log.warning(warning)
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     per_step = t.per_device_batch_size * world_size
@@ -99,10 +106,13 @@ def prepare(config: RunConfig) -> Prepared:
     fingerprint = hashlib.sha256(
         json.dumps({"data": digest, "mix": spec.as_percentages(), "batch": t.global_batch_size, "seed": t.seed, "block": config.mix.shuffle_block}).encode()
     ).hexdigest()[:16]
-    resume_from, start_batch = _resume_point(Path(config.paths.checkpoint_dir), fingerprint)
+    resume_from, start_batch, resumed = _resume_point(Path(config.paths.checkpoint_dir), fingerprint)
+    if resume_from and resumed is None:
+        warnings.append(f"checkpoint {resume_from} holds no measured totals: the realised mix and token counts cover only the resumed steps")
+        log.warning(warnings[-1])
     return Prepared(
-        config, tokenizer, renderer, spec, plan, pools, validation, world_size,
-        t.global_batch_size // per_step, max_steps, dataset_version, fingerprint, resume_from, start_batch,
+        config, tokenizer, renderer, spec, plan, pools, stream, warnings, validation, world_size,
+        t.global_batch_size // per_step, max_steps, dataset_version, fingerprint, resume_from, start_batch, resumed,
     )
 
 
@@ -119,16 +129,16 @@ def _validation_records(config: RunConfig, check) -> list[Tokenised]:
     return records
 
 
-def _resume_point(checkpoint_dir: Path, fingerprint: str) -> tuple[Path | None, int]:
+def _resume_point(checkpoint_dir: Path, fingerprint: str) -> tuple[Path | None, int, dict | None]:
     from transformers.trainer_utils import get_last_checkpoint
 
     from .trainer import MIXING_STATE_FILE, read_mixing_state
 
     if not checkpoint_dir.is_dir():
-        return None, 0
+        return None, 0, None
     last = get_last_checkpoint(str(checkpoint_dir))
     if last is None:
-        return None, 0
+        return None, 0, None
     state = read_mixing_state(Path(last))
     if state is None:
         raise InputError(f"checkpoint {last} has no {MIXING_STATE_FILE}: it was not written by this container; clear checkpoint_dir to start afresh")
@@ -137,7 +147,7 @@ def _resume_point(checkpoint_dir: Path, fingerprint: str) -> tuple[Path | None, 
             f"checkpoint {last} was written for different data, mix, batch size or seed (fingerprint {state['fingerprint']} != {fingerprint}); "
             "restore them or clear checkpoint_dir to start afresh"
         )
-    return Path(last), int(state["global_batches_done"])
+    return Path(last), int(state["global_batches_done"]), state.get("measured")
 
 
 def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
@@ -171,9 +181,8 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
                              f"its linear modules are: {', '.join(linear)}, or use all-linear") from None
 
     fixed_rows = t.per_device_batch_size if device.static_shapes else None
-    stream = MixedRecordStream(prepared.plan, prepared.pools, t.seed, config.mix.shuffle_block)
     train_data = MixedPackedDataset(
-        stream, prepared.renderer, max_length=config.mix.max_length, micro_batches_per_step=prepared.gradient_accumulation * prepared.world_size,
+        prepared.stream, prepared.renderer, max_length=config.mix.max_length, micro_batches_per_step=prepared.gradient_accumulation * prepared.world_size, processes=prepared.world_size,
         start_batch=prepared.start_batch, pack=config.mix.packing, fixed_rows=fixed_rows,
     )
     eval_data = RecordsDataset(prepared.validation, prepared.renderer, max_length=config.mix.max_length, batch_records=t.per_device_batch_size, fixed_rows=fixed_rows) if prepared.validation else None
@@ -203,9 +212,9 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
     )
     trainer = MixingTrainer(
         model=model, args=arguments, train_dataset=train_data, eval_dataset=eval_data, data_collator=unwrap,
-        processing_class=prepared.tokenizer, sources=train_data.sources,
-        callbacks=[MixingStateCallback(prepared.plan, t.seed, prepared.fingerprint), *extra_callbacks],
+        processing_class=prepared.tokenizer, sources=train_data.sources, resumed=prepared.resumed, callbacks=list(extra_callbacks),
     )
+    trainer.add_callback(MixingStateCallback(prepared.plan, t.seed, prepared.fingerprint, trainer.meter))
     compute = compute_description(config.paths.input_dir, device.kind)
     tags = run_tags(config, dataset_version=prepared.dataset_version, compute=compute)
     params = {**config.as_flat_dict(), "base_model": str(model_dir), "gradient_accumulation": prepared.gradient_accumulation, "max_steps_resolved": prepared.max_steps}
@@ -216,7 +225,8 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
         metrics = dict(result.metrics)  # train_loss, train_runtime, ...
         if eval_data is not None:
             metrics.update(trainer.evaluate())
-        measured = trainer.meter.summary()  # every process takes part in the sum
+        measured = trainer.meter.summary()  # every process takes part in the sum; whole run, resumed or not
+        totals = measured["totals"]
         record = {
             "run_name": config.tracking.run_name,
             "base_model": config.tracking.base_model or _base_model_name(model_dir),
@@ -228,10 +238,14 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
             "steps": trainer.state.global_step,
             "final_loss": _last_loss(trainer.state.log_history),
             "metrics": metrics,
+            "records_trained": totals["records"],
             "padding_fraction": measured["padding_fraction"],
-            "tokens_trained": measured["tokens"],
-            "tokens_per_second": measured["tokens"] / max(result.metrics.get("train_runtime", 0.0), 1e-9),
+            "tokens_trained": totals["tokens"],
+            "tokens_per_second": measured["tokens_since_resume"] / max(result.metrics.get("train_runtime", 0.0), 1e-9),
+            "truncated_records": totals["truncated"],  # cut at max_length
+            "skipped_records": totals["skipped"],  # cut so that no trained token was left: not trained on
             "compute": compute,
+            "warnings": prepared.warnings,
             "commit_hash": config.tracking.commit_hash,
             "mlflow_run_id": mlflow_active.info.run_id if mlflow_active else None,
         }
@@ -242,6 +256,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
 
                 mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
                 mlflow.log_metrics({f"mix/realised_overall/{k}": v for k, v in record["mix"]["realised"].items()})
+                mlflow.log_metrics(trainer.meter.truncation(totals))
                 mlflow.log_artifact(str(output / MODEL_CARD))
                 mlflow.log_artifact(str(output / RUN_RECORD))
     return record
@@ -272,6 +287,9 @@ def _train(argv: list[str]) -> None:
     )
     record = run(prepared)
     log.info("done: %d steps, final loss %s, exported to %s", record["steps"], record["final_loss"], config.paths.output_dir)
+    if record["truncated_records"]:
+        log.warning("%d records were cut at max_length=%d; %d of them lost every trained token and were skipped: raise max_length or shorten them",
+                    record["truncated_records"], config.mix.max_length, record["skipped_records"])
 
 
 if __name__ == "__main__":

@@ -9,37 +9,50 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainerCallback
 
-from .dataset import SOURCE_COUNTS, TRAINED_TOKENS
+from .dataset import PACKING, SOURCE_COUNTS
 from .mixing import MixPlan
 from .tracking import log_metrics
 
 MIXING_STATE_FILE = "openforge_mixing_state.json"
 
 
+COUNTERS = ("tokens", "slots", "truncated", "skipped")  # trained tokens, token slots (with padding), records cut, records skipped
+
+
 class MixMeter:
-    """Running totals of records per source, tokens and padding, read at every log step.
+    """Running totals of records per source, tokens, padding and truncation, read at every
+    log step and saved with every checkpoint.
 
     Each process only sees its own micro-batches; ``reduce`` sums the totals over all
-    processes (every process calls it at the same log steps), so the logged mix is the
-    mix of the global batches.
+    processes (every process calls it at the same log and save steps), so the logged mix is
+    the mix of the global batches. ``resumed`` are the whole-run totals a checkpoint saved:
+    the same on every process, added after the sum, so figures cover the whole run.
     """
 
-    def __init__(self, sources: list[str], reduce=lambda totals: totals):
+    def __init__(self, sources: list[str], reduce=lambda totals: totals, resumed: dict | None = None):
         self.sources, self.reduce = sources, reduce
-        self.local = torch.zeros(len(sources) + 2, dtype=torch.long)  # records per source, tokens, slots
-        self._tokens_at_last_log, self._time_at_last_log = 0, time.perf_counter()
+        self.local = torch.zeros(len(sources) + len(COUNTERS), dtype=torch.long)
+        self.resumed = self._vector(resumed) if resumed else torch.zeros_like(self.local)
+        self._tokens_at_last_log, self._time_at_last_log = self.as_dict(self.resumed)["tokens"], time.perf_counter()
 
-    def add(self, counts: torch.Tensor, tokens: torch.Tensor, slots: int) -> None:
-        self.local[: len(self.sources)] += counts.cpu()
-        self.local[-2] += int(tokens)
-        self.local[-1] += slots
+    def add(self, counts: torch.Tensor, packing: torch.Tensor, slots: int) -> None:
+        """``packing`` is the dataset's [tokens, truncated, skipped] of one micro-batch."""
+        tokens, truncated, skipped = packing.tolist()
+        self.local += torch.tensor([*counts.tolist(), tokens, slots, truncated, skipped])
 
-    def totals(self) -> tuple[list[int], int, int]:
-        summed = self.reduce(self.local.clone()).tolist()
-        return summed[: len(self.sources)], summed[-2], summed[-1]
+    def totals(self) -> dict:
+        """``{"records": {source: n}, "tokens": n, "slots": n, "truncated": n, "skipped": n}`` over the whole run."""
+        return self.as_dict(self.reduce(self.local.clone()) + self.resumed)
 
-    def realised(self, totals=None) -> dict[str, float]:
-        records, _, _ = totals or self.totals()
+    def as_dict(self, vector: torch.Tensor) -> dict:
+        values = vector.tolist()
+        return {"records": dict(zip(self.sources, values)), **dict(zip(COUNTERS, values[len(self.sources) :]))}
+
+    def _vector(self, totals: dict) -> torch.Tensor:
+        return torch.tensor([*(totals["records"].get(s, 0) for s in self.sources), *(totals[c] for c in COUNTERS)], dtype=torch.long)
+
+    def realised(self, totals: dict) -> dict[str, float]:
+        records = list(totals["records"].values())
         total = sum(records)
         if not total:
             return {}
@@ -49,29 +62,36 @@ class MixMeter:
             metrics[f"mix/curated/{name}_percent"] = 100 * count / curated if curated else 0.0
         return metrics
 
-    def overall(self, totals=None) -> dict[str, float]:
+    def overall(self, totals: dict) -> dict[str, float]:
         """Share of all records per source, keyed like ``MixSpec.as_percentages``."""
-        records, _, _ = totals or self.totals()
+        records = list(totals["records"].values())
         names = ["customer", *[f"curated/{n}" for n in self.sources[1:]]]
         return {name: 100 * count / (sum(records) or 1) for name, count in zip(names, records)}
 
-    def throughput(self, totals=None) -> dict[str, float]:
-        _, tokens, _ = totals or self.totals()
+    def throughput(self, totals: dict) -> dict[str, float]:
         now = time.perf_counter()
-        rate = (tokens - self._tokens_at_last_log) / max(now - self._time_at_last_log, 1e-9)
-        self._tokens_at_last_log, self._time_at_last_log = tokens, now
+        rate = (totals["tokens"] - self._tokens_at_last_log) / max(now - self._time_at_last_log, 1e-9)
+        self._tokens_at_last_log, self._time_at_last_log = totals["tokens"], now
         return {"tokens_per_second": rate}
+
+    @staticmethod
+    def truncation(totals: dict) -> dict[str, int]:
+        return {"data/truncated_records": totals["truncated"], "data/skipped_records": totals["skipped"]}
 
     def summary(self) -> dict:
         totals = self.totals()
-        _, tokens, slots = totals
-        return {"realised": self.overall(totals), "tokens": tokens, "padding_fraction": 1 - tokens / slots if slots else 0.0}
+        return {
+            "realised": self.overall(totals),
+            "totals": totals,
+            "tokens_since_resume": totals["tokens"] - self.as_dict(self.resumed)["tokens"],
+            "padding_fraction": 1 - totals["tokens"] / totals["slots"] if totals["slots"] else 0.0,
+        }
 
 
 class MixingTrainer(Trainer):
-    def __init__(self, *args, sources: list[str], **kwargs):
+    def __init__(self, *args, sources: list[str], resumed: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.meter = MixMeter(sources, reduce=self._sum_over_processes)
+        self.meter = MixMeter(sources, reduce=self._sum_over_processes, resumed=resumed)
         self.restore_rng_from: str | None = None
 
     def _sum_over_processes(self, totals: torch.Tensor) -> torch.Tensor:
@@ -93,9 +113,9 @@ class MixingTrainer(Trainer):
         return batches
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        counts, tokens = inputs.pop(SOURCE_COUNTS, None), inputs.pop(TRAINED_TOKENS, None)
+        counts, packing = inputs.pop(SOURCE_COUNTS, None), inputs.pop(PACKING, None)
         if counts is not None and model.training:
-            self.meter.add(counts, tokens, inputs["input_ids"].numel())
+            self.meter.add(counts.cpu(), packing.cpu(), inputs["input_ids"].numel())
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     def log(self, logs: dict, start_time: float | None = None) -> None:
@@ -103,6 +123,7 @@ class MixingTrainer(Trainer):
             totals = self.meter.totals()
             logs.update(self.meter.realised(totals))
             logs.update(self.meter.throughput(totals))
+            logs.update(self.meter.truncation(totals))
         super().log(logs, start_time)
         if self.is_world_process_zero():
             log_metrics(logs, step=self.state.global_step)
@@ -110,25 +131,28 @@ class MixingTrainer(Trainer):
 
 class MixingStateCallback(TrainerCallback):
     """Writes the sampler's position beside each checkpoint. The position is the number of
-    global batches done; the JSON also holds what that means per source and a fingerprint
-    of data and mix, so a resume on different data is refused instead of silently wrong."""
+    global batches done; the JSON also holds what that means per source, a fingerprint
+    of data and mix, so a resume on different data is refused instead of silently wrong,
+    and the meter's whole-run totals (``measured``), which a resumed run carries on from."""
 
-    def __init__(self, plan: MixPlan, seed: int, fingerprint: str):
-        self.plan, self.seed, self.fingerprint = plan, seed, fingerprint
+    def __init__(self, plan: MixPlan, seed: int, fingerprint: str, meter: MixMeter):
+        self.plan, self.seed, self.fingerprint, self.meter = plan, seed, fingerprint, meter
 
     def on_save(self, args, state, control, **kwargs):
+        measured = self.meter.totals()  # every process takes part in the sum
         if state.is_world_process_zero:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if folder.is_dir():
-                (folder / MIXING_STATE_FILE).write_text(json.dumps(self.state(state.global_step), indent=2))
+                (folder / MIXING_STATE_FILE).write_text(json.dumps(self.state(state.global_step, measured), indent=2))
         return control
 
-    def state(self, batches_done: int) -> dict:
+    def state(self, batches_done: int, measured: dict) -> dict:
         return {
             "global_batches_done": batches_done,
             "seed": self.seed,
             "fingerprint": self.fingerprint,
             "records_consumed": self.plan.consumed(batches_done),
+            "measured": measured,
         }
 
 
