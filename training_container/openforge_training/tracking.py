@@ -8,7 +8,6 @@ from pathlib import Path
 
 import logging
 
-import mlflow
 
 from openforge_contract.environment_variables import TRAINING_JOB_NAME
 
