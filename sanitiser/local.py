@@ -45,7 +45,6 @@ class InputError(ValueError):
 
 
 MAX_NAME_BYTES = 255  # a file name's limit on Linux and macOS file systems
-JSONL_SUFFIX = CLEAN_SUFFIX  # what a folder's files are read by, and what the trainer reads from clean/
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def skip_reason(file: Path) -> str | None:
     are read whatever the case of their suffix (``data.JSONL``); any other file is named in the
     report with this reason rather than passed over without a word."""
     suffix = file.suffix.lower()
-    if suffix == JSONL_SUFFIX:
+    if suffix == CLEAN_SUFFIX:
         return None
     if suffix == ".json":
         return ("named .json, which usually holds one JSON document (an array, or an object over several lines), not one "

@@ -19,7 +19,6 @@ from openforge_contract.s3_layout import CLEAN_SUFFIX
 
 from .errors import InputError, RecordError
 
-JSONL_SUFFIX = CLEAN_SUFFIX  # the sanitiser names every clean file so
 CATEGORY_SEPARATORS = ("-", "_", ".")
 
 
@@ -53,7 +52,7 @@ class SourceRecord:
 
 
 def jsonl_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob(f"*{JSONL_SUFFIX}") if p.is_file())
+    return sorted(p for p in folder.rglob(f"*{CLEAN_SUFFIX}") if p.is_file())
 
 
 def scan_file(path: Path, check: Callable[[str], object] | None = None) -> DataFile:
@@ -99,7 +98,7 @@ def curated_layout(channel: Path, categories: list[str] | None) -> dict[str, lis
         if entry.is_dir():
             names = [entry.name] if categories is None or entry.name in categories else []
             files = jsonl_files(entry)
-        elif entry.suffix == JSONL_SUFFIX:
+        elif entry.suffix == CLEAN_SUFFIX:
             names = [entry.stem] if categories is None else [c for c in categories if _has_prefix(entry.stem, c)]
             files = [entry]
         else:
@@ -180,7 +179,7 @@ def _existing_jsonl(channel: Path, name: str) -> list[Path]:
         raise InputError(f"channel '{name}' is missing: expected a folder of JSONL files at {channel}")
     files = jsonl_files(channel)
     if not files:
-        raise InputError(f"channel '{name}' ({channel}) has no *{JSONL_SUFFIX} files")
+        raise InputError(f"channel '{name}' ({channel}) has no *{CLEAN_SUFFIX} files")
     return files
 
 
