@@ -163,7 +163,7 @@ def evaluate(settings: Settings, base: Path, tuned: Path, eval_dir: Path, out: P
 
     argv = ["--input_dir", str(out / "input"), "--model_channel", str(base), "--tuned_channel", str(tuned),
             "--eval_channel", str(eval_dir), "--output_dir", str(out), "--mmlu_shots", settings.mmlu_shots,
-            "--max_new_tokens", "64", "--batch_size", "32", "--max_length", "1024"]
+            "--max_new_tokens", "64", "--batch_size", "32"]  # the default max_length: room for IFEval's generation
     if base_results:
         argv += ["--base_results", str(base_results)]
     return score(load(argv))
