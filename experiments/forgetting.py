@@ -3,13 +3,13 @@ general skills that customer-only fine-tuning forgets?
 
     python -m experiments.forgetting --work work/experiment --reports reports
 
-1. Generate the curriculum (``synthetic_data.curriculum``): general skills, a curated pool of
-   them, a support-ticket domain, and MMLU-, IFEval- and BYOD-format evaluation files.
-2. Pre-train a small Llama-architecture model from scratch on the general curriculum, with
-   the training container's own entrypoint (full-rank, 100 % "customer" = the curriculum).
-3. Fine-tune that base on the ticket domain, once per (method, customer share) in ``RUNS``:
+1. Take the shipped base model (``synthetic_data.base_model``, examples/base-model: pre-trained
+   on the generated general curriculum) and regenerate the curriculum it was trained on
+   (``synthetic_data.curriculum``, the seed and scale its provenance names): the curated pool
+   of general skills, a support-ticket domain, MMLU-, IFEval- and BYOD-format evaluation files.
+2. Fine-tune that base on the ticket domain, once per (method, customer share) in ``RUNS``:
    customer-only (100 %) and mixed with the curated pool, LoRA and full-rank.
-4. Score the base once and every tuned model with the evaluation entrypoint, and write
+3. Score the base once and every tuned model with the evaluation entrypoint, and write
    ``forgetting.md``, ``forgetting.json`` and ``forgetting.png`` (general retention against
    domain gain, one point per run) to the reports folder.
 
@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from openforge_contract.run_record import EVALUATION_RESULTS
-from synthetic_data.curriculum import corpus_texts, write_experiment_data
-from synthetic_data.tiny_model import build_model
+from synthetic_data.base_model import PROVENANCE, SHIPPED, BaseSettings, deterministic, train, training_argv
+from synthetic_data.curriculum import write_experiment_data
 
 log = logging.getLogger("experiments.forgetting")
 
@@ -53,51 +53,46 @@ RUNS = tuple(Run(method, percent) for method in ("lora", "full") for percent in 
 
 @dataclass(frozen=True)
 class Settings:
-    """Sizes and hyperparameters; the defaults are the full experiment (``make experiment``)."""
+    """Fine-tuning sizes and hyperparameters; the defaults are the full experiment (``make
+    experiment``). The data's seed and scale are the base model's (its provenance.json)."""
 
-    seed: int = 0
-    scale: float = 1.0  # of the generated data (synthetic_data.curriculum.Sizes)
-    hidden_size: int = 128
-    layers: int = 4
-    heads: int = 4
-    vocab_size: int = 1000
+    seed: int = 0  # fine-tuning: LoRA's initial weights and the mix's order
     max_length: int = 256
-    pretrain_epochs: float = 20.0
-    pretrain_learning_rate: float = 3e-3
     batch_size: int = 32
     finetune_steps: int = 240
     lora_learning_rate: float = 3e-3
     full_learning_rate: float = 3e-4
     lora_rank: int = 16
     mmlu_shots: str = "0"  # few-shot under a chat template is multi-turn, a context the tiny model never saw
+    threads: int = BaseSettings.threads
     runs: tuple[Run, ...] = field(default=RUNS)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, required=True, help="scratch folder: data, models, evaluations (recreated)")
     parser.add_argument("--reports", type=Path, required=True, help="where forgetting.{md,json,png} go")
-    parser.add_argument("--scale", type=float, default=Settings.scale, help="data size relative to the full experiment")
-    parser.add_argument("--pretrain_epochs", type=float, default=Settings.pretrain_epochs)
+    parser.add_argument("--base", type=Path, default=SHIPPED, help="the base model folder, with its provenance.json")
     parser.add_argument("--finetune_steps", type=int, default=Settings.finetune_steps)
     parser.add_argument("--seed", type=int, default=Settings.seed)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = replace(Settings(), scale=args.scale, pretrain_epochs=args.pretrain_epochs, finetune_steps=args.finetune_steps, seed=args.seed)
-    run_experiment(settings, args.work, args.reports)
+    settings = replace(Settings(), finetune_steps=args.finetune_steps, seed=args.seed)
+    run_experiment(settings, args.base, args.work, args.reports)
     print((args.reports / "forgetting.md").read_text())
     return 0
 
 
-def run_experiment(settings: Settings, work: Path, reports: Path) -> dict:
-    """Every step above; returns what ``forgetting.json`` holds."""
+def run_experiment(settings: Settings, base: Path, work: Path, reports: Path) -> dict:
+    """Every step above on the base model in ``base``; returns what ``forgetting.json`` holds."""
+    deterministic(settings.threads)
     started = time.monotonic()
     if work.exists():
         shutil.rmtree(work)
     data = work / "data"
-    write_experiment_data(data, seed=settings.seed, scale=settings.scale)
-    initial = build_initial_model(settings, work / "initial", corpus_texts(data))
-    base = pretrain(settings, initial, data, work / "base")
-    timings = {"pretrain_s": round(time.monotonic() - started, 1)}
+    made_by = json.loads((base / PROVENANCE).read_text())["settings"]
+    write_experiment_data(data, seed=made_by["data_seed"], scale=made_by["data_scale"])
+    timings = {}
     base_results: Path | None = None
     rows = []
     for run in settings.runs:
@@ -114,45 +109,13 @@ def run_experiment(settings: Settings, work: Path, reports: Path) -> dict:
 
 # --- the steps, each through the product's own entrypoint ---------------------------------
 
-def build_initial_model(settings: Settings, out: Path, texts: list[str]) -> Path:
-    return build_model(out, hidden_size=settings.hidden_size, layers=settings.layers, heads=settings.heads,
-                       vocab_size=settings.vocab_size, seed=settings.seed, texts=texts)
-
-
-def training_argv(settings: Settings, *, model: Path, customer: Path, out: Path, percent: int, method: str,
-                  learning_rate: float, schedule: list[str]) -> list[str]:
-    return [
-        "--input_dir", str(out / "input"), "--model_channel", str(model), "--customer_channel", str(customer),
-        "--output_dir", str(out / "model"), "--checkpoint_dir", str(out / "checkpoints"),
-        "--customer_data_percent", str(percent), "--method", method, "--learning_rate", str(learning_rate),
-        "--lora_rank", str(settings.lora_rank), "--lora_alpha", str(2 * settings.lora_rank), "--lora_dropout", "0",
-        "--global_batch_size", str(settings.batch_size), "--per_device_batch_size", str(settings.batch_size),
-        "--max_length", str(settings.max_length), "--warmup_ratio", "0.05", "--seed", str(settings.seed),
-        "--save_steps", "100000", "--logging_steps", "50", *schedule,
-    ]
-
-
-def train(argv: list[str]) -> dict:
-    from openforge_training import train as entrypoint
-    from openforge_training.config import load
-
-    return entrypoint.run(entrypoint.prepare(load(argv)))
-
-
-def pretrain(settings: Settings, initial: Path, data: Path, out: Path) -> Path:
-    """Full-rank training from random weights on the general curriculum alone."""
-    argv = training_argv(settings, model=initial, customer=data / "pretrain", out=out, percent=100, method="full",
-                         learning_rate=settings.pretrain_learning_rate, schedule=["--num_epochs", str(settings.pretrain_epochs)])
-    record = train(argv)
-    log.info("pre-trained: %d steps, final loss %s", record["steps"], record["final_loss"])
-    return out / "model"
-
-
 def finetune(settings: Settings, run: Run, base: Path, data: Path, out: Path) -> Path:
     learning_rate = settings.lora_learning_rate if run.method == "lora" else settings.full_learning_rate
-    argv = training_argv(settings, model=base, customer=data / "customer", out=out, percent=run.customer_data_percent, method=run.method,
-                         learning_rate=learning_rate, schedule=["--max_steps", str(settings.finetune_steps)])
-    argv += ["--curated_channel", str(data / "curated")]
+    argv = training_argv(model=base, customer=data / "customer", out=out, percent=run.customer_data_percent, method=run.method,
+                         learning_rate=learning_rate, batch_size=settings.batch_size, max_length=settings.max_length, seed=settings.seed,
+                         schedule=["--max_steps", str(settings.finetune_steps)])
+    argv += ["--curated_channel", str(data / "curated"), "--lora_rank", str(settings.lora_rank), "--lora_alpha", str(2 * settings.lora_rank),
+             "--lora_dropout", "0"]
     train(argv)
     return out / "model"
 
@@ -163,7 +126,7 @@ def evaluate(settings: Settings, base: Path, tuned: Path, eval_dir: Path, out: P
 
     argv = ["--input_dir", str(out / "input"), "--model_channel", str(base), "--tuned_channel", str(tuned),
             "--eval_channel", str(eval_dir), "--output_dir", str(out), "--mmlu_shots", settings.mmlu_shots,
-            "--max_new_tokens", "64", "--batch_size", "32", "--max_length", "1024"]
+            "--batch_size", "32"]  # generation length and context: the entrypoint's (the harness's) defaults
     if base_results:
         argv += ["--base_results", str(base_results)]
     return score(load(argv))
@@ -233,7 +196,7 @@ def markdown(summary: dict) -> str:
         f"of the customer-only gain, and customer-only keeps < {target['customer_only_retention_below']:.0%}.",
         f"Mixed runs on target: {', '.join(target['mixed_runs_on_target']) or 'none'}. Customer-only forgets clearly: {forgets}. "
         f"**Target {'reached' if target['reached'] else 'not reached'}.**",
-        "", f"Time: pre-training {summary['timings']['pretrain_s']:.0f} s, all {summary['timings']['total_s']:.0f} s.",
+        "", f"Time: {summary['timings']['total_s']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
 

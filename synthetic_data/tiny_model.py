@@ -29,16 +29,19 @@ def build_tokenizer(texts: list[str], vocab_size: int = 1000):
 
 
 def build_model(model_dir: Path, *, hidden_size: int = 64, layers: int = 2, heads: int = 4, vocab_size: int = 1000, seed: int = 0,
-                texts: list[str] | None = None) -> Path:
+                texts: list[str] | None = None, max_position_embeddings: int | None = None) -> Path:
     """A randomly initialised Llama-architecture model and its tokenizer (trained on
-    ``texts``, default the sandbox's corpus: tickets and the basic skills), in HF format."""
+    ``texts``, default the sandbox's corpus: tickets and the basic skills), in HF format.
+    ``max_position_embeddings`` defaults to the evaluation's default max_length, so the
+    model is evaluated as built (IFEval alone generates up to 1,280 tokens)."""
     import torch
+    from openforge_training.evaluate import BenchmarkArguments
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     tokenizer = build_tokenizer(texts if texts is not None else corpus(seed), vocab_size)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2, num_hidden_layers=layers,
-        num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=1024,
+        num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=max_position_embeddings or BenchmarkArguments.max_length,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)
