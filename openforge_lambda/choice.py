@@ -6,8 +6,8 @@ leaves), so a local runner can feed it the files it has on disk. The comparison 
 reads is ``comparison_report``; ``selection.pick`` is the S3 part the PickModel Lambda runs.
 
 The policy: among the mixes whose gate passed, the highest held-out (domain) tuned score;
-a tie goes to the higher minimum general retention, then to the lower customer data share
-(more curated data is the safer model).
+a tie goes to the higher minimum general retention (above chance, on the benchmarks the base
+is informative on), then to the lower customer data share (more curated data is the safer model).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
+from openforge_contract.gate_words import STATUSES, general_in_words
 from openforge_contract.run_record import EVALUATION_RESULTS
 from openforge_lambda.json_fields import is_number
 
@@ -32,11 +33,6 @@ def step_remedy(step: str) -> str:
 # One mix
 
 
-def retention(base: float, tuned: float) -> float:
-    """tuned / base; 1.0 when the base scored 0 (as the container's gate.retention)."""
-    return tuned / base if base > 0 else 1.0
-
-
 def run_summary(mix: Mapping, evaluation: Mapping | None, training_record: Mapping | None, failed: Mapping | None,
                 model_s3_uri: str | None) -> dict:
     """One mix's row. ``failed`` ({"step", "cause"}) wins over everything else; without it,
@@ -48,7 +44,7 @@ def run_summary(mix: Mapping, evaluation: Mapping | None, training_record: Mappi
         "customer_data_percent": mix.get("customer_data_percent"),
         "status": None,
         "gate": {"passed": False, "cause": None, "remedy": "", "limits": None},
-        "general_retention": {},
+        "general": {},  # benchmark -> the gate's status, retention above chance, base, tuned, in words
         "min_general_retention": None,
         "domain": None,
         "mlflow_run_id": record.get("mlflow_run_id") if isinstance(record.get("mlflow_run_id"), str) else None,
@@ -70,9 +66,10 @@ def run_summary(mix: Mapping, evaluation: Mapping | None, training_record: Mappi
     benchmarks, gate = evaluation["benchmarks"], evaluation["gate"]
     for name, entry in benchmarks.items():
         if entry.get("kind") == "general":
-            row["general_retention"][name] = round(retention(entry["base"], entry["tuned"]), 4)
-    if row["general_retention"]:
-        row["min_general_retention"] = min(row["general_retention"].values())
+            row["general"][name] = {"status": entry["status"], "retention": entry.get("retention"), "base": entry["base"],
+                                    "tuned": entry["tuned"], "in_words": general_in_words(entry)}
+    kept = [value["retention"] for value in row["general"].values() if is_number(value["retention"])]
+    row["min_general_retention"] = round(min(kept), 4) if kept else None  # above chance, informative benchmarks only
     domain = _domain(benchmarks)
     if domain:
         name, entry = domain
@@ -97,6 +94,8 @@ def _evaluation_problem(evaluation) -> str | None:
     for name, entry in benchmarks.items():
         if not isinstance(entry, Mapping) or not all(is_number(entry.get(key)) for key in ("base", "tuned")):
             return f"{EVALUATION_RESULTS}: benchmark {name} has no numeric base and tuned scores"
+        if entry.get("kind") == "general" and entry.get("status") not in STATUSES:
+            return f"{EVALUATION_RESULTS}: general benchmark {name} has no gate status (written by an evaluation older than this pipeline)"
     return None
 
 
@@ -140,8 +139,8 @@ def choose(rows: Iterable[Mapping]) -> dict:
     cause = f"mix {mix_name(chosen)} chosen: "
     if held_out:
         cause += f"held-out {held_out['benchmark']} {held_out['metric']} {held_out['base']:.3f} -> {held_out['tuned']:.3f} ({held_out['gain']:+.3f})"
-    if chosen["min_general_retention"] is not None:
-        cause += f", general skills kept at least {chosen['min_general_retention']:.1%}"
+    if chosen["general"]:
+        cause += "; general skills: " + ", ".join(f"{name} {value['in_words']}" for name, value in chosen["general"].items())
     cause += f"; {len(passed)} of {len(rows)} mixes passed the gate"
     tied = [row for row in passed if row is not chosen and _rank(row)[0] == _rank(chosen)[0]]
     if tied:

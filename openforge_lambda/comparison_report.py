@@ -18,7 +18,7 @@ from openforge_lambda.json_fields import is_number
 def _general_names(rows: Iterable[Mapping]) -> list[str]:
     names: list[str] = []
     for row in rows:
-        names += [name for name in row["general_retention"] if name not in names]
+        names += [name for name in row["general"] if name not in names]
     return names
 
 
@@ -31,12 +31,12 @@ def comparison_markdown(rows: list[Mapping], choice: Mapping) -> str:
     else:
         lines.append("**No mix passed the forgetting gate.**" if rows else f"**{choice['cause']}**")
     lines += ["",
-              "| customer data % | status | " + " | ".join(f"{_cell(name)} retention" for name in general) + (" | " if general else "")
+              "| customer data % | status | " + " | ".join(_cell(name) for name in general) + (" | " if general else "")
               + "held-out base -> tuned | steps | final loss | MLflow run |",
               "|---|---|" + "---|" * len(general) + "---|---|---|---|"]
     for row in rows:
         status = row["status"] + (" (chosen)" if is_chosen(row, chosen) else "")
-        kept = [f"{row['general_retention'][name]:.1%}" if name in row["general_retention"] else "-" for name in general]
+        kept = [row["general"][name]["in_words"] if name in row["general"] else "-" for name in general]
         held_out = row["domain"]
         held = f"{held_out['metric']} {held_out['base']:.3f} -> {held_out['tuned']:.3f} ({held_out['gain']:+.3f})" if held_out else "-"
         loss = f"{row['final_loss']:.4f}" if is_number(row.get("final_loss")) else "-"
@@ -52,8 +52,10 @@ def comparison_markdown(rows: list[Mapping], choice: Mapping) -> str:
         lines += ["", f"What to do: {remedy}"]
     limits = _limits(rows)
     if limits:
-        lines += ["", f"Limits: every general benchmark keeps at least {limits['min_general_retention']:.0%} of the base score; "
-                      f"the held-out metric rises by at least {limits['min_domain_gain']:+g}."]
+        lines += ["", f"Limits: every general benchmark the base model scores above chance on keeps at least "
+                      f"{limits['min_general_retention']:.0%} of the base's score above chance, unless the drop is within the "
+                      f"benchmark's 95 % noise interval; the held-out metric rises by at least {limits['min_domain_gain']:+g}, beyond noise."
+                      + (" The general check was waived for this run." if limits.get("waive_general_check") else "")]
     return "\n".join(lines) + "\n"
 
 
@@ -123,7 +125,7 @@ def comparison_svg(rows: list[Mapping], choice: Mapping, retention_limit: float 
             tip = escape(f"mix {mix_name(row)}: {row['status']}")
             out.append(f'<text class="failed" x="{x(row["customer_data_percent"])}" y="{PLOT["bottom"] - 4}" text-anchor="middle" fill="#888">'
                        f'× failed<title>{tip}</title></text>')
-    legend = [("min general retention", COLOURS["retention"]), ("held-out tuned score", COLOURS["held-out"])]
+    legend = [("min general retention above chance", COLOURS["retention"]), ("held-out tuned score", COLOURS["held-out"])]
     for index, (text, colour) in enumerate(legend):
         out.append(f'<circle cx="{PLOT["left"] + 10 + 160 * index}" cy="18" r="4" fill="{colour}"/>'
                    f'<text x="{PLOT["left"] + 18 + 160 * index}" y="22">{text}</text>')

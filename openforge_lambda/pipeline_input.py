@@ -31,7 +31,7 @@ from hyperpod_jobs import sagemaker_limits
 
 from openforge_contract import instance_catalogue as catalogue
 from openforge_contract.environment_variables import RunDefaults, RunLimits
-from openforge_contract.hyperparameters import GATE, METHOD, MIXING, TRAINING
+from openforge_contract.hyperparameters import GATE, GATE_HELP, METHOD, MIXING, TRAINING
 from openforge_lambda.run import Run, mix_percents, needs_curated_data
 from openforge_lambda.settings import FieldError
 
@@ -168,9 +168,9 @@ _TOP_LEVEL = {
                        "uniqueItems": True, "default": list(BENCHMARKS),
                        "description": "General benchmarks (mmlu, ifeval) and your held-out data (byod)."},
         "limits": _block("What the tuned model must reach to pass.", {
-            "min_general_retention": _number("Every general benchmark must keep at least this share of the base score.", GATE["min_general_retention"], None, 1,
-                                             exclusiveMinimum=0),
-            "min_domain_gain": _number("The held-out metric must rise by at least this much (its own units).", GATE["min_domain_gain"], -1, 1),
+            "min_general_retention": _number(GATE_HELP["min_general_retention"], GATE["min_general_retention"], None, 1, exclusiveMinimum=0),
+            "min_domain_gain": _number(GATE_HELP["min_domain_gain"], GATE["min_domain_gain"], -1, 1),
+            "waive_general_check": {"type": "boolean", "default": GATE["waive_general_check"], "description": GATE_HELP["waive_general_check"]},
         }),
         "data_s3_uri": _s3_uri("S3 prefix of the benchmark files: mmlu/, ifeval/ and byod/ (your held-out set, same formats as "
                                "the training data). null: the environment's default evaluation data."),

@@ -60,13 +60,15 @@ class Compute:
 class EvaluationLimits:
     min_general_retention: float
     min_domain_gain: float
+    waive_general_check: bool
 
     @classmethod
     def from_fields(cls, fields: Fields) -> EvaluationLimits:
-        return cls(fields.number("min_general_retention"), fields.number("min_domain_gain"))
+        return cls(fields.number("min_general_retention"), fields.number("min_domain_gain"), fields.boolean("waive_general_check"))
 
     def to_dict(self) -> dict:
-        return {"min_general_retention": self.min_general_retention, "min_domain_gain": self.min_domain_gain}
+        return {"min_general_retention": self.min_general_retention, "min_domain_gain": self.min_domain_gain,
+                "waive_general_check": self.waive_general_check}
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ def job_plan(step: str, run: Run, plan: RunPlan, mix: Mix | None, *, mlflow_trac
             "benchmarks": ",".join(run.evaluation.benchmarks),
             "min_general_retention": limits.min_general_retention,
             "min_domain_gain": limits.min_domain_gain,
+            "waive_general_check": limits.waive_general_check,
             "mlflow_tracking_uri": mlflow_tracking_uri,
             "run_name": mix.evaluation_job_name,
         }

@@ -70,12 +70,12 @@ def _mix_table(runs: list) -> list[str]:
     header = ("mix", "status", "general skills kept", "held-out (base -> tuned)", "steps", "final loss", "MLflow run")
     table = [header]
     for run in rows:
-        kept = run.get("general_retention") or {}
+        kept = run.get("general") or {}
         held = run.get("domain")
         table.append((
             percent(run.get("customer_data_percent")),
             str(run.get("status")),
-            ", ".join(f"{name} {value:.1%}" for name, value in kept.items()) or "-",
+            ", ".join(f"{name} {value.get('in_words')}" for name, value in kept.items() if isinstance(value, Mapping)) or "-",
             f"{held.get('metric')} {held['base']:.3f} -> {held['tuned']:.3f} ({held['gain']:+.3f})" if isinstance(held, Mapping) else "-",
             str(run["steps"]) if run.get("steps") is not None else "-",
             f"{run['final_loss']:.4f}" if isinstance(run.get("final_loss"), (int, float)) else "-",

@@ -15,8 +15,8 @@ import pytest
 
 from tests.lambdas.conftest import LambdaContext, load_handler
 
+from openforge_contract.gate_words import NO_CHANGE, UNINFORMATIVE
 from openforge_training.evaluation.gate import FORGETTING_REMEDY, NO_GAIN_REMEDY, Limits, verdict
-from openforge_training.evaluation.gate import retention as gate_retention
 from openforge_training.evaluation.harness import Score
 from openforge_training.evaluation.report import SCHEMA, benchmark_entry
 
@@ -33,6 +33,7 @@ TRAINING = f"s3://{BUCKET}/training/tickets/exec-1/"
 REPORT = f"s3://{BUCKET}/reports/tickets/exec-1/"
 SVG = "{http://www.w3.org/2000/svg}"
 BASE = {"mmlu_0shot": 0.60, "ifeval": 0.50, "byod": 0.40}
+ITEMS = 1000  # per benchmark: enough that a drop of 0.1 is beyond noise
 
 
 def evaluation(mmlu=0.60, ifeval=0.50, byod=0.80, base=None, limits=Limits(), examples=1) -> dict:
@@ -41,8 +42,8 @@ def evaluation(mmlu=0.60, ifeval=0.50, byod=0.80, base=None, limits=Limits(), ex
     metrics = {"mmlu_0shot": "acc", "ifeval": "prompt_level_strict_acc", "byod": "accuracy"}
     details = {"examples": [{"reference": "shipping", "answer": "shipping " * 50}] * examples}
     tuned = {"mmlu_0shot": mmlu, "ifeval": ifeval, "byod": byod}
-    benchmarks = {name: benchmark_entry("domain" if name == "byod" else "general", Score(metrics[name], base[name], 100, details),
-                                        Score(metrics[name], tuned[name], 100, details)) for name in metrics}
+    benchmarks = {name: benchmark_entry(name, "domain" if name == "byod" else "general", Score(metrics[name], base[name], ITEMS, details),
+                                        Score(metrics[name], tuned[name], ITEMS, details)) for name in metrics}
     return {"schema": SCHEMA, "base_model": "/opt/ml/input/data/model", "tuned_model": "/opt/ml/input/data/tuned",
             "benchmarks": benchmarks, "gate": verdict(benchmarks, limits)}
 
@@ -74,7 +75,11 @@ def failed_row(percent: int, step="training", cause="AlgorithmError: CUDA out of
 def test_a_row_summarises_the_gate_retention_held_out_score_and_the_training_record():
     summary = row(75, mmlu=0.588, byod=0.70)
     assert summary["status"] == "passed" and summary["gate"]["passed"] and summary["gate"]["remedy"] == ""
-    assert summary["general_retention"] == {"mmlu_0shot": 0.98, "ifeval": 1.0} and summary["min_general_retention"] == 0.98
+    assert summary["general"] == {
+        "mmlu_0shot": {"status": NO_CHANGE, "retention": 0.9657, "base": 0.6, "tuned": 0.588, "in_words": NO_CHANGE},
+        "ifeval": {"status": NO_CHANGE, "retention": 1.0, "base": 0.5, "tuned": 0.5, "in_words": NO_CHANGE},
+    }
+    assert summary["min_general_retention"] == 0.9657  # of the skill above chance (0.338 / 0.350)
     assert summary["domain"] == {"benchmark": "byod", "metric": "accuracy", "base": 0.4, "tuned": 0.7, "gain": 0.3}
     assert (summary["mlflow_run_id"], summary["steps"], summary["final_loss"]) == ("run75", 240, 0.4321)
     assert summary["model_s3_uri"] == model_uri(75) and summary["customer_data_percent"] == 75
@@ -84,15 +89,26 @@ def test_a_row_summarises_the_gate_retention_held_out_score_and_the_training_rec
 def test_a_forgetting_model_fails_the_gate_with_its_cause_and_remedy():
     summary = row(100, mmlu=0.504, byod=0.90)
     assert summary["status"] == "failed gate" and not summary["gate"]["passed"]
-    assert summary["gate"]["cause"].startswith("mmlu_0shot kept 84.0% of the base model's acc")
+    assert summary["gate"]["cause"].startswith("mmlu_0shot forgot: it kept 73% of the base model's skill above chance (acc 0.600 -> 0.504")
+    assert summary["general"]["mmlu_0shot"]["in_words"] == "kept 73% (forgot)"
     assert summary["gate"]["remedy"] == FORGETTING_REMEDY and summary["model_s3_uri"] == model_uri(100)
 
 
-def test_retention_is_one_when_the_base_scored_zero_as_in_the_gate():
+def test_a_base_at_chance_is_uninformative_in_the_row_and_never_counts_as_retention():
     summary = row(50, ifeval=0.10, base={"ifeval": 0.0})
-    assert summary["general_retention"]["ifeval"] == 1.0 == gate_retention(0.0, 0.10)
-    assert summary["general_retention"]["mmlu_0shot"] == 1.0 and summary["status"] == "passed"
-    assert row(50, ifeval=0.0, base={"ifeval": 0.0})["general_retention"]["ifeval"] == 1.0
+    assert summary["general"]["ifeval"] == {"status": UNINFORMATIVE, "retention": None, "base": 0.0, "tuned": 0.1,
+                                            "in_words": "uninformative (base at chance)"}
+    assert summary["min_general_retention"] == 1.0 and summary["status"] == "passed"  # mmlu_0shot alone
+    at_chance = row(50, mmlu=0.25, ifeval=0.3, base={"mmlu_0shot": 0.26, "ifeval": 0.0})
+    assert at_chance["status"] == "failed gate" and at_chance["min_general_retention"] is None
+    assert at_chance["gate"]["cause"].startswith("no general check: the base model is at chance on every general benchmark")
+
+
+def test_an_evaluation_without_gate_statuses_is_refused_by_name():
+    old = evaluation()
+    del old["benchmarks"]["ifeval"]["status"]
+    summary = run_summary(mix(75), old, record(75), None, model_uri(75))
+    assert summary["status"] == "failed: evaluation" and "general benchmark ifeval has no gate status" in summary["gate"]["cause"]
 
 
 def test_a_failed_step_or_an_unreadable_evaluation_is_a_failed_mix_without_a_model():
@@ -138,9 +154,9 @@ def test_when_no_mix_passed_the_cause_names_each_mix_and_ends_with_the_remedies_
     choice = choose(rows)
     assert not choice["passed"] and choice["chosen"] is None
     cause = choice["cause"]
-    assert cause.startswith("no mix passed the forgetting gate: mix 100%: mmlu_0shot kept 84.0% of the base model's acc (0.600 -> 0.504)")
+    assert cause.startswith("no mix passed the forgetting gate: mix 100%: mmlu_0shot forgot: it kept 73% of the base model's skill above chance")
     assert "; mix 75%: training failed: AlgorithmError: CUDA out of memory; mix 50%: byod accuracy moved 0.400 -> 0.410" in cause
-    assert "; mix 25%: mmlu_0shot kept 83.3%" in cause
+    assert "; mix 25%: mmlu_0shot forgot: it kept 71%" in cause
     remedy = cause.split("What to do: ", 1)[1]
     assert remedy == f"{FORGETTING_REMEDY} {step_remedy('training')} {NO_GAIN_REMEDY}"
     assert cause.count(FORGETTING_REMEDY) == cause.count(NO_GAIN_REMEDY) == 1
@@ -154,10 +170,10 @@ def test_the_markdown_lists_every_mix_with_its_retention_held_out_score_and_run(
     rows = [row(100, mmlu=0.504, byod=0.90), row(75, mmlu=0.588, byod=0.70), failed_row(50)]
     text = comparison_markdown(rows, choose(rows))
     table = [line for line in text.splitlines() if line.startswith("| ")]
-    assert table[0] == "| customer data % | status | mmlu_0shot retention | ifeval retention | held-out base -> tuned | steps | final loss | MLflow run |"
+    assert table[0] == "| customer data % | status | mmlu_0shot | ifeval | held-out base -> tuned | steps | final loss | MLflow run |"
     assert table[1:] == [
-        "| 100% | failed gate | 84.0% | 100.0% | accuracy 0.400 -> 0.900 (+0.500) | 240 | 0.4321 | `run100` |",
-        "| 75% | passed (chosen) | 98.0% | 100.0% | accuracy 0.400 -> 0.700 (+0.300) | 240 | 0.4321 | `run75` |",
+        "| 100% | failed gate | kept 73% (forgot) | no measurable change | accuracy 0.400 -> 0.900 (+0.500) | 240 | 0.4321 | `run100` |",
+        "| 75% | passed (chosen) | no measurable change | no measurable change | accuracy 0.400 -> 0.700 (+0.300) | 240 | 0.4321 | `run75` |",
         "| 50% | failed: training | - | - | - | - | - | - |",
     ]
     assert f"**Chosen: mix 75%** ({model_uri(75)})" in text and "- mix 50%: training failed: AlgorithmError" in text

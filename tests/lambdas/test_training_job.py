@@ -112,7 +112,7 @@ def test_an_evaluation_scores_the_tuned_model_against_the_base_into_the_report_p
     assert request["AlgorithmSpecification"]["ContainerEntrypoint"] == ["python", "-m", "openforge_training.evaluate"]
     assert channels(request) == {"model": BASE_MODEL, "tuned": f"{plan['training_output_s3_uri']}tickets-t75-f42b7a90/output/model/",
                                  "eval": plan["evaluation_data_s3_uri"]}
-    assert request["HyperParameters"] == {"benchmarks": "mmlu,byod", "min_general_retention": "0.95", "min_domain_gain": "0",
+    assert request["HyperParameters"] == {"benchmarks": "mmlu,byod", "min_general_retention": "0.95", "min_domain_gain": "0", "waive_general_check": "false",
                                           "mlflow_tracking_uri": MLFLOW, "run_name": "tickets-e75-f42b7a90"}
     assert request["OutputDataConfig"]["S3OutputPath"] == plan["report_s3_uri"]
     assert request["ResourceConfig"]["InstanceCount"] == 1 and "CheckpointConfig" not in request

@@ -36,7 +36,7 @@ def test_the_minimal_example_gets_every_default():
                             "num_epochs": 1.0, "max_steps": -1, "global_batch_size": 32, "per_device_batch_size": 4,
                             "max_length": 2048, "seed": 42, "precision": "auto", "gradient_checkpointing": False},
         "compute": {"target": "training-job", "instance_type": "ml.p5.48xlarge", "instance_count": 1},
-        "evaluation": {"benchmarks": ["mmlu", "ifeval", "byod"], "limits": {"min_general_retention": 0.97, "min_domain_gain": 0.02},
+        "evaluation": {"benchmarks": ["mmlu", "ifeval", "byod"], "limits": {"min_general_retention": 0.97, "min_domain_gain": 0.02, "waive_general_check": False},
                        "data_s3_uri": POLICY.evaluation_data_s3_uri},
         "deploy": {"enabled": False, "instance_type": "ml.g5.2xlarge"},
         "grid": None,

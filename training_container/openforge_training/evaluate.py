@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from openforge_contract.hyperparameters import GATE
+from openforge_contract.hyperparameters import GATE, GATE_HELP
 
 from .config import SAGEMAKER_INPUT, entrypoint, parse
 from .errors import InputError
@@ -59,8 +59,17 @@ class BenchmarkArguments:
 
 @dataclass
 class GateArguments:
-    min_general_retention: float = field(default=GATE["min_general_retention"], metadata={"help": "Every general benchmark must keep at least this share of the base score."})
-    min_domain_gain: float = field(default=GATE["min_domain_gain"], metadata={"help": "The held-out metric must rise by at least this much (its own units)."})
+    min_general_retention: float = field(default=GATE["min_general_retention"], metadata={"help": GATE_HELP["min_general_retention"]})
+    min_domain_gain: float = field(default=GATE["min_domain_gain"], metadata={"help": GATE_HELP["min_domain_gain"]})
+    waive_general_check: bool = field(default=GATE["waive_general_check"], metadata={"help": GATE_HELP["waive_general_check"]})
+
+    def limits(self):
+        from .evaluation.gate import Limits
+
+        try:
+            return Limits(self.min_general_retention, self.min_domain_gain, self.waive_general_check)
+        except ValueError as error:
+            raise InputError(str(error)) from None
 
 
 @dataclass
@@ -110,12 +119,7 @@ class EvalConfig:
         for name in ("batch_size", "max_length", "max_new_tokens"):
             if getattr(self.bench, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self.bench, name)}")
-        from .evaluation.gate import Limits
-
-        try:
-            Limits(self.gate.min_general_retention, self.gate.min_domain_gain)
-        except ValueError as error:
-            raise InputError(str(error)) from None
+        self.gate.limits()
 
 
 def load(argv: list[str] | None = None) -> EvalConfig:

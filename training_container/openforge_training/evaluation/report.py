@@ -1,22 +1,24 @@
-"""One JSON per evaluation run and its Markdown summary: per benchmark base, tuned, delta
-and retention (tuned / base), then the gate's verdict."""
+"""One JSON per evaluation run and its Markdown summary: per benchmark base, tuned, the change
+with its 95 % interval, chance and retention above chance (evaluation.gate), then the verdict."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from openforge_contract.gate_words import general_in_words
 from openforge_contract.run_record import EVALUATION_REPORT, EVALUATION_RESULTS
 
-from .gate import retention
+from .gate import assess
 
-SCHEMA = "openforge-evaluation/1"
+SCHEMA = "openforge-evaluation/2"  # 2: retention above chance, intervals, statuses
 
 
-def benchmark_entry(kind: str, base, tuned) -> dict:
+def benchmark_entry(name: str, kind: str, base, tuned) -> dict:
     """``base`` and ``tuned`` are harness.Score-like (metric, value, count, details)."""
     return {
         "kind": kind, "metric": base.metric, "base": round(base.value, 4), "tuned": round(tuned.value, 4),
-        "delta": round(tuned.value - base.value, 4), "retention": round(retention(base.value, tuned.value), 4), "count": base.count,
+        "delta": round(tuned.value - base.value, 4), "count": base.count,
+        **assess(name, base.value, tuned.value, base.count),
         "base_details": base.details, "tuned_details": tuned.details,
     }
 
@@ -26,12 +28,21 @@ def markdown(results: dict) -> str:
     lines = [
         "# Evaluation: base vs tuned", "",
         f"- base model: `{results['base_model']}`", f"- tuned model: `{results['tuned_model']}`", "",
-        "| benchmark | kind | metric | base | tuned | delta | retention | n |", "|---|---|---|---|---|---|---|---|",
+        "Retention is the share of the base model's score *above chance* the tuned model kept; a change whose 95 % "
+        "interval holds 0 is within the benchmark's sampling noise.", "",
+        "| benchmark | kind | metric | chance | base | tuned | change (95 % interval) | retention above chance | verdict | n |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, b in results["benchmarks"].items():
-        lines.append(f"| {name} | {b['kind']} | {b['metric']} | {b['base']:.3f} | {b['tuned']:.3f} | {b['delta']:+.3f} | {b['retention']:.1%} | {b['count']} |")
+        low, high = b["change_interval"]
+        kept = "-" if b["retention"] is None else f"{b['retention']:.0%}"
+        status = general_in_words(b) if b["kind"] == "general" else ("improved" if low > 0 else "no measurable gain")
+        lines.append(f"| {name} | {b['kind']} | {b['metric']} | {b['chance']:.2f} | {b['base']:.3f} | {b['tuned']:.3f} | "
+                     f"{b['delta']:+.3f} ({low:+.3f} to {high:+.3f}) | {kept} | {status} | {b['count']} |")
     lines += ["", f"## Forgetting gate: {'PASSED' if gate['passed'] else 'FAILED'}", ""]
     lines += [f"- {check['benchmark']}: {check['rule']} -> {check['value']} {'ok' if check['passed'] else 'FAILED'}" for check in gate["checks"]]
+    if gate["notes"]:
+        lines += ["", "Notes:", *[f"- {note}" for note in gate["notes"]]]
     if gate["reasons"]:
         lines += ["", "Why:", *[f"- {reason}" for reason in gate["reasons"]]]
     if gate["remedy"]:

@@ -12,7 +12,7 @@ from openforge_contract.environment_variables import TRAINING_JOB_NAME
 
 from ..errors import InputError
 from . import byod, harness
-from .gate import Limits, verdict
+from .gate import verdict
 from .metrics import LabelExtractor
 from .report import SCHEMA, benchmark_entry, write
 
@@ -46,7 +46,7 @@ def evaluate(config) -> dict:
         del model
         gc.collect()
 
-    benchmarks = {name: benchmark_entry(_kind(name), scores["base"][name], scores["tuned"][name]) for name in scores["base"]}
+    benchmarks = {name: benchmark_entry(name, _kind(name), scores["base"][name], scores["tuned"][name]) for name in scores["base"]}
     results = {
         "schema": SCHEMA,
         "base_model": str(base_dir),
@@ -56,7 +56,7 @@ def evaluate(config) -> dict:
         "tuned_is_adapter": tuned_dir is None,
         "settings": settings,
         "benchmarks": benchmarks,
-        "gate": verdict(benchmarks, Limits(config.gate.min_general_retention, config.gate.min_domain_gain)),
+        "gate": verdict(benchmarks, config.gate.limits()),
     }
     json_path, md_path = write(results, Path(paths.output_dir))
     _track(config.tracking, results, (json_path, md_path))
@@ -168,7 +168,7 @@ def _track(tracking, results: dict, files) -> None:
     with run:
         metrics = {"eval.gate_passed": float(results["gate"]["passed"])}
         for name, b in results["benchmarks"].items():
-            metrics.update({f"eval.{name}.{key}": b[key] for key in ("base", "tuned", "delta", "retention")})
+            metrics.update({f"eval.{name}.{key}": b[key] for key in ("base", "tuned", "delta", "retention") if b[key] is not None})
         mlflow.log_metrics(metrics)
         mlflow.set_tag("eval.gate", "passed" if results["gate"]["passed"] else "failed")
         for path in files:
