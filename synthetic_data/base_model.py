@@ -18,6 +18,8 @@ import logging
 import platform
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -55,13 +57,21 @@ class BaseSettings:
     threads: int = 1  # torch's intra-op threads: the weights depend on it (a float sum's order); 1 is also the fastest on a shared machine
 
 
-def deterministic(threads: int) -> None:
-    """Fixed thread count and deterministic kernels: a rerun on the same kind of CPU gives
-    the same weights (another CPU's vector width can still change the last bits)."""
+@contextmanager
+def deterministic(threads: int) -> Iterator[None]:
+    """Fixed thread count and deterministic kernels while inside: a rerun on the same kind of
+    CPU gives the same weights (another CPU's vector width can still change the last bits).
+    The process's own settings come back after."""
     import torch
 
+    before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        torch.use_deterministic_algorithms(before[1])
 
 
 def training_argv(*, model: Path, customer: Path, out: Path, percent: int, method: str, learning_rate: float, batch_size: int,
@@ -103,13 +113,16 @@ def score(model: Path, eval_dir: Path, out: Path) -> dict:
     """The general benchmarks through the evaluation entrypoint (the model stands as base and
     tuned): MMLU-format 0-shot per subject, IFEval-format strict prompt-level."""
     from openforge_training.evaluate import load
+    from openforge_training.evaluation.gate import score_interval
     from openforge_training.evaluation.run import evaluate
 
     config = load(["--input_dir", str(out / "input"), "--model_channel", str(model), "--tuned_channel", str(model),
                    "--eval_channel", str(eval_dir), "--output_dir", str(out), "--benchmarks", "mmlu,ifeval", "--mmlu_shots", "0",
                    "--batch_size", "32"])
     benchmarks = evaluate(config)["benchmarks"]
-    scores = {name: {"metric": b["metric"], "score": b["base"], "count": b["count"], "details": b["base_details"]} for name, b in benchmarks.items()}
+    scores = {name: {"metric": b["metric"], "score": b["base"], "count": b["count"], "chance": b["chance"],
+                     "interval": [round(bound, 4) for bound in score_interval(b["base"], b["count"])], "details": b["base_details"]}
+              for name, b in benchmarks.items()}
     return {"settings": {name: getattr(config.bench, name) for name in ("mmlu_shots", "max_length", "max_new_tokens", "chat_template")}, "scores": scores}
 
 
@@ -137,14 +150,14 @@ def write_data(settings: BaseSettings, data: Path) -> dict:
 def build(settings: BaseSettings, work: Path, out: Path) -> dict:
     """Data, tokenizer and initial weights, pre-training, scoring; ``out`` gets the model and
     its provenance (returned)."""
-    deterministic(settings.threads)
     started = time.monotonic()
     if work.exists():
         shutil.rmtree(work)
     data = work / "data"
     data_provenance = write_data(settings, data)
-    initial = build_initial_model(settings, work / "initial", corpus_texts(data))
-    record = pretrain(settings, initial, data, work / "pretrain")
+    with deterministic(settings.threads):
+        initial = build_initial_model(settings, work / "initial", corpus_texts(data))
+        record = pretrain(settings, initial, data, work / "pretrain")
     training_s = time.monotonic() - started
     if out.exists():
         shutil.rmtree(out)
@@ -173,7 +186,8 @@ def rescore(folder: Path, work: Path, provenance: dict | None = None, data: Path
             shutil.rmtree(data)
         if write_data(BaseSettings(**provenance["settings"]), data) != provenance["data"]:
             raise ValueError(f"the curriculum is no longer the one {folder} was trained on: remake it (make base-model)")
-    provenance["evaluation"] = score(folder, data / "eval", work)
+    with deterministic(provenance["settings"]["threads"]):
+        provenance["evaluation"] = score(folder, data / "eval", work)
     (folder / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
     return provenance
 
