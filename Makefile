@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 
-.PHONY: setup lock synth demo test bench experiment train-example clean
+.PHONY: setup lock synth demo test bench experiment base-model train-example clean
 
 setup: $(VENV)/.installed $(VENV)/.project node_modules/.installed $(LAMBDA_DEPS)/.installed
 
@@ -66,8 +66,13 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q tests
 
-# The forgetting experiment: pre-train a small model on a generated curriculum, fine-tune it
-# customer-only and mixed (LoRA and full), score every model; table + plot in reports/.
+# The shipped base model (examples/base-model), remade: pre-trained from random weights on the
+# generated general curriculum with the training container, scored, hashed into provenance.json.
+base-model: setup
+	$(PY) -m synthetic_data.base_model --out examples/base-model --work work/base-model
+
+# The forgetting experiment on the shipped base: fine-tune it customer-only and mixed (LoRA and
+# full) over several seeds, score every model; table + plot in reports/.
 experiment: setup
 	$(PY) -m experiments.forgetting --work work/experiment --reports reports
 

@@ -3,15 +3,21 @@ general skills that customer-only fine-tuning forgets?
 
     python -m experiments.forgetting --work work/experiment --reports reports
 
-1. Generate the curriculum (``synthetic_data.curriculum``): general skills, a curated pool of
-   them, a support-ticket domain, and MMLU-, IFEval- and BYOD-format evaluation files.
-2. Pre-train a small Llama-architecture model from scratch on the general curriculum, with
-   the training container's own entrypoint (full-rank, 100 % "customer" = the curriculum).
-3. Fine-tune that base on the ticket domain, once per (method, customer share) in ``RUNS``:
-   customer-only (100 %) and mixed with the curated pool, LoRA and full-rank.
-4. Score the base once and every tuned model with the evaluation entrypoint, and write
-   ``forgetting.md``, ``forgetting.json`` and ``forgetting.png`` (general retention against
-   domain gain, one point per run) to the reports folder.
+1. Take the shipped base model (``synthetic_data.base_model``, examples/base-model: pre-trained
+   on the generated general curriculum) and regenerate the curriculum it was trained on
+   (``synthetic_data.curriculum``, the seed and scale its provenance names): the curated pool
+   of general skills, a support-ticket domain, MMLU-, IFEval- and BYOD-format evaluation files.
+2. Fine-tune that base on the ticket domain, once per (method, customer share) in ``RUNS``
+   and fine-tuning seed: customer-only (100 %) and mixed with the curated pool, LoRA and
+   full-rank.
+3. Score the base once and every tuned model with the evaluation entrypoint; per run, average
+   over the seeds the general skill kept *above chance* and the domain gain, each with a 95 %
+   interval that holds both the benchmark's item sampling (the gate's intervals) and the
+   spread across seeds; write ``forgetting.md``, ``forgetting.json`` and ``forgetting.png``
+   (``experiments.forgetting_report``) to the reports folder.
+
+Fixed thread count and deterministic kernels: a rerun on the same kind of CPU gives the same
+table (docs/evaluation.md says what can vary on another).
 
 Everything is the product's code: only the data and the sizes are the experiment's.
 """
@@ -21,21 +27,26 @@ import argparse
 import json
 import logging
 import shutil
+import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from openforge_training.evaluation.gate import assess
+
+from experiments.forgetting_report import write_reports
 from openforge_contract.run_record import EVALUATION_RESULTS
-from synthetic_data.curriculum import corpus_texts, write_experiment_data
-from synthetic_data.tiny_model import build_model
+from synthetic_data.base_model import PROVENANCE, SHIPPED, BaseSettings, deterministic, train, training_argv
+from synthetic_data.curriculum import write_experiment_data
 
 log = logging.getLogger("experiments.forgetting")
 
-# The product's target (issue 5): a mixed run keeps >= 98 % of general skill while reaching
-# >= 85 % of the customer-only domain gain; customer-only forgets clearly.
+# The product's target (issue 5): a mixed run keeps >= 98 % of general skill (above chance)
+# while reaching >= 85 % of the customer-only domain gain; customer-only forgets beyond noise,
+# more than the target allows (its retention's 95 % upper bound under 98 %).
 TARGET_RETENTION = 0.98
 TARGET_GAIN_SHARE = 0.85
-CLEAR_FORGETTING = 0.90  # customer-only keeping less than this share counts as clear forgetting
+T_95 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571}  # Student's t, two-sided 95 %, by number of seeds
 
 
 @dataclass(frozen=True)
@@ -53,106 +64,73 @@ RUNS = tuple(Run(method, percent) for method in ("lora", "full") for percent in 
 
 @dataclass(frozen=True)
 class Settings:
-    """Sizes and hyperparameters; the defaults are the full experiment (``make experiment``)."""
+    """Fine-tuning sizes and hyperparameters; the defaults are the full experiment (``make
+    experiment``). The data's seed and scale are the base model's (its provenance.json)."""
 
-    seed: int = 0
-    scale: float = 1.0  # of the generated data (synthetic_data.curriculum.Sizes)
-    hidden_size: int = 128
-    layers: int = 4
-    heads: int = 4
-    vocab_size: int = 1000
+    seeds: tuple[int, ...] = (0, 1, 2)  # fine-tuning: LoRA's initial weights and the mix's order
     max_length: int = 256
-    pretrain_epochs: float = 20.0
-    pretrain_learning_rate: float = 3e-3
     batch_size: int = 32
     finetune_steps: int = 240
     lora_learning_rate: float = 3e-3
     full_learning_rate: float = 3e-4
     lora_rank: int = 16
     mmlu_shots: str = "0"  # few-shot under a chat template is multi-turn, a context the tiny model never saw
+    threads: int = BaseSettings.threads
     runs: tuple[Run, ...] = field(default=RUNS)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, required=True, help="scratch folder: data, models, evaluations (recreated)")
     parser.add_argument("--reports", type=Path, required=True, help="where forgetting.{md,json,png} go")
-    parser.add_argument("--scale", type=float, default=Settings.scale, help="data size relative to the full experiment")
-    parser.add_argument("--pretrain_epochs", type=float, default=Settings.pretrain_epochs)
+    parser.add_argument("--base", type=Path, default=SHIPPED, help="the base model folder, with its provenance.json")
     parser.add_argument("--finetune_steps", type=int, default=Settings.finetune_steps)
-    parser.add_argument("--seed", type=int, default=Settings.seed)
+    parser.add_argument("--seeds", default=",".join(map(str, Settings.seeds)), help="comma-separated fine-tuning seeds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = replace(Settings(), scale=args.scale, pretrain_epochs=args.pretrain_epochs, finetune_steps=args.finetune_steps, seed=args.seed)
-    run_experiment(settings, args.work, args.reports)
+    try:
+        seeds = tuple(int(seed) for seed in args.seeds.split(","))
+    except ValueError:
+        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    run_experiment(replace(Settings(), finetune_steps=args.finetune_steps, seeds=seeds), args.base, args.work, args.reports)
     print((args.reports / "forgetting.md").read_text())
     return 0
 
 
-def run_experiment(settings: Settings, work: Path, reports: Path) -> dict:
-    """Every step above; returns what ``forgetting.json`` holds."""
+def run_experiment(settings: Settings, base: Path, work: Path, reports: Path) -> dict:
+    """Every step above on the base model in ``base``; returns what ``forgetting.json`` holds."""
     started = time.monotonic()
     if work.exists():
         shutil.rmtree(work)
     data = work / "data"
-    write_experiment_data(data, seed=settings.seed, scale=settings.scale)
-    initial = build_initial_model(settings, work / "initial", corpus_texts(data))
-    base = pretrain(settings, initial, data, work / "base")
-    timings = {"pretrain_s": round(time.monotonic() - started, 1)}
+    provenance = json.loads((base / PROVENANCE).read_text())
+    write_experiment_data(data, seed=provenance["settings"]["data_seed"], scale=provenance["settings"]["data_scale"])
     base_results: Path | None = None
-    rows = []
-    for run in settings.runs:
-        tuned = finetune(settings, run, base, data, work / "runs" / run.name)
-        results = evaluate(settings, base, tuned, data / "eval", work / "runs" / run.name / "evaluation", base_results)
-        base_results = base_results or work / "runs" / run.name / "evaluation" / EVALUATION_RESULTS
-        rows.append(row(run, results))
-        log.info("%s: %s", run.name, rows[-1])
-    timings["total_s"] = round(time.monotonic() - started, 1)
-    summary = summarise(settings, rows, timings)
+    measured = []
+    with deterministic(settings.threads):
+        for seed in settings.seeds:
+            for run in settings.runs:
+                out = work / "runs" / f"{run.name}-seed{seed}"
+                tuned = finetune(settings, run, seed, base, data, out)
+                results = evaluate(settings, base, tuned, data / "eval", out / "evaluation", base_results)
+                base_results = base_results or out / "evaluation" / EVALUATION_RESULTS
+                measured.append(measurement(run, seed, results))
+                log.info("%s seed %d: %s", run.name, seed, measured[-1]["scores"])
+    about_base = {"folder": base.name, "model_sha256": provenance["files"].get("model.safetensors"), "settings": provenance["settings"]}
+    summary = summarise(settings, measured, {"total_s": round(time.monotonic() - started, 1)}, about_base)
     write_reports(summary, reports)
     return summary
 
 
 # --- the steps, each through the product's own entrypoint ---------------------------------
 
-def build_initial_model(settings: Settings, out: Path, texts: list[str]) -> Path:
-    return build_model(out, hidden_size=settings.hidden_size, layers=settings.layers, heads=settings.heads,
-                       vocab_size=settings.vocab_size, seed=settings.seed, texts=texts)
-
-
-def training_argv(settings: Settings, *, model: Path, customer: Path, out: Path, percent: int, method: str,
-                  learning_rate: float, schedule: list[str]) -> list[str]:
-    return [
-        "--input_dir", str(out / "input"), "--model_channel", str(model), "--customer_channel", str(customer),
-        "--output_dir", str(out / "model"), "--checkpoint_dir", str(out / "checkpoints"),
-        "--customer_data_percent", str(percent), "--method", method, "--learning_rate", str(learning_rate),
-        "--lora_rank", str(settings.lora_rank), "--lora_alpha", str(2 * settings.lora_rank), "--lora_dropout", "0",
-        "--global_batch_size", str(settings.batch_size), "--per_device_batch_size", str(settings.batch_size),
-        "--max_length", str(settings.max_length), "--warmup_ratio", "0.05", "--seed", str(settings.seed),
-        "--save_steps", "100000", "--logging_steps", "50", *schedule,
-    ]
-
-
-def train(argv: list[str]) -> dict:
-    from openforge_training import train as entrypoint
-    from openforge_training.config import load
-
-    return entrypoint.run(entrypoint.prepare(load(argv)))
-
-
-def pretrain(settings: Settings, initial: Path, data: Path, out: Path) -> Path:
-    """Full-rank training from random weights on the general curriculum alone."""
-    argv = training_argv(settings, model=initial, customer=data / "pretrain", out=out, percent=100, method="full",
-                         learning_rate=settings.pretrain_learning_rate, schedule=["--num_epochs", str(settings.pretrain_epochs)])
-    record = train(argv)
-    log.info("pre-trained: %d steps, final loss %s", record["steps"], record["final_loss"])
-    return out / "model"
-
-
-def finetune(settings: Settings, run: Run, base: Path, data: Path, out: Path) -> Path:
+def finetune(settings: Settings, run: Run, seed: int, base: Path, data: Path, out: Path) -> Path:
     learning_rate = settings.lora_learning_rate if run.method == "lora" else settings.full_learning_rate
-    argv = training_argv(settings, model=base, customer=data / "customer", out=out, percent=run.customer_data_percent, method=run.method,
-                         learning_rate=learning_rate, schedule=["--max_steps", str(settings.finetune_steps)])
-    argv += ["--curated_channel", str(data / "curated")]
+    argv = training_argv(model=base, customer=data / "customer", out=out, percent=run.customer_data_percent, method=run.method,
+                         learning_rate=learning_rate, batch_size=settings.batch_size, max_length=settings.max_length, seed=seed,
+                         schedule=["--max_steps", str(settings.finetune_steps)])
+    argv += ["--curated_channel", str(data / "curated"), "--lora_rank", str(settings.lora_rank), "--lora_alpha", str(2 * settings.lora_rank),
+             "--lora_dropout", "0"]
     train(argv)
     return out / "model"
 
@@ -163,111 +141,86 @@ def evaluate(settings: Settings, base: Path, tuned: Path, eval_dir: Path, out: P
 
     argv = ["--input_dir", str(out / "input"), "--model_channel", str(base), "--tuned_channel", str(tuned),
             "--eval_channel", str(eval_dir), "--output_dir", str(out), "--mmlu_shots", settings.mmlu_shots,
-            "--max_new_tokens", "64", "--batch_size", "32"]  # the default max_length: room for IFEval's generation
+            "--batch_size", "32"]  # generation length and context: the entrypoint's (the harness's) defaults
     if base_results:
         argv += ["--base_results", str(base_results)]
     return score(load(argv))
 
 
-# --- the report ---------------------------------------------------------------------------
+# --- the numbers --------------------------------------------------------------------------
 
-def row(run: Run, results: dict) -> dict:
-    benchmarks = results["benchmarks"]
-    general = {name: b for name, b in benchmarks.items() if b["kind"] == "general"}
-    base_general = sum(b["base"] for b in general.values()) / len(general)
-    tuned_general = sum(b["tuned"] for b in general.values()) / len(general)
+def measurement(run: Run, seed: int, results: dict) -> dict:
+    """One fine-tuned model's evaluation, as the summary needs it."""
     return {
-        "run": run.name, "method": run.method, "customer_data_percent": run.customer_data_percent,
-        "scores": {name: {"base": b["base"], "tuned": b["tuned"]} for name, b in benchmarks.items()},
-        "general_base": round(base_general, 4), "general_tuned": round(tuned_general, 4),
-        "general_retention": round(tuned_general / base_general, 4) if base_general else 1.0,
-        "domain_base": benchmarks["byod"]["base"], "domain_tuned": benchmarks["byod"]["tuned"],
-        "domain_gain": round(benchmarks["byod"]["tuned"] - benchmarks["byod"]["base"], 4),
+        "run": run.name, "seed": seed,
+        "scores": {name: {"kind": b["kind"], "base": b["base"], "tuned": b["tuned"], "count": b["count"]} for name, b in results["benchmarks"].items()},
         "gate_passed": results["gate"]["passed"],
     }
 
 
-def summarise(settings: Settings, rows: list[dict], timings: dict) -> dict:
-    """Each mixed run's share of its method's customer-only gain, and the verdict on the target."""
-    customer_only = {r["method"]: r for r in rows if r["customer_data_percent"] == 100}
-    for r in rows:
-        reference = customer_only.get(r["method"])
-        r["gain_share"] = round(r["domain_gain"] / reference["domain_gain"], 4) if reference and reference["domain_gain"] > 0 else None
-    mixed = [r for r in rows if r["customer_data_percent"] < 100]
-    hits = [r["run"] for r in mixed if r["general_retention"] >= TARGET_RETENTION and (r["gain_share"] or 0) >= TARGET_GAIN_SHARE]
-    forgetting = {method: r["general_retention"] < CLEAR_FORGETTING for method, r in customer_only.items()}
+def seed_half_width(values: list[float]) -> float:
+    """95 % half-width of the mean of ``values`` (one per seed) from their spread; 0 for one seed."""
+    if len(values) < 2:
+        return 0.0
+    return T_95.get(len(values), 1.96) * statistics.stdev(values) / len(values) ** 0.5
+
+
+def aggregate(run: Run, measured: list[dict]) -> dict:
+    """One run over its seeds: per benchmark the mean tuned score and the gate's numbers for it
+    (chance, base informative, retention above chance, the change's interval over the items),
+    the change's 95 % half-width holding the items' sampling and the seeds' spread in
+    quadrature; general retention (mean over the benchmarks the base is above chance on) and
+    domain gain, each with its half-width."""
+    first = measured[0]["scores"]
+    benchmarks, widths = {}, []
+    for name, b in first.items():
+        tuned = [m["scores"][name]["tuned"] for m in measured]
+        mean = statistics.fmean(tuned)
+        entry = {"base": b["base"], "tuned": mean, "change": mean - b["base"], **assess(name, b["base"], mean, b["count"])}
+        low, high = entry["change_interval"]
+        entry["items_half_width"], entry["seeds_half_width"] = (high - low) / 2, seed_half_width([value - b["base"] for value in tuned])
+        entry["half_width"] = (entry["items_half_width"] ** 2 + entry["seeds_half_width"] ** 2) ** 0.5
+        if b["kind"] == "general" and entry["base_informative"]:
+            widths.append(entry["half_width"] / (b["base"] - entry["chance"]))
+        benchmarks[name] = entry
+    kept = [entry["retention"] for name, entry in benchmarks.items() if first[name]["kind"] == "general" and entry["base_informative"]]
+    domain = [benchmarks[name] for name, b in first.items() if b["kind"] == "domain"]
     return {
-        "settings": {**asdict(settings), "runs": [run.name for run in settings.runs]},
-        "rows": rows,
-        "timings": timings,
-        "target": {
-            "mixed_retention": TARGET_RETENTION, "mixed_gain_share": TARGET_GAIN_SHARE, "customer_only_retention_below": CLEAR_FORGETTING,
-            "mixed_runs_on_target": hits, "customer_only_forgets": forgetting,
-            "reached": bool(hits) and all(forgetting.values()) and bool(forgetting),
-        },
+        "run": run.name, "method": run.method, "customer_data_percent": run.customer_data_percent, "seeds": [m["seed"] for m in measured],
+        "benchmarks": benchmarks,
+        "informative": [name for name, b in first.items() if b["kind"] == "general" and benchmarks[name]["base_informative"]],
+        "general_retention": statistics.fmean(kept) if kept else None,
+        "general_half_width": sum(w**2 for w in widths) ** 0.5 / len(widths) if widths else None,
+        "domain_gain": domain[0]["change"] if domain else None, "domain_half_width": domain[0]["half_width"] if domain else None,
+        "gate_passed": sum(m["gate_passed"] for m in measured),
     }
 
 
-def markdown(summary: dict) -> str:
-    rows, target = summary["rows"], summary["target"]
-    names = list(rows[0]["scores"]) if rows else []
-    base = rows[0]["scores"] if rows else {}
-    lines = [
-        "# Forgetting experiment", "",
-        "A small model pre-trained here on a generated general curriculum, fine-tuned on a generated "
-        "support-ticket domain customer-only and mixed with curated general data. General retention = "
-        "mean general score tuned / base; gain share = the run's held-out gain / the customer-only gain of the same method.", "",
-        "Base model: " + ", ".join(f"{name} {base[name]['base']:.3f}" for name in names), "",
-        "| run | customer % | " + " | ".join(names) + " | general retention | domain gain | gain share | gate |",
-        "|---|---|" + "---|" * len(names) + "---|---|---|---|",
-    ]
+def summarise(settings: Settings, measured: list[dict], timings: dict, about_base: dict) -> dict:
+    """Per run over its seeds, each mixed run's share of its method's customer-only gain, and
+    the verdict on the target (or how far from it)."""
+    rows = [aggregate(run, [m for m in measured if m["run"] == run.name]) for run in settings.runs]
+    customer_only = {r["method"]: r for r in rows if r["customer_data_percent"] == 100}
     for r in rows:
-        share = "-" if r["gain_share"] is None else f"{r['gain_share']:.0%}"
-        scores = " | ".join(f"{r['scores'][name]['tuned']:.3f}" for name in names)
-        lines.append(f"| {r['run']} | {r['customer_data_percent']} | {scores} | {r['general_retention']:.1%} | "
-                     f"{r['domain_gain']:+.3f} | {share} | {'pass' if r['gate_passed'] else 'fail'} |")
-    forgets = ", ".join(f"{method}: {'yes' if value else 'no'}" for method, value in target["customer_only_forgets"].items())
-    lines += [
-        "",
-        f"Target: a mixed run keeps >= {target['mixed_retention']:.0%} of general skill with >= {target['mixed_gain_share']:.0%} "
-        f"of the customer-only gain, and customer-only keeps < {target['customer_only_retention_below']:.0%}.",
-        f"Mixed runs on target: {', '.join(target['mixed_runs_on_target']) or 'none'}. Customer-only forgets clearly: {forgets}. "
-        f"**Target {'reached' if target['reached'] else 'not reached'}.**",
-        "", f"Time: pre-training {summary['timings']['pretrain_s']:.0f} s, all {summary['timings']['total_s']:.0f} s.",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def plot(summary: dict, path: Path) -> None:
-    """General retention against domain gain, one point per run: up and right is better."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6.4, 4.8), dpi=120)
-    markers = {"lora": "o", "full": "s"}
-    for method, marker in markers.items():
-        rows = [r for r in summary["rows"] if r["method"] == method]
-        axes.scatter([r["domain_gain"] for r in rows], [r["general_retention"] for r in rows], marker=marker, s=60, label=method)
-        for r in rows:
-            axes.annotate(f"{r['customer_data_percent']}%", (r["domain_gain"], r["general_retention"]), textcoords="offset points", xytext=(6, 4))
-    axes.axhline(summary["target"]["mixed_retention"], color="grey", linestyle="--", linewidth=1, label="98 % retention")
-    axes.set_xlabel("domain gain (held-out tickets, accuracy tuned - base)")
-    axes.set_ylabel("general retention (tuned / base)")
-    axes.set_title("Forgetting vs domain gain by customer share")
-    axes.legend()
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-
-
-def write_reports(summary: dict, reports: Path) -> None:
-    reports.mkdir(parents=True, exist_ok=True)
-    (reports / "forgetting.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (reports / "forgetting.md").write_text(markdown(summary))
-    plot(summary, reports / "forgetting.png")
+        reference = customer_only.get(r["method"])
+        r["gain_share"] = r["domain_gain"] / reference["domain_gain"] if reference and (reference["domain_gain"] or 0) > 0 else None
+    mixed = [r for r in rows if r["customer_data_percent"] < 100 and r["general_retention"] is not None]
+    hits = [r["run"] for r in mixed if r["general_retention"] >= TARGET_RETENTION and (r["gain_share"] or 0) >= TARGET_GAIN_SHARE]
+    forgets = {method: r["general_retention"] is not None and r["general_retention"] + r["general_half_width"] < TARGET_RETENTION
+               for method, r in customer_only.items()}
+    best = max(mixed, key=lambda r: (min(r["general_retention"] / TARGET_RETENTION, (r["gain_share"] or 0) / TARGET_GAIN_SHARE)), default=None)
+    return {
+        "settings": {**asdict(settings), "seeds": list(settings.seeds), "runs": [run.name for run in settings.runs]},
+        "base": about_base,
+        "measured": measured,
+        "rows": rows,
+        "timings": timings,
+        "target": {
+            "mixed_retention": TARGET_RETENTION, "mixed_gain_share": TARGET_GAIN_SHARE,
+            "mixed_runs_on_target": hits, "customer_only_forgets": forgets, "closest_mixed_run": best["run"] if best else None,
+            "reached": bool(hits) and bool(forgets) and all(forgets.values()),
+        },
+    }
 
 
 if __name__ == "__main__":

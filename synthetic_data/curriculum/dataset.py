@@ -26,7 +26,8 @@ class Sizes:
     """How much to generate at scale 1."""
 
     entities: int = 120  # also the number of arithmetic facts
-    pretrain_repeats: int = 3  # times pre-training teaches each fact in each form
+    pretrain_repeats: int = 3  # times pre-training teaches each fact as a short question
+    pretrain_choice_repeats: int = 3  # ... and as multiple choice, each time in a fresh arrangement
     pretrain_exercises: int = 600  # fresh reasoning exercises besides the arithmetic facts
     pretrain_choices: int = 1500  # fresh category questions as multiple choice
     pretrain_instructions: int = 1200
@@ -86,13 +87,13 @@ class ExperimentData:
 
 def general_curriculum(
     kb: KnowledgeBase, rng: random.Random, *, repeats: int, exercises: int, choices: int, instructions: int, copies: int,
-    held_out: frozenset[str],
+    held_out: frozenset[str], choice_repeats: int | None = None,
 ) -> dict[str, list[Record]]:
     categories = {
-        "factuality": fact_records(kb.entity_facts(), rng, repeats, held_out),
+        "factuality": fact_records(kb.entity_facts(), rng, repeats, held_out, choice_repeats),
         "instruction_following": [example.record() for example in instruction_examples(kb, rng, instructions)]
         + [copy_exercise(rng) for _ in range(copies)],
-        "reasoning": reasoning_records(kb, rng, repeats, exercises, choices, held_out),
+        "reasoning": reasoning_records(kb, rng, repeats, exercises, choices, held_out, choice_repeats),
     }
     for records in categories.values():
         rng.shuffle(records)
@@ -112,7 +113,7 @@ def build_experiment_data(*, seed: int = 0, scale: float = 1.0) -> ExperimentDat
     held_out = frozenset(row_prompt(row) for dev, test in mmlu.values() for row in dev + test)
     pretrain = general_curriculum(
         kb, stream("pretrain"), repeats=sizes.pretrain_repeats, exercises=sizes.pretrain_exercises, choices=sizes.pretrain_choices,
-        instructions=sizes.pretrain_instructions, copies=sizes.pretrain_copies, held_out=held_out,
+        instructions=sizes.pretrain_instructions, copies=sizes.pretrain_copies, held_out=held_out, choice_repeats=sizes.pretrain_choice_repeats,
     )
     curated = general_curriculum(
         kb, stream("curated"), repeats=sizes.curated_repeats, exercises=sizes.curated_exercises, choices=sizes.curated_choices,

@@ -30,12 +30,16 @@ def multiple_choice_record(fact: Fact, rng: random.Random, held_out: frozenset[s
             return chat(prompt, letter, mmlu_description(fact.subject) if rng.random() < 0.5 else None)
 
 
-def fact_records(facts: list[Fact] | tuple[Fact, ...], rng: random.Random, repeats: int, held_out: frozenset[str]) -> list[Record]:
-    """Every fact ``repeats`` times as a short question and as many times as multiple choice."""
+def fact_records(facts: list[Fact] | tuple[Fact, ...], rng: random.Random, repeats: int, held_out: frozenset[str],
+                 choice_repeats: int | None = None) -> list[Record]:
+    """Every fact ``repeats`` times as a short question and ``choice_repeats`` (default as
+    many) times as multiple choice, each time in a fresh arrangement of the options."""
+    choice_repeats = repeats if choice_repeats is None else choice_repeats
     records = []
-    for _ in range(repeats):
+    for index in range(max(repeats, choice_repeats)):
         for fact in facts:
-            records += [chat(fact.question, fact.answer), multiple_choice_record(fact, rng, held_out)]
+            records += [chat(fact.question, fact.answer)] if index < repeats else []
+            records += [multiple_choice_record(fact, rng, held_out)] if index < choice_repeats else []
     return records
 
 
@@ -57,11 +61,12 @@ def sorting_exercise(rng: random.Random) -> Record:
 REASONING_EXERCISES = (arithmetic_exercise, largest_exercise, sorting_exercise)
 
 
-def reasoning_records(kb: KnowledgeBase, rng: random.Random, repeats: int, exercises: int, choices: int, held_out: frozenset[str]) -> list[Record]:
+def reasoning_records(kb: KnowledgeBase, rng: random.Random, repeats: int, exercises: int, choices: int, held_out: frozenset[str],
+                      choice_repeats: int | None = None) -> list[Record]:
     """The arithmetic facts (the MMLU ``arithmetic`` subject asks them), fresh exercises, and
     fresh category questions as multiple choice."""
     return (
-        fact_records(kb.arithmetic, rng, repeats, held_out)
+        fact_records(kb.arithmetic, rng, repeats, held_out, choice_repeats)
         + [rng.choice(REASONING_EXERCISES)(rng) for _ in range(exercises)]
         + [multiple_choice_record(category_fact(rng), rng, held_out) for _ in range(choices)]
     )

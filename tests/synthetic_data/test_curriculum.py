@@ -283,3 +283,13 @@ def test_half_the_multiple_choice_training_comes_under_mmlus_header(data):
             if messages[0]["role"] == "system":
                 assert messages[0]["content"].startswith("The following are multiple choice questions (with answers) about ")
     assert 0.45 < headed[True] / headed.total() < 0.55
+
+
+def test_facts_can_be_practised_as_multiple_choice_more_often_than_asked():
+    facts = [knowledge.Fact("facts_colour", f"What colour is {name}?", "red", ("blue", "green", "pink")) for name in ("Zorvan", "Melik")]
+    records = [turns(record) for record in exercises.fact_records(facts, random.Random(0), 1, frozenset(), choice_repeats=4)]
+    choices = [user for user, answer in records if answer in LETTERS]
+    assert len(records) == 10 and len(choices) == 8
+    assert {user.split("\n")[0] for user in choices} == {fact.question for fact in facts}
+    same = exercises.fact_records(facts, random.Random(0), 3, frozenset())
+    assert same == exercises.fact_records(facts, random.Random(0), 3, frozenset(), choice_repeats=3)  # the default: as many as asked
