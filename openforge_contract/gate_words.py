@@ -26,5 +26,10 @@ def general_in_words(entry: Mapping) -> str:
     if status == IMPROVED:
         return f"improved {entry['base']:.3f} -> {entry['tuned']:.3f}"
     if status in (KEPT, FORGOT) and isinstance(entry.get("retention"), (int, float)):
-        return f"kept {entry['retention']:.0%}" + (f" ({FORGOT})" if status == FORGOT else "")
+        return kept_share(entry["retention"]) + (f" ({FORGOT})" if status == FORGOT else "")
     return str(status or "not assessed")
+
+
+def kept_share(retention: float) -> str:
+    """"kept 21%"; "kept none (below chance)" where the tuned model fell under chance."""
+    return f"kept {retention:.0%}" if retention >= 0 else "kept none (below chance)"

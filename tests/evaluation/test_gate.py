@@ -2,7 +2,7 @@
 benchmarks, no general check without a waiver, and the domain gain beyond noise."""
 import pytest
 
-from openforge_contract.gate_words import FORGOT, IMPROVED, KEPT, NO_CHANGE, UNINFORMATIVE
+from openforge_contract.gate_words import FORGOT, IMPROVED, KEPT, NO_CHANGE, UNINFORMATIVE, general_in_words
 from openforge_training.evaluation.gate import (
     FORGETTING_REMEDY, NO_GENERAL_CHECK_REMEDY, Limits, chance_level, change_interval, score_interval, skill_retention, verdict,
 )
@@ -65,6 +65,14 @@ def test_a_drop_within_noise_is_not_forgetting_and_says_so():
     assert benchmarks["ifeval"]["change_interval"][0] < 0 < benchmarks["ifeval"]["change_interval"][1]
     assert gate["notes"] == ["ifeval moved 0.500 -> 0.400 (kept 80% of the skill above chance), a change within the noise "
                              "of 50 items: more items would tell whether it forgot"]
+
+
+def test_a_model_pushed_below_chance_kept_none_of_the_skill():
+    benchmarks = results(mmlu=(0.363, 0.210))
+    gate = verdict(benchmarks, Limits())
+    assert benchmarks["mmlu_0shot"]["retention"] < 0 and benchmarks["mmlu_0shot"]["status"] == FORGOT
+    assert gate["reasons"][0].startswith("mmlu_0shot forgot: it kept none (below chance) of the base model's skill above chance")
+    assert general_in_words(benchmarks["mmlu_0shot"]) == "kept none (below chance) (forgot)"
 
 
 def test_a_measured_drop_that_keeps_enough_passes_as_kept():

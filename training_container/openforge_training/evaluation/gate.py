@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openforge_contract.gate_words import FORGOT, IMPROVED, KEPT, NO_CHANGE, UNINFORMATIVE, general_in_words
+from openforge_contract.gate_words import FORGOT, IMPROVED, KEPT, NO_CHANGE, UNINFORMATIVE, general_in_words, kept_share
 
 from .layout import LETTERS
 
@@ -141,11 +141,11 @@ def verdict(benchmarks: dict[str, dict], limits: Limits) -> dict:
         checks.append({"benchmark": name, "rule": f"retention above chance >= {limits.min_general_retention:g} or a drop within noise",
                        "value": b["retention"], "status": status, "passed": status != FORGOT})
         if status == FORGOT:
-            reasons.append(f"{name} forgot: it kept {b['retention']:.0%} of the base model's skill above chance "
+            reasons.append(f"{name} forgot: it {kept_share(b['retention'])} of the base model's skill above chance "
                            f"({b['metric']} {b['base']:.3f} -> {b['tuned']:.3f}, chance {b['chance']:.2f}; "
                            f"the drop is beyond the noise of {b['count']} items), below the {limits.min_general_retention:.0%} limit")
         elif status == NO_CHANGE and b["retention"] < limits.min_general_retention:
-            notes.append(f"{name} moved {b['base']:.3f} -> {b['tuned']:.3f} (kept {b['retention']:.0%} of the skill above chance), "
+            notes.append(f"{name} moved {b['base']:.3f} -> {b['tuned']:.3f} ({kept_share(b['retention'])} of the skill above chance), "
                          f"a change within the noise of {b['count']} items: more items would tell whether it forgot")
     if any(check["status"] == FORGOT for check in checks):
         remedies.append(FORGETTING_REMEDY)
