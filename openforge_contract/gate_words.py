@@ -16,13 +16,13 @@ STATUSES = (FORGOT, KEPT, NO_CHANGE, IMPROVED, UNINFORMATIVE)
 
 
 def general_in_words(entry: Mapping) -> str:
-    """"kept 21% (forgot)", "no measurable change", "uninformative (base at chance)": never a
-    retention above 100 %, which would be noise or gain, not kept skill."""
+    """"kept 21% (forgot)", "no measurable change (0.363 -> 0.330)", "uninformative (base at
+    chance)": never a retention above 100 %, which would be noise or gain, not kept skill."""
     status = entry.get("status")
     if status == UNINFORMATIVE:
         return "uninformative (base at chance)"
-    if status == NO_CHANGE:
-        return NO_CHANGE
+    if status == NO_CHANGE:  # the scores said too, so a drop inside the noise is seen, not hidden
+        return f"{NO_CHANGE} ({entry['base']:.3f} -> {entry['tuned']:.3f})"
     if status == IMPROVED:
         return f"improved {entry['base']:.3f} -> {entry['tuned']:.3f}"
     if status in (KEPT, FORGOT) and isinstance(entry.get("retention"), (int, float)):

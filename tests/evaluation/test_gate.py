@@ -37,7 +37,8 @@ def test_kept_skills_and_a_domain_gain_pass_in_words():
     gate = verdict(results(), Limits())
     assert gate["passed"] and not gate["reasons"] and not gate["remedy"]
     assert [c["passed"] for c in gate["checks"]] == [True, True, True]
-    assert gate["cause"] == ("passed: general skills mmlu_0shot no measurable change, ifeval no measurable change; "
+    assert gate["cause"] == ("passed: general skills mmlu_0shot no measurable change (0.600 -> 0.600), ifeval no measurable change "
+                             "(0.800 -> 0.800); "
                              "the held-out score improved")
 
 

@@ -77,9 +77,9 @@ def test_a_row_summarises_the_gate_retention_held_out_score_and_the_training_rec
     assert summary["status"] == "passed" and summary["gate"]["passed"] and summary["gate"]["remedy"] == ""
     assert summary["general"] == {
         "mmlu_0shot": {"status": NO_CHANGE, "retention": 0.9657, "base": 0.6, "tuned": 0.588, "chance": 0.25,
-                       "change_interval": [-0.0549, 0.031], "in_words": NO_CHANGE},
+                       "change_interval": [-0.0549, 0.031], "in_words": f"{NO_CHANGE} (0.600 -> 0.588)"},
         "ifeval": {"status": NO_CHANGE, "retention": 1.0, "base": 0.5, "tuned": 0.5, "chance": 0.0,
-                   "change_interval": [-0.0437, 0.0437], "in_words": NO_CHANGE},
+                   "change_interval": [-0.0437, 0.0437], "in_words": f"{NO_CHANGE} (0.500 -> 0.500)"},
     }
     assert summary["min_general_retention"] == 0.9657  # of the skill above chance (0.338 / 0.350)
     assert summary["domain"] == {"benchmark": "byod", "metric": "accuracy", "base": 0.4, "tuned": 0.7, "gain": 0.3}
@@ -174,8 +174,9 @@ def test_the_markdown_lists_every_mix_with_its_retention_held_out_score_and_run(
     table = [line for line in text.splitlines() if line.startswith("| ")]
     assert table[0] == "| customer data % | status | mmlu_0shot | ifeval | held-out base -> tuned | steps | final loss | MLflow run |"
     assert table[1:] == [
-        "| 100% | failed gate | kept 73% (forgot) | no measurable change | accuracy 0.400 -> 0.900 (+0.500) | 240 | 0.4321 | `run100` |",
-        "| 75% | passed (chosen) | no measurable change | no measurable change | accuracy 0.400 -> 0.700 (+0.300) | 240 | 0.4321 | `run75` |",
+        "| 100% | failed gate | kept 73% (forgot) | no measurable change (0.500 -> 0.500) | accuracy 0.400 -> 0.900 (+0.500) | 240 | 0.4321 | `run100` |",
+        "| 75% | passed (chosen) | no measurable change (0.600 -> 0.588) | no measurable change (0.500 -> 0.500) | accuracy 0.400 -> 0.700 (+0.300) | 240 | 0.4321 | "
+        "`run75` |",
         "| 50% | failed: training | - | - | - | - | - | - |",
     ]
     assert f"**Chosen: mix 75%** ({model_uri(75)})" in text and "- mix 50%: training failed: AlgorithmError" in text
