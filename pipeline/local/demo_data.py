@@ -85,7 +85,7 @@ def copy_base_model(source: Path, target: Path) -> None:
     """The shipped weights, refused if they are not the ones their provenance.json describes."""
     problems = check(source)
     if problems:
-        raise ValueError(f"the shipped base model in {source.relative_to(ROOT)} is not what made it: {'; '.join(problems)} "
+        raise ValueError(f"the base model in {source} is not what its {PROVENANCE} says made it: {'; '.join(problems)} "
                          "(restore it from git, or remake it with make base-model)")
     if target.exists():
         shutil.rmtree(target)
