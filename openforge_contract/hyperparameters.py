@@ -28,13 +28,14 @@ TRAINING = {
     "gradient_checkpointing": False,
 }
 # The forgetting gate's limits (the evaluation container's GateArguments), and what each means,
-# said once for the pipeline input's schema and the container's --help.
+# said once for the pipeline input's schema and the container's --help (argparse reads a
+# percent sign as a format, so the texts have none).
 GATE = {"min_general_retention": 0.97, "min_domain_gain": 0.02, "waive_general_check": False}
 GATE_HELP = {
     "min_general_retention": "Every general benchmark the base model scores above chance on must keep at least this share of the "
-                             "base's score above chance (MMLU's chance is 1/4); a drop within the benchmark's 95 % noise "
-                             "interval never fails.",
-    "min_domain_gain": "The held-out metric must rise by at least this much (its own units), beyond its 95 % noise interval.",
+                             "base's score above chance (MMLU's chance is 1/4); a drop within the benchmark's sampling noise "
+                             "(0.95 confidence interval) never fails.",
+    "min_domain_gain": "The held-out metric must rise by at least this much (its own units), beyond its sampling noise.",
     "waive_general_check": "true: pass a model with no informative general benchmark (none selected, or the base at chance on "
                            "all); otherwise such a run is refused, since nothing shows whether the model forgot.",
 }

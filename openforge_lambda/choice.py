@@ -67,7 +67,8 @@ def run_summary(mix: Mapping, evaluation: Mapping | None, training_record: Mappi
     for name, entry in benchmarks.items():
         if entry.get("kind") == "general":
             row["general"][name] = {"status": entry["status"], "retention": entry.get("retention"), "base": entry["base"],
-                                    "tuned": entry["tuned"], "in_words": general_in_words(entry)}
+                                    "tuned": entry["tuned"], "chance": entry.get("chance"), "change_interval": entry.get("change_interval"),
+                                    "in_words": general_in_words(entry)}
     kept = [value["retention"] for value in row["general"].values() if is_number(value["retention"])]
     row["min_general_retention"] = round(min(kept), 4) if kept else None  # above chance, informative benchmarks only
     domain = _domain(benchmarks)

@@ -11,6 +11,7 @@ from typing import TextIO
 
 from openforge_contract.execution_data import ENDPOINT, SELECTION, VALIDATION_RUN
 from openforge_contract.run_record import COMPARISON_CHART, COMPARISON_REPORT, COMPARISON_RESULTS, EVALUATION_REPORT, RUN_RECORD
+from pipeline.local.plot import COMPARISON_PNG
 from pipeline.summary import key_values
 
 
@@ -68,7 +69,8 @@ def local_lines(summary: dict) -> list[str]:
     chosen = summary[SELECTION].get("chosen")
     shown = [("S3 stand-in", f"{shown_path(Path(local['s3_root']))}/"),
              ("sanitised", f"{shown_path(Path(files['sanitised']))}/ (clean/, quarantine/, duplicates/, report.md)")]
-    shown += [(name, shown_path(Path(files[name]))) for name in (COMPARISON_REPORT, COMPARISON_CHART, COMPARISON_RESULTS) if name in files]
+    shown += [(name, shown_path(Path(files[name]))) for name in (COMPARISON_PNG, COMPARISON_REPORT, COMPARISON_CHART, COMPARISON_RESULTS)
+              if name in files]
     if chosen:
         shown.append(("chosen model", f"{shown_path(Path(files.get(chosen['training_job_name'], '')))}/"))
         if chosen["evaluation_job_name"] in files:

@@ -16,6 +16,7 @@ from openforge_contract.execution_data import (DEPLOYMENT, ENDPOINT, ERROR, EVAL
 from openforge_contract.run_record import COMPARISON_CHART, COMPARISON_REPORT, COMPARISON_RESULTS, EVALUATION_RESULTS, RUN_RECORD
 from pipeline.local.console import Console, local_lines, one_line, shown_path
 from pipeline.local.demo_data import ARTIFACTS_BUCKET, DATASETS_BUCKET, DemoData, DemoSizes
+from pipeline.local.plot import COMPARISON_PNG, comparison_png
 from pipeline.local.s3 import LocalS3
 from pipeline.local.smoke_test import smoke_test
 from pipeline.summary import summary_lines
@@ -68,10 +69,12 @@ class Execution:
         self.visited: list[str] = []
         self.state: dict = {}
         self.jobs: list = []
+        self.demo_counts: dict | None = None  # what write_demo_data put in the S3 stand-in
 
     # --- the execution -------------------------------------------------------------------
 
     def run(self, pipeline_input, data: DemoData) -> LocalRunResult:
+        self.demo_counts = data.counts
         try:
             self.validate(pipeline_input, data)
             self.sanitise()
@@ -193,6 +196,7 @@ class Execution:
             selection = pick(self.store.client(), Run.from_dict(self.state[RUN]), RunPlan.from_dict(self.state[PLAN]), self.state[RESULTS],
                              kms_key_id="local-no-kms")
             self.state[SELECTION] = selection
+            comparison_png(selection, self.work / COMPARISON_PNG)  # locally also a picture, refused mixes included
             step.update(detail=_first_sentence(selection["cause"]), failed=not selection["passed"])
         if not selection["passed"]:
             raise RunFailed(states.GATE_FAILED, selection["error"], selection["cause"], clean_up=False)
@@ -293,6 +297,7 @@ class Execution:
             "mlflow": {"tracking_uri": self.tracking_uri or None, "store": str(self.work / "mlflow" / "mlflow.db") if self.options.mlflow == "start" else None,
                        "runs": {}},
             "files": {},
+            "demo_data": self.demo_counts,
         }
         if plan:
             files = section["files"]
@@ -302,6 +307,8 @@ class Execution:
                 path = self.store.path(plan["report_s3_uri"]) / name
                 if path.is_file():
                     files[name] = str(path)
+            if (self.work / COMPARISON_PNG).is_file():
+                files[COMPARISON_PNG] = str(self.work / COMPARISON_PNG)
             for step_kind, job in self.jobs:
                 if job.output_s3_uri:
                     files[job.name] = str(self.store.path(job.output_s3_uri))

@@ -8,16 +8,20 @@ import pytest
 
 from openforge_training import evaluate
 from openforge_training.errors import failure_file
+from openforge_training.evaluation.layout import mmlu_file
 
-FAST = ["--mmlu_shots", "0,1", "--max_new_tokens", "8", "--batch_size", "8", "--max_length", "256"]
+from .test_harness import harness_yaml
+
+FAST = ["--mmlu_shots", "0,1", "--max_new_tokens", "8", "--batch_size", "8"]
 
 
 def argv(job, *extra):
     return ["--input_dir", str(job / "input"), "--output_dir", str(job / "out"), *FAST, *extra]
 
 
-def test_base_vs_tuned_writes_every_benchmark_and_a_verdict(eval_job, tuned_model, mlflow_server):
+def test_base_vs_tuned_writes_every_benchmark_and_a_verdict(eval_job, tuned_model, mlflow_server, monkeypatch):
     shutil.copytree(tuned_model, eval_job / "input" / "data" / "tuned")
+    generations = record_generation_settings(monkeypatch)
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_experiment("evaluation-test")
     with mlflow.start_run() as training_run:  # stands in for the training job's run
@@ -33,6 +37,8 @@ def test_base_vs_tuned_writes_every_benchmark_and_a_verdict(eval_job, tuned_mode
     mmlu = results["benchmarks"]["mmlu_0shot"]
     assert mmlu["count"] == 8 and set(mmlu["base_details"]["per_subject"]) == {"geography", "arithmetic"}
     assert results["benchmarks"]["ifeval"]["count"] == 3 and "prompt_level_loose_acc" in results["benchmarks"]["ifeval"]["tuned_details"]
+    # IFEval generated as lm-evaluation-harness runs it (max_gen_toks and all), for both models, whatever max_new_tokens says
+    assert len(generations) == 6 and all(settings == harness_yaml("ifeval/ifeval.yaml")["generation_kwargs"] for settings in generations)
     byod = results["benchmarks"]["byod"]
     assert byod["count"] == 24 and byod["metric"] == "accuracy"
     assert byod["tuned"] >= byod["base"] + 0.25, byod  # the tuned model learned the ticket labels; the base cannot know them
@@ -59,6 +65,20 @@ def test_a_lora_adapter_on_the_base_scores_like_the_merged_model(eval_job, tuned
     assert adapter["benchmarks"]["byod"]["tuned"] == pytest.approx(merged["benchmarks"]["byod"]["tuned"], abs=0.05)
 
 
+def record_generation_settings(monkeypatch) -> list[dict]:
+    """The generation settings of every request lm-eval's HFLM is given (it still generates)."""
+    from lm_eval.models.huggingface import HFLM
+
+    seen, generate = [], HFLM.generate_until
+
+    def recorded(self, requests, **kwargs):
+        seen.extend(dict(request.args[1]) for request in requests)
+        return generate(self, requests, **kwargs)
+
+    monkeypatch.setattr(HFLM, "generate_until", recorded)
+    return seen
+
+
 @pytest.mark.parametrize(
     "setup, extra, message",
     [
@@ -70,17 +90,23 @@ def test_a_lora_adapter_on_the_base_scores_like_the_merged_model(eval_job, tuned
         ("tuned", ["--byod_label_pattern", "(unclosed"], "byod_label_pattern is not a valid regular expression"),
         ("tuned", ["--min_general_retention", "0"], "min_general_retention must be in"),
         ("no-ifeval", [], "no IFEval file"),
+        ("no-dev", [], "MMLU subject geography has no few-shot examples for mmlu_shots=1: expected "),
+        ("tuned", ["--mmlu_shots", "0,3"], "MMLU subject arithmetic has 2 few-shot examples in "),
+        ("tuned", ["--max_length", "1000"], "max_length must be more than"),
+        ("tuned", ["--max_length", "100000"], "max_length=100000 is longer than the model in "),
         ("bad-byod", [], "heldout.jsonl:2: "),
     ],
 )
 def test_bad_input_fails_before_scoring_with_a_message_naming_it(eval_job, tuned_model, setup, extra, message, caplog):
     data = eval_job / "input" / "data"
-    if setup in ("tuned", "both", "no-ifeval", "bad-byod"):
+    if setup in ("tuned", "both", "no-ifeval", "no-dev", "bad-byod"):
         shutil.copytree(tuned_model, data / "tuned")
     if setup == "both":
         shutil.copytree(tuned_model / "adapter", data / "adapter")
     if setup == "no-ifeval":
         (data / "eval" / "ifeval" / "input_data.jsonl").unlink()
+    if setup == "no-dev":
+        (data / "eval" / mmlu_file("dev", "geography")).unlink()
     if setup == "bad-byod":
         with open(data / "eval" / "byod" / "heldout.jsonl", "r+") as handle:
             lines = handle.readlines()

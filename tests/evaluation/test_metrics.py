@@ -75,7 +75,7 @@ def test_mmlu_files_are_read_as_text_whatever_their_options_look_like(tmp_path):
 
     from datasets import load_dataset
 
-    from openforge_training.evaluation.harness import _mmlu_task
+    from openforge_training.evaluation.harness import mmlu_task
     from openforge_training.evaluation.layout import MMLU_DIR
 
     rows = {"dev": [["What is 3 + 4?", "07", "8", "9", "6", "A"]], "test": [["Which is a colour?", "yellow", "12", "fox", "Pellin", "A"]]}
@@ -84,5 +84,5 @@ def test_mmlu_files_are_read_as_text_whatever_their_options_look_like(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="") as handle:
             csv.writer(handle).writerows(split_rows)
-    dataset = load_dataset("csv", **_mmlu_task(tmp_path, "mixed")["dataset_kwargs"])
+    dataset = load_dataset("csv", **mmlu_task(tmp_path, "mixed", shots=1)["dataset_kwargs"])
     assert dataset["dev"][0]["A"] == "07" and dataset["test"][0]["A"] == "yellow"

@@ -1,11 +1,13 @@
 """The local runner behind `make demo`: the pipeline's steps, in the state machine's order,
-each through the code the cloud runs, on a small run (fewer steps, tiny evaluation files)."""
+each through the code the cloud runs; the demo itself (a mixing grid on the shipped base
+model, the gate refusing customer-only fine-tuning), and what stops a run early."""
 from __future__ import annotations
 
 import copy
 import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,14 +15,17 @@ import pytest
 from openforge_contract import states
 from openforge_contract.environment_variables import TrainingEnvironment
 from openforge_lambda.training_job import training_job_request
-from pipeline.local.demo_data import DemoSizes
+from openforge_contract.gate_words import FORGOT, KEPT
+from pipeline.local.demo_data import BASE_MODEL, DemoSizes, copy_base_model
+from pipeline.local.plot import COMPARISON_PNG
 from pipeline.local.execution import Options
 from pipeline.local.jobs import LocalRunRefused, check_runnable
 from pipeline.local.main import DEFAULT_INPUT, main
 from pipeline.local.runner import run_pipeline
 from pipeline.local.s3 import LocalS3
 
-SMALL = DemoSizes(customer=200, per_category=48, held_out=8, mmlu_questions=4)
+SMALL = DemoSizes(customer=200, per_category=48, held_out=8, mmlu_questions=4, ifeval_items=8)
+GRID = (100, 75, 50)  # the default input's mixes
 
 
 def demo_input(**changes) -> dict:
@@ -35,30 +40,84 @@ def demo_input(**changes) -> dict:
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory, mlflow_server):
-    """One run end to end: 40 training steps, two general benchmarks, limits any model meets
-    (the gate's plumbing is under test here, not the tiny model's skill)."""
-    pipeline_input = demo_input(hyperparameters__max_steps=40, evaluation__benchmarks=["ifeval", "byod"],
-                                evaluation__limits={"min_general_retention": 0.01, "min_domain_gain": 0.0})
+def demo_run(tmp_path_factory, mlflow_server):
+    """`make demo` itself: the default input (customer only, 75 % and 50 % on the shipped base
+    model) on the default data, with the product's gate limits."""
     out = io.StringIO()
-    options = Options(work=tmp_path_factory.mktemp("demo") / "work", execution_name="test-run", mlflow=mlflow_server, sizes=SMALL)
-    result = run_pipeline(pipeline_input, options, out=out)
+    options = Options(work=tmp_path_factory.mktemp("demo") / "work", execution_name="test-run", mlflow=mlflow_server)
+    result = run_pipeline(json.loads(DEFAULT_INPUT.read_text()), options, out=out)
+    assert result.succeeded, out.getvalue()[-6000:]
     return result, out.getvalue(), mlflow_server
 
 
-def test_visits_the_state_machines_work_steps_in_order(small_run):
-    result, printed, _ = small_run
-    assert result.succeeded, printed[-4000:]
-    assert result.visited == list(states.WORK_STEPS)
+def rows_by_percent(result) -> dict:
+    return {row["customer_data_percent"]: row for row in result.summary["selection"]["runs"]}
+
+
+def evaluation_json(result, row) -> dict:
+    return json.loads((Path(result.summary["local"]["files"][row["evaluation_job_name"]]) / "evaluation.json").read_text())
+
+
+def test_visits_the_state_machines_work_steps_in_order(demo_run):
+    result, printed, _ = demo_run
+    mixes = [step for _ in GRID for step in (states.TRAIN, states.EVALUATE)]
+    assert result.visited == [states.VALIDATE, states.SANITISE, states.VALIDATION_RUN, *mixes, states.PICK, states.DEPLOY, states.SUMMARISE]
+    assert tuple(dict.fromkeys(result.visited)) == states.WORK_STEPS
     assert result.end_state == states.SUCCEEDED
     for name in states.WORK_STEPS:  # one line as each step starts, one as it ends
-        assert f"▶ {name}" in printed and f"✓ {name} (" in printed
+        assert f"▶ {name}" in printed and f"{name} (" in printed
 
 
-def test_sanitisation_counts_include_the_messy_lines(small_run):
-    result, printed, _ = small_run
+def test_the_gate_refuses_customer_only_for_forgetting_and_picks_a_mix(demo_run):
+    """The demo's point, on real numbers: the base knows something (a general benchmark above
+    chance beyond noise), customer-only fine-tuning loses it beyond noise and is refused, a mix
+    keeps it and is chosen."""
+    result, printed, _ = demo_run
+    rows = rows_by_percent(result)
+    assert set(rows) == set(GRID)
+    customer_only = rows[100]
+    assert customer_only["status"] == "failed gate" and "forgot" in customer_only["gate"]["cause"]
+    forgot = {name: entry for name, entry in customer_only["general"].items() if entry["status"] == FORGOT}
+    assert forgot, customer_only["general"]
+    for name, entry in forgot.items():
+        assert entry["change_interval"][1] < 0, f"{name}: the drop must be beyond noise"
+        assert entry["retention"] < customer_only["gate"]["limits"]["min_general_retention"]
+        assert evaluation_json(result, customer_only)["benchmarks"][name]["base_informative"] is True
+    chosen = result.summary["selection"]["chosen"]
+    assert chosen["customer_data_percent"] in (75, 50) and chosen["status"] == "passed"
+    assert all(entry["status"] != FORGOT for entry in chosen["general"].values())
+    assert chosen["domain"]["gain"] >= 0.1 and customer_only["domain"]["gain"] >= 0.1  # both learned the tickets
+    assert f"mix {chosen['customer_data_percent']}% chosen" in result.summary["selection"]["cause"]
+    assert "(forgot)" in printed and re.search(r"100% +failed gate", printed)
+
+
+def test_no_retention_above_100_percent_is_shown_for_noise(demo_run):
+    result, printed, _ = demo_run
+    for row in result.summary["selection"]["runs"]:
+        for entry in row["general"].values():
+            if entry["status"] in (KEPT, FORGOT):
+                assert entry["in_words"].startswith("kept ") and entry["retention"] <= 1
+            else:
+                assert "%" not in entry["in_words"], entry
+    shown = [int(value) for value in re.findall(r"kept (\d+)%", printed)]
+    assert shown and max(shown) <= 100
+
+
+def test_the_comparison_is_a_picture_a_person_opens(demo_run):
+    import matplotlib.image
+
+    result, printed, _ = demo_run
+    png = Path(result.summary["local"]["files"][COMPARISON_PNG])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    height, width, _ = matplotlib.image.imread(png).shape
+    assert width > 2 * height > 600
+    assert f"{COMPARISON_PNG}" in printed
+
+
+def test_sanitisation_counts_include_the_messy_lines(demo_run):
+    result, printed, _ = demo_run
     sanitisation = result.summary["sanitisation"]
-    assert sanitisation["lines_in"] == SMALL.customer + 13  # the messy sample's 13 lines mixed in
+    assert sanitisation["lines_in"] == result.summary["local"]["demo_data"]["raw_lines"]
     assert sanitisation["quarantined"] > 0 and sanitisation["passed"] is True
     assert sanitisation["lines_in"] == sanitisation["clean"] + sanitisation["quarantined"] + sanitisation["duplicates"]
     clean = result.work / "s3" / "openforge-local-datasets" / "sanitised" / "demo-tickets" / "test-run" / "clean"
@@ -67,45 +126,49 @@ def test_sanitisation_counts_include_the_messy_lines(small_run):
     assert f"{sanitisation['quarantined']} quarantined" in printed
 
 
-def test_the_jobs_ran_the_requests_the_lambda_builds(small_run):
-    result, _, _ = small_run
+def test_the_jobs_ran_the_requests_the_lambda_builds(demo_run):
+    result, _, _ = demo_run
     plan_jobs = sorted(path.name for path in (result.work / "jobs").iterdir())
     validation = result.summary["validation_run"]
-    row = result.summary["selection"]["runs"][0]
-    assert plan_jobs == sorted([validation["job_name"], row["training_job_name"], row["evaluation_job_name"]])
-    job = result.work / "jobs" / row["training_job_name"]
-    hyperparameters = json.loads((job / "input" / "config" / "hyperparameters.json").read_text())
-    assert hyperparameters["max_steps"] == "40" and hyperparameters["customer_data_percent"] == "75"
-    assert sorted(path.name for path in (job / "input" / "data").iterdir()) == ["curated", "customer", "model"]
+    rows = result.summary["selection"]["runs"]
+    assert plan_jobs == sorted([validation["job_name"], *[name for row in rows for name in (row["training_job_name"], row["evaluation_job_name"])]])
+    for row in rows:
+        job = result.work / "jobs" / row["training_job_name"]
+        hyperparameters = json.loads((job / "input" / "config" / "hyperparameters.json").read_text())
+        assert hyperparameters["max_steps"] == "240" and hyperparameters["customer_data_percent"] == str(row["customer_data_percent"])
+        channels = ["customer", "model"] + (["curated"] if row["customer_data_percent"] < 100 else [])
+        assert sorted(path.name for path in (job / "input" / "data").iterdir()) == sorted(channels)
+        record = json.loads((Path(result.summary["local"]["files"][row["training_job_name"]]) / "openforge-run.json").read_text())
+        assert record["steps"] == 240
     validation_hyperparameters = json.loads((result.work / "jobs" / validation["job_name"] / "input" / "config" / "hyperparameters.json").read_text())
     assert validation_hyperparameters["max_steps"] == "5"
-    record = json.loads((Path(result.summary["local"]["files"][row["training_job_name"]]) / "openforge-run.json").read_text())
-    assert record["steps"] == 40
 
 
-def test_gate_verdict_comes_from_evaluation_json(small_run):
-    result, printed, _ = small_run
-    row = result.summary["selection"]["runs"][0]
-    evaluation = json.loads((Path(result.summary["local"]["files"][row["evaluation_job_name"]]) / "evaluation.json").read_text())
-    assert set(evaluation["benchmarks"]) == {"ifeval", "byod"}
-    assert row["gate"]["passed"] is evaluation["gate"]["passed"] is True
-    assert row["domain"]["tuned"] == evaluation["benchmarks"]["byod"]["tuned"]
+def test_gate_verdict_comes_from_evaluation_json(demo_run):
+    result, printed, _ = demo_run
+    for row in result.summary["selection"]["runs"]:
+        evaluation = evaluation_json(result, row)
+        assert set(evaluation["benchmarks"]) == {"mmlu_0shot", "mmlu_5shot", "ifeval", "byod"}
+        assert row["gate"]["passed"] is evaluation["gate"]["passed"]
+        assert row["domain"]["tuned"] == evaluation["benchmarks"]["byod"]["tuned"]
+        assert {name: entry["status"] for name, entry in row["general"].items()} == {
+            name: entry["status"] for name, entry in evaluation["benchmarks"].items() if entry["kind"] == "general"}
     assert result.summary["selection"]["passed"] is True
-    assert result.summary["selection"]["chosen"]["training_job_name"] == row["training_job_name"]
     assert f"Gate            passed: {result.summary['selection']['cause']}" in printed
 
 
-def test_comparison_files_are_under_the_report_prefix(small_run):
-    result, _, _ = small_run
+def test_comparison_files_are_under_the_report_prefix(demo_run):
+    result, _, _ = demo_run
     report = LocalS3(result.work / "s3").path(result.summary["selection"]["report_s3_uri"])
     for name in ("comparison.json", "comparison.md", "comparison.svg"):
         assert (report / name).is_file() and (report / name).stat().st_size > 0
     assert json.loads((report / "comparison.json").read_text())["job_name"] == "demo-tickets"
     assert (report / "comparison.svg").read_text().lstrip().startswith("<svg")
+    assert "| 100% | failed gate |" in (report / "comparison.md").read_text()
 
 
-def test_smoke_test_answers_a_held_out_prompt(small_run):
-    result, printed, _ = small_run
+def test_smoke_test_answers_a_held_out_prompt(demo_run):
+    result, printed, _ = demo_run
     endpoint = result.summary["endpoint"]
     assert endpoint["in_service"] is True and endpoint["endpoint_name"] == "demo-tickets"
     smoke = endpoint["local_smoke_test"]
@@ -115,26 +178,39 @@ def test_smoke_test_answers_a_held_out_prompt(small_run):
     assert re.search(r"Smoke test +'Classify this support ticket\.", printed)
 
 
-def test_the_training_run_is_in_mlflow(small_run):
+def test_the_training_runs_are_in_mlflow(demo_run):
     from mlflow.tracking import MlflowClient
 
-    result, _, uri = small_run
-    row = result.summary["selection"]["runs"][0]
-    assert row["mlflow_run_id"], "openforge-run.json names no MLflow run"
-    run = MlflowClient(tracking_uri=uri).get_run(row["mlflow_run_id"])
-    assert run.info.run_name == row["training_job_name"]
-    assert run.data.tags["mix_ratio"] == "0.75" and run.data.tags["method"] == "lora"
-    assert "loss" in run.data.metrics
-    assert result.summary["local"]["mlflow"]["runs"][row["training_job_name"]] == row["mlflow_run_id"]
-    assert result.summary["local"]["mlflow"]["runs"][row["evaluation_job_name"]]  # the evaluation tracked too
+    result, _, uri = demo_run
+    for row in result.summary["selection"]["runs"]:
+        assert row["mlflow_run_id"], "openforge-run.json names no MLflow run"
+        run = MlflowClient(tracking_uri=uri).get_run(row["mlflow_run_id"])
+        assert run.info.run_name == row["training_job_name"]
+        assert run.data.tags["mix_ratio"] == f"{row['customer_data_percent'] / 100:g}" and run.data.tags["method"] == "lora"
+        assert "loss" in run.data.metrics
+        assert result.summary["local"]["mlflow"]["runs"][row["training_job_name"]] == row["mlflow_run_id"]
+        assert result.summary["local"]["mlflow"]["runs"][row["evaluation_job_name"]]  # the evaluation tracked too
 
 
-def test_summary_is_written_and_printed(small_run):
-    result, printed, _ = small_run
+def test_summary_is_written_and_printed(demo_run):
+    result, printed, _ = demo_run
     written = json.loads((result.work / "summary.json").read_text())
     assert set(written) >= {"job_name", "execution_name", "sanitisation", "validation_run", "selection", "endpoint"}
     assert written["validation_run"]["status"] == "Completed"
     assert "=== demo-tickets, execution test-run: Run finished ===" in printed
+
+
+def test_a_base_model_that_is_not_what_made_it_is_refused(tmp_path):
+    shipped = tmp_path / "base"
+    shutil.copytree(BASE_MODEL, shipped)
+    with open(shipped / "model.safetensors", "r+b") as weights:  # one byte of the weights changed
+        weights.seek(-1, 2)
+        last = weights.read(1)
+        weights.seek(-1, 2)
+        weights.write(bytes([last[0] ^ 1]))
+    with pytest.raises(ValueError, match="model.safetensors differs from its sha256 in provenance.json"):
+        copy_base_model(shipped, tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()
 
 
 def test_bad_input_stops_at_validate_naming_the_field(tmp_path, capsys):

@@ -46,11 +46,21 @@ class EvalPathArguments:
 @dataclass
 class BenchmarkArguments:
     benchmarks: str = field(default="mmlu,ifeval,byod", metadata={"help": "Comma-separated: mmlu, ifeval, byod."})
-    mmlu_shots: str = field(default="0,5", metadata={"help": "Comma-separated few-shot counts; each is its own general benchmark (mmlu_0shot, mmlu_5shot)."})
+    mmlu_shots: str = field(
+        default="0,5",
+        metadata={"help": "Comma-separated few-shot counts; each is its own general benchmark (mmlu_0shot, mmlu_5shot). "
+                          "The examples are the first n rows of each subject's dev file, as lm-evaluation-harness takes them."},
+    )
     limit: int = field(default=0, metadata={"help": "Score at most this many items per benchmark (0 = all); for smoke runs."})
     batch_size: int = field(default=8, metadata={"help": "Sequences per forward pass."})
-    max_length: int = field(default=2048, metadata={"help": "Longest context in tokens."})
-    max_new_tokens: int = field(default=256, metadata={"help": "Longest generated answer (IFEval, BYOD)."})
+    max_length: int = field(
+        default=2048,
+        metadata={"help": "Context in tokens for MMLU and IFEval (prompt and generated answer together); at most the model's "
+                          "max_position_embeddings. With ifeval, more than IFEval's max_gen_toks: lm-eval keeps the rest for the prompt."},
+    )
+    max_new_tokens: int = field(
+        default=256, metadata={"help": "Longest generated answer on the held-out (byod) set. IFEval uses lm-evaluation-harness's own generation settings."}
+    )
     chat_template: str = field(default="auto", metadata={"help": "auto (use the tokenizer's chat template if it has one), on, or off (plain completion prompts)."})
     byod_label_pattern: str = field(default="", metadata={"help": "Regex whose first group is the label in an answer; default: the answer's first line."})
     byod_metric: str = field(default="accuracy", metadata={"help": "The held-out metric the gate reads: accuracy, exact_match, macro_f1 or rougeL."})
@@ -119,6 +129,13 @@ class EvalConfig:
         for name in ("batch_size", "max_length", "max_new_tokens"):
             if getattr(self.bench, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self.bench, name)}")
+        if "ifeval" in self.benchmarks:
+            from .evaluation.harness import ifeval_generation
+
+            room = ifeval_generation()["max_gen_toks"]
+            if self.bench.max_length <= room:
+                raise InputError(f"max_length must be more than {room} with ifeval, got {self.bench.max_length}: IFEval generates up to "
+                                 f"{room} tokens (lm-evaluation-harness's max_gen_toks) and lm-eval cuts the prompt to max_length - {room}")
         self.gate.limits()
 
 

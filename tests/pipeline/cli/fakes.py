@@ -156,14 +156,19 @@ def failed_training_history() -> list[dict]:
     return h.events
 
 
-ROW_PASSED = run_summary(mix(50), {"benchmarks": {"mmlu": {"kind": "general", "base": 0.5, "tuned": 0.49},
-                                                  "ifeval": {"kind": "general", "base": 0.5, "tuned": 0.495},
-                                                  "byod": {"kind": "domain", "metric": "macro_f1", "base": 0.412, "tuned": 0.655}},
-                                   "gate": {"passed": True, "cause": "passed", "limits": {"min_general_retention": 0.97, "min_domain_gain": 0.02}}},
+def _evaluation(scores: dict, limits=None) -> dict:
+    """An evaluation.json's benchmarks and verdict as the evaluation job's own gate makes them."""
+    from openforge_training.evaluation.gate import Limits, verdict
+
+    benchmarks = {name: {"kind": "domain" if name == "byod" else "general", "metric": metric, "base": base, "tuned": tuned, "count": 1000}
+                  for name, (metric, base, tuned) in scores.items()}
+    return {"benchmarks": benchmarks, "gate": verdict(benchmarks, limits or Limits())}
+
+
+ROW_PASSED = run_summary(mix(50), _evaluation({"mmlu": ("acc", 0.5, 0.49), "ifeval": ("prompt_level_strict_acc", 0.5, 0.495),
+                                               "byod": ("macro_f1", 0.412, 0.655)}),
                          {"mlflow_run_id": "6f0c2d9e8b7a4c1d", "steps": 120, "final_loss": 0.81234}, None, "s3://artifacts/training/tickets/t50/model/")
-ROW_FORGOT = run_summary(mix(75), {"benchmarks": {"mmlu": {"kind": "general", "base": 0.62, "tuned": 0.521},
-                                                  "byod": {"kind": "domain", "metric": "macro_f1", "base": 0.412, "tuned": 0.701}},
-                                   "gate": {"passed": False, "cause": "mmlu kept 84.0% < 97%"}},
+ROW_FORGOT = run_summary(mix(75), _evaluation({"mmlu": ("acc", 0.62, 0.521), "byod": ("macro_f1", 0.412, 0.701)}),
                          {"mlflow_run_id": "a1b2c3d4e5f60718", "steps": 120, "final_loss": 0.7}, None, "s3://artifacts/training/tickets/t75/model/")
 
 

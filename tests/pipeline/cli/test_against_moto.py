@@ -86,7 +86,7 @@ def test_a_failed_run_of_the_synthesised_pipeline_summarises_as_its_cause_and_ex
     assert code == 1
     lines = out.splitlines()
     assert lines[:2] == ["Run failed: ForgettingGateFailed", f"  Cause  {forgot['cause']}"]
-    assert lines[-1] == "  mix 75%: mmlu kept 84.0% < 97%"
+    assert lines[-1] == f"  mix 75%: {ROW_FORGOT['gate']['cause']}" and "mmlu forgot: it kept 73%" in lines[-1]
 
 
 def test_stop_stops_the_execution_and_the_jobs_it_started(synthesised, monkeypatch):

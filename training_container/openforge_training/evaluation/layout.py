@@ -3,6 +3,8 @@ staging script and anything that generates benchmark files.
 
     eval/mmlu/dev/<subject>_dev.csv     few-shot examples  (the public MMLU CSV layout:
     eval/mmlu/test/<subject>_test.csv   scored questions    question,A,B,C,D,answer; no header)
+                                        k-shot takes a subject's first k dev rows; no dev
+                                        file is needed at 0-shot
     eval/ifeval/input_data.jsonl        {"key", "prompt", "instruction_id_list", "kwargs"} (IFEval's own)
     eval/byod/*.jsonl                   the customer's held-out records, in any training format;
                                         the last assistant turn is the reference

@@ -27,13 +27,17 @@ def evaluate(config) -> dict:
     for name, folder in (("model", base_dir), ("eval", eval_dir)):
         if not folder.is_dir():
             raise InputError(f"the {name} channel is missing: expected {folder}")
-    harness.check_files(eval_dir, config.benchmarks)  # every missing file named before a model loads
+    harness.check_files(eval_dir, config.benchmarks, config.shots)  # every missing file named before a model loads
+    if {"mmlu", "ifeval"} & set(config.benchmarks):  # lm-eval's benchmarks: max_length is their context
+        harness.check_context([folder for folder in (base_dir, tuned_dir) if folder is not None], bench.max_length)
     extract = LabelExtractor(bench.byod_label_pattern)
     held_out = byod.load(eval_dir, bench.limit) if "byod" in config.benchmarks else None
     harness.refuse_downloads()
 
     settings = {"benchmarks": config.benchmarks, "mmlu_shots": config.shots, "limit": bench.limit, "chat_template": bench.chat_template,
-                "byod_metric": bench.byod_metric, "byod_label_pattern": bench.byod_label_pattern, "byod_rouge": bench.byod_rouge}
+                "byod_metric": bench.byod_metric, "byod_label_pattern": bench.byod_label_pattern, "byod_rouge": bench.byod_rouge,
+                "max_length": bench.max_length, "max_new_tokens": bench.max_new_tokens,
+                "ifeval_generation": harness.ifeval_generation() if "ifeval" in config.benchmarks else None}
     fingerprint = model_fingerprint(base_dir)
     scores = {"base": reused_base_scores(Path(paths.base_results), settings, fingerprint)} if paths.base_results else {}
     for role in ("base", "tuned"):
@@ -138,7 +142,7 @@ def _score(model, tokenizer, eval_dir: Path, config, *, chat: bool, held_out, ex
             for shots in config.shots:
                 scores[f"mmlu_{shots}shot"] = harness.mmlu(lm, eval_dir, shots=shots, chat=chat, limit=bench.limit)
         if "ifeval" in config.benchmarks:
-            scores["ifeval"] = harness.ifeval(lm, eval_dir, chat=chat, max_new_tokens=bench.max_new_tokens, limit=bench.limit)
+            scores["ifeval"] = harness.ifeval(lm, eval_dir, chat=chat, limit=bench.limit)
     if held_out is not None:
         answers = byod.generate(model, tokenizer, held_out.prompts, chat=chat, max_new_tokens=bench.max_new_tokens, batch_size=bench.batch_size)
         numbers = byod.score(answers, held_out.references, extract=extract, rouge=bench.byod_rouge)
