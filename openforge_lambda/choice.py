@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from openforge_contract.gate_words import STATUSES, general_in_words
+from openforge_contract.gate_words import FORGOT, KEPT, STATUSES, general_in_words
 from openforge_contract.run_record import EVALUATION_RESULTS
 from openforge_lambda.json_fields import is_number
 
@@ -79,7 +79,7 @@ def run_summary(mix: Mapping, evaluation: Mapping | None, training_record: Mappi
     passed = gate.get("passed") is True
     row["status"] = "passed" if passed else "failed gate"
     row["gate"] = {"passed": passed, "cause": _short(str(gate.get("cause") or ("passed" if passed else "the gate gave no cause"))),
-                   "remedy": str(gate.get("remedy") or ""), "limits": gate.get("limits")}
+                   "remedy": str(gate.get("remedy") or ""), "limits": gate.get("limits"), "waived": gate.get("general_check_waived") is True}
     return row
 
 
@@ -93,10 +93,26 @@ def _evaluation_problem(evaluation) -> str | None:
     if not isinstance(benchmarks, Mapping) or not isinstance(gate, Mapping) or "passed" not in gate:
         return f"{EVALUATION_RESULTS} has no benchmarks or no gate verdict"
     for name, entry in benchmarks.items():
-        if not isinstance(entry, Mapping) or not all(is_number(entry.get(key)) for key in ("base", "tuned")):
-            return f"{EVALUATION_RESULTS}: benchmark {name} has no numeric base and tuned scores"
-        if entry.get("kind") == "general" and entry.get("status") not in STATUSES:
-            return f"{EVALUATION_RESULTS}: general benchmark {name} has no gate status (written by an evaluation older than this pipeline)"
+        if not isinstance(entry, Mapping) or not all(is_number(entry.get(key)) and 0 <= entry[key] <= 1 for key in ("base", "tuned")):
+            return f"{EVALUATION_RESULTS}: benchmark {name} has no base and tuned scores in [0, 1]"
+        if entry.get("kind") == "general":
+            if entry.get("status") not in STATUSES:
+                return f"{EVALUATION_RESULTS}: general benchmark {name} has no gate status (written by an evaluation older than this pipeline)"
+            if entry.get("retention") is not None and not is_number(entry["retention"]):
+                return f"{EVALUATION_RESULTS}: general benchmark {name} has a retention that is not a finite number"
+            if entry["status"] in (KEPT, FORGOT) and entry.get("retention") is None:
+                return f"{EVALUATION_RESULTS}: general benchmark {name} is {entry['status']} without a retention"
+        interval = entry.get("change_interval")
+        if interval is not None and not (isinstance(interval, list) and len(interval) == 2 and all(is_number(v) for v in interval)):
+            return f"{EVALUATION_RESULTS}: benchmark {name} has a change interval that is not two finite numbers"
+    limits = gate.get("limits")
+    if limits is not None and not (isinstance(limits, Mapping) and all(is_number(limits.get(key)) for key in ("min_general_retention", "min_domain_gain"))):
+        return f"{EVALUATION_RESULTS}: the gate's limits are not numbers"
+    if gate["passed"] is True:  # a verdict that contradicts its own numbers is not trusted
+        if any(entry.get("status") == FORGOT for entry in benchmarks.values()):
+            return f"{EVALUATION_RESULTS}: the gate says passed, yet a general benchmark forgot"
+        if not _domain(benchmarks):
+            return f"{EVALUATION_RESULTS}: the gate says passed without a held-out (domain) result"
     return None
 
 

@@ -55,8 +55,14 @@ def comparison_markdown(rows: list[Mapping], choice: Mapping) -> str:
         lines += ["", f"Limits: every general benchmark the base model scores above chance on keeps at least "
                       f"{limits['min_general_retention']:.0%} of the base's score above chance, unless the drop is within the "
                       f"benchmark's 95 % noise interval; the held-out metric rises by at least {limits['min_domain_gain']:+g}, beyond noise."
-                      + (" The general check was waived for this run." if limits.get("waive_general_check") else "")]
+                      + (" The general check was waived: " + waived + "." if (waived := _waived(rows)) else "")]
     return "\n".join(lines) + "\n"
+
+
+def _waived(rows: Iterable[Mapping]) -> str:
+    """The mixes the waiver let through without an informative general benchmark (the waiver
+    does nothing where one was checked)."""
+    return ", ".join(f"mix {mix_name(row)}" for row in rows if row["gate"].get("waived"))
 
 
 def _limits(rows: Iterable[Mapping]) -> Mapping | None:

@@ -1,5 +1,7 @@
 """The forgetting gate: skill above chance, changes against sampling noise, uninformative
 benchmarks, no general check without a waiver, and the domain gain beyond noise."""
+import re
+
 import pytest
 
 from openforge_contract.gate_words import FORGOT, IMPROVED, KEPT, NO_CHANGE, UNINFORMATIVE, general_in_words
@@ -111,7 +113,8 @@ def test_no_general_benchmark_is_refused_unless_waived():
     refused = verdict(dict(held_out_only), Limits())
     assert not refused["passed"] and refused["cause"].startswith("no general check: no general benchmark was scored")
     waived = verdict(dict(held_out_only), Limits(waive_general_check=True))
-    assert waived["passed"] and waived["limits"]["waive_general_check"] is True
+    assert waived["passed"] and waived["limits"]["waive_general_check"] is True and waived["general_check_waived"] is True
+    assert refused["general_check_waived"] is False
     assert waived["notes"] == ["general check waived: no general benchmark was scored, so nothing shows whether general skill was kept"]
 
 
@@ -137,3 +140,43 @@ def test_without_a_held_out_result_the_gate_cannot_pass():
 def test_limits_out_of_range_are_refused(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         Limits(**kwargs)
+
+
+def test_paired_items_see_a_drop_the_independent_interval_cannot():
+    # The demo's chosen mix on MMLU: 0.363 -> 0.330 on 300 questions. Base and tuned answer the
+    # same questions and mostly alike (15 right only for the base, 5 only for the tuned model).
+    base = "1" * 94 + "1" * 15 + "0" * 5 + "0" * 186
+    tuned = "1" * 94 + "0" * 15 + "1" * 5 + "0" * 186
+    independent = results(mmlu=(109 / 300, 99 / 300))
+    verdict(independent, Limits())
+    assert independent["mmlu_0shot"]["status"] == NO_CHANGE and independent["mmlu_0shot"]["interval_method"] == "Newcombe (independent)"
+    paired = results(mmlu=(109 / 300, 99 / 300))
+    paired["mmlu_0shot"].update(base_items=base, tuned_items=tuned)
+    gate = verdict(paired, Limits())
+    assert paired["mmlu_0shot"]["interval_method"] == "paired bootstrap"
+    assert paired["mmlu_0shot"]["change_interval"][1] < 0 and paired["mmlu_0shot"]["status"] == FORGOT and not gate["passed"]
+    same = results(mmlu=(109 / 300, 109 / 300))
+    same["mmlu_0shot"].update(base_items=base, tuned_items=base)
+    verdict(same, Limits())
+    assert same["mmlu_0shot"]["change_interval"] == [0.0, 0.0] and same["mmlu_0shot"]["status"] == NO_CHANGE
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"base": float("nan")}, "mmlu_0shot: the base score must be a proportion in [0, 1], got nan"),
+    ({"tuned": 1.5}, "mmlu_0shot: the tuned score must be a proportion in [0, 1], got 1.5"),
+    ({"count": 0}, "mmlu_0shot: the base item count must be a whole number >= 1, got 0"),
+    ({"base_items": "1" * 10, "tuned_items": "1" * 300}, "mmlu_0shot: the base model's per-item results are not 300 items of 0/1"),
+    ({"base_items": "1" * 300, "tuned_items": "1" * 300}, "mmlu_0shot: the base model's per-item results give 1.0000, its score is 0.6000"),
+])
+def test_scores_the_gate_cannot_read_are_refused_by_benchmark_name(change, message):
+    benchmarks = results()
+    benchmarks["mmlu_0shot"].update(change)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        verdict(benchmarks, Limits())
+
+
+def test_base_and_tuned_on_different_item_counts_are_refused():
+    from openforge_training.evaluation.gate import assess
+
+    with pytest.raises(ValueError, match="base scored on 3000 items, tuned on 30"):
+        assess("mmlu_0shot", 0.6, 0.5, 3000, tuned_count=30)

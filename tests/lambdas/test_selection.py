@@ -76,7 +76,7 @@ def test_a_row_summarises_the_gate_retention_held_out_score_and_the_training_rec
     summary = row(75, mmlu=0.588, byod=0.70)
     assert summary["status"] == "passed" and summary["gate"]["passed"] and summary["gate"]["remedy"] == ""
     assert summary["general"] == {
-        "mmlu_0shot": {"status": NO_CHANGE, "retention": 0.9657, "base": 0.6, "tuned": 0.588, "chance": 0.25,
+        "mmlu_0shot": {"status": NO_CHANGE, "retention": 0.965714, "base": 0.6, "tuned": 0.588, "chance": 0.25,
                        "change_interval": [-0.0549, 0.031], "in_words": f"{NO_CHANGE} (0.600 -> 0.588)"},
         "ifeval": {"status": NO_CHANGE, "retention": 1.0, "base": 0.5, "tuned": 0.5, "chance": 0.0,
                    "change_interval": [-0.0437, 0.0437], "in_words": f"{NO_CHANGE} (0.500 -> 0.500)"},
@@ -119,11 +119,46 @@ def test_a_failed_step_or_an_unreadable_evaluation_is_a_failed_mix_without_a_mod
     assert summary["gate"] == {"passed": False, "cause": "training failed: AlgorithmError: CUDA out of memory",
                                "remedy": step_remedy("training"), "limits": None}
     malformed = run_summary(mix(50), {"benchmarks": {"byod": {"kind": "domain"}}, "gate": {"passed": True}}, record(50), None, model_uri(50))
-    assert malformed["status"] == "failed: evaluation" and "benchmark byod has no numeric base and tuned scores" in malformed["gate"]["cause"]
+    assert malformed["status"] == "failed: evaluation" and "benchmark byod has no base and tuned scores in [0, 1]" in malformed["gate"]["cause"]
     assert run_summary(mix(50), None, record(50), None, model_uri(50))["status"] == "failed: evaluation"
     lambda_error = json.dumps({"errorType": "ClientError", "errorMessage": "AccessDenied on CreateTrainingJob", "stackTrace": ["..."]})
     assert failed_row(25, cause=lambda_error)["gate"]["cause"] == "training failed: AccessDenied on CreateTrainingJob"
     assert failed_row(25, cause="x" * 50_000)["gate"]["cause"].endswith("x…") and len(failed_row(25, cause="x" * 50_000)["gate"]["cause"]) < 1100
+
+
+def _crafted(change) -> dict:
+    document = evaluation(byod=0.70)
+    change(document)
+    return document
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda e: e["benchmarks"]["mmlu_0shot"].update(status="forgot"), "the gate says passed, yet a general benchmark forgot"),
+    (lambda e: e["benchmarks"].pop("byod"), "the gate says passed without a held-out (domain) result"),
+    (lambda e: e["benchmarks"]["mmlu_0shot"].update(retention=float("nan")), "retention that is not a finite number"),
+    (lambda e: e["benchmarks"]["byod"].update(tuned=1e308), "benchmark byod has no base and tuned scores in [0, 1]"),
+    (lambda e: e["benchmarks"]["ifeval"].update(change_interval=["x", 1]), "change interval that is not two finite numbers"),
+    (lambda e: e["gate"].update(limits={"min_general_retention": 0.97}), "the gate's limits are not numbers"),
+])
+def test_a_crafted_or_contradictory_evaluation_fails_that_mix_with_the_reason(change, problem):
+    summary = run_summary(mix(75), _crafted(change), record(75), None, model_uri(75))
+    assert summary["status"] == "failed: evaluation" and summary["model_s3_uri"] is None
+    assert problem in summary["gate"]["cause"]
+    rows = [summary, row(50, byod=0.62)]
+    json.dumps(comparison_markdown(rows, choose(rows)))
+    ET.fromstring(comparison_svg(rows, choose(rows)))
+
+
+def test_the_waiver_note_appears_only_where_it_let_a_mix_through():
+    checked = row(75, byod=0.70, limits=Limits(waive_general_check=True))  # general benchmarks were checked: the waiver did nothing
+    assert checked["gate"]["waived"] is False
+    assert "waived" not in comparison_markdown([checked], choose([checked]))
+    held_out_only = evaluation(byod=0.70, limits=Limits(waive_general_check=True))
+    held_out_only["benchmarks"] = {"byod": held_out_only["benchmarks"]["byod"]}
+    held_out_only["gate"] = verdict(held_out_only["benchmarks"], Limits(waive_general_check=True))
+    waived = run_summary(mix(50), held_out_only, record(50), None, model_uri(50))
+    assert waived["status"] == "passed" and waived["gate"]["waived"] is True
+    assert "The general check was waived: mix 50%." in comparison_markdown([checked, waived], choose([checked, waived]))
 
 
 def test_a_diverged_loss_is_left_out_so_the_result_stays_json():

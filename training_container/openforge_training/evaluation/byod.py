@@ -69,3 +69,13 @@ def score(answers: list[str], references: list[str], *, extract: LabelExtractor,
     if rouge:
         scores["rougeL"] = rouge_l(answers, references)
     return scores
+
+
+def per_item(answers: list[str], references: list[str], *, extract: LabelExtractor, metric: str) -> list[bool] | None:
+    """Each answer right or wrong under ``metric``, where the metric is a mean over items
+    (accuracy, exact match); None for macro-F1 and ROUGE-L, which are not."""
+    if metric == "accuracy":
+        return [extract(a) == extract(r) for a, r in zip(answers, references)]
+    if metric == "exact_match":
+        return [a.strip() == r.strip() for a, r in zip(answers, references)]
+    return None

@@ -10,9 +10,12 @@ moves, so every comparison is made that way:
 - **retention** = (tuned - chance) / (base - chance): the share of the base model's skill
   above chance the tuned model kept (raw tuned / base calls a model at chance "97 % kept").
 - **noise**: each score is a proportion of ``count`` items, so it carries a Wilson 95 %
-  interval; the change tuned - base carries Newcombe's interval built from the two
-  (Newcombe 1998, "Interval estimation for the difference between independent
-  proportions", method 10). A change whose interval holds 0 is not a measured change.
+  interval. The change tuned - base is paired: both models answered the same items, so its
+  interval is a bootstrap of the per-item differences (the evaluation keeps each item's
+  result). Where per-item results are missing (macro-F1 or ROUGE-L held-out metrics, which
+  are not means over items), Newcombe's interval for independent proportions stands in
+  (Newcombe 1998, method 10), which is wider. A change whose interval holds 0 is not a
+  measured change.
 - **uninformative**: a base whose interval reaches down to chance has no skill to lose on
   that benchmark: it is reported, and never passes the gate on its own.
 
@@ -23,13 +26,16 @@ chance on all), the gate refuses unless the run waives the general check. The he
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from openforge_contract.gate_words import FORGOT, IMPROVED, KEPT, NO_CHANGE, UNINFORMATIVE, general_in_words, kept_share
+from openforge_contract.hyperparameters import GATE
 
 from .layout import LETTERS
 
 CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 9999
 
 # The seed's first remedy: the mix is the cheap lever, tried before anything else.
 FORGETTING_REMEDY = (
@@ -49,9 +55,9 @@ NO_GENERAL_CHECK_REMEDY = (
 
 @dataclass(frozen=True)
 class Limits:
-    min_general_retention: float = 0.97  # of the base's skill above chance, on every informative general benchmark
-    min_domain_gain: float = 0.02  # tuned - base on the customer's held-out metric, in its own units
-    waive_general_check: bool = False  # pass without an informative general benchmark (the run says so)
+    min_general_retention: float = GATE["min_general_retention"]  # of the base's skill above chance, on every informative general benchmark
+    min_domain_gain: float = GATE["min_domain_gain"]  # tuned - base on the customer's held-out metric, in its own units
+    waive_general_check: bool = GATE["waive_general_check"]  # pass without an informative general benchmark (the run says so)
 
     def __post_init__(self):
         if not 0 < self.min_general_retention <= 1.5:
@@ -81,8 +87,8 @@ def score_interval(score: float, count: int) -> tuple[float, float]:
 
 
 def change_interval(base: float, tuned: float, count: int, tuned_count: int | None = None) -> tuple[float, float]:
-    """Newcombe's 95 % interval of tuned - base, scored on ``count`` items (the tuned model on
-    ``tuned_count`` when that differs)."""
+    """Newcombe's 95 % interval of tuned - base for two independent proportions, scored on
+    ``count`` items (the tuned model on ``tuned_count`` when that differs)."""
     base_low, base_high = score_interval(base, count)
     tuned_low, tuned_high = score_interval(tuned, count if tuned_count is None else tuned_count)
     change = tuned - base
@@ -90,23 +96,65 @@ def change_interval(base: float, tuned: float, count: int, tuned_count: int | No
             change + ((tuned_high - tuned) ** 2 + (base - base_low) ** 2) ** 0.5)
 
 
+def paired_change_interval(base_items: str, tuned_items: str) -> tuple[float, float]:
+    """The 95 % interval of tuned - base when both models answered the same items: a
+    percentile bootstrap (scipy, seeded) of the mean per-item difference. Pairing matters:
+    a tuned model answers mostly as its base did, so the two scores move together and the
+    independent interval is far too wide to see a real drop."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    differences = np.array([int(t) - int(b) for b, t in zip(base_items, tuned_items)], dtype=float)
+    if np.all(differences == differences[0]):  # every item moved alike: no spread to resample
+        return float(differences[0]), float(differences[0])
+    result = bootstrap((differences,), np.mean, confidence_level=CONFIDENCE, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
+                       rng=np.random.default_rng(0))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
 def skill_retention(base: float, tuned: float, chance: float) -> float | None:
     """(tuned - chance) / (base - chance); None when the base is not above chance."""
     return (tuned - chance) / (base - chance) if base > chance else None
 
 
-def assess(name: str, base: float, tuned: float, count: int) -> dict:
+def assess(name: str, base: float, tuned: float, count: int, *, general: bool = True, tuned_count: int | None = None,
+           base_items: str | None = None, tuned_items: str | None = None) -> dict:
     """One benchmark's numbers: chance, whether the base is above it beyond noise, retention
-    above chance (None where it is not), and the change's 95 % interval."""
-    chance = chance_level(name)
-    low, high = change_interval(base, tuned, count)
+    above chance (general benchmarks, where the base is informative), and the change's 95 %
+    interval: paired when both models' per-item results are there, else independent."""
+    _check_scores(name, base, tuned, count, tuned_count)
+    paired = base_items is not None and tuned_items is not None
+    if paired:
+        _check_items(name, "base", base_items, base, count)
+        _check_items(name, "tuned", tuned_items, tuned, count)
+    low, high = paired_change_interval(base_items, tuned_items) if paired else change_interval(base, tuned, count, tuned_count)
+    chance = chance_level(name) if general else 0.0
     informative = score_interval(base, count)[0] > chance
     return {
         "chance": round(chance, 4),
         "base_informative": informative,
-        "retention": _round(skill_retention(base, tuned, chance)) if informative else None,
+        "retention": round(skill_retention(base, tuned, chance), 6) if general and informative else None,
         "change_interval": [round(low, 4), round(high, 4)],
+        "interval_method": "paired bootstrap" if paired else "Newcombe (independent)",
     }
+
+
+def _check_scores(name: str, base: float, tuned: float, count: int, tuned_count: int | None) -> None:
+    for role, value in (("base", base), ("tuned", tuned)):
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
+            raise ValueError(f"{name}: the {role} score must be a proportion in [0, 1], got {value!r}")
+    for role, value in (("base", count), ("tuned", tuned_count if tuned_count is not None else count)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: the {role} item count must be a whole number >= 1, got {value!r}")
+    if tuned_count is not None and tuned_count != count:
+        raise ValueError(f"{name}: base scored on {count} items, tuned on {tuned_count}: compare the two on the same items")
+
+
+def _check_items(name: str, role: str, items: str, score: float, count: int) -> None:
+    if not isinstance(items, str) or len(items) != count or set(items) - {"0", "1"}:
+        raise ValueError(f"{name}: the {role} model's per-item results are not {count} items of 0/1")
+    if abs(items.count("1") / count - score) > 1e-3:
+        raise ValueError(f"{name}: the {role} model's per-item results give {items.count('1') / count:.4f}, its score is {score:.4f}")
 
 
 def general_status(numbers: dict, limit: float) -> str:
@@ -127,7 +175,8 @@ def verdict(benchmarks: dict[str, dict], limits: Limits) -> dict:
     checks, reasons, notes, remedies = [], [], [], []
     for name, b in benchmarks.items():
         if "change_interval" not in b:
-            b.update(assess(name, b["base"], b["tuned"], b["count"]))
+            b.update(assess(name, b["base"], b["tuned"], b["count"], general=b["kind"] == "general",
+                            base_items=b.get("base_items"), tuned_items=b.get("tuned_items")))
     general = {name: b for name, b in benchmarks.items() if b["kind"] == "general"}
     domain = {name: b for name, b in benchmarks.items() if b["kind"] == "domain"}
 
@@ -149,9 +198,10 @@ def verdict(benchmarks: dict[str, dict], limits: Limits) -> dict:
                          f"a change within the noise of {b['count']} items: more items would tell whether it forgot")
     if any(check["status"] == FORGOT for check in checks):
         remedies.append(FORGETTING_REMEDY)
+    waived = not checks and limits.waive_general_check
     if not checks:
         why = "no general benchmark was scored" if not general else "the base model is at chance on every general benchmark"
-        if limits.waive_general_check:
+        if waived:
             notes.append(f"general check waived: {why}, so nothing shows whether general skill was kept")
         else:
             reasons.append(f"no general check: {why}, so nothing shows whether the model forgot")
@@ -175,6 +225,7 @@ def verdict(benchmarks: dict[str, dict], limits: Limits) -> dict:
         "checks": checks,
         "reasons": reasons,
         "notes": notes,
+        "general_check_waived": waived,  # passed (or not) without any informative general benchmark
         "remedy": " ".join(remedies),
         "cause": "; ".join(reasons) if reasons else "passed: " + kept_in_words(benchmarks) + "; the held-out score improved",
     }
@@ -186,5 +237,3 @@ def kept_in_words(benchmarks: dict[str, dict]) -> str:
     return "general skills " + (", ".join(parts) if parts else "not checked (waived)")
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)

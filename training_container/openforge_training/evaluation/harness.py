@@ -34,6 +34,12 @@ class Score:
     value: float
     count: int  # questions or prompts scored
     details: dict
+    items: str | None = None  # the headline metric per item, "1" right / "0" wrong, in a fixed order: what pairs base with tuned
+
+
+def item_string(outcomes) -> str:
+    """Per-item outcomes (bools, 0/1 numbers) as a compact string for evaluation.json."""
+    return "".join("1" if outcome else "0" for outcome in outcomes)
 
 
 def refuse_downloads() -> None:
@@ -110,20 +116,23 @@ def check_files(eval_dir: Path, benchmarks: list[str], shots: list[int]) -> None
 def mmlu(lm, eval_dir: Path, *, shots: int, chat: bool, limit: int | None = None) -> Score:
     subjects = mmlu_subjects(eval_dir)
     tasks = [mmlu_task(eval_dir, subject, shots=shots) for subject in subjects]
-    results = _evaluate(lm, tasks, shots=shots, chat=chat, limit=limit)
+    results, samples = _evaluate(lm, tasks, shots=shots, chat=chat, limit=limit)
     per_subject = {subject: results[f"openforge_mmlu_{subject}"] for subject in subjects}
-    counts = {subject: _rows(eval_dir / mmlu_file("test", subject), limit) for subject in subjects}
-    total = sum(counts.values())
-    accuracy = sum(per_subject[s]["acc,none"] * counts[s] for s in subjects) / total
-    return Score("acc", accuracy, total, {"per_subject": {s: round(per_subject[s]["acc,none"], 4) for s in subjects}, "shots": shots})
+    items = item_string(outcome for subject in subjects for outcome in _outcomes(samples[f"openforge_mmlu_{subject}"], "acc"))
+    if not items:
+        raise InputError(f"no MMLU questions were scored: the test files under {eval_dir / MMLU_DIR}/test are empty")
+    accuracy = items.count("1") / len(items)
+    return Score("acc", accuracy, len(items), {"per_subject": {s: round(per_subject[s]["acc,none"], 4) for s in subjects}, "shots": shots}, items)
 
 
 def ifeval(lm, eval_dir: Path, *, chat: bool, limit: int | None = None) -> Score:
     path = eval_dir / IFEVAL_FILE
     task = ifeval_task(path)
-    result = _evaluate(lm, [task], shots=0, chat=chat, limit=limit)[task["task"]]
+    results, samples = _evaluate(lm, [task], shots=0, chat=chat, limit=limit)
+    result = results[task["task"]]
     details = {name: round(result[f"{name},none"], 4) for name in (metric["metric"] for metric in task["metric_list"])}
-    return Score(IFEVAL_HEADLINE, result[f"{IFEVAL_HEADLINE},none"], _rows(path, limit), details)
+    items = item_string(_outcomes(samples[task["task"]], IFEVAL_HEADLINE))
+    return Score(IFEVAL_HEADLINE, result[f"{IFEVAL_HEADLINE},none"], len(items), details, items)
 
 
 def ifeval_task(path: Path) -> dict:
@@ -174,9 +183,14 @@ def _evaluate(lm, tasks: list[dict], *, shots: int, chat: bool, limit: int | Non
     # Our tasks are configs given here: skip indexing lm-eval's own task library (~12 s a call).
     output = simple_evaluate(
         model=lm, tasks=tasks, task_manager=TaskManager(include_defaults=False), num_fewshot=shots, limit=limit or None, apply_chat_template=chat, fewshot_as_multiturn=chat and shots > 0,
-        bootstrap_iters=0, log_samples=False, random_seed=0, numpy_random_seed=0, torch_random_seed=0, fewshot_random_seed=0,
+        bootstrap_iters=0, log_samples=True, random_seed=0, numpy_random_seed=0, torch_random_seed=0, fewshot_random_seed=0,
     )
-    return output["results"]
+    return output["results"], output["samples"]  # the samples: each item's own result, so base and tuned can be paired
+
+
+def _outcomes(samples: list[dict], metric: str) -> list:
+    """One task's per-item results for ``metric``, in the documents' order."""
+    return [sample[metric] for sample in sorted(samples, key=lambda sample: sample["doc_id"])]
 
 
 def _rows(path: Path, limit: int | None) -> int:

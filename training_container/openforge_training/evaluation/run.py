@@ -90,7 +90,7 @@ def reused_base_scores(path: Path, settings: dict, fingerprint: str) -> dict:
     differing = sorted(key for key in settings if earlier.get("settings", {}).get(key) != settings[key])
     if differing:
         raise InputError(f"base_results {path} was scored with other settings: {', '.join(differing)}")
-    return {name: harness.Score(b["metric"], b["base"], b["count"], b["base_details"]) for name, b in earlier["benchmarks"].items()}
+    return {name: harness.Score(b["metric"], b["base"], b["count"], b["base_details"], b.get("base_items")) for name, b in earlier["benchmarks"].items()}
 
 
 def _tuned_source(paths) -> tuple[Path | None, Path | None]:
@@ -147,7 +147,9 @@ def _score(model, tokenizer, eval_dir: Path, config, *, chat: bool, held_out, ex
         answers = byod.generate(model, tokenizer, held_out.prompts, chat=chat, max_new_tokens=bench.max_new_tokens, batch_size=bench.batch_size)
         numbers = byod.score(answers, held_out.references, extract=extract, rouge=bench.byod_rouge)
         examples = [{"reference": r, "answer": a} for r, a in zip(held_out.references[:5], answers[:5])]
-        scores["byod"] = harness.Score(bench.byod_metric, numbers[bench.byod_metric], len(answers), {**numbers, "examples": examples})
+        items = byod.per_item(answers, held_out.references, extract=extract, metric=bench.byod_metric)
+        scores["byod"] = harness.Score(bench.byod_metric, numbers[bench.byod_metric], len(answers), {**numbers, "examples": examples},
+                                       None if items is None else harness.item_string(items))
     return scores
 
 
