@@ -304,10 +304,24 @@ def _check_across_fields(run: Run) -> None:
                                  f"{tuning['per_device_batch_size']} does not divide hyperparameters.global_batch_size {tuning['global_batch_size']}")
     if tuning["max_steps"] < 1 and tuning["num_epochs"] <= 0:
         raise PipelineInputError("hyperparameters.num_epochs", "must be greater than 0 unless hyperparameters.max_steps is set")
+    _check_gate_can_pass(run)
     compute = run.compute
     if compute.target == "hyperpod" and compute.instance_type not in HYPERPOD_INSTANCE_TYPES:
         raise PipelineInputError("compute.instance_type", f"{compute.instance_type} is not a HyperPod worker type; "
                                                           f"hyperpod runs on one of {', '.join(HYPERPOD_INSTANCE_TYPES)}")
+
+
+def _check_gate_can_pass(run: Run) -> None:
+    """What the gate would refuse whatever the model does, refused before anything trains:
+    no held-out set, or no general benchmark without the waiver (evaluation/gate.py)."""
+    benchmarks = run.evaluation.benchmarks
+    if "byod" not in benchmarks:
+        raise PipelineInputError("evaluation.benchmarks", "must include byod (your held-out set): without it the forgetting gate cannot "
+                                                          "tell whether the model learned your task, and refuses every model")
+    if set(benchmarks) <= {"byod"} and not run.evaluation.limits.waive_general_check:
+        raise PipelineInputError("evaluation.benchmarks", "has no general benchmark (mmlu, ifeval): nothing would show whether the model "
+                                                          "forgot, so the gate refuses every model; add one, or set "
+                                                          "evaluation.limits.waive_general_check to true")
 
 
 def _check_grid_labels(run: Run) -> None:

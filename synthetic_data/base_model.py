@@ -198,6 +198,9 @@ def check(folder: Path) -> list[str]:
     provenance = json.loads((folder / PROVENANCE).read_text())
     problems = []
     present = {path.name for path in folder.iterdir() if path.is_file() and path.name != PROVENANCE}
+    for path in sorted(folder.iterdir()):  # the demo copies the whole folder: nothing else may ride along
+        if not path.is_file():
+            problems.append(f"{path.name} is not a file (the folder holds only the files {PROVENANCE} lists)")
     for name in sorted(present - set(provenance["files"])):
         problems.append(f"{name} is not in {PROVENANCE}")
     for name, digest in sorted(provenance["files"].items()):

@@ -93,6 +93,11 @@ BAD_INPUTS = {
                                "hyperparameters.num_epochs: must be greater than 0 unless hyperparameters.max_steps is set"),
     "learning rate of zero": ({"hyperparameters": {"learning_rate": 0}}, "hyperparameters.learning_rate: 0 must be greater than 0"),
     "unknown benchmark": ({"evaluation": {"benchmarks": ["mmlu", "arc"]}}, 'evaluation.benchmarks[1]: must be one of mmlu, ifeval, byod, got "arc"'),
+    # What the forgetting gate would refuse whatever the model does, after the whole grid trained.
+    "no held-out set": ({"evaluation": {"benchmarks": ["mmlu", "ifeval"]}}, "evaluation.benchmarks: must include byod (your held-out set)"),
+    "no general benchmark, no waiver": ({"evaluation": {"benchmarks": ["byod"]}},
+                                        "evaluation.benchmarks: has no general benchmark (mmlu, ifeval): nothing would show whether the model "
+                                        "forgot, so the gate refuses every model; add one, or set evaluation.limits.waive_general_check to true"),
     "retention of zero": ({"evaluation": {"limits": {"min_general_retention": 0}}},
                           "evaluation.limits.min_general_retention: 0 must be greater than 0"),
     "retention above 1": ({"evaluation": {"limits": {"min_general_retention": 1.5}}},
@@ -120,6 +125,11 @@ BAD_INPUTS = {
     "an S3 URI longer than SageMaker takes": ({"customer_data_s3_uri": f"{DATASETS}/raw/" + "a" * 1000 + "/"},
                                               "customer_data_s3_uri: is 1056 characters long; at most 1023 are allowed"),
 }
+
+
+def test_the_held_out_set_alone_runs_when_the_general_check_is_waived():
+    run = normalise({**MINIMAL, "evaluation": {"benchmarks": ["byod"], "limits": {"waive_general_check": True}}}, POLICY)
+    assert run["evaluation"]["benchmarks"] == ["byod"] and run["evaluation"]["limits"]["waive_general_check"] is True
 
 
 @pytest.mark.parametrize("change, message", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())

@@ -34,11 +34,13 @@ def test_a_changed_missing_or_extra_file_is_named(tmp_path):
     (folder / "tokenizer.json").write_text((folder / "tokenizer.json").read_text() + " ")
     (folder / "generation_config.json").unlink()
     (folder / "notes.txt").write_text("x")
+    (folder / "extra").mkdir()
+    (folder / "extra" / "model.safetensors").write_bytes(b"x")
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "num_hidden_layers": config["num_hidden_layers"] + 1}))
     problems = "\n".join(check(folder))
     for expected in ("tokenizer.json differs", "generation_config.json is missing", "notes.txt is not in", "config.json differs",
-                     "num_hidden_layers is"):
+                     "num_hidden_layers is", "extra is not a file"):
         assert expected in problems
 
 
