@@ -263,7 +263,7 @@ def test_a_relative_work_folder_reaches_the_jobs(tmp_path, monkeypatch):
     """The jobs run in folders of their own, so every path they get must be absolute; the
     container's own failure reason (here: a curated category with no files) comes back as the job's."""
     monkeypatch.chdir(tmp_path)
-    pipeline_input = demo_input(mixing__curated_weights={"reasoning": 50, "poetry": 50})
+    pipeline_input = demo_input(mixing__curated_weights={"reasoning": 50, "poetry": 50}, grid=None)  # the validation run takes mix 75 %
     result = run_pipeline(pipeline_input, Options(work=Path("relative/work"), mlflow="off", sizes=SMALL), out=io.StringIO())
     assert result.visited == [states.VALIDATE, states.SANITISE, states.VALIDATION_RUN, states.CLEAN_UP]
     assert result.error["error"] == "ValidationRunFailed"
