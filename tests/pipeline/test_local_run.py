@@ -135,11 +135,12 @@ def test_the_jobs_ran_the_requests_the_lambda_builds(demo_run):
     for row in rows:
         job = result.work / "jobs" / row["training_job_name"]
         hyperparameters = json.loads((job / "input" / "config" / "hyperparameters.json").read_text())
-        assert hyperparameters["max_steps"] == "240" and hyperparameters["customer_data_percent"] == str(row["customer_data_percent"])
+        steps = demo_input()["hyperparameters"]["max_steps"]
+        assert hyperparameters["max_steps"] == str(steps) and hyperparameters["customer_data_percent"] == str(row["customer_data_percent"])
         channels = ["customer", "model"] + (["curated"] if row["customer_data_percent"] < 100 else [])
         assert sorted(path.name for path in (job / "input" / "data").iterdir()) == sorted(channels)
         record = json.loads((Path(result.summary["local"]["files"][row["training_job_name"]]) / "openforge-run.json").read_text())
-        assert record["steps"] == 240
+        assert record["steps"] == steps
     validation_hyperparameters = json.loads((result.work / "jobs" / validation["job_name"] / "input" / "config" / "hyperparameters.json").read_text())
     assert validation_hyperparameters["max_steps"] == "5"
 
