@@ -69,15 +69,14 @@ def write_demo_data(store: LocalS3, sizes: DemoSizes = DemoSizes()) -> DemoData:
     settings = BaseSettings(**json.loads((BASE_MODEL / PROVENANCE).read_text())["settings"])
     data = build_experiment_data(seed=settings.data_seed, scale=settings.data_scale)
     raw = write_raw_tickets(store.path(RAW_DATA_S3_URI), random.Random(settings.data_seed), data.customer[: sizes.customer])
-    for category, records in data.curated.items():
-        write_jsonl(store.path(CURATED_DATA_S3_URI) / category / "part-000.jsonl", records[: sizes.per_category])
+    curated = {category: write_jsonl(store.path(CURATED_DATA_S3_URI) / category / "part-000.jsonl", records[: sizes.per_category])
+               for category, records in data.curated.items()}
     eval_dir = store.path(EVALUATION_DATA_S3_URI)
-    write_mmlu(eval_dir, {subject: (dev, test[: sizes.mmlu_questions]) for subject, (dev, test) in data.mmlu.items()})
-    ifeval = write_ifeval(eval_dir, data.ifeval_items()[: sizes.ifeval_items])
-    held_out = write_byod(eval_dir, data.byod[: sizes.held_out], "held-out.jsonl")
-    counts = {"raw_lines": raw, "curated": {category: len(records[: sizes.per_category]) for category, records in data.curated.items()},
-              "held_out": held_out, "mmlu_questions": sum(len(test[: sizes.mmlu_questions]) for _, test in data.mmlu.values()),
-              "ifeval_prompts": ifeval}
+    mmlu = {subject: (dev, test[: sizes.mmlu_questions]) for subject, (dev, test) in data.mmlu.items()}
+    write_mmlu(eval_dir, mmlu)
+    counts = {"raw_lines": raw, "curated": curated, "mmlu_questions": sum(len(test) for _, test in mmlu.values()),
+              "ifeval_prompts": write_ifeval(eval_dir, data.ifeval_items()[: sizes.ifeval_items]),
+              "held_out": write_byod(eval_dir, data.byod[: sizes.held_out], "held-out.jsonl")}
     return DemoData(BASE_MODEL_S3_URI, RAW_DATA_S3_URI, CURATED_DATA_S3_URI, EVALUATION_DATA_S3_URI, counts)
 
 
