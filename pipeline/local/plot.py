@@ -51,6 +51,7 @@ def comparison_png(selection: Mapping, path: Path) -> Path:
 
 
 def _general_panel(axis, name: str, rows: list[Mapping], chosen, limit: float | None) -> None:
+    from openforge_training.evaluation.gate import limit_change
     entries = [row["general"].get(name) for row in rows]
     known = [entry for entry in entries if entry]
     informative = any(entry["status"] != UNINFORMATIVE for entry in known)
@@ -64,7 +65,7 @@ def _general_panel(axis, name: str, rows: list[Mapping], chosen, limit: float | 
     axis.axhline(0, color="black", linewidth=0.8)
     if informative and limit is not None and known:
         base, chance = known[0]["base"], known[0]["chance"] or 0.0
-        axis.axhline(-(1 - limit) * (base - chance), color=COLOURS[FORGOT], linestyle="--", linewidth=1,
+        axis.axhline(limit_change(base, chance, limit), color=COLOURS[FORGOT], linestyle="--", linewidth=1,
                      label=f"limit: keep {limit:.0%} above chance")
         axis.legend(loc="lower left", fontsize=7)
     base_text = f"base {known[0]['base']:.3f}, chance {known[0]['chance']:.2f}" if known else ""

@@ -6,7 +6,7 @@ import pytest
 
 from openforge_contract.gate_words import FORGOT, IMPROVED, KEPT, NO_CHANGE, UNINFORMATIVE, general_in_words
 from openforge_training.evaluation.gate import (
-    FORGETTING_REMEDY, NO_GENERAL_CHECK_REMEDY, Limits, chance_level, change_interval, score_interval, skill_retention, verdict,
+    FORGETTING_REMEDY, NO_GENERAL_CHECK_REMEDY, Limits, chance_level, change_interval, limit_change, score_interval, skill_retention, verdict,
 )
 
 
@@ -33,6 +33,7 @@ def test_chance_is_one_in_four_for_multiple_choice_and_zero_for_free_text():
     assert chance_level("ifeval") == chance_level("byod") == 0.0
     assert skill_retention(0.55, 0.40, 0.25) == pytest.approx(0.5)  # raw tuned / base would say 73 %
     assert skill_retention(0.25, 0.30, 0.25) is None
+    assert skill_retention(0.55, 0.55 + limit_change(0.55, 0.25, 0.97), 0.25) == pytest.approx(0.97)
 
 
 def test_kept_skills_and_a_domain_gain_pass_in_words():

@@ -117,6 +117,12 @@ def skill_retention(base: float, tuned: float, chance: float) -> float | None:
     return (tuned - chance) / (base - chance) if base > chance else None
 
 
+def limit_change(base: float, chance: float, limit: float) -> float:
+    """The change tuned - base that keeps exactly ``limit`` of the base's skill above chance
+    (``skill_retention`` solved for tuned): the forgetting line a picture draws."""
+    return (limit - 1) * (base - chance)
+
+
 def assess(name: str, base: float, tuned: float, count: int, *, general: bool = True, tuned_count: int | None = None,
            base_items: str | None = None, tuned_items: str | None = None) -> dict:
     """One benchmark's numbers: chance, whether the base is above it beyond noise, retention
