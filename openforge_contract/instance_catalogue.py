@@ -15,6 +15,11 @@ Sources (transcribed; a real account's ``ec2 describe-instance-types`` is the la
 - On-demand SageMaker training prices (us-east-1) are NOT filled in: the pricing page
   (https://aws.amazon.com/sagemaker/pricing/) could not be read and checked where this table
   was written, so ``training_price_per_hour_usd`` is None rather than a guessed number.
+- Dense (no sparsity) BF16 peak per accelerator, for the capacity plan's duration estimate:
+  NVIDIA A100 datasheet (312 TFLOPS), H100 SXM and H200 datasheets (989 TFLOPS; the
+  datasheets' 1,979 is with sparsity), L40S datasheet (362 TFLOPS; 733 with sparsity);
+  Trainium 190 and Trainium2 667 TFLOPS per chip (AWS Neuron documentation, "Trainium
+  Architecture" and "Trainium2 Architecture"). A10G (g5) has no published BF16 figure: None.
 - Which types SageMaker accepts where: botocore's enums TrainingInstanceType,
   ProductionVariantInstanceType and ClusterInstanceType (a test checks every use against them).
 """
@@ -53,6 +58,7 @@ class InstanceType:
     memory_gib: int
     uses: frozenset[str]
     training_price_per_hour_usd: float | None = None  # on-demand, us-east-1; None: not verified
+    peak_bf16_tflops: float | None = None  # per accelerator, dense; None: not published
 
     @property
     def family(self) -> str:
@@ -63,8 +69,13 @@ class InstanceType:
         return self.local_storage_gb > 0
 
 
+# Dense BF16 TFLOPS per accelerator, by family (sources above).
+_PEAK_BF16_TFLOPS = {"p4d": 312, "p4de": 312, "p5": 989, "p5e": 989, "p5en": 989, "g6e": 362, "trn1": 190, "trn1n": 190, "trn2": 667}
+
+
 def _type(name, accelerator, count, memory_gib, local_gb, efa, vcpus, ram_gib, *uses) -> InstanceType:
-    return InstanceType(name, accelerator, count, memory_gib, local_gb, efa, vcpus, ram_gib, frozenset(uses))
+    return InstanceType(name, accelerator, count, memory_gib, local_gb, efa, vcpus, ram_gib, frozenset(uses),
+                        peak_bf16_tflops=_PEAK_BF16_TFLOPS.get(name.split(".")[1]))
 
 
 _WORKER = (TRAINING_JOB, HYPERPOD_WORKER)
