@@ -26,7 +26,13 @@ TRAINING = {
     "seed": 42,
     "precision": "auto",
     "gradient_checkpointing": False,
+    "sharding": "auto",
 }
+# How the model is spread over the job's devices (TuningArguments.sharding):
+# none: a whole replica per device (data parallel); full: parameters, gradients and optimiser
+# states sharded over every device of every host (FSDP); auto: full only where the capacity
+# plan (openforge_contract.capacity) finds that a replica does not fit one device.
+SHARDING = ("auto", "none", "full")
 # The forgetting gate's limits (the evaluation container's GateArguments), and what each means,
 # said once for the pipeline input's schema and the container's --help (argparse reads a
 # percent sign as a format, so the texts have none).

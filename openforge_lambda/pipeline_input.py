@@ -31,7 +31,7 @@ from hyperpod_jobs import sagemaker_limits
 
 from openforge_contract import instance_catalogue as catalogue
 from openforge_contract.environment_variables import RunDefaults, RunLimits
-from openforge_contract.hyperparameters import GATE, GATE_HELP, METHOD, MIXING, TRAINING
+from openforge_contract.hyperparameters import GATE, GATE_HELP, METHOD, MIXING, SHARDING, TRAINING
 from openforge_lambda.run import Run, mix_percents, needs_curated_data
 from openforge_lambda.settings import FieldError
 
@@ -135,6 +135,8 @@ HYPERPARAMETERS = _block("Training settings, named as the training container's h
     "seed": _number("Seeds the data order, the mix and initialisation.", TRAINING["seed"], 0, integer=True),
     "precision": _choice("auto (bf16 where the device has it), bf16 or fp32.", TRAINING["precision"], ("auto", "bf16", "fp32")),
     "gradient_checkpointing": {"type": "boolean", "default": TRAINING["gradient_checkpointing"], "description": "Trade compute for activation memory."},
+    "sharding": _choice("none: a whole model replica per device; full: weights, gradients and optimiser states sharded over every "
+                        "device of every host (FSDP); auto: full only where a replica does not fit one device.", TRAINING["sharding"], SHARDING),
 })
 
 _TOP_LEVEL = {

@@ -14,7 +14,7 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from openforge_contract.environment_variables import OPENFORGE_COMMIT
-from openforge_contract.hyperparameters import METHOD, MIXING, TRAINING
+from openforge_contract.hyperparameters import METHOD, MIXING, SHARDING, TRAINING
 
 from .errors import InputError
 
@@ -80,6 +80,7 @@ class TuningArguments:
     seed: int = field(default=TRAINING["seed"], metadata={"help": "Seeds the data order, the mix and initialisation."})
     precision: str = field(default=TRAINING["precision"], metadata={"help": "auto (bf16 where the device has it), bf16 or fp32."})
     gradient_checkpointing: bool = field(default=TRAINING["gradient_checkpointing"], metadata={"help": "Trade compute for activation memory."})
+    sharding: str = field(default=TRAINING["sharding"], metadata={"help": "none (a replica per device), full (FSDP over every device) or auto (full where a replica does not fit)."})
     save_steps: int = field(default=200, metadata={"help": "Checkpoint every N steps (and at the end)."})
     logging_steps: int = field(default=10, metadata={"help": "Log loss, learning rate, mix and tokens/s every N steps."})
 
@@ -111,6 +112,8 @@ class RunConfig:
             raise InputError(f"method must be 'lora' or 'full', got {t.method!r}")
         if t.precision not in ("auto", "bf16", "fp32"):
             raise InputError(f"precision must be auto, bf16 or fp32, got {t.precision!r}")
+        if t.sharding not in SHARDING:
+            raise InputError(f"sharding must be one of {', '.join(SHARDING)}, got {t.sharding!r}")
         for name in ("global_batch_size", "per_device_batch_size", "save_steps", "logging_steps", "lora_rank"):
             if getattr(t, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(t, name)}")
