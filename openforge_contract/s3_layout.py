@@ -48,6 +48,8 @@ MAP_RESULTS_PREFIX = f"{SANITISED_PREFIX}/map-results"
 # --- the artifacts bucket -----------------------------------------------------------------
 
 BASE_MODELS_PREFIX = "base-models"  # base models in Hugging Face format, one folder each
+MODEL_CONFIG = "config.json"  # a Hugging Face model folder's configuration: all ValidateInput reads of a base model
+BASE_MODEL_CONFIGS = f"{BASE_MODELS_PREFIX}/*/{MODEL_CONFIG}"  # every base model's, as IAM matches them ("*" spans "/")
 TRAINING_PREFIX = "training"  # the training jobs' output: the tuned models
 CHECKPOINTS_PREFIX = "checkpoints"
 REPORTS_PREFIX = "reports"  # the evaluation jobs' reports and the pick's comparison

@@ -182,3 +182,25 @@ def test_no_role_can_retag_another_environments_endpoint_or_another_teams_job_as
     assert iam_policy.decide(start, Request("sagemaker:AddTags", job, job_tags), aws) == ALLOW, "tag-on-create: the job has no tags yet"
     assert iam_policy.decide(start, Request("sagemaker:AddTags", job, {"aws:TagKeys": ["team"]}), aws) != ALLOW, "only OpenForge's keys"
     assert iam_policy.decide(start, Request("sagemaker:AddTags", job, {**job_tags, "aws:ResourceTag/openforge:job": "other-run"}), aws) != ALLOW
+
+
+def test_validate_input_reads_base_model_configs_and_nothing_else(env):
+    """The capacity plan needs each base model's config.json (openforge_lambda.capacity_check);
+    the function must not read the weights beside it, nor any other prefix."""
+    from tests import iam_policy
+
+    stack = env.platform.pipeline
+    aws = iam_policy.Environment("aws", stack.region, stack.account)
+    validate = iam_policy.role_statements(stack, pipeline(env).to_json(), stack.pipeline.roles["ValidateInput"].role)
+    artifacts, datasets = function_environment(env, "ValidateInput")["ARTIFACTS_BUCKET"], function_environment(env, "ValidateInput")["DATASETS_BUCKET"]
+
+    def get(bucket: str, key: str) -> str:
+        return iam_policy.decide(validate, Request("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}"), aws)
+
+    assert get(artifacts, "base-models/default/config.json") == ALLOW
+    assert get(artifacts, "base-models/team/llama-3.1-8b/config.json") == ALLOW
+    for key in ("base-models/default/model.safetensors", "base-models/default/tokenizer.json", "training/run/model.safetensors",
+                "checkpoints/run/config.json"):
+        assert get(artifacts, key) != ALLOW, key
+    assert get(datasets, "raw/team/config.json") != ALLOW
+    assert not any("s3:PutObject" in actions(s) or "s3:ListBucket" in actions(s) for s in validate)

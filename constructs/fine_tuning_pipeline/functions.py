@@ -3,7 +3,7 @@ its own role, the settings it reads from its environment and the permissions its
 (grants.py)."""
 from __future__ import annotations
 
-from aws_cdk import Fn
+from aws_cdk import Fn, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from constructs.fine_tuning_pipeline.grants import PipelineGrants, TrainingPlatform
@@ -13,7 +13,8 @@ from constructs.pipeline_function import FunctionPlacement, build_function
 
 from openforge_contract.environment_variables import (HyperPodCluster, OutputKey, PlatformBuckets, RunDefaults, RunLimits, ServingSettings,
                                                       TrainingEnvironment)
-from openforge_contract.s3_layout import DEFAULT_BASE_MODEL, DEFAULT_CURATED_DATA, DEFAULT_EVALUATION_DATA, REPORTS_PREFIX, TRAINING_PREFIX
+from openforge_contract.s3_layout import (BASE_MODEL_CONFIGS, DEFAULT_BASE_MODEL, DEFAULT_CURATED_DATA, DEFAULT_EVALUATION_DATA, REPORTS_PREFIX,
+                                          TRAINING_PREFIX)
 from platform_config.environments import EnvironmentConfig
 
 
@@ -37,7 +38,7 @@ class PipelineFunctions:
 
     def _build_steps(self) -> None:
         config, datasets, artifacts, grants = self._config, self._datasets, self._artifacts, self._grants
-        self.add("ValidateInput", "validate_input", {**self._run_checks_environment(), **RunDefaults(
+        validate = self.add("ValidateInput", "validate_input", {**self._run_checks_environment(), **RunDefaults(
             poll_seconds=config.pipeline.poll_seconds,
             max_quarantine_percent=config.sanitisation.max_quarantine_percent,
             # Where the platform keeps what a run uses unless its input says otherwise (docs/pipeline-input.md).
@@ -46,6 +47,10 @@ class PipelineFunctions:
             evaluation_data_s3_uri=f"s3://{datasets.name}/{DEFAULT_EVALUATION_DATA}",
             endpoint_instance_types=tuple(config.serving.endpoint_instance_types),
         ).as_environment(join=join)})
+        # The capacity plan reads each base model's config.json, never its weights.
+        validate.allow(["s3:GetObject"], [f"{artifacts.arn(Stack.of(validate))}/{BASE_MODEL_CONFIGS}"],
+                       why_wildcard="Any base model's config.json (base-models/<model>/config.json); the key names the file, so no weights are readable.")
+        use_key(validate, artifacts.key_arn, encrypt=False)
         training_environment = self.training_environment()
         # The start function checks a run and its plan again (a direct invoke skips ValidateInput).
         # It stops again a job it started for an execution that had ended meanwhile (openforge_lambda.execution_check).
