@@ -21,7 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from .chat import ChatRenderer, TemplateError, Tokenised  # noqa: E402
 from .config import ARGUMENT_CLASSES, RunConfig, entrypoint, load  # noqa: E402
 from .errors import InputError  # noqa: E402
-from .sharding import effective_sharding, fsdp_arguments, resolve_sharding  # noqa: E402
+from .sharding import effective_sharding, fsdp_arguments, resolve_sharding
 from openforge_contract.run_record import MODEL_CARD, RUN_RECORD  # noqa: E402
 from .mixing import CUSTOMER, MixedRecordStream, MixPlan, MixSpec  # noqa: E402
 from sanitiser.formats import parse_line  # noqa: E402

@@ -130,6 +130,7 @@ class MixingTrainer(Trainer):
             logs.update(self.meter.realised(totals))
             logs.update(self.meter.throughput(totals))
             logs.update(self.meter.truncation(totals))
+            logs["data/tokens_trained"] = totals["tokens"]  # whole run so far: step by step, which batches were trained
         super().log(logs, start_time)
         if self.is_world_process_zero():
             log_metrics(logs, step=self.state.global_step)
