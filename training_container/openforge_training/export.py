@@ -17,7 +17,8 @@ def gathered_model(trainer):
     the others. Under FSDP every process must call this: each parameter is gathered from
     its shards in turn and moved to the main process's CPU memory (accelerate's full state
     dict, ``cpu_offload``), so the whole model is never held by one accelerator. The main
-    process loads it into a skeleton of the model built on the meta device (no memory)."""
+    process loads it into a skeleton of the model built on the meta device (no memory); the
+    buffers a checkpoint does not hold (rotary frequencies) stay unallocated: it is for export."""
     if not trainer.is_fsdp_enabled:
         return trainer.model if trainer.is_world_process_zero() else None
     import torch
