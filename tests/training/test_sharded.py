@@ -27,10 +27,11 @@ FLAGS = {"max_steps": 4, "save_steps": 2, "global_batch_size": 12, "per_device_b
 PER_STEP = ("loss", "mix/customer_data_percent", "data/tokens_trained")
 
 
-def torchrun(job: Job, processes: int, name: str, *, method: str = "lora", interrupt_at: int | None = None, checkpoints: str | None = None) -> dict:
+def torchrun(job: Job, processes: int, name: str, *, method: str = "lora", interrupt_at: int | None = None, checkpoints: str | None = None,
+             **flags) -> dict:
     output, checkpoint_dir = job.root / f"model-{name}", job.root / f"checkpoints-{checkpoints or name}"
     argv = ["--input_dir", str(job.input), "--output_dir", str(output), "--checkpoint_dir", str(checkpoint_dir)]
-    argv += [item for key, value in {**FLAGS, "method": method}.items() for item in (f"--{key}", str(value))]
+    argv += [item for key, value in {**FLAGS, "method": method, **flags}.items() for item in (f"--{key}", str(value))]
     program = [str(INTERRUPTED), str(interrupt_at)] if interrupt_at else ["-m", "openforge_training.train"]
     command = [str(Path(sys.executable).with_name("torchrun")), "--standalone", f"--nproc_per_node={processes}", *program, *argv]
     result = subprocess.run(command, check=False, cwd=CONTAINER, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -56,6 +57,7 @@ def runs(tmp_path_factory, tiny_model):
         "lora-2": torchrun(job, 2, "lora-2"),
         "full-1": torchrun(job, 1, "full-1", method="full"),
         "full-2": torchrun(job, 2, "full-2", method="full"),
+        "full-2-recomputed": torchrun(job, 2, "full-2-recomputed", method="full", gradient_checkpointing="true"),
     }
     interrupted = torchrun(job, 2, "interrupted", interrupt_at=3)["checkpoints"]
     assert sorted(p.name for p in interrupted.glob("checkpoint-*")) == ["checkpoint-2"]
@@ -88,6 +90,11 @@ def test_two_sharded_processes_train_the_batches_and_losses_of_one(runs, method)
     assert sharded["record"]["records_trained"]["customer"] in (28, 29)  # 60 % of 4 x 12, within one record
     assert_same_steps(sharded["steps"], single["steps"], rel=1e-4)
     assert len({round(step["loss"], 6) for step in sharded["steps"].values()}) == 4  # it learnt: every step's loss differs
+
+
+def test_fsdp_activation_checkpointing_recomputes_the_same_training(runs):
+    """gradient_checkpointing under sharding=full is FSDP's own: the same steps, recomputed."""
+    assert_same_steps(runs["full-2-recomputed"]["steps"], runs["full-2"]["steps"], rel=1e-5)
 
 
 def test_a_sharded_run_resumed_on_the_same_processes_continues_as_if_never_stopped(runs):
