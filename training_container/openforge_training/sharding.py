@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from .errors import InputError
+
 log = logging.getLogger("openforge.sharding")
 
 # FSDP's sharded state dict: each process writes its own shard of weights and optimiser
@@ -34,7 +36,7 @@ def decoder_layer_classes(model) -> list[str]:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     names = list(getattr(base, "_no_split_modules", None) or [])
     if not names:
-        raise ValueError(f"{type(base).__name__} names no decoder layer class (_no_split_modules) for FSDP to wrap; use sharding=none")
+        raise InputError(f"the base model ({type(base).__name__}) names no decoder layer class (_no_split_modules) for FSDP to wrap: use sharding=none")
     return names
 
 
