@@ -20,3 +20,23 @@ def test_one_device_on_one_host_trains_in_process_and_drops_the_train_word(job):
     job.write_data(customer=16, per_category=8)
     code = launch.main(["train", *job.argv(max_steps=2, global_batch_size=4, per_device_batch_size=4, max_length=64)])
     assert code == 0 and (job.output / "model.safetensors").is_file()
+
+
+def resources(instance_type: str, hosts: int = 2) -> dict:
+    return {"current_host": "algo-1", "hosts": [f"algo-{n + 1}" for n in range(hosts)], "current_instance_type": instance_type,
+            "network_interface_name": "eth0"}
+
+
+def test_efa_is_configured_for_nccl_between_p5_hosts():
+    assert launch.efa_environment(resources("ml.p5.48xlarge")) == {"FI_PROVIDER": "efa", "NCCL_SOCKET_IFNAME": "eth0"}
+
+
+def test_efa_rdma_is_asked_for_on_p4d_and_trainium():
+    for instance_type in ("ml.p4d.24xlarge", "ml.trn1.32xlarge"):
+        assert launch.efa_environment(resources(instance_type)) == {"FI_PROVIDER": "efa", "FI_EFA_USE_DEVICE_RDMA": "1", "NCCL_SOCKET_IFNAME": "eth0"}
+
+
+def test_no_efa_on_a_type_without_it_on_one_host_or_off_sagemaker():
+    assert launch.efa_environment(resources("ml.g5.2xlarge")) == {"NCCL_SOCKET_IFNAME": "eth0"}  # no EFA: NCCL's sockets on the job's interface
+    assert launch.efa_environment(resources("ml.p5.48xlarge", hosts=1)) == {}
+    assert launch.efa_environment(None) == {}

@@ -7,6 +7,39 @@ from pathlib import Path
 
 from openforge_contract.run_record import MODEL_CARD, RUN_RECORD
 
+# Largest safetensors file written; a bigger model is split into several files with a
+# model.safetensors.index.json, which from_pretrained follows (a 70B bf16 model: ~30 files).
+MAX_SHARD_SIZE = "5GB"
+
+
+def gathered_model(trainer):
+    """The trained model as an ordinary module in CPU memory on the main process, None on
+    the others. Under FSDP every process must call this: each parameter is gathered from
+    its shards in turn and moved to the main process's CPU memory (accelerate's full state
+    dict, ``cpu_offload``), so the whole model is never held by one accelerator. The main
+    process loads it into a skeleton of the model built on the meta device (no memory); the
+    buffers a checkpoint does not hold (rotary frequencies) stay unallocated: it is for export."""
+    if not trainer.is_fsdp_enabled:
+        return trainer.model if trainer.is_world_process_zero() else None
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    state = trainer.accelerator.get_state_dict(trainer.model)
+    if not trainer.is_world_process_zero():
+        return None
+    trained = trainer.accelerator.unwrap_model(trainer.model)
+    peft_config = getattr(trained, "peft_config", None)
+    config = trained.get_base_model().config if peft_config else trained.config
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=next(iter(state.values())).dtype)
+        if peft_config:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, peft_config["default"])
+    model.load_state_dict(state, strict=True, assign=True)
+    model.tie_weights()
+    return model
+
 
 def export_model(model, tokenizer, output_dir: Path, *, method: str, record: dict) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -14,7 +47,7 @@ def export_model(model, tokenizer, output_dir: Path, *, method: str, record: dic
         model.save_pretrained(output_dir / "adapter", safe_serialization=True)
         model = model.merge_and_unload()
     model.config.use_cache = True  # training switched it off; inference wants it
-    model.save_pretrained(output_dir, safe_serialization=True)
+    model.save_pretrained(output_dir, safe_serialization=True, max_shard_size=MAX_SHARD_SIZE)
     tokenizer.save_pretrained(output_dir)
     (output_dir / RUN_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
     (output_dir / MODEL_CARD).write_text(model_card(record, method))

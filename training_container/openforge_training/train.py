@@ -21,6 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from .chat import ChatRenderer, TemplateError, Tokenised  # noqa: E402
 from .config import ARGUMENT_CLASSES, RunConfig, entrypoint, load  # noqa: E402
 from .errors import InputError  # noqa: E402
+from .sharding import effective_sharding, fsdp_arguments, resolve_sharding
 from openforge_contract.run_record import MODEL_CARD, RUN_RECORD  # noqa: E402
 from .mixing import CUSTOMER, MixedRecordStream, MixPlan, MixSpec  # noqa: E402
 from sanitiser.formats import parse_line  # noqa: E402
@@ -48,6 +49,7 @@ class Prepared:
     resume_from: Path | None
     start_batch: int
     resumed: dict | None  # the checkpoint's whole-run totals (MixMeter.totals), which this run adds to
+    sharding: str  # none | full, as this run trains (sharding.resolve_sharding, effective_sharding)
 
 
 def prepare(config: RunConfig) -> Prepared:
@@ -87,6 +89,7 @@ def prepare(config: RunConfig) -> Prepared:
         log.warning(warning)
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    sharding = effective_sharding(resolve_sharding(t.sharding, replica_fits=True), world_size)
     per_step = t.per_device_batch_size * world_size
     if t.global_batch_size % per_step:
         raise InputError(
@@ -106,13 +109,13 @@ def prepare(config: RunConfig) -> Prepared:
     fingerprint = hashlib.sha256(
         json.dumps({"data": digest, "mix": spec.as_percentages(), "batch": t.global_batch_size, "seed": t.seed, "block": config.mix.shuffle_block}).encode()
     ).hexdigest()[:16]
-    resume_from, start_batch, resumed = _resume_point(Path(config.paths.checkpoint_dir), fingerprint)
+    resume_from, start_batch, resumed = _resume_point(Path(config.paths.checkpoint_dir), fingerprint, sharding, world_size)
     if resume_from and resumed is None:
         warnings.append(f"checkpoint {resume_from} holds no measured totals: the realised mix and token counts cover only the resumed steps")
         log.warning(warnings[-1])
     return Prepared(
         config, tokenizer, renderer, spec, plan, pools, stream, warnings, validation, world_size,
-        t.global_batch_size // per_step, max_steps, dataset_version, fingerprint, resume_from, start_batch, resumed,
+        t.global_batch_size // per_step, max_steps, dataset_version, fingerprint, resume_from, start_batch, resumed, sharding,
     )
 
 
@@ -129,7 +132,7 @@ def _validation_records(config: RunConfig, check) -> list[Tokenised]:
     return records
 
 
-def _resume_point(checkpoint_dir: Path, fingerprint: str) -> tuple[Path | None, int, dict | None]:
+def _resume_point(checkpoint_dir: Path, fingerprint: str, sharding: str, world_size: int) -> tuple[Path | None, int, dict | None]:
     from transformers.trainer_utils import get_last_checkpoint
 
     from .trainer import MIXING_STATE_FILE, read_mixing_state
@@ -147,6 +150,18 @@ def _resume_point(checkpoint_dir: Path, fingerprint: str) -> tuple[Path | None, 
             f"checkpoint {last} was written for different data, mix, batch size or seed (fingerprint {state['fingerprint']} != {fingerprint}); "
             "restore them or clear checkpoint_dir to start afresh"
         )
+    # A sharded checkpoint holds each process's shard (read back, resharded, by FSDP only);
+    # an unsharded one holds whole weights. Checkpoints from before sharding are unsharded.
+    written_sharding, written_processes = state.get("sharding", "none"), state.get("processes", "an unknown number of")
+    if written_sharding != sharding:
+        raise InputError(
+            f"checkpoint {last} was written by a run with sharding={written_sharding} on {written_processes} processes, but this job "
+            f"trains with sharding={sharding} on {world_size} process(es) (sharding=full on one process trains unsharded): "
+            f"resume with sharding={written_sharding}{' on at least 2 processes' if written_sharding == 'full' else ''}, or clear checkpoint_dir to start afresh"
+        )
+    if written_processes != world_size:
+        log.info("checkpoint %s was written on %s processes, this job has %d: %s", last, written_processes, world_size,
+                 "FSDP reshards it on load" if sharding == "full" else "each process loads the whole model")
     return Path(last), int(state["global_batches_done"]), state.get("measured")
 
 
@@ -159,7 +174,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
 
     from . import device as devices
     from .dataset import MixedPackedDataset, RecordsDataset, unwrap
-    from .export import export_model
+    from .export import export_model, gathered_model
     from .tracking import compute_description, mlflow_run, run_tags
     from .trainer import MixingStateCallback, MixingTrainer
 
@@ -185,6 +200,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
         prepared.stream, prepared.renderer, max_length=config.mix.max_length, micro_batches_per_step=prepared.gradient_accumulation * prepared.world_size, processes=prepared.world_size,
         start_batch=prepared.start_batch, pack=config.mix.packing, fixed_rows=fixed_rows,
     )
+    parallel = fsdp_arguments(model, t.gradient_checkpointing) if prepared.sharding == "full" else {"activation_checkpointing": t.gradient_checkpointing}
     eval_data = RecordsDataset(prepared.validation, prepared.renderer, max_length=config.mix.max_length, batch_records=t.per_device_batch_size, fixed_rows=fixed_rows) if prepared.validation else None
     arguments = TrainingArguments(
         output_dir=config.paths.checkpoint_dir,
@@ -201,7 +217,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
         save_total_limit=2,
         seed=t.seed,
         bf16=bf16,
-        activation_checkpointing=t.gradient_checkpointing,
+        **parallel,
         report_to="none",  # MixingTrainer.log sends our own metrics to MLflow
         dataloader_num_workers=t.dataloader_workers,  # tokenise and pack while the device computes
         remove_unused_columns=False,
@@ -214,7 +230,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
         model=model, args=arguments, train_dataset=train_data, eval_dataset=eval_data, data_collator=unwrap,
         processing_class=prepared.tokenizer, sources=train_data.sources, resumed=prepared.resumed, callbacks=list(extra_callbacks),
     )
-    trainer.add_callback(MixingStateCallback(prepared.plan, t.seed, prepared.fingerprint, trainer.meter))
+    trainer.add_callback(MixingStateCallback(prepared.plan, t.seed, prepared.fingerprint, trainer.meter, prepared.sharding, prepared.world_size))
     compute = compute_description(config.paths.input_dir, device.kind)
     tags = run_tags(config, dataset_version=prepared.dataset_version, compute=compute)
     params = {**config.as_flat_dict(), "base_model": str(model_dir), "gradient_accumulation": prepared.gradient_accumulation, "max_steps_resolved": prepared.max_steps}
@@ -249,8 +265,9 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
             "commit_hash": config.tracking.commit_hash,
             "mlflow_run_id": mlflow_active.info.run_id if mlflow_active else None,
         }
+        trained = gathered_model(trainer)  # every process takes part; the main process gets the model
         if trainer.is_world_process_zero():
-            output = export_model(trainer.model, prepared.tokenizer, Path(config.paths.output_dir), method=t.method, record=record)
+            output = export_model(trained, prepared.tokenizer, Path(config.paths.output_dir), method=t.method, record=record)
             if mlflow_active:
                 import mlflow
 

@@ -11,6 +11,7 @@ from transformers import Trainer, TrainerCallback
 
 from .dataset import PACKING, SOURCE_COUNTS
 from .mixing import MixPlan
+from .sharding import enable_fsdp_on_cpu
 from .tracking import log_metrics
 
 MIXING_STATE_FILE = "openforge_mixing_state.json"
@@ -94,6 +95,11 @@ class MixingTrainer(Trainer):
         self.meter = MixMeter(sources, reduce=self._sum_over_processes, resumed=resumed)
         self.restore_rng_from: str | None = None
 
+    def create_accelerator_and_postprocess(self) -> None:
+        super().create_accelerator_and_postprocess()
+        if self.args.fsdp_plugin_args and not self.is_fsdp_enabled and enable_fsdp_on_cpu(self.accelerator, self.args.fsdp_plugin_args):
+            self.is_fsdp_enabled = True
+
     def _sum_over_processes(self, totals: torch.Tensor) -> torch.Tensor:
         if self.accelerator.num_processes == 1:
             return totals
@@ -124,6 +130,7 @@ class MixingTrainer(Trainer):
             logs.update(self.meter.realised(totals))
             logs.update(self.meter.throughput(totals))
             logs.update(self.meter.truncation(totals))
+            logs["data/tokens_trained"] = totals["tokens"]  # whole run so far: step by step, which batches were trained
         super().log(logs, start_time)
         if self.is_world_process_zero():
             log_metrics(logs, step=self.state.global_step)
@@ -133,10 +140,13 @@ class MixingStateCallback(TrainerCallback):
     """Writes the sampler's position beside each checkpoint. The position is the number of
     global batches done; the JSON also holds what that means per source, a fingerprint
     of data and mix, so a resume on different data is refused instead of silently wrong,
-    and the meter's whole-run totals (``measured``), which a resumed run carries on from."""
+    and the meter's whole-run totals (``measured``), which a resumed run carries on from.
+    ``sharding`` and ``processes`` say how the checkpoint's weights were written, so that a
+    resume that cannot read them is refused before training (``train.prepare``)."""
 
-    def __init__(self, plan: MixPlan, seed: int, fingerprint: str, meter: MixMeter):
+    def __init__(self, plan: MixPlan, seed: int, fingerprint: str, meter: MixMeter, sharding: str, processes: int):
         self.plan, self.seed, self.fingerprint, self.meter = plan, seed, fingerprint, meter
+        self.sharding, self.processes = sharding, processes
 
     def on_save(self, args, state, control, **kwargs):
         measured = self.meter.totals()  # every process takes part in the sum
@@ -153,6 +163,8 @@ class MixingStateCallback(TrainerCallback):
             "fingerprint": self.fingerprint,
             "records_consumed": self.plan.consumed(batches_done),
             "measured": measured,
+            "sharding": self.sharding,
+            "processes": self.processes,
         }
 
 
