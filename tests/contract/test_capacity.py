@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from openforge_contract.capacity import UnsupportedModel, ModelShape, lora_parameter_count, parameter_count
+from openforge_contract.capacity import ModelShape, UnsupportedModel, lora_parameter_count, parameter_count
 from openforge_contract.reference_models import CONFIGS, PUBLISHED_PARAMETERS
 
 
