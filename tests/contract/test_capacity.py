@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from openforge_contract.capacity import UnsupportedModel, ModelShape, lora_parameter_count, parameter_count
-
-# The fields of each model's published config.json that decide its size.
-PUBLISHED = {
-    "Llama-3.1-8B": ({"model_type": "llama", "vocab_size": 128256, "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-                      "num_attention_heads": 32, "num_key_value_heads": 8, "tie_word_embeddings": False, "attention_bias": False}, 8.03e9),
-    "Llama-3.1-70B": ({"model_type": "llama", "vocab_size": 128256, "hidden_size": 8192, "intermediate_size": 28672, "num_hidden_layers": 80,
-                       "num_attention_heads": 64, "num_key_value_heads": 8, "tie_word_embeddings": False, "attention_bias": False}, 70.6e9),
-    "Qwen2.5-7B": ({"model_type": "qwen2", "vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
-                    "num_attention_heads": 28, "num_key_value_heads": 4, "tie_word_embeddings": False}, 7.61e9),
-    "Mistral-7B-v0.1": ({"model_type": "mistral", "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-                         "num_attention_heads": 32, "num_key_value_heads": 8, "tie_word_embeddings": False}, 7.24e9),
-}
+from openforge_contract.capacity import ModelShape, UnsupportedModel, lora_parameter_count, parameter_count
+from openforge_contract.reference_models import CONFIGS, PUBLISHED_PARAMETERS
 
 
-@pytest.mark.parametrize("name", PUBLISHED)
+@pytest.mark.parametrize("name", CONFIGS)
 def test_the_reference_models_count_their_published_size(name):
-    config, published = PUBLISHED[name]
-    assert parameter_count(ModelShape.from_config(config)) == pytest.approx(published, rel=0.01)
+    assert parameter_count(ModelShape.from_config(CONFIGS[name])) == pytest.approx(PUBLISHED_PARAMETERS[name], rel=0.01)
 
 
 def tiny(model_type: str, **extra) -> dict:

@@ -1,0 +1,106 @@
+"""The capacity plan: auto sharding, refusals that name fixes which do fit, Trainium's limits,
+duration and cost, the docs' table, and a JSON-ready plan."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from openforge_contract.capacity import ModelShape, lora_parameter_count, parameter_count, training_flops_per_token
+from openforge_contract.capacity_plan import plan_training, tokens_for
+from openforge_contract.capacity_table import markdown
+from openforge_contract.reference_models import CONFIGS
+
+P5, TRN1 = "ml.p5.48xlarge", "ml.trn1.32xlarge"
+TINY = {"model_type": "llama", "vocab_size": 300, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4}
+
+
+def test_auto_shards_only_a_replica_that_does_not_fit_one_device():
+    assert plan_training(TINY, method="full", instance_type=P5).settings["sharding"] == "none"
+    # Full-rank Mistral-7B: 7.2e9 parameters x 8 bytes (bf16 weights, gradients, two AdamW states) alone is 54 GiB, activations on top.
+    whole = plan_training(CONFIGS["Mistral-7B-v0.1"], method="full", sharding="none", instance_type=P5)
+    assert not whole.fits
+    sharded = plan_training(CONFIGS["Mistral-7B-v0.1"], method="full", instance_type=P5)
+    assert sharded.settings["sharding"] == "full" and sharded.fits and sharded.sharding_requested == "auto"
+    assert plan_training(CONFIGS["Mistral-7B-v0.1"], method="full", instance_type=TRN1).settings["sharding"] == "none"  # never on Neuron
+
+
+# (what is asked, the fix the refusal must name, the same settings with that fix applied)
+REFUSALS = {
+    "full 8B, no sharding: more instances": ({"config": "Llama-3.1-8B", "method": "full", "sharding": "none"}, "sharding full with 2 instances",
+                                             {"sharding": "full", "instance_count": 2, "global_batch_size": 64}),
+    "LoRA 7B: checkpointing": ({"config": "Mistral-7B-v0.1"}, "gradient_checkpointing true", {"gradient_checkpointing": True}),
+    "LoRA 7B: smaller micro-batch": ({"config": "Mistral-7B-v0.1"}, "per_device_batch_size 3", {"per_device_batch_size": 3, "global_batch_size": 48}),
+    "LoRA 7B: shorter rows": ({"config": "Mistral-7B-v0.1"}, "max_length 1024", {"max_length": 1024}),
+    "full 70B: LoRA with checkpointing": ({"config": "Llama-3.1-70B", "method": "full"}, "method lora with gradient_checkpointing true",
+                                          {"method": "lora", "gradient_checkpointing": True}),
+    "LoRA 8B on Trainium: a GPU type": ({"config": "Llama-3.1-8B", "instance_type": TRN1, "per_device_batch_size": 1}, "instance type ml.p5.48xlarge",
+                                        {"instance_type": P5, "per_device_batch_size": 1, "global_batch_size": 32}),
+}
+
+
+def plan(config: str, **settings):
+    return plan_training(CONFIGS[config], **{"instance_type": P5, "method": "lora", **settings})
+
+
+@pytest.mark.parametrize("name", REFUSALS)
+def test_a_refusal_names_a_fix_that_fits(name):
+    asked, fix, fixed = REFUSALS[name]
+    refused = plan(**asked)
+    assert not refused.fits
+    assert any(f"use {fix} (" in problem or f"or {fix} (" in problem for problem in refused.problems), refused.problems
+    assert plan(**{**asked, **fixed}).fits
+
+
+def test_a_fix_that_would_not_fit_is_not_proposed():
+    refused = plan("Llama-3.1-8B", method="full", sharding="none")
+    assert not plan("Llama-3.1-8B", method="lora", sharding="none").fits  # LoRA alone: activations of 4 x 2048 tokens exceed 72 GiB
+    assert "method lora (" not in refused.problems[0] and "use sharding full (" not in refused.problems[0]
+
+
+def test_trainium_refuses_sharding_and_what_does_not_fit_one_neuroncore():
+    sharded = plan("Llama-3.1-8B", method="full", sharding="full", instance_type=TRN1, per_device_batch_size=1)
+    assert "sharding full is not supported on ml.trn1.32xlarge" in sharded.problems[0] and "data parallel only" in sharded.problems[0]
+    assert sharded.settings["sharding"] == "none" and not sharded.fits
+    # 32 processes share 16 chips x 32 GiB: 16 GiB each, 14.4 usable; 8B bf16 weights alone are 15 GiB.
+    assert plan("Llama-3.1-8B", instance_type=TRN1).device_memory_bytes == 16 * 2**30
+    tiny = plan_training(TINY, method="full", instance_type=TRN1, per_device_batch_size=1)
+    assert tiny.fits and tiny.devices == 32 and "not yet run on Trainium" in tiny.assumptions["neuron"]
+
+
+def test_a_batch_the_container_would_refuse_is_named_with_its_fix():
+    problems = plan_training(TINY, method="full", instance_type=P5, instance_count=4, global_batch_size=32).problems
+    assert problems == [("global_batch_size 32 is not a multiple of per_device_batch_size x devices (4 x 32 = 128): use global_batch_size 128, "
+                        "or per_device_batch_size 1")]
+
+
+def test_duration_and_cost():
+    shape, tokens = ModelShape.from_config(CONFIGS["Llama-3.1-8B"]), tokens_for(10_000, 512)
+    full = plan("Llama-3.1-8B", method="full", instance_count=4, global_batch_size=128, tokens=tokens)
+    # 6N per token over 32 H100s at 989 dense BF16 TFLOPS and 45 % MFU.
+    assert full.hours == pytest.approx(5_120_000 * 6 * parameter_count(shape) / (32 * 989e12 * 0.45) / 3600)
+    assert full.cost_usd is None and "no verified price" in str(full)
+    lora = training_flops_per_token(shape, method="lora", lora_rank=16)
+    assert lora == 4 * parameter_count(shape) + 6 * lora_parameter_count(shape, 16)
+    assert training_flops_per_token(shape, method="lora", lora_rank=16, gradient_checkpointing=True) == lora + 2 * parameter_count(shape) + 2 * lora_parameter_count(shape, 16)
+    assert plan_training(TINY, instance_type="ml.g5.2xlarge", tokens=1000).hours is None  # A10G: no published BF16 peak
+
+
+def test_the_plan_is_json_ready():
+    planned = plan("Llama-3.1-70B", method="full", tokens=1_000_000)
+    assert json.loads(json.dumps(planned.to_dict())) == planned.to_dict()
+    assert planned.to_dict()["memory"]["total"] == sum(planned.memory[part] for part in ("weights", "gradients", "optimiser", "activations",
+                                                                                         "gathered_layers")) + max(planned.memory["logits_loss"], planned.memory["recomputed_layer"])
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="sharding 'zero3': expected one of auto, none, full"):
+        plan_training(TINY, instance_type=P5, sharding="zero3")
+    with pytest.raises(ValueError, match="ml.m5.xlarge has no accelerator"):
+        plan_training(TINY, instance_type="ml.m5.xlarge")
+
+
+def test_the_docs_table_covers_every_reference_model():
+    table = markdown().splitlines()
+    assert len(table) == 2 + len(CONFIGS) * 2 * 2
+    assert all(any(name in line for line in table) for name in CONFIGS)
