@@ -14,11 +14,13 @@ needs them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from openforge_contract.environment_variables import TrainingEnvironment
 from openforge_contract.execution_data import ERROR, PLAN, RUN, VALID
 from openforge_lambda import execution_check, hyperpod, polling, training_job
+from openforge_lambda.capacity_check import capacity_plan
 from openforge_lambda.endpoint import DeployRequest, deploy
 from openforge_lambda.failure import undo_start
 from openforge_lambda.pipeline_input import EnvironmentPolicy, PipelineInputError, parse_run
@@ -28,15 +30,18 @@ from openforge_lambda.start_check import StartRequest, check_job_limits
 Clients = Callable[[str], object]
 
 
-def validate_input(event, policy: EnvironmentPolicy, platform: PlatformLocations) -> dict:
+def validate_input(event, policy: EnvironmentPolicy, platform: PlatformLocations, model_config: Callable[[str], dict]) -> dict:
     """ValidateInput: {"valid": true, "error": null, "run", "plan"}, or for a bad input
     {"valid": false, "error": {"field", "cause"}}, a verdict the state machine's Choice sends to
-    Fail(InvalidInput): the console then shows the cause itself, not a stack trace."""
+    Fail(InvalidInput): the console then shows the cause itself, not a stack trace.
+    ``model_config(base_model_s3_uri)`` reads the base model's config.json
+    (capacity_check.read_model_config), for the capacity plan the run plan carries."""
     try:
         if not isinstance(event, Mapping) or "input" not in event:
             raise PipelineInputError("", "the state machine must pass {\"input\": ..., \"execution_name\": ...}")
         run = parse_run(event["input"], policy)
         plan = plan_run(run, event.get("execution_name"), platform)
+        plan = replace(plan, capacity=capacity_plan(run, model_config(run.base_model_s3_uri)))
     except PipelineInputError as error:
         return {VALID: False, ERROR: {"field": error.field, "cause": str(error)}}
     return {VALID: True, ERROR: None, RUN: run.to_dict(), PLAN: plan.to_dict()}

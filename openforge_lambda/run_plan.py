@@ -110,6 +110,7 @@ class RunPlan:
     checkpoint_s3_uri: str
     report_s3_uri: str
     endpoint_name: str  # as the run asks for it; the deploy function puts it in the environment's namespace
+    capacity: dict | None = None  # what each device needs (openforge_lambda.capacity_check); None: not planned
 
     @classmethod
     def from_dict(cls, data, path: str = "plan") -> RunPlan:
@@ -130,6 +131,7 @@ class RunPlan:
             checkpoint_s3_uri=fields.text("checkpoint_s3_uri"),
             report_s3_uri=fields.text("report_s3_uri"),
             endpoint_name=fields.text("endpoint_name"),
+            capacity=fields.mapping("capacity") if fields.optional("capacity") is not None else None,
         )
 
     def to_dict(self) -> dict:
@@ -147,6 +149,7 @@ class RunPlan:
             "checkpoint_s3_uri": self.checkpoint_s3_uri,
             "report_s3_uri": self.report_s3_uri,
             "endpoint_name": self.endpoint_name,
+            "capacity": self.capacity,
         }
 
     def job_names(self) -> list[str]:

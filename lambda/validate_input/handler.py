@@ -4,7 +4,8 @@
 Event: {"input": <the execution input (examples/pipeline-input*.json; schema in
 openforge_lambda.pipeline_input)>, "execution_name": $$.Execution.Name}
 Environment (openforge_contract.environment_variables): PlatformBuckets, RunLimits and
-RunDefaults: the buckets, the environment's limits, and its defaults.
+RunDefaults: the buckets, the environment's limits, and its defaults. It reads one object:
+the base model's config.json, for the capacity plan (openforge_lambda.capacity_check).
 Returns {"valid": true, "error": null, "run": <normalised input (openforge_lambda.run.Run)>,
 "plan": <openforge_lambda.run_plan.RunPlan>}, or
 {"valid": false, "error": {"field", "cause"}} for a bad input: the state machine's Choice
@@ -16,7 +17,9 @@ from __future__ import annotations
 import os
 from functools import cache
 
+import boto3
 from aws_lambda_powertools import Logger
+from openforge_lambda.capacity_check import read_model_config
 from openforge_lambda.pipeline_input import EnvironmentPolicy
 from openforge_lambda.pipeline_steps import validate_input
 from openforge_lambda.run_plan import PlatformLocations
@@ -39,7 +42,7 @@ def policy() -> EnvironmentPolicy:
 
 @logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
-    verdict = validate_input(event, policy(), platform())
+    verdict = validate_input(event, policy(), platform(), lambda uri: read_model_config(boto3.client("s3"), uri))
     if verdict["valid"]:
         logger.info("pipeline input valid", extra={"job_name": verdict["run"]["job_name"], "execution_name": verdict["plan"]["execution_name"],
                                                    "mixes": len(verdict["plan"]["mixes"])})

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from pipeline.cli.follow import DEFAULT_POLL_SECONDS, aws_problem, follow, start, stop, summary, training_job_describer
 from pipeline.cli.locate import EXECUTION_NAME_PATTERN, arn_parts, check_input, execution_name, state_machine_arn
+from pipeline.cli.plan import capacity_lines, default_base_model
 from pipeline.cli.terminal import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Terminal, UsageError
 
 
@@ -73,6 +74,8 @@ def _run(args, terminal: Terminal, session_factory, sleep, now) -> int:
         session = _session(session_factory, args.profile, region)
         sfn = session.client("stepfunctions")
         if args.command == "start":
+            account = arn.split(":")[4]
+            terminal.say(*capacity_lines(session.client("s3"), pipeline_input, default_base_model(args.env, account, region)))
             execution = start(sfn, arn, name, pipeline_input, terminal)
             if not args.follow:
                 return EXIT_OK

@@ -111,6 +111,7 @@ class Execution:
     # --- the steps -----------------------------------------------------------------------
 
     def validate(self, pipeline_input, data: DemoData) -> None:
+        from openforge_lambda.capacity_check import read_model_config
         from openforge_lambda.pipeline_input import EnvironmentPolicy
         from openforge_lambda.pipeline_steps import validate_input
         from openforge_lambda.run_plan import PlatformLocations
@@ -124,7 +125,8 @@ class Execution:
                 endpoint_instance_types=tuple(config.serving.endpoint_instance_types))
             platform = PlatformLocations(DATASETS_BUCKET, ARTIFACTS_BUCKET, max_quarantine_percent=config.sanitisation.max_quarantine_percent)
             # What ValidateInput does with its event: a verdict rather than an exception.
-            self.state = validate_input({"input": pipeline_input, "execution_name": self.execution_name}, policy, platform)
+            self.state = validate_input({"input": pipeline_input, "execution_name": self.execution_name}, policy, platform,
+                                        lambda uri: read_model_config(self.store.client(), uri))
             if not self.state[VALID]:
                 step.update(failed=True, detail=f"invalid: {self.state[ERROR]['cause']}")
             else:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.lambdas.conftest import LambdaContext, load_handler
+from tests.lambdas.conftest import LambdaContext, aws, load_handler  # noqa: F401 - aws is a fixture
+
+from openforge_contract.reference_models import CONFIGS  # isort: skip
 
 from openforge_lambda.pipeline_input import SCHEMA, EnvironmentPolicy, PipelineInputError, normalise  # isort: skip
 
@@ -34,7 +36,8 @@ def test_the_minimal_example_gets_every_default():
         "hyperparameters": {"lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.05, "lora_target_modules": "all-linear",
                             "learning_rate": 1e-5, "lr_scheduler_type": "cosine", "warmup_ratio": 0.03, "weight_decay": 0.0,
                             "num_epochs": 1.0, "max_steps": -1, "global_batch_size": 32, "per_device_batch_size": 4,
-                            "max_length": 2048, "seed": 42, "precision": "auto", "gradient_checkpointing": False},
+                            "max_length": 2048, "seed": 42, "precision": "auto", "gradient_checkpointing": True,
+                            "sharding": "auto"},
         "compute": {"target": "training-job", "instance_type": "ml.p5.48xlarge", "instance_count": 1},
         "evaluation": {"benchmarks": ["mmlu", "ifeval", "byod"], "limits": {"min_general_retention": 0.97, "min_domain_gain": 0.02, "waive_general_check": False},
                        "data_s3_uri": POLICY.evaluation_data_s3_uri},
@@ -199,10 +202,26 @@ ENVIRONMENT = {"DEFAULT_BASE_MODEL_S3_URI": POLICY.base_model_s3_uri, "DEFAULT_C
                "ARTIFACTS_BUCKET": ARTIFACTS.removeprefix("s3://"), "POLL_SECONDS": "30"}
 
 
+BASE_MODEL_CONFIG = "base-models/default/config.json"
+
+
+def put_base_model_config(body) -> None:
+    """The environment's default base model's config.json, in (moto's) artifacts bucket."""
+    import boto3
+
+    boto3.client("s3").put_object(Bucket=ARTIFACTS.removeprefix("s3://"), Key=BASE_MODEL_CONFIG,
+                                  Body=body if isinstance(body, bytes) else json.dumps(body).encode())
+
+
 @pytest.fixture
-def handler(monkeypatch):
+def handler(aws, monkeypatch):
+    """The handler, with Llama-3.1-8B's config.json as the default base model's."""
+    import boto3
+
     for name, value in ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
+    boto3.client("s3").create_bucket(Bucket=ARTIFACTS.removeprefix("s3://"))
+    put_base_model_config(CONFIGS["Llama-3.1-8B"])
     return load_handler("validate_input")
 
 
@@ -270,3 +289,40 @@ def test_hyperpod_needs_the_environments_cluster(handler, monkeypatch):
     monkeypatch.setenv("HYPERPOD_CLUSTER_NAME", "openforge-dev")
     with_cluster = load_handler("validate_input")  # the environment is read once per cold start: a new one
     assert with_cluster({"input": hyperpod, "execution_name": "run-1"}, LambdaContext())["valid"] is True
+
+
+def test_the_run_plan_carries_the_capacity_plan_from_the_base_models_config(handler):
+    plan = handler({"input": MINIMAL, "execution_name": "run-1"}, LambdaContext())["plan"]
+    capacity = plan["capacity"]
+    assert capacity["checked"] is True and capacity["fits"] is True
+    assert capacity["settings"]["instance_type"] == "ml.p5.48xlarge" and capacity["settings"]["sharding"] == "none"
+    assert 8.0e9 < capacity["model_parameters"] < 8.1e9 and capacity["memory"]["total"] < capacity["usable_memory_bytes"]
+
+
+def test_a_run_that_cannot_fit_is_refused_naming_its_fixes(handler):
+    put_base_model_config(CONFIGS["Llama-3.1-70B"])
+    full = {**MINIMAL, "method": "full"}  # sharding auto: sharded over the instance's 8 GPUs, still too big
+    error = handler({"input": full, "execution_name": "run-1"}, LambdaContext())["error"]
+    assert error["field"] == "capacity"
+    assert error["cause"].startswith("capacity: full-rank SFT of this 70.6B-parameter model needs"), error["cause"]
+    assert "use method lora (needs" in error["cause"] and " instances (needs " in error["cause"], error["cause"]
+
+
+def test_a_base_model_without_a_readable_config_is_refused_naming_where(handler):
+    import boto3
+
+    boto3.client("s3").delete_object(Bucket=ARTIFACTS.removeprefix("s3://"), Key=BASE_MODEL_CONFIG)
+    error = handler({"input": MINIMAL, "execution_name": "run-1"}, LambdaContext())["error"]
+    assert error["field"] == "base_model_s3_uri" and f"no config.json at {ARTIFACTS}/{BASE_MODEL_CONFIG}" in error["cause"]
+    put_base_model_config(b"{not json")
+    error = handler({"input": MINIMAL, "execution_name": "run-1"}, LambdaContext())["error"]
+    assert error["field"] == "base_model_s3_uri" and "is not valid JSON" in error["cause"]
+    put_base_model_config([1, 2])
+    assert "must be a JSON object" in handler({"input": MINIMAL, "execution_name": "run-1"}, LambdaContext())["error"]["cause"]
+
+
+def test_an_architecture_the_plan_does_not_size_trains_unchecked_and_says_so(handler):
+    put_base_model_config({"model_type": "gemma2", "hidden_size": 2304})
+    result = handler({"input": MINIMAL, "execution_name": "run-1"}, LambdaContext())
+    assert result["valid"] is True
+    assert result["plan"]["capacity"]["checked"] is False and "gemma2" in result["plan"]["capacity"]["reason"]

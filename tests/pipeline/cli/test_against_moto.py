@@ -67,7 +67,8 @@ def test_follow_and_summary_read_a_run_of_the_synthesised_pipeline_and_start_fol
                              session_factory=boto3_session)
         assert (code, err) == (0, ""), out
         execution = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:fine-tune:exec-2"
-        assert out.splitlines()[:2] == [f"Started {execution}", f"Console: {console_url(execution)}"]
+        assert out.splitlines()[:3] == ["Capacity plan: not shown (the environment's default base model is not known here); ValidateInput checks it",
+                                        f"Started {execution}", f"Console: {console_url(execution)}"]
         assert "Run finished after" in out and "  Endpoint        tickets: InService" in out
         sfn = boto3.client("stepfunctions", region_name=REGION)
         assert json.loads(sfn.describe_execution(executionArn=execution)["input"]) == json.loads(path.read_text()), "sent as written"

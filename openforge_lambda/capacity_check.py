@@ -1,0 +1,81 @@
+"""ValidateInput's capacity check: read the base model's ``config.json`` (a few KB; no
+weights) and plan what the run needs per device on the instances it asks for
+(openforge_contract.capacity). A run that cannot fit is refused here, naming the fix,
+before any instance is paid for; a run that fits carries the plan in its run plan, so the
+summary can show planned against actual.
+
+A model whose architecture the plan cannot size (not Llama, Mistral, Qwen2 or Qwen3) is not
+refused: the container trains any causal LM; the plan then says it was not checked, and why.
+"""
+from __future__ import annotations
+
+import json
+
+from openforge_contract.capacity import UnsupportedModel
+from openforge_contract.capacity_plan import TrainingPlan, plan_training
+from openforge_contract.s3_layout import MODEL_CONFIG
+from openforge_lambda.pipeline_input import PipelineInputError
+from openforge_lambda.run import Run
+from openforge_lambda.s3_streams import split_s3_uri
+
+MAX_MODEL_CONFIG_BYTES = 1024 * 1024  # real ones are a few KB; more is not a model configuration
+CAPACITY_FIELD = "capacity"  # the verdict's field for a run that does not fit: the fix may be in method, hyperparameters or compute
+
+
+def model_config_key(base_model_s3_uri: str) -> tuple[str, str]:
+    bucket, key = split_s3_uri(base_model_s3_uri)
+    return bucket, f"{key.rstrip('/')}/{MODEL_CONFIG}" if key.strip("/") else MODEL_CONFIG
+
+
+def read_model_config(s3, base_model_s3_uri: str) -> dict:
+    """The base model's config.json as a dict; a missing or unreadable one is the input's fault
+    (the base model must be a Hugging Face model folder), named with its location."""
+    from botocore.exceptions import ClientError
+
+    bucket, key = model_config_key(base_model_s3_uri)
+    where = f"s3://{bucket}/{key}"
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_MODEL_CONFIG_BYTES}")["Body"].read()
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code in ("NoSuchKey", "404"):
+            raise PipelineInputError("base_model_s3_uri", f"no {MODEL_CONFIG} at {where}: the base model must be a Hugging Face model "
+                                                          "folder (config.json, *.safetensors, tokenizer files)") from None
+        if code == "AccessDenied":  # the function may read only base-models/<folder>/config.json (s3_layout.BASE_MODEL_CONFIGS)
+            raise PipelineInputError("base_model_s3_uri", f"cannot read {where} ({code}): give the model's own folder under "
+                                                          "the base models prefix, e.g. s3://<artifacts bucket>/base-models/<model>/") from None
+        raise
+    if len(body) > MAX_MODEL_CONFIG_BYTES:
+        raise PipelineInputError("base_model_s3_uri", f"{where} is larger than {MAX_MODEL_CONFIG_BYTES} bytes: not a model configuration")
+    try:
+        config = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PipelineInputError("base_model_s3_uri", f"{where} is not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise PipelineInputError("base_model_s3_uri", f"{where} must be a JSON object, got {type(config).__name__}")
+    return config
+
+
+def plan_for(run: Run, model_config: dict) -> TrainingPlan:
+    """The capacity plan of this run on the instances it asks for; UnsupportedModel for an
+    architecture the plan does not size."""
+    h = run.hyperparameters
+    return plan_training(
+        model_config, method=run.method, lora_rank=h["lora_rank"], lora_target_modules=h["lora_target_modules"], lora_dropout=h["lora_dropout"],
+        max_length=h["max_length"], per_device_batch_size=h["per_device_batch_size"], global_batch_size=h["global_batch_size"],
+        gradient_checkpointing=h["gradient_checkpointing"], sharding=h["sharding"], precision=h["precision"],
+        instance_type=run.compute.instance_type, instance_count=run.compute.instance_count,
+    )
+
+
+def capacity_plan(run: Run, model_config: dict) -> dict:
+    """The run plan's ``capacity``: the plan (``TrainingPlan.to_dict()``) with "checked": true,
+    or {"checked": false, "reason"} for an architecture the plan does not size. Raises
+    PipelineInputError, naming the fixes, when the run cannot fit."""
+    try:
+        plan = plan_for(run, model_config)
+    except UnsupportedModel as error:
+        return {"checked": False, "reason": f"capacity not checked: {error}"}
+    if plan.problems:
+        raise PipelineInputError(CAPACITY_FIELD, " ".join(plan.problems))
+    return {"checked": True, **plan.to_dict()}
