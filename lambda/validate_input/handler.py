@@ -19,6 +19,7 @@ from functools import cache
 
 import boto3
 from aws_lambda_powertools import Logger
+
 from openforge_lambda.capacity_check import read_model_config
 from openforge_lambda.pipeline_input import EnvironmentPolicy
 from openforge_lambda.pipeline_steps import validate_input

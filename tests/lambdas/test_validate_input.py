@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lambdas.conftest import LambdaContext, aws, load_handler  # noqa: F401 - aws is a fixture
+from tests.lambdas.conftest import LambdaContext, load_handler
 
 from openforge_contract.reference_models import CONFIGS  # isort: skip
 
