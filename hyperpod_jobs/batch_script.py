@@ -18,6 +18,10 @@ import shlex
 
 from .spec import JobSpec, hyperparameters_json
 
+# Read by the training container's capacity plan (openforge_contract.environment_variables.
+# TRAINING_INSTANCE_TYPE_VARIABLE): this package ships to the controller alone, so a test keeps the two equal.
+TRAINING_INSTANCE_TYPE_VARIABLE = "OPENFORGE_INSTANCE_TYPE"
+
 DEFAULT_WORK_ROOT = "/opt/openforge/work"  # node-local; made by the lifecycle scripts, owned by the jobs' user
 
 
@@ -63,6 +67,8 @@ export WORK="${{OPENFORGE_WORK_ROOT:-$WORK_ROOT}}/$SLURM_JOB_ID"
 # openforge_training.launch starts torchrun with the first node as the rendezvous.
 export MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"
 export OPENFORGE_HYPERPARAMETERS={q(hyperparameters)}
+# The container's capacity plan reads the instance type here (a training job's resourceconfig.json has it).
+export {TRAINING_INSTANCE_TYPE_VARIABLE}={q(spec.instance_type)}
 
 # Always leave the log and the outcome next to the output: squeue forgets a finished job.
 finish() {{

@@ -31,6 +31,9 @@ from openforge_contract import naming
 
 VARIABLE = "environment_variable"  # the field metadata that names a field's variable
 HYPERPOD_CLUSTER_NAME = "HYPERPOD_CLUSTER_NAME"  # in several groups: set only where the environment has a cluster
+# The training container's instance type on HyperPod, exported by the Slurm batch script (a
+# SageMaker training job's resourceconfig.json says it as current_instance_type).
+TRAINING_INSTANCE_TYPE_VARIABLE = "OPENFORGE_INSTANCE_TYPE"
 # The platform's defaults where cdk.json (platform_config/environments.py), a function's variables
 # or the sanitiser's command line say nothing.
 DEFAULT_POLL_SECONDS = 60

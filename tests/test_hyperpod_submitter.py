@@ -333,6 +333,7 @@ done
 if [ -n "$image" ]; then
   echo "container $image $*" >> "$LOG"
   cp "$WORK/input/config/hyperparameters.json" "$LOG.hyperparameters.json"
+  printf "%s" "${OPENFORGE_INSTANCE_TYPE:-}" > "$LOG.instance_type"
   ls "$WORK/input/data" | tr '\\n' ' ' >> "$LOG"; echo >> "$LOG"
   [ "${FAIL_CONTAINER:-0}" = 0 ] || exit "$FAIL_CONTAINER"
   echo '{}' > "$WORK/model/config.json"; exit 0
@@ -386,6 +387,7 @@ def test_the_batch_script_stages_runs_and_uploads_like_a_training_job_and_hostil
         f"put {spec.job_output_s3_uri}slurm-state COMPLETED 0",
     ]
     assert hyperparameters == spec.hyperparameters, "every value reaches the container as written"
+    assert (tmp_path / "log.instance_type").read_text() == spec.instance_type, "the container's capacity plan reads its instance type"
     assert not list(tmp_path.rglob("pwned")), "no value was run"
     assert not (tmp_path / "work" / "42").exists(), "the node's work folder is removed"
 
@@ -396,3 +398,11 @@ def test_a_failing_container_leaves_its_exit_status_and_no_model(tmp_path):
     assert code == 3
     assert log[-1] == f"put {spec.job_output_s3_uri}slurm-state FAILED 3"
     assert not any(line.startswith(f"put {spec.model_s3_uri}") for line in log)
+
+
+def test_the_batch_script_names_the_instance_type_variable_the_container_reads():
+    """hyperpod_jobs ships to the controller alone, so it keeps its own copy of the name."""
+    from hyperpod_jobs.batch_script import TRAINING_INSTANCE_TYPE_VARIABLE
+    from openforge_contract.environment_variables import TRAINING_INSTANCE_TYPE_VARIABLE as read_by_the_container
+
+    assert TRAINING_INSTANCE_TYPE_VARIABLE == read_by_the_container
