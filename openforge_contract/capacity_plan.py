@@ -4,8 +4,8 @@ it fits, and when not, the fixes that would, in the order to try them, each with
 it would give; then tokens, hours and on-demand dollars.
 
 Trainium (ml.trn1*, ml.trn2*), what the Neuron path supports: the training container starts
-one process per NeuronCore (``NEURON_PROCESSES_PER_HOST``, launch.py's default: 32 on a
-trn1.32xlarge, two cores sharing a chip's 32 GiB), each holding a whole replica: data
+one process per logical NeuronCore (``InstanceType.training_processes``: 32 on a
+trn1.32xlarge, two cores sharing a chip's 32 GiB; 64 on a trn2.48xlarge), each holding a whole replica: data
 parallelism only, no FSDP, no tensor or pipeline parallelism. So the plan refuses
 sharding=full there, and any run whose replica does not fit one process's share of the
 chips' memory, naming the fix (LoRA, a shorter micro-batch, a GPU type, a smaller model).
@@ -27,7 +27,6 @@ MEMORY_HEADROOM = 0.10
 # Model FLOPs utilisation assumed for the duration estimate: issue 17's figure for an H100,
 # taken for every accelerator as no other has a documented one here. An assumption, not a measurement.
 ASSUMED_MFU = 0.45
-NEURON_PROCESSES_PER_HOST = 32  # the training container's launch.py default: one process per NeuronCore
 MAX_INSTANCES = 16  # the most instances a "more instances" fix proposes
 PRECISION_BYTES = {"bf16": 2, "fp32": 4}
 
@@ -110,16 +109,12 @@ def _targets(lora_target_modules) -> tuple[str, ...]:
 
 
 def _devices(settings: Settings) -> int:
-    instance = lookup(settings.instance_type)
-    per_host = NEURON_PROCESSES_PER_HOST if instance.accelerator == NEURON else instance.accelerator_count
-    return per_host * settings.instance_count
+    return lookup(settings.instance_type).training_processes * settings.instance_count
 
 
 def _device_memory(instance_type: str) -> int:
-    """Bytes one training process may use: a GPU's, or a NeuronCore's share of its chips'."""
-    instance = lookup(instance_type)
-    total = instance.accelerator_count * instance.accelerator_memory_gib * GIB
-    return total // NEURON_PROCESSES_PER_HOST if instance.accelerator == NEURON else total // instance.accelerator_count
+    """Bytes one training process may use: a GPU's, or a NeuronCore's share of its chip's."""
+    return int(lookup(instance_type).memory_per_training_process_gib * GIB)
 
 
 def _need(shape: ModelShape, settings: Settings) -> int:

@@ -20,6 +20,10 @@ Sources (transcribed; a real account's ``ec2 describe-instance-types`` is the la
   datasheets' 1,979 is with sparsity), L40S datasheet (362 TFLOPS; 733 with sparsity);
   Trainium 190 and Trainium2 667 TFLOPS per chip (AWS Neuron documentation, "Trainium
   Architecture" and "Trainium2 Architecture"). A10G (g5) has no published BF16 figure: None.
+- Training processes per Neuron chip: one per logical NeuronCore, "On Trn1, each Trainium
+  accelerator has two NeuronCores (default two Logical NeuronCores). On Trn2, each Trainium
+  accelerator has 8 NeuronCores (default 4 Logical NeuronCores)" (AWS Neuron documentation,
+  "Developer Guide for Training with PyTorch NeuronX").
 - Which types SageMaker accepts where: botocore's enums TrainingInstanceType,
   ProductionVariantInstanceType and ClusterInstanceType (a test checks every use against them).
 """
@@ -68,7 +72,19 @@ class InstanceType:
     def has_local_storage(self) -> bool:
         return self.local_storage_gb > 0
 
+    @property
+    def training_processes(self) -> int:
+        """Training processes the container starts on one instance: one per GPU, or one per
+        logical NeuronCore (which share their chip's memory)."""
+        return self.accelerator_count * _NEURON_CORES_PER_CHIP.get(self.family, 1)
 
+    @property
+    def memory_per_training_process_gib(self) -> float:
+        return self.accelerator_count * self.accelerator_memory_gib / self.training_processes if self.training_processes else 0.0
+
+
+# Logical NeuronCores per Trainium chip, by family, at the Neuron SDK's default (sources above).
+_NEURON_CORES_PER_CHIP = {"trn1": 2, "trn1n": 2, "trn2": 4}
 # Dense BF16 TFLOPS per accelerator, by family (sources above).
 _PEAK_BF16_TFLOPS = {"p4d": 312, "p4de": 312, "p5": 989, "p5e": 989, "p5en": 989, "g6e": 362, "trn1": 190, "trn1n": 190, "trn2": 667}
 

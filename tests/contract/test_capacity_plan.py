@@ -18,9 +18,9 @@ TINY = {"model_type": "llama", "vocab_size": 300, "hidden_size": 64, "intermedia
 def test_auto_shards_only_a_replica_that_does_not_fit_one_device():
     assert plan_training(TINY, method="full", instance_type=P5).settings["sharding"] == "none"
     # Full-rank Mistral-7B: 7.2e9 parameters x 8 bytes (bf16 weights, gradients, two AdamW states) alone is 54 GiB, activations on top.
-    whole = plan_training(CONFIGS["Mistral-7B-v0.1"], method="full", sharding="none", instance_type=P5)
+    whole = plan_training(CONFIGS["Mistral-7B-v0.1"], method="full", sharding="none", instance_type=P5, gradient_checkpointing=False)
     assert not whole.fits
-    sharded = plan_training(CONFIGS["Mistral-7B-v0.1"], method="full", instance_type=P5)
+    sharded = plan_training(CONFIGS["Mistral-7B-v0.1"], method="full", instance_type=P5, gradient_checkpointing=False)
     assert sharded.settings["sharding"] == "full" and sharded.fits and sharded.sharding_requested == "auto"
     assert plan_training(CONFIGS["Mistral-7B-v0.1"], method="full", instance_type=TRN1).settings["sharding"] == "none"  # never on Neuron
 
@@ -40,7 +40,8 @@ REFUSALS = {
 
 
 def plan(config: str, **settings):
-    return plan_training(CONFIGS[config], **{"instance_type": P5, "method": "lora", **settings})
+    """Without gradient checkpointing unless asked (the default turns it on), so its fix can be shown."""
+    return plan_training(CONFIGS[config], **{"instance_type": P5, "method": "lora", "gradient_checkpointing": False, **settings})
 
 
 @pytest.mark.parametrize("name", REFUSALS)
@@ -66,6 +67,9 @@ def test_trainium_refuses_sharding_and_what_does_not_fit_one_neuroncore():
     assert plan("Llama-3.1-8B", instance_type=TRN1).device_memory_bytes == 16 * 2**30
     tiny = plan_training(TINY, method="full", instance_type=TRN1, per_device_batch_size=1)
     assert tiny.fits and tiny.devices == 32 and "not yet run on Trainium" in tiny.assumptions["neuron"]
+    # Trainium2: 16 chips x 4 logical NeuronCores (the SDK's default), 96 GiB a chip: 64 processes of 24 GiB.
+    trn2 = plan_training(TINY, method="full", instance_type="ml.trn2.48xlarge", per_device_batch_size=1)
+    assert trn2.devices == 64 and trn2.device_memory_bytes == 24 * 2**30
 
 
 def test_a_batch_the_container_would_refuse_is_named_with_its_fix():
