@@ -168,8 +168,12 @@ def memory_per_device(shape: ModelShape, *, method: str, dtype_bytes: int, rows:
         raise ValueError(f"method {method!r}: expected full or lora")
     b, tokens, parameters = dtype_bytes, rows * max_length, parameter_count(shape)
     adapter = lora_parameter_count(shape, lora_rank, lora_targets) if method == "lora" else 0
-    trained, trained_bytes = (parameters, b) if method == "full" else (adapter, FP32)  # optimiser states take the parameter's dtype
-    weights, gradients, optimiser = parameters * b + adapter * FP32, trained * trained_bytes, 2 * trained * trained_bytes
+    # Under FSDP with bf16, accelerate upcasts every trainable parameter to an fp32 master copy
+    # (accelerate.utils.fsdp_utils.fsdp2_prepare_model) and computes with bf16 copies of the
+    # gathered units; unsharded, the model trains in its loaded dtype.
+    held = FP32 if sharded_over > 1 and method == "full" else b
+    trained, trained_bytes = (parameters, held) if method == "full" else (adapter, FP32)  # optimiser states take the parameter's dtype
+    weights, gradients, optimiser = parameters * held + adapter * FP32, trained * trained_bytes, 2 * trained * trained_bytes
     layer = layer_activation_bytes_per_token(shape, method=method, dtype_bytes=b, length=max_length, lora_targets=lora_targets,
                                              lora_rank=lora_rank, lora_dropout=lora_dropout, device=device)
     # Checkpointing keeps each layer's input and recomputes one layer at a time in the backward pass.
