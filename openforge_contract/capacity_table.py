@@ -30,13 +30,14 @@ def rows() -> list[dict]:
 
 
 def markdown() -> str:
-    lines = ["| model | method | p5 instances | fits as set | sharding | GiB per device | hours | dollars | fixes (first to try first) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | method | p5 instances | fits as set | sharding | GiB per device | hours | instance-hours | dollars | fixes (first to try first) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows():
         dollars = f"{row['dollars']:,.0f}" if row["dollars"] is not None else "no verified price"
         hours = f"{row['hours']:.3f}" if row["hours"] is not None else "n/a"
+        billed = f"{row['hours'] * row['instances']:.3f}" if row["hours"] is not None else "n/a"  # what on-demand pricing charges for
         lines.append(f"| {row['model']} | {row['method']} | {row['instances']} | {'yes' if row['fits'] else 'no'} | {row['sharding']} | "
-                     f"{row['gib_per_device']:.0f} | {hours} | {dollars} | {row['fix']} |")
+                     f"{row['gib_per_device']:.0f} | {hours} | {billed} | {dollars} | {row['fix']} |")
     return "\n".join(lines)
 
 

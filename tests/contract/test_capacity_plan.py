@@ -109,3 +109,12 @@ def test_the_docs_table_covers_every_reference_model():
     table = markdown().splitlines()
     assert len(table) == 2 + len(CONFIGS) * 2 * 2
     assert all(any(name in line for line in table) for name in CONFIGS)
+
+
+def test_the_docs_page_shows_the_table_as_the_plan_makes_it():
+    """docs/training-at-scale.md: regenerate with `python -m openforge_contract.capacity_table`."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "training-at-scale.md").read_text()
+    shown = page.split("<!-- capacity table -->\n", 1)[1].split("\n<!-- end capacity table -->", 1)[0]
+    assert shown == markdown()
