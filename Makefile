@@ -79,6 +79,8 @@ experiment: setup
 bench: setup
 	$(PY) -m benchmarks.synth_time
 	$(PY) -m benchmarks.training
+	$(PY) -m benchmarks.data_path
+	$(PY) -m benchmarks.sharding
 	$(PY) -m benchmarks.sanitiser
 	$(PY) -m benchmarks.pii
 

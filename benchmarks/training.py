@@ -48,9 +48,18 @@ def mixing_exactness() -> list[tuple[str, float, float]]:
     return rows
 
 
+# Record lengths in tokens of a realistic fine-tuning set: log-normal, median 350 tokens.
+MEDIAN_RECORD_TOKENS, RECORD_LENGTH_SIGMA, SHORTEST_RECORD = 350, 0.9, 16
+
+
+def record_lengths(records: int, max_length: int, seed: int = 0) -> np.ndarray:
+    """Tokens per record, drawn from the realistic log-normal mix and clipped to [16, max_length]."""
+    rng = np.random.default_rng(seed)
+    return np.clip(rng.lognormal(mean=np.log(MEDIAN_RECORD_TOKENS), sigma=RECORD_LENGTH_SIGMA, size=records).astype(int), SHORTEST_RECORD, max_length)
+
+
 def padding_waste(max_length: int = 2048, micro_batch: int = 8, records: int = 4000) -> tuple[float, float]:
-    rng = np.random.default_rng(0)
-    lengths = np.clip(rng.lognormal(mean=np.log(350), sigma=0.9, size=records).astype(int), 16, max_length)
+    lengths = record_lengths(records, max_length)
     tokenised = [Tokenised([1] * n, [IGNORE_INDEX] + [1] * (n - 1)) for n in lengths]
     packed, plain = PackStats(), PackStats()
     for start in range(0, records, micro_batch):
