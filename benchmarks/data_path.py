@@ -36,7 +36,7 @@ from openforge_contract.capacity import ModelShape, training_flops_per_token
 from openforge_contract.capacity_plan import ASSUMED_MFU
 from openforge_contract.hyperparameters import TRAINING
 from openforge_contract.instance_catalogue import DEFAULT_GPU_TRAINING_TYPE, InstanceType, lookup
-from openforge_contract.reference_models import CONFIGS
+from openforge_contract.reference_models import BENCHMARK_CONFIGS
 from synthetic_data.files import write_jsonl
 from synthetic_data.tiny_model import build_tokenizer
 
@@ -157,7 +157,7 @@ class Headroom:
 
 
 def gpu_tokens_per_second(instance: InstanceType, model: str, method: str) -> float:
-    shape = ModelShape.from_config(CONFIGS[model])
+    shape = ModelShape.from_config(BENCHMARK_CONFIGS[model])
     flops = training_flops_per_token(shape, method=method, lora_rank=TRAINING["lora_rank"] if method == "lora" else 0)
     return ASSUMED_MFU * instance.peak_bf16_tflops * 1e12 / flops
 

@@ -398,11 +398,3 @@ def test_a_failing_container_leaves_its_exit_status_and_no_model(tmp_path):
     assert code == 3
     assert log[-1] == f"put {spec.job_output_s3_uri}slurm-state FAILED 3"
     assert not any(line.startswith(f"put {spec.model_s3_uri}") for line in log)
-
-
-def test_the_batch_script_names_the_instance_type_variable_the_container_reads():
-    """hyperpod_jobs ships to the controller alone, so it keeps its own copy of the name."""
-    from hyperpod_jobs.batch_script import TRAINING_INSTANCE_TYPE_VARIABLE
-    from openforge_contract.environment_variables import TRAINING_INSTANCE_TYPE_VARIABLE as read_by_the_container
-
-    assert TRAINING_INSTANCE_TYPE_VARIABLE == read_by_the_container

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from openforge_contract.capacity import ModelShape, UnsupportedModel, lora_parameter_count, parameter_count
-from openforge_contract.reference_models import CONFIGS, PUBLISHED_PARAMETERS
+from openforge_contract.reference_models import BENCHMARK_CONFIGS, CONFIGS, PUBLISHED_PARAMETERS
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", BENCHMARK_CONFIGS)
 def test_the_reference_models_count_their_published_size(name):
-    assert parameter_count(ModelShape.from_config(CONFIGS[name])) == pytest.approx(PUBLISHED_PARAMETERS[name], rel=0.01)
+    assert parameter_count(ModelShape.from_config(BENCHMARK_CONFIGS[name])) == pytest.approx(PUBLISHED_PARAMETERS[name], rel=0.01)
 
 
 def tiny(model_type: str, **extra) -> dict:

@@ -58,3 +58,11 @@ def test_lists_are_written_with_the_join_given():
     """The CDK app passes Fn.join, so a list of deploy-time tokens stays one Fn::Join."""
     written = GROUPS[TrainingEnvironment].as_environment(join=lambda items: "+".join(items))
     assert written["TRAINING_SUBNET_IDS"] == "subnet-a+subnet-b" and written["TRAINING_ROLE_ARN"] == "role"
+
+
+def test_the_batch_script_names_the_instance_type_variable_the_container_reads():
+    """hyperpod_jobs ships to the controller alone, so it keeps its own copy of the name."""
+    from hyperpod_jobs.batch_script import TRAINING_INSTANCE_TYPE_VARIABLE
+    from openforge_contract.environment_variables import TRAINING_INSTANCE_TYPE_VARIABLE as read_by_the_container
+
+    assert TRAINING_INSTANCE_TYPE_VARIABLE == read_by_the_container
