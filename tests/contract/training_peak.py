@@ -1,11 +1,15 @@
 """Peak resident memory of real training, for the capacity plan's memory test: run as a
 subprocess with a JSON spec; prints {"baseline_bytes": n, "peak_bytes": n}. The baseline is
 what the process holds after the same training of a model too small to matter (every library
-loaded and warm), so the difference is what the spec's model's training added at its peak."""
+loaded and warm), so the difference is what the spec's model's training added at its peak.
+
+Both count anonymous memory only (RssAnon: tensors, the heap), sampled while training: on a
+busy machine the kernel drops clean file-backed pages (the libraries' code) from a process's
+resident set at any time, which would move a total-RSS baseline by a hundred MiB."""
 import gc
 import json
-import resource
 import sys
+import threading
 
 import torch
 from peft import LoraConfig, get_peft_model
@@ -14,13 +18,27 @@ from transformers import AutoConfig, AutoModelForCausalLM, Trainer, TrainingArgu
 NEGLIGIBLE = {"vocab_size": 64, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1}
 
 
-def resident_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize()
+def anonymous_bytes() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("RssAnon:"))  # kB
 
 
-def peak_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+class PeakSampler(threading.Thread):
+    """The largest RssAnon seen, read every millisecond (torch releases the GIL while it computes)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak, self.running = anonymous_bytes(), True
+
+    def run(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, anonymous_bytes())
+            threading.Event().wait(0.001)
+
+    def stop(self) -> int:
+        self.running = False
+        self.join()
+        return max(self.peak, anonymous_bytes())
 
 
 def train(spec: dict) -> None:
@@ -49,6 +67,8 @@ if __name__ == "__main__":
     spec = json.loads(sys.argv[1])
     train({**spec, "config": {**spec["config"], **NEGLIGIBLE}})
     gc.collect()
-    baseline = resident_bytes()
+    baseline = anonymous_bytes()
+    sampler = PeakSampler()
+    sampler.start()
     train(spec)
-    print(json.dumps({"baseline_bytes": baseline, "peak_bytes": peak_bytes()}))
+    print(json.dumps({"baseline_bytes": baseline, "peak_bytes": sampler.stop()}))
