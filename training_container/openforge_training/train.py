@@ -81,7 +81,11 @@ def prepare(config: RunConfig) -> Prepared:
     t = config.tuning
     # The plan first: a run that cannot fit (started without ValidateInput) fails before its data is tokenised.
     input_dir = Path(config.paths.input_dir)
-    model_config, job_instance_type, instance_count = json.loads((model_dir / "config.json").read_text()), instance_type(input_dir), len(hosts(input_dir)[0])
+    try:
+        model_config = json.loads((model_dir / "config.json").read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"channel 'model': {model_dir / 'config.json'} is not valid JSON ({error})") from None
+    job_instance_type, instance_count = instance_type(input_dir), len(hosts(input_dir)[0])
     capacity, not_planned = plan_run(config, model_config, job_instance_type, instance_count)
     if capacity is not None and capacity.problems:
         raise InputError(f"this run cannot start on {instance_count} x {job_instance_type}: {' '.join(capacity.problems)}")
