@@ -50,6 +50,7 @@ def run_summary(mix: Mapping, evaluation: Mapping | None, training_record: Mappi
         "mlflow_run_id": record.get("mlflow_run_id") if isinstance(record.get("mlflow_run_id"), str) else None,
         "steps": record.get("steps") if is_number(record.get("steps")) else None,
         "final_loss": record.get("final_loss") if is_number(record.get("final_loss")) else None,  # a NaN is not JSON
+        "capacity": capacity_summary(record),
         "model_s3_uri": model_s3_uri,
         "training_job_name": mix.get("training_job_name"),
         "evaluation_job_name": mix.get("evaluation_job_name"),
@@ -81,6 +82,30 @@ def run_summary(mix: Mapping, evaluation: Mapping | None, training_record: Mappi
     row["gate"] = {"passed": passed, "cause": _short(str(gate.get("cause") or ("passed" if passed else "the gate gave no cause"))),
                    "remedy": str(gate.get("remedy") or ""), "limits": gate.get("limits"), "waived": gate.get("general_check_waived") is True}
     return row
+
+
+def capacity_summary(record: Mapping) -> dict | None:
+    """The mix's planned and actual figures, compact, from its openforge-run.json's ``capacity``
+    (the training container's planning.py); None in a record written before the container
+    planned its run. A figure that is missing or not a finite number is None."""
+    capacity = record.get("capacity")
+    if not isinstance(capacity, Mapping):
+        return None
+    planned, actual = capacity.get("planned"), capacity.get("actual")
+    row = {"planned": None, "actual": None}
+    if isinstance(planned, Mapping):
+        memory = planned.get("memory") if isinstance(planned.get("memory"), Mapping) else {}
+        settings = planned.get("settings") if isinstance(planned.get("settings"), Mapping) else {}
+        row["planned"] = {"memory_per_device_bytes": _number(memory.get("total")), "hours": _number(planned.get("hours")),
+                          "tokens": _number(planned.get("tokens")), "sharding": settings.get("sharding") if isinstance(settings.get("sharding"), str) else None}
+    if isinstance(actual, Mapping):
+        row["actual"] = {"peak_memory_bytes": _number(actual.get("peak_memory_bytes")), "hours": _number(actual.get("hours")),
+                         "tokens": _number(actual.get("tokens")), "memory": actual.get("memory") if isinstance(actual.get("memory"), str) else None}
+    return row
+
+
+def _number(value):
+    return value if is_number(value) else None
 
 
 def _evaluation_problem(evaluation) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from openforge_contract.capacity_plan import GIB
 from openforge_contract.execution_data import ENDPOINT, EXECUTION_NAME, JOB_NAME, SANITISATION, SELECTION, VALIDATION_RUN
 
 ENDED_AS = {"SUCCEEDED": "Run finished", "FAILED": "Run failed", "ABORTED": "Run aborted", "TIMED_OUT": "Run timed out"}
@@ -86,4 +87,26 @@ def _mix_table(runs: list) -> list[str]:
     lines.insert(2, "  " + "  ".join("-" * width for width in widths))
     causes = [(run, run.get("gate", {}).get("cause")) for run in rows if run.get("status") != "passed"]
     lines += [f"  mix {percent(run.get('customer_data_percent'))}: {cause}" for run, cause in causes if cause]
-    return lines
+    return lines + [f"  mix {percent(run.get('customer_data_percent'))}: {capacity_in_words(run['capacity'])}"
+                    for run in rows if isinstance(run.get("capacity"), Mapping)]
+
+
+def capacity_in_words(capacity: Mapping) -> str:
+    """"planned 29.4 GiB per device, 0.42 h; actual 27.9 GiB (device), 0.40 h" from a row's
+    ``capacity`` (openforge_lambda.choice.capacity_summary)."""
+    planned, actual = capacity.get("planned"), capacity.get("actual")
+
+    def hours(figures: Mapping) -> str:
+        return f"{figures['hours']:.2f} h" if figures.get("hours") is not None else "no duration"
+
+    if isinstance(planned, Mapping):
+        memory = planned.get("memory_per_device_bytes")
+        words = f"planned {memory / GIB:.1f} GiB per device" if memory is not None else "planned memory unknown"
+        words += f", {hours(planned)}"
+    else:
+        words = "no plan"
+    if isinstance(actual, Mapping):
+        peak = actual.get("peak_memory_bytes")
+        words += f"; actual {peak / GIB:.1f} GiB ({actual.get('memory')})" if peak is not None else f"; actual memory {actual.get('memory') or 'not measured'}"
+        words += f", {hours(actual)}"
+    return words

@@ -15,7 +15,9 @@ import pytest
 
 from tests.lambdas.conftest import LambdaContext, load_handler
 
+from openforge_contract.capacity_plan import plan_training
 from openforge_contract.gate_words import NO_CHANGE, UNINFORMATIVE
+from openforge_contract.reference_models import CONFIGS
 from openforge_training.evaluation.gate import FORGETTING_REMEDY, NO_GAIN_REMEDY, Limits, verdict
 from openforge_training.evaluation.harness import Score
 from openforge_training.evaluation.report import SCHEMA, benchmark_entry
@@ -165,6 +167,25 @@ def test_a_diverged_loss_is_left_out_so_the_result_stays_json():
     diverged = run_summary(mix(75), evaluation(byod=0.70), {**record(75), "final_loss": float("nan")}, None, model_uri(75))
     assert diverged["final_loss"] is None and diverged["steps"] == 240
     json.dumps(diverged, allow_nan=False)
+
+
+def test_a_row_carries_the_mixs_planned_and_actual_figures_and_an_older_record_none():
+    plan = plan_training(CONFIGS["Llama-3.1-8B"], instance_type="ml.p5.48xlarge", tokens=2_000_000)
+    actual = {"peak_memory_bytes": 27 * 2**30, "memory": "device", "hours": 0.4, "tokens": 1_990_000}
+    planned = run_summary(mix(75), evaluation(), {**record(75), "capacity": {"planned": plan.to_dict(), "actual": actual}}, None, model_uri(75))
+    assert planned["capacity"] == {
+        "planned": {"memory_per_device_bytes": plan.memory["total"], "hours": plan.hours, "tokens": 2_000_000, "sharding": "none"},
+        "actual": actual,
+    }
+    unplanned = run_summary(mix(75), evaluation(), {**record(75), "capacity": {"planned": None, "actual": actual}}, None, model_uri(75))
+    assert unplanned["capacity"] == {"planned": None, "actual": actual}
+    assert row(75)["capacity"] is None, "a run record from before the container planned its run"
+    assert failed_row(75)["capacity"] is None
+    crafted = {"planned": {"memory": "a lot", "hours": float("nan")}, "actual": {"peak_memory_bytes": True, "memory": 3}}
+    odd = run_summary(mix(75), evaluation(), {**record(75), "capacity": crafted}, None, model_uri(75))["capacity"]
+    assert odd == {"planned": {"memory_per_device_bytes": None, "hours": None, "tokens": None, "sharding": None},
+                   "actual": {"peak_memory_bytes": None, "hours": None, "tokens": None, "memory": None}}
+    json.dumps(odd, allow_nan=False)
 
 
 # --- the policy ----------------------------------------------------------------------

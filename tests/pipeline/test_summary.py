@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipeline.summary import failure_lines, summary_lines
 from tests.pipeline.cli.fakes import ROW_FORGOT, ROW_PASSED
 
+from openforge_contract.capacity_plan import GIB  # isort: skip
 from openforge_lambda.choice import choose  # isort: skip
 
 
@@ -45,3 +46,12 @@ def test_a_failure_reads_as_its_error_and_cause_with_the_mixes_the_gate_saw():
     assert lines[:2] == ["Run failed: ForgettingGateFailed", f"  Cause  {cause}"]
     assert lines[3].split()[:2] == ["mix", "status"] and lines[5].split()[:3] == ["75%", "failed", "gate"]
     assert failure_lines("ABORTED", None, None) == ["Run aborted: ABORTED"]
+
+
+def test_below_the_mix_table_each_planned_mix_reads_planned_against_actual():
+    planned = {**ROW_PASSED, "capacity": {"planned": {"memory_per_device_bytes": round(29.4 * GIB), "hours": 0.42, "tokens": 10**6, "sharding": "none"},
+                                          "actual": {"peak_memory_bytes": round(27.9 * GIB), "memory": "device", "hours": 0.4, "tokens": 10**6}}}
+    local = {**ROW_FORGOT, "capacity": {"planned": None, "actual": {"peak_memory_bytes": round(1.3 * GIB), "memory": "host RSS", "hours": 0.012, "tokens": 900}}}
+    lines = failure_lines("FAILED", "ForgettingGateFailed", "no mix passed", {"runs": [planned, local, ROW_FORGOT]})
+    assert lines[-2:] == ["  mix 50%: planned 29.4 GiB per device, 0.42 h; actual 27.9 GiB (device), 0.40 h",
+                          "  mix 75%: no plan; actual 1.3 GiB (host RSS), 0.01 h"]

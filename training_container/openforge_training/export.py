@@ -7,6 +7,8 @@ from pathlib import Path
 
 from openforge_contract.run_record import MODEL_CARD, RUN_RECORD
 
+from .planning import capacity_card
+
 # Largest safetensors file written; a bigger model is split into several files with a
 # model.safetensors.index.json, which from_pretrained follows (a 70B bf16 model: ~30 files).
 MAX_SHARD_SIZE = "5GB"
@@ -87,5 +89,6 @@ def model_card(record: dict, method: str) -> str:
         f"- steps: {record['steps']}, final loss: {record.get('final_loss')}, compute: {record['compute']}, commit: {record['commit_hash']}",
         f"- records cut at max_length: {record.get('truncated_records', 0)}, of which skipped (no trained token left): {record.get('skipped_records', 0)}",
         "",
+        *(capacity_card(record["capacity"]) if record.get("capacity") else []),
     ]
     return "\n".join(lines)

@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from openforge_contract.environment_variables import TRAINING_INSTANCE_TYPE_VARIABLE
 from openforge_contract.instance_catalogue import UnknownInstanceType, lookup
 
 from .config import hyperparameters_file
@@ -53,6 +54,15 @@ def hosts(input_dir: Path) -> tuple[list[str], int]:
         nodes = int(os.environ.get("SLURM_JOB_NUM_NODES", "1"))
         return [os.environ.get("MASTER_ADDR", "localhost")] * nodes, int(os.environ.get("SLURM_NODEID", "0"))
     return ["localhost"], 0
+
+
+def instance_type(input_dir: Path) -> str | None:
+    """The instance type this job runs on: a SageMaker training job's resourceconfig.json
+    says it, HyperPod's batch script exports it; None locally."""
+    resources = resource_config(input_dir)
+    if resources:
+        return resources.get("current_instance_type") or None
+    return os.environ.get(TRAINING_INSTANCE_TYPE_VARIABLE) or None
 
 
 def efa_environment(resources: dict | None) -> dict[str, str]:

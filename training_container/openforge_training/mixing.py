@@ -81,6 +81,11 @@ class MixSpec:
     def needs_curated(self) -> bool:
         return leaves_curated_share(self.customer)
 
+    def pool_shares(self) -> dict[str, Fraction]:
+        """Each pool's share of every batch: the customer's, and each category's part of the curated share."""
+        curated = 1 - self.customer
+        return {CUSTOMER: self.customer, **{name: curated * share for name, share in self.categories.items()}}
+
     def as_percentages(self) -> dict[str, float]:
         curated = 1 - self.customer
         shares = {CUSTOMER: float(self.customer * 100)}

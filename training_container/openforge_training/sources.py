@@ -116,9 +116,11 @@ def curated_layout(channel: Path, categories: list[str] | None) -> dict[str, lis
     return layout
 
 
-def curated_pools(channel: Path, categories: list[str] | None, check=None) -> dict[str, Pool]:
+def curated_pools(channel: Path, categories: list[str] | None, check_for: Callable[[str], Callable[[str], object]] | None = None) -> dict[str, Pool]:
+    """One pool per category; ``check_for(category)`` gives the check of that category's records."""
     pools = {}
     for name, files in curated_layout(channel, categories).items():
+        check = check_for(name) if check_for is not None else None
         pool = Pool(name, tuple(scan_file(p, check) for p in files))
         if pool.records == 0:
             raise InputError(f"curated category '{name}' has no records ({', '.join(str(f) for f in files)})")

@@ -18,14 +18,18 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from the model channel only
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from .chat import ChatRenderer, TemplateError, Tokenised  # noqa: E402
-from .config import ARGUMENT_CLASSES, RunConfig, entrypoint, load  # noqa: E402
-from .errors import InputError  # noqa: E402
+from openforge_contract.capacity_plan import TrainingPlan
+from openforge_contract.run_record import MODEL_CARD, RUN_RECORD
+from sanitiser.formats import parse_line
+
+from .chat import ChatRenderer, TemplateError, Tokenised
+from .config import ARGUMENT_CLASSES, RunConfig, entrypoint, load
+from .errors import InputError
+from .launch import hosts, instance_type
+from .mixing import CUSTOMER, MixedRecordStream, MixPlan, MixSpec
+from .planning import TokenCounts, actual_figures, plan_run, replica_fits
 from .sharding import effective_sharding, fsdp_arguments, resolve_sharding
-from openforge_contract.run_record import MODEL_CARD, RUN_RECORD  # noqa: E402
-from .mixing import CUSTOMER, MixedRecordStream, MixPlan, MixSpec  # noqa: E402
-from sanitiser.formats import parse_line  # noqa: E402
-from .sources import Pool, checked, curated_pools, customer_pool, jsonl_files  # noqa: E402
+from .sources import Pool, checked, curated_pools, customer_pool, jsonl_files
 
 log = logging.getLogger("openforge.train")
 
@@ -50,6 +54,8 @@ class Prepared:
     start_batch: int
     resumed: dict | None  # the checkpoint's whole-run totals (MixMeter.totals), which this run adds to
     sharding: str  # none | full, as this run trains (sharding.resolve_sharding, effective_sharding)
+    capacity: TrainingPlan | None  # the plan on the job's instances, with the tokens the run will train
+    not_planned: str | None  # why there is no plan
 
 
 def prepare(config: RunConfig) -> Prepared:
@@ -73,12 +79,23 @@ def prepare(config: RunConfig) -> Prepared:
         return renderer.tokenise(parse_line(line))
 
     t = config.tuning
+    # The plan first: a run that cannot fit (started without ValidateInput) fails before its data is tokenised.
+    input_dir = Path(config.paths.input_dir)
+    try:
+        model_config = json.loads((model_dir / "config.json").read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"channel 'model': {model_dir / 'config.json'} is not valid JSON ({error})") from None
+    job_instance_type, instance_count = instance_type(input_dir), len(hosts(input_dir)[0])
+    capacity, not_planned = plan_run(config, model_config, job_instance_type, instance_count)
+    if capacity is not None and capacity.problems:
+        raise InputError(f"this run cannot start on {instance_count} x {job_instance_type}: {' '.join(capacity.problems)}")
     spec = MixSpec.from_percentages(config.mix.customer_data_percent, config.mix.weights(), config.mix.normalise_curated_weights)
+    counts = TokenCounts(config.mix.max_length)
     pools: dict[str, Pool] = {}
     if spec.customer > 0:
-        pools[CUSTOMER] = customer_pool(config.paths.channel("customer"), check)
+        pools[CUSTOMER] = customer_pool(config.paths.channel("customer"), counts.counting(CUSTOMER, check))
     if spec.needs_curated:
-        categories = curated_pools(config.paths.channel("curated"), list(spec.categories) or None, check)
+        categories = curated_pools(config.paths.channel("curated"), list(spec.categories) or None, lambda name: counts.counting(name, check))
         if not spec.categories:
             spec = spec.with_equal_categories(sorted(categories))
         pools.update(categories)
@@ -89,7 +106,10 @@ def prepare(config: RunConfig) -> Prepared:
         log.warning(warning)
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    sharding = effective_sharding(resolve_sharding(t.sharding, replica_fits=True), world_size)
+    sharding = effective_sharding(resolve_sharding(t.sharding, replica_fits(capacity)), world_size)
+    if capacity is not None and capacity.devices != world_size:
+        log.warning("the capacity plan counts %d processes on %d x %s, but this job has %d: its memory figures assume the former",
+                    capacity.devices, instance_count, job_instance_type, world_size)
     per_step = t.per_device_batch_size * world_size
     if t.global_batch_size % per_step:
         raise InputError(
@@ -102,6 +122,12 @@ def prepare(config: RunConfig) -> Prepared:
         max_steps = math.ceil(t.num_epochs * plan.batches_per_epoch(pools[CUSTOMER].records))
     else:
         raise InputError("customer_data_percent is 0, so epochs are undefined: set max_steps")
+    if capacity is not None:
+        capacity, _ = plan_run(config, model_config, job_instance_type, instance_count, counts.planned_tokens(spec.pool_shares(), max_steps * t.global_batch_size))
+        for line in capacity.lines():
+            log.info("capacity plan: %s", line)
+    else:
+        log.info("no capacity plan: %s", not_planned)
 
     validation = _validation_records(config, check)
     digest = hashlib.sha256("".join(p.digest for p in pools.values()).encode()).hexdigest()
@@ -115,7 +141,7 @@ def prepare(config: RunConfig) -> Prepared:
         log.warning(warnings[-1])
     return Prepared(
         config, tokenizer, renderer, spec, plan, pools, stream, warnings, validation, world_size,
-        t.global_batch_size // per_step, max_steps, dataset_version, fingerprint, resume_from, start_batch, resumed, sharding,
+        t.global_batch_size // per_step, max_steps, dataset_version, fingerprint, resume_from, start_batch, resumed, sharding, capacity, not_planned,
     )
 
 
@@ -243,6 +269,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
             metrics.update(trainer.evaluate())
         measured = trainer.meter.summary()  # every process takes part in the sum; whole run, resumed or not
         totals = measured["totals"]
+        actual = actual_figures(device.kind, result.metrics.get("train_runtime", 0.0), totals["tokens"], lambda value: _largest(trainer, value))
         record = {
             "run_name": config.tracking.run_name,
             "base_model": config.tracking.base_model or _base_model_name(model_dir),
@@ -260,6 +287,8 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
             "tokens_per_second": measured["tokens_since_resume"] / max(result.metrics.get("train_runtime", 0.0), 1e-9),
             "truncated_records": totals["truncated"],  # cut at max_length
             "skipped_records": totals["skipped"],  # cut so that no trained token was left: not trained on
+            "capacity": {"planned": prepared.capacity.to_dict() if prepared.capacity else None, "actual": actual,
+                         **({"not_planned": prepared.not_planned} if prepared.not_planned else {})},
             "compute": compute,
             "warnings": prepared.warnings,
             "commit_hash": config.tracking.commit_hash,
@@ -277,6 +306,14 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
                 mlflow.log_artifact(str(output / MODEL_CARD))
                 mlflow.log_artifact(str(output / RUN_RECORD))
     return record
+
+
+def _largest(trainer, value: int) -> int:
+    """The largest of every process's ``value`` (each process calls this)."""
+    import torch
+
+    gathered = trainer.accelerator.gather(torch.tensor([value], dtype=torch.long, device=trainer.accelerator.device))
+    return int(gathered.max())
 
 
 def _base_model_name(model_dir: Path) -> str:
