@@ -43,8 +43,13 @@ def decoder_layer_classes(model) -> list[str]:
 def fsdp_arguments(model, activation_checkpointing: bool) -> dict:
     """TrainingArguments for fully sharded training: FSDP2 (per-parameter sharding, so LoRA's
     frozen and trainable parameters share a unit), full shard (parameters re-sharded after
-    forward), one unit per decoder layer, sharded checkpoints. Activation checkpointing is
-    FSDP's own: the Trainer refuses it together with its ``activation_checkpointing``."""
+    forward), one unit per decoder layer, sharded checkpoints.
+
+    Activation checkpointing is transformers' own (the model's gradient checkpointing inside
+    each layer), not FSDP's: FSDP's wraps every decoder layer in a module whose name
+    (``_checkpoint_wrapped_module``) its state dict leaves out, and peft 0.21 picks a LoRA
+    checkpoint's entries by module name, so a sharded LoRA checkpoint came out empty and a
+    resumed run silently restarted from the base weights."""
     return {
         "fsdp": True,
         "fsdp_config": {
@@ -53,9 +58,8 @@ def fsdp_arguments(model, activation_checkpointing: bool) -> dict:
             "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
             "transformer_layer_cls_to_wrap": decoder_layer_classes(model),
             "state_dict_type": SHARDED_STATE_DICT,
-            "activation_checkpointing": activation_checkpointing,
         },
-        "activation_checkpointing": False,
+        "activation_checkpointing": activation_checkpointing,
     }
 
 
