@@ -40,3 +40,19 @@ def test_no_efa_on_a_type_without_it_on_one_host_or_off_sagemaker():
     assert launch.efa_environment(resources("ml.g5.2xlarge")) == {"NCCL_SOCKET_IFNAME": "eth0"}  # no EFA: NCCL's sockets on the job's interface
     assert launch.efa_environment(resources("ml.p5.48xlarge", hosts=1)) == {}
     assert launch.efa_environment(None) == {}
+
+
+def test_trainium_starts_one_process_per_logical_neuroncore_as_the_plan_counts(monkeypatch):
+    """The capacity plan and the launcher count processes from the same catalogue entry."""
+    from openforge_contract.capacity_plan import plan_training
+    from openforge_training.launch import devices_per_host
+
+    monkeypatch.setenv("OPENFORGE_DEVICE", "neuron")
+    monkeypatch.delenv("NEURON_CORES_PER_HOST", raising=False)
+    tiny = {"model_type": "llama", "vocab_size": 300, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4}
+    for instance in ("ml.trn1.32xlarge", "ml.trn2.48xlarge"):
+        assert devices_per_host(instance) == plan_training(tiny, instance_type=instance, per_device_batch_size=1, global_batch_size=64).devices
+    assert devices_per_host("ml.trn1.32xlarge") == 32 and devices_per_host("ml.trn2.48xlarge") == 64
+    assert devices_per_host(None) == 32  # not known: the default Trainium type's
+    monkeypatch.setenv("NEURON_CORES_PER_HOST", "16")
+    assert devices_per_host("ml.trn2.48xlarge") == 16  # the job's own setting wins

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from openforge_contract.environment_variables import TRAINING_INSTANCE_TYPE_VARIABLE
-from openforge_contract.instance_catalogue import UnknownInstanceType, lookup
+from openforge_contract.instance_catalogue import DEFAULT_TRAINIUM_TRAINING_TYPE, UnknownInstanceType, lookup
 
 from .config import hyperparameters_file
 
@@ -31,9 +31,17 @@ log = logging.getLogger("openforge.launch")
 EFA_RDMA_TYPES = ("ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.trn1.32xlarge")
 
 
-def devices_per_host() -> int:
+def devices_per_host(instance: str | None = None) -> int:
+    """Training processes on this host: one per GPU; on Trainium one per logical NeuronCore,
+    as the instance catalogue counts them (the capacity plan counts the same), or
+    NEURON_CORES_PER_HOST where the instance type is not known."""
     if os.environ.get("OPENFORGE_DEVICE") == "neuron":
-        return int(os.environ.get("NEURON_CORES_PER_HOST", "32"))  # trn1.32xlarge: 16 chips x 2 cores
+        if "NEURON_CORES_PER_HOST" in os.environ or instance is None:
+            return int(os.environ.get("NEURON_CORES_PER_HOST", lookup(DEFAULT_TRAINIUM_TRAINING_TYPE).training_processes))
+        try:
+            return lookup(instance).training_processes
+        except UnknownInstanceType:
+            raise SystemExit(f"unknown Trainium instance type {instance!r}: set NEURON_CORES_PER_HOST") from None
     import torch
 
     return max(torch.cuda.device_count(), 1)
@@ -97,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
     input_dir = hyperparameters_file(argv).parent.parent
     all_hosts, rank = hosts(input_dir)
-    per_host = devices_per_host()
+    per_host = devices_per_host(instance_type(input_dir))
     if len(all_hosts) == 1 and per_host == 1:
         from .train import main as train_main
 
