@@ -44,8 +44,9 @@ def test_no_efa_on_a_type_without_it_on_one_host_or_off_sagemaker():
 
 def test_trainium_starts_one_process_per_logical_neuroncore_as_the_plan_counts(monkeypatch):
     """The capacity plan and the launcher count processes from the same catalogue entry."""
-    from openforge_contract.capacity_plan import plan_training
     from openforge_training.launch import devices_per_host
+
+    from openforge_contract.capacity_plan import plan_training
 
     monkeypatch.setenv("OPENFORGE_DEVICE", "neuron")
     monkeypatch.delenv("NEURON_CORES_PER_HOST", raising=False)
