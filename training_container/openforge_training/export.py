@@ -43,11 +43,25 @@ def gathered_model(trainer):
     return model
 
 
-def export_model(model, tokenizer, output_dir: Path, *, method: str, record: dict) -> Path:
+def checkpoint_dtype(model_dir: Path):
+    """The dtype the base model's weights were published in (config.json's ``dtype``, or
+    ``torch_dtype`` as older transformers wrote it); None when it does not say."""
+    import torch
+
+    config = json.loads((model_dir / "config.json").read_text())
+    name = config.get("dtype") or config.get("torch_dtype")
+    return getattr(torch, name, None) if isinstance(name, str) and name in ("bfloat16", "float16", "float32") else None
+
+
+def export_model(model, tokenizer, output_dir: Path, *, method: str, record: dict, dtype=None) -> Path:
+    """``dtype``: the weights are written in it (the base model's own: a full-rank run trains
+    fp32 master weights, which would double the files of a bf16 model)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     if method == "lora":
         model.save_pretrained(output_dir / "adapter", safe_serialization=True)
         model = model.merge_and_unload()
+    if dtype is not None:
+        model = model.to(dtype)
     model.config.use_cache = True  # training switched it off; inference wants it
     model.save_pretrained(output_dir, safe_serialization=True, max_shard_size=MAX_SHARD_SIZE)
     tokenizer.save_pretrained(output_dir)

@@ -200,7 +200,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
 
     from . import device as devices
     from .dataset import MixedPackedDataset, RecordsDataset, unwrap
-    from .export import export_model, gathered_model
+    from .export import checkpoint_dtype, export_model, gathered_model
     from .tracking import compute_description, mlflow_run, run_tags
     from .trainer import MixingStateCallback, MixingTrainer
 
@@ -209,7 +209,7 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
     bf16 = devices.use_bf16(device, t.precision)
     torch.manual_seed(t.seed)
     model_dir = config.paths.channel("model")
-    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=torch.bfloat16 if bf16 else torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=devices.weights_dtype(t.method, bf16))
     model.config.use_cache = False  # a KV cache in training would also disable packed-sequence masking
     if t.method == "lora":
         targets = "all-linear" if t.lora_target_modules == "all-linear" else [m.strip() for m in t.lora_target_modules.split(",") if m.strip()]
@@ -296,7 +296,8 @@ def run(prepared: Prepared, extra_callbacks: tuple = ()) -> dict:
         }
         trained = gathered_model(trainer)  # every process takes part; the main process gets the model
         if trainer.is_world_process_zero():
-            output = export_model(trained, prepared.tokenizer, Path(config.paths.output_dir), method=t.method, record=record)
+            output = export_model(trained, prepared.tokenizer, Path(config.paths.output_dir), method=t.method, record=record,
+                                  dtype=checkpoint_dtype(model_dir))
             if mlflow_active:
                 import mlflow
 
