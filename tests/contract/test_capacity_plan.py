@@ -28,10 +28,11 @@ def test_auto_shards_only_a_replica_that_does_not_fit_one_device():
 # (what is asked, the fix the refusal must name, the same settings with that fix applied)
 REFUSALS = {
     # Sharded, the trained weights are fp32 master copies (16 bytes a parameter with gradients and AdamW states).
-    "full 8B, no sharding: more instances": ({"config": "Llama-3.1-8B", "method": "full", "sharding": "none"}, "sharding full with 4 instances",
+    "full 8B, no sharding: more instances": ({"config": "Llama-3.1-8B", "method": "full", "sharding": "none"}, "sharding full with 4 instances with global_batch_size 128",
                                              {"sharding": "full", "instance_count": 4, "global_batch_size": 128}),
     "LoRA 7B: checkpointing": ({"config": "Mistral-7B-v0.1"}, "gradient_checkpointing true", {"gradient_checkpointing": True}),
-    "LoRA 7B: smaller micro-batch": ({"config": "Mistral-7B-v0.1"}, "per_device_batch_size 3", {"per_device_batch_size": 3, "global_batch_size": 48}),
+    # 3 rows would not divide the 32 records a step over 8 devices: 2 is the largest that fits and divides.
+    "LoRA 7B: smaller micro-batch": ({"config": "Mistral-7B-v0.1"}, "per_device_batch_size 2", {"per_device_batch_size": 2}),
     "LoRA 7B: shorter rows": ({"config": "Mistral-7B-v0.1"}, "max_length 1024", {"max_length": 1024}),
     "full 70B: LoRA with checkpointing": ({"config": "Llama-3.1-70B", "method": "full"}, "method lora with gradient_checkpointing true",
                                           {"method": "lora", "gradient_checkpointing": True}),

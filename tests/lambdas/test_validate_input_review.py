@@ -1,5 +1,5 @@
-"""Review of issue 17 (capacity plan): inputs a user controls that should get a verdict or a
-refusal but do not yet. Each is xfail(strict=True): when the code is fixed, the mark goes."""
+"""Review of issue 17 (capacity plan): inputs a user controls that once made ValidateInput raise,
+skipped the capacity check, or got a fix that was refused again; each now gets a verdict."""
 import json
 
 import pytest
@@ -29,8 +29,6 @@ BAD_CONFIGS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 review: ValidateInput raises (ValueError, TypeError, ZeroDivisionError, "
-                                       "OverflowError, RecursionError, ClientError InvalidRange) instead of returning a verdict")
 @pytest.mark.parametrize("name", list(BAD_CONFIGS))
 def test_a_config_json_the_plan_cannot_read_is_a_verdict_not_an_exception(handler, name):  # noqa: F811
     put_base_model_config(BAD_CONFIGS[name])
@@ -38,9 +36,6 @@ def test_a_config_json_the_plan_cannot_read_is_a_verdict_not_an_exception(handle
     assert result["valid"] is False and result["error"]["field"] == "base_model_s3_uri", result
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 review: a LoRA target name peft accepts but the plan does not size "
-                                       "(self_attn.q_proj) skips the capacity check, and the container's sharding=auto then "
-                                       "trains a 70B model unsharded")
 def test_lora_targets_peft_accepts_do_not_skip_the_capacity_check():
     try:
         plan = plan_training(CONFIGS["Llama-3.1-70B"], lora_target_modules="self_attn.q_proj,self_attn.v_proj", instance_type="ml.p5.48xlarge")
@@ -49,10 +44,9 @@ def test_lora_targets_peft_accepts_do_not_skip_the_capacity_check():
     assert plan.settings["sharding"] == "full"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 review: a proposed 'more instances' fix ignores global_batch_size "
-                                       "divisibility, so applying it is refused again")
 def test_applying_the_proposed_instance_count_gives_a_run_that_can_start():
     refused = plan_training(CONFIGS["Llama-3.1-70B"], method="full", instance_type="ml.p5.48xlarge")
-    assert ", or 4 instances (needs" in refused.problems[0], refused.problems
-    applied = plan_training(CONFIGS["Llama-3.1-70B"], method="full", instance_type="ml.p5.48xlarge", instance_count=4)
+    # 4 x 8 devices x 4 rows a device take 128 records a step: the default global batch of 32 cannot be split so.
+    assert ", or 4 instances with global_batch_size 128 (needs" in refused.problems[0], refused.problems
+    applied = plan_training(CONFIGS["Llama-3.1-70B"], method="full", instance_type="ml.p5.48xlarge", instance_count=4, global_batch_size=128)
     assert applied.problems == []
