@@ -220,7 +220,7 @@ def _memory_fixes(shape: ModelShape, asked: Settings, max_instance_count: int) -
             return found
         combined = dict(prefix)
         for kind in kinds:
-            if set(kind[0]) & set(combined):
+            if any(combined.get(name, value) != value for name, value in kind[0].items()):  # contradicts a change already made
                 continue
             fix = _first(shape, asked, ({**combined, **changes} for changes in kind))
             if fix:
