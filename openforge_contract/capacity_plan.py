@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 
-from .capacity import PROJECTIONS, ModelShape, lora_parameter_count, memory_per_device, parameter_count, training_flops_per_token
+from .capacity import LoraTargets, ModelShape, lora_parameter_count, memory_per_device, parameter_count, resolve_lora_targets, training_flops_per_token
 from .hyperparameters import SHARDING, TRAINING
 from .instance_catalogue import DEFAULT_GPU_TRAINING_TYPE, NEURON, lookup
 
@@ -27,22 +27,23 @@ MEMORY_HEADROOM = 0.10
 # Model FLOPs utilisation assumed for the duration estimate: issue 17's figure for an H100,
 # taken for every accelerator as no other has a documented one here. An assumption, not a measurement.
 ASSUMED_MFU = 0.45
-MAX_INSTANCES = 16  # the most instances a "more instances" fix proposes
+MAX_INSTANCES = 16  # the most instances a "more instances" fix proposes where the environment sets no lower limit
 PRECISION_BYTES = {"bf16": 2, "fp32": 4}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What the plan is asked about: the training settings that decide memory and time."""
+    """What the plan is asked about: the training settings that decide memory and time, named
+    as plan_training's arguments (a fix is a dict of changes to them)."""
     method: str
     lora_rank: int
-    lora_targets: tuple[str, ...]
+    lora_targets: LoraTargets
     lora_dropout: bool
     max_length: int
     per_device_batch_size: int
     global_batch_size: int
     gradient_checkpointing: bool
-    sharding: str  # none | full (auto resolved)
+    sharding: str  # auto | none | full as asked; none | full once resolved
     precision: str  # bf16 | fp32 (auto resolved)
     instance_type: str
     instance_count: int
@@ -60,6 +61,7 @@ class TrainingPlan:
     usable_memory_bytes: int
     fits: bool
     problems: list[str] = field(default_factory=list)
+    fixes: list[dict] = field(default_factory=list)  # each proposed fix: changes to plan_training's arguments that let the run start
     tokens: int | None = None
     flops_per_token: float = 0.0
     hours: float | None = None
@@ -87,6 +89,10 @@ class TrainingPlan:
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
+    def refusal(self) -> str:
+        """The problems as one message (empty when the run can start)."""
+        return "; ".join(self.problems)
+
 
 def tokens_for(records: int, mean_tokens_per_record: float, epochs: float = 1.0) -> int:
     """The tokens a run trains on, from the sanitised data's counts."""
@@ -101,13 +107,6 @@ def tokens_from_bytes(text_bytes: int) -> int:
     return round(text_bytes / BYTES_PER_TOKEN)
 
 
-def _targets(lora_target_modules) -> tuple[str, ...]:
-    if lora_target_modules in (None, "all-linear"):
-        return PROJECTIONS
-    names = lora_target_modules.split(",") if isinstance(lora_target_modules, str) else lora_target_modules
-    return tuple(name.strip() for name in names if name.strip())
-
-
 def _devices(settings: Settings) -> int:
     return lookup(settings.instance_type).training_processes * settings.instance_count
 
@@ -117,84 +116,138 @@ def _device_memory(instance_type: str) -> int:
     return int(lookup(instance_type).memory_per_training_process_gib * GIB)
 
 
+def _neuron(instance_type: str) -> bool:
+    return lookup(instance_type).accelerator == NEURON
+
+
 def _need(shape: ModelShape, settings: Settings) -> int:
-    """Bytes per device of these settings."""
-    neuron = lookup(settings.instance_type).accelerator == NEURON
+    """Bytes per device of these (resolved) settings."""
     return memory_per_device(shape, method=settings.method, dtype_bytes=PRECISION_BYTES[settings.precision], rows=settings.per_device_batch_size,
                              max_length=settings.max_length, gradient_checkpointing=settings.gradient_checkpointing, lora_rank=settings.lora_rank,
                              lora_targets=settings.lora_targets, lora_dropout=settings.lora_dropout,
-                             sharded_over=_devices(settings) if settings.sharding == "full" else 1, device="neuron" if neuron else "cuda").total
+                             sharded_over=_devices(settings) if settings.sharding == "full" else 1,
+                             device="neuron" if _neuron(settings.instance_type) else "cuda").total
 
 
 def _usable(instance_type: str) -> int:
     return int(_device_memory(instance_type) * (1 - MEMORY_HEADROOM))
 
 
-def _resolve(shape: ModelShape, settings: Settings, asked: str) -> Settings:
-    """``auto``: a replica per device where it fits one device, else FSDP full shard (never on Neuron)."""
-    if asked != "auto":
-        return replace(settings, sharding=asked)
-    whole = replace(settings, sharding="none")
-    if _need(shape, whole) <= _usable(settings.instance_type) or lookup(settings.instance_type).accelerator == NEURON or _devices(settings) == 1:
-        return whole
-    return replace(settings, sharding="full")
+def _resolve(shape: ModelShape, asked: Settings) -> Settings:
+    """The sharding the run trains with: sharding full is refused on Neuron and planned as
+    none; ``auto`` is a replica per device where it fits one device, else FSDP full shard
+    (never on Neuron)."""
+    if _neuron(asked.instance_type):
+        return replace(asked, sharding="none")
+    if asked.sharding != "auto":
+        return asked
+    whole = replace(asked, sharding="none")
+    return whole if _need(shape, whole) <= _usable(asked.instance_type) or _devices(asked) == 1 else replace(asked, sharding="full")
+
+
+def _batch_divides(settings: Settings) -> bool:
+    return settings.global_batch_size % (settings.per_device_batch_size * _devices(settings)) == 0
+
+
+def _starts(shape: ModelShape, asked: Settings) -> bool:
+    """Whether ``plan_training`` finds no problem with these settings (the checks it makes, once)."""
+    if _neuron(asked.instance_type) and asked.sharding == "full":
+        return False
+    resolved = _resolve(shape, asked)
+    return _need(shape, resolved) <= _usable(resolved.instance_type) and _batch_divides(resolved)
+
+
+def _complete(shape: ModelShape, asked: Settings, changes: dict) -> dict | None:
+    """``changes`` with the global_batch_size they need where per-device batch x devices no
+    longer divides it (never for a change of per_device_batch_size itself: only those that
+    divide are proposed); None where the run still could not start."""
+    candidate = replace(asked, **changes)
+    if not _batch_divides(candidate) and "per_device_batch_size" not in changes and "global_batch_size" not in changes:
+        step = candidate.per_device_batch_size * _devices(candidate)
+        changes = {**changes, "global_batch_size": -(-candidate.global_batch_size // step) * step}
+        candidate = replace(candidate, global_batch_size=changes["global_batch_size"])
+    return changes if _starts(shape, candidate) else None
+
+
+def _first(shape: ModelShape, asked: Settings, candidates) -> dict | None:
+    """The first of ``candidates`` that, completed, lets the run start."""
+    return next((fix for changes in candidates if (fix := _complete(shape, asked, changes))), None)
 
 
 def _describe(changes: dict) -> str:
-    words = {"instance_type": "instance type {}", "method": "method {}", "sharding": "sharding {}", "instance_count": "{} instances", "gradient_checkpointing": "gradient_checkpointing true",
-             "per_device_batch_size": "per_device_batch_size {}", "max_length": "max_length {}"}
+    words = {"instance_type": "instance type {}", "method": "method {}", "sharding": "sharding {}", "instance_count": "{} instances",
+             "gradient_checkpointing": "gradient_checkpointing true", "per_device_batch_size": "per_device_batch_size {}", "max_length": "max_length {}",
+             "global_batch_size": "global_batch_size {}"}
     return " with ".join(words[name].format(changes[name]) for name in words if name in changes)
 
 
-def _single_fixes(shape: ModelShape, settings: Settings) -> list[dict]:
-    """Each change that may help, in the order a user should try them."""
-    neuron = lookup(settings.instance_type).accelerator == NEURON
-    fixes = [{"method": "lora"}] if settings.method == "full" else []
-    if not neuron:
-        if settings.sharding == "none" and _devices(settings) > 1:
-            fixes.append({"sharding": "full"})
-        fixes += [{"sharding": "full", "instance_count": count} for count in range(settings.instance_count + 1, MAX_INSTANCES + 1)]
-    if not settings.gradient_checkpointing:
-        fixes.append({"gradient_checkpointing": True})
-    fixes += [{"per_device_batch_size": rows} for rows in range(settings.per_device_batch_size - 1, 0, -1)]
-    lengths, length = [], settings.max_length // 2
+def _memory_changes(asked: Settings, max_instance_count: int) -> list[list[dict]]:
+    """The changes that may make a run fit, by kind, each kind's in the order to try them
+    (the smallest change first)."""
+    kinds = [[{"method": "lora"}]] if asked.method == "full" else []
+    if not _neuron(asked.instance_type):  # Neuron trains data parallel only: more devices do not shrink a replica
+        if asked.sharding == "none" and asked.instance_count * lookup(asked.instance_type).training_processes > 1:
+            kinds.append([{"sharding": "full"}])
+        shard = {"sharding": "full"} if asked.sharding == "none" else {}
+        kinds.append([{**shard, "instance_count": count} for count in range(asked.instance_count + 1, max_instance_count + 1)])
+    if not asked.gradient_checkpointing:
+        kinds.append([{"gradient_checkpointing": True}])
+    kinds.append([{"per_device_batch_size": rows} for rows in range(asked.per_device_batch_size - 1, 0, -1)])
+    lengths, length = [], asked.max_length // 2
     while length >= 256:
-        lengths.append(length)
+        lengths.append({"max_length": length})
         length //= 2
-    return fixes + [{"max_length": length} for length in lengths]
+    return [kind for kind in kinds + [lengths] if kind]
 
 
-def _fixes(shape: ModelShape, settings: Settings, asked: str) -> list[str]:
-    """The first fitting change of each kind; when no single change fits, the first fitting
-    pair; on Neuron, or where nothing else fits, a GPU type (with a change if it needs one)."""
-    def fitting(candidates: list[dict], base: Settings) -> list[str]:
-        found, kinds = [], set()
-        for changes in candidates:
-            kind = tuple(sorted(set(changes) - {"instance_type"}))
-            if kind in kinds:
+def _memory_fixes(shape: ModelShape, asked: Settings, max_instance_count: int) -> list[dict]:
+    """Complete fixes (``_complete``) for a run that does not fit: the first of each kind of
+    change that lets it start; when no single change does, the first pair; when no pair, one
+    combination (each kind's first sufficient change, else its largest, in order); on Neuron,
+    or where nothing else fits, a GPU type (with the changes it needs)."""
+    def search(base: Settings, prefix: dict) -> list[dict]:
+        kinds = _memory_changes(base, max_instance_count)
+        found = [fix for kind in ([[{}]] if prefix else []) + kinds if (fix := _first(shape, asked, ({**prefix, **changes} for changes in kind)))]
+        if found:
+            return found
+        for index, first_kind in enumerate(kinds):
+            for second_kind in kinds[index + 1:]:
+                pair = _first(shape, asked, ({**prefix, **first, **second} for first in first_kind for second in second_kind
+                                             if not set(first) & set(second)))
+                if pair:
+                    found.append(pair)
+        if found:
+            return found
+        combined = dict(prefix)
+        for kind in kinds:
+            if any(combined.get(name, value) != value for name, value in kind[0].items()):  # contradicts a change already made
                 continue
-            # A changed sharding stays as changed; otherwise the user's own (auto re-resolved).
-            candidate = replace(base, **changes)
-            candidate = candidate if "sharding" in changes else _resolve(shape, candidate, asked)
-            need = _need(shape, candidate)
-            if need <= _usable(candidate.instance_type):
-                kinds.add(kind)
-                over = f" per device over {_devices(candidate)} devices" if candidate.sharding == "full" else ""
-                shown = {name: value for name, value in changes.items() if not (name == "sharding" and base.sharding == value)}
-                found.append(f"{_describe(shown)} (needs {need / GIB:.0f} GiB{over})")
-        return found
+            fix = _first(shape, asked, ({**combined, **changes} for changes in kind))
+            if fix:
+                return [fix]
+            combined.update(kind[-1])
+        return []
 
-    def single_then_pair(base: Settings, prefix: dict) -> list[str]:
-        singles = _single_fixes(shape, base)
-        return (fitting([{**prefix, **changes} for changes in ([{}] if prefix else []) + singles], base)
-                or fitting([{**prefix, **first, **second} for index, first in enumerate(singles) for second in singles[index + 1:]
-                            if not set(first) & set(second)], base))
-
-    found = single_then_pair(settings, {})
-    if lookup(settings.instance_type).accelerator == NEURON or not found:
-        gpu = replace(settings, instance_type=DEFAULT_GPU_TRAINING_TYPE, instance_count=1, sharding="none")
-        found += single_then_pair(gpu, {"instance_type": DEFAULT_GPU_TRAINING_TYPE})[:1]
+    neuron_prefix = {"sharding": "none"} if _neuron(asked.instance_type) and asked.sharding == "full" else {}
+    found = search(replace(asked, **neuron_prefix), neuron_prefix)
+    if _neuron(asked.instance_type) or not found:
+        gpu = {"instance_type": DEFAULT_GPU_TRAINING_TYPE}
+        found += search(replace(asked, **gpu), gpu)[:1]
     return found
+
+
+def _batch_fixes(shape: ModelShape, asked: Settings) -> list[dict]:
+    """Complete fixes for a global batch that per-device batch x devices does not divide: the
+    next multiple, or the largest smaller per-device batch that divides it."""
+    global_batch = _complete(shape, asked, {})
+    smaller = _first(shape, asked, ({"per_device_batch_size": rows} for rows in range(asked.per_device_batch_size - 1, 0, -1)))
+    return [fix for fix in (global_batch, smaller) if fix]
+
+
+def _shown(fix: dict, shape: ModelShape, asked: Settings) -> str:
+    settings = _resolve(shape, replace(asked, **fix))
+    over = f" per device over {_devices(settings)} devices" if settings.sharding == "full" else ""
+    return f"{_describe(fix)} (needs {_need(shape, settings) / GIB:.0f} GiB{over})"
 
 
 def plan_training(config_json: dict, *, method: str = "lora", lora_rank: int = TRAINING["lora_rank"],
@@ -202,9 +255,12 @@ def plan_training(config_json: dict, *, method: str = "lora", lora_rank: int = T
                   max_length: int = TRAINING["max_length"], per_device_batch_size: int = TRAINING["per_device_batch_size"],
                   global_batch_size: int = TRAINING["global_batch_size"], gradient_checkpointing: bool = TRAINING["gradient_checkpointing"],
                   sharding: str = TRAINING["sharding"], precision: str = TRAINING["precision"], instance_type: str, instance_count: int = 1,
-                  tokens: int | None = None) -> TrainingPlan:
+                  max_instance_count: int | None = None, tokens: int | None = None) -> TrainingPlan:
     """The plan for one training job. ``problems`` empty: the run can start; otherwise each
-    sentence names what is wrong and the fixes that would work, first to try first."""
+    sentence names what is wrong and the fixes that would work, first to try first; every fix
+    (``fixes``), applied, gives a plan with no problems. ``max_instance_count``: the
+    environment's limit, which no fix exceeds. Raises InvalidModelConfig or UnsupportedModel
+    for a config.json it cannot size, UnknownLoraTargets for targets naming no module LoRA adapts."""
     if sharding not in SHARDING:
         raise ValueError(f"sharding {sharding!r}: expected one of {', '.join(SHARDING)}")
     if precision not in ("auto", *PRECISION_BYTES):
@@ -212,38 +268,38 @@ def plan_training(config_json: dict, *, method: str = "lora", lora_rank: int = T
     instance = lookup(instance_type)
     if instance.accelerator_count == 0:
         raise ValueError(f"instance type {instance_type} has no accelerator; train on a GPU or Trainium type such as {DEFAULT_GPU_TRAINING_TYPE}")
-    shape, neuron, asked_sharding = ModelShape.from_config(config_json), instance.accelerator == NEURON, sharding
-    targets = PROJECTIONS if method == "full" else _targets(lora_target_modules)
-    settings = Settings(method, lora_rank, targets, lora_dropout > 0, max_length, per_device_batch_size, global_batch_size, gradient_checkpointing,
-                        "none", "bf16" if precision == "auto" else precision, instance_type, instance_count)  # every type here has bf16
-    problems = []
+    shape, neuron = ModelShape.from_config(config_json), instance.accelerator == NEURON
+    targets = LoraTargets.all_linear(shape) if method == "full" else resolve_lora_targets(shape, lora_target_modules)
+    asked = Settings(method, lora_rank, targets, lora_dropout > 0, max_length, per_device_batch_size, global_batch_size, gradient_checkpointing,
+                     sharding, "bf16" if precision == "auto" else precision, instance_type, instance_count)  # every type here has bf16
+    most_instances = min(MAX_INSTANCES, max_instance_count or MAX_INSTANCES)
+    settings = _resolve(shape, asked)
+    need, devices, usable = _need(shape, settings), _devices(settings), _usable(instance_type)
+    problems, fixes = [], []
+
+    def use(proposed: list[dict], memory: bool = True) -> str:
+        fixes.extend(fix for fix in proposed if fix not in fixes)
+        return f"use {', or '.join(_shown(fix, shape, asked) if memory else _describe(fix) for fix in proposed)}"
+
     if neuron and sharding == "full":
-        whole_need = _need(shape, settings)  # sharding none
-        use = (f"use sharding none (needs {whole_need / GIB:.0f} GiB per process)" if whole_need <= _usable(instance_type)
-               else f"for sharding, use a GPU type such as {DEFAULT_GPU_TRAINING_TYPE}")
+        whole = _complete(shape, asked, {"sharding": "none"})
         problems.append(f"sharding full is not supported on {instance_type}: the Neuron path trains data parallel only (a whole replica in each "
-                        f"NeuronCore's process), with no FSDP or tensor parallelism; {use}")
-        sharding = "none"
-    settings = _resolve(shape, settings, sharding)
-    estimate = memory_per_device(shape, method=method, dtype_bytes=PRECISION_BYTES[settings.precision], rows=per_device_batch_size,
-                                 max_length=max_length, gradient_checkpointing=gradient_checkpointing, lora_rank=lora_rank, lora_targets=targets,
-                                 lora_dropout=settings.lora_dropout, sharded_over=_devices(settings) if settings.sharding == "full" else 1,
-                                 device="neuron" if neuron else "cuda")
-    devices, usable = _devices(settings), _usable(instance_type)
-    fits = estimate.total <= usable
+                        f"NeuronCore's process), with no FSDP or tensor parallelism; "
+                        + (use([whole]) if whole else "planned below with sharding none"))
+    fits = need <= usable
     if not fits:
         what = "full-rank SFT" if method == "full" else f"LoRA r{lora_rank}"
         where = f"per device over {devices} devices" if settings.sharding == "full" else "per NeuronCore process" if neuron else "per device"
-        fixes = _fixes(shape, settings, sharding)
-        advice = f"use {', or '.join(fixes)}" if fixes else "no setting this plan knows fits: use a smaller model"
-        problems.append(f"{what} of this {parameter_count(shape) / 1e9:.1f}B-parameter model needs {estimate.total / GIB:.0f} GiB {where} on "
+        found = _memory_fixes(shape, asked, most_instances)
+        advice = use(found) if found else "no setting this plan knows fits, alone or combined: use a smaller model"
+        problems.append(f"{what} of this {parameter_count(shape) / 1e9:.1f}B-parameter model needs {need / GIB:.0f} GiB {where} on "
                         f"{instance_type} ({usable / GIB:.0f} of {_device_memory(instance_type) / GIB:.0f} GiB usable): {advice}")
-    per_step = per_device_batch_size * devices
-    if global_batch_size % per_step:
-        smaller = [rows for rows in range(per_device_batch_size - 1, 0, -1) if global_batch_size % (rows * devices) == 0]
-        problems.append(f"global_batch_size {global_batch_size} is not a multiple of per_device_batch_size x devices ({per_device_batch_size} x {devices} "
-                        f"= {per_step}): use global_batch_size {-(-global_batch_size // per_step) * per_step}"
-                        + (f", or per_device_batch_size {smaller[0]}" if smaller else ""))
+    if not _batch_divides(settings):
+        per_step = per_device_batch_size * devices
+        found = _batch_fixes(shape, asked)
+        advice = use(found, memory=False) if found else "each fix above names a global_batch_size that is"
+        problems.append(f"global_batch_size {global_batch_size} is not a multiple of per_device_batch_size x devices ({per_device_batch_size} x "
+                        f"{devices} = {per_step}): {advice}")
     flops = training_flops_per_token(shape, method=method, lora_rank=lora_rank, lora_targets=targets, gradient_checkpointing=gradient_checkpointing)
     hours = cost = None
     if tokens is not None and instance.peak_bf16_tflops is not None:
@@ -251,11 +307,15 @@ def plan_training(config_json: dict, *, method: str = "lora", lora_rank: int = T
         hours = tokens * flops / (accelerators * instance.peak_bf16_tflops * 1e12 * ASSUMED_MFU) / 3600
         if instance.training_price_per_hour_usd is not None:
             cost = hours * instance_count * instance.training_price_per_hour_usd
+    estimate = memory_per_device(shape, method=method, dtype_bytes=PRECISION_BYTES[settings.precision], rows=per_device_batch_size,
+                                 max_length=max_length, gradient_checkpointing=gradient_checkpointing, lora_rank=lora_rank, lora_targets=targets,
+                                 lora_dropout=settings.lora_dropout, sharded_over=devices if settings.sharding == "full" else 1,
+                                 device="neuron" if neuron else "cuda")
     return TrainingPlan(
         model_parameters=parameter_count(shape), trained_parameters=parameter_count(shape) if method == "full" else lora_parameter_count(shape, lora_rank, targets),
-        settings={**asdict(settings), "lora_targets": list(targets)}, sharding_requested=asked_sharding,
+        settings={**asdict(settings), "lora_targets": targets.names() if method == "lora" else []}, sharding_requested=sharding,
         devices=devices, memory=estimate.as_dict(), device_memory_bytes=_device_memory(instance_type), usable_memory_bytes=usable, fits=fits,
-        problems=problems, tokens=tokens, flops_per_token=flops, hours=hours, cost_usd=cost,
+        problems=problems, fixes=fixes, tokens=tokens, flops_per_token=flops, hours=hours, cost_usd=cost,
         assumptions={"mfu": ASSUMED_MFU, "memory_headroom": MEMORY_HEADROOM,
                      "price": "on-demand SageMaker training, us-east-1" if instance.training_price_per_hour_usd is not None else "no verified price",
                      **({"neuron": "data parallel only; not yet run on Trainium hardware"} if neuron else {})},

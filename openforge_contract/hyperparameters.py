@@ -26,7 +26,7 @@ TRAINING = {
     "seed": 42,
     "precision": "auto",
     # On: without it the activations of one 4 x 2048-token micro-batch of a 7-8B model take
-    # ~60 GiB, and even LoRA does not fit an 80 GiB H100 (openforge_contract.capacity_plan).
+    # ~86 GiB (LoRA r16, Llama-3.1-8B), and even LoRA does not fit an 80 GiB H100 (openforge_contract.capacity).
     "gradient_checkpointing": True,
     "sharding": "auto",
 }

@@ -6,12 +6,14 @@ summary can show planned against actual.
 
 A model whose architecture the plan cannot size (not Llama, Mistral, Qwen2 or Qwen3) is not
 refused: the container trains any causal LM; the plan then says it was not checked, and why.
+A config.json that cannot be read, or holds values no model can have, and LoRA targets that
+name no module LoRA can adapt, are refused with the field to fix.
 """
 from __future__ import annotations
 
 import json
 
-from openforge_contract.capacity import UnsupportedModel
+from openforge_contract.capacity import InvalidModelConfig, UnknownLoraTargets, UnsupportedModel
 from openforge_contract.capacity_plan import TrainingPlan, plan_training
 from openforge_contract.s3_layout import MODEL_CONFIG
 from openforge_lambda.pipeline_input import PipelineInputError
@@ -34,10 +36,13 @@ def read_model_config(s3, base_model_s3_uri: str) -> dict:
 
     bucket, key = model_config_key(base_model_s3_uri)
     where = f"s3://{bucket}/{key}"
+    empty = f"{where} is empty: the base model's config.json must describe the model (the file saved with it)"
     try:
         body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_MODEL_CONFIG_BYTES}")["Body"].read()
     except ClientError as error:
         code = error.response["Error"]["Code"]
+        if code == "InvalidRange":  # S3's answer to a ranged GET of a 0-byte object
+            raise PipelineInputError("base_model_s3_uri", empty) from None
         if code in ("NoSuchKey", "404"):
             raise PipelineInputError("base_model_s3_uri", f"no {MODEL_CONFIG} at {where}: the base model must be a Hugging Face model "
                                                           "folder (config.json, *.safetensors, tokenizer files)") from None
@@ -47,35 +52,46 @@ def read_model_config(s3, base_model_s3_uri: str) -> dict:
         raise
     if len(body) > MAX_MODEL_CONFIG_BYTES:
         raise PipelineInputError("base_model_s3_uri", f"{where} is larger than {MAX_MODEL_CONFIG_BYTES} bytes: not a model configuration")
+    if not body:
+        raise PipelineInputError("base_model_s3_uri", empty)
     try:
         config = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PipelineInputError("base_model_s3_uri", f"{where} is not valid JSON ({error})") from None
+    except (ValueError, RecursionError) as error:  # not UTF-8 or not JSON; an integer too long to convert; nesting too deep
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise PipelineInputError("base_model_s3_uri", f"{where} is not valid JSON ({reason})") from None
     if not isinstance(config, dict):
         raise PipelineInputError("base_model_s3_uri", f"{where} must be a JSON object, got {type(config).__name__}")
     return config
 
 
-def plan_for(run: Run, model_config: dict) -> TrainingPlan:
-    """The capacity plan of this run on the instances it asks for; UnsupportedModel for an
-    architecture the plan does not size."""
+def plan_for(run: Run, model_config: dict, max_instance_count: int | None = None) -> TrainingPlan:
+    """The capacity plan of this run on the instances it asks for (fixes within the
+    environment's ``max_instance_count``); UnsupportedModel for an architecture the plan does
+    not size; PipelineInputError for a config.json value no model has (base_model_s3_uri) or
+    LoRA targets naming no module LoRA adapts (hyperparameters.lora_target_modules)."""
     h = run.hyperparameters
-    return plan_training(
-        model_config, method=run.method, lora_rank=h["lora_rank"], lora_target_modules=h["lora_target_modules"], lora_dropout=h["lora_dropout"],
-        max_length=h["max_length"], per_device_batch_size=h["per_device_batch_size"], global_batch_size=h["global_batch_size"],
-        gradient_checkpointing=h["gradient_checkpointing"], sharding=h["sharding"], precision=h["precision"],
-        instance_type=run.compute.instance_type, instance_count=run.compute.instance_count,
-    )
+    try:
+        return plan_training(
+            model_config, method=run.method, lora_rank=h["lora_rank"], lora_target_modules=h["lora_target_modules"], lora_dropout=h["lora_dropout"],
+            max_length=h["max_length"], per_device_batch_size=h["per_device_batch_size"], global_batch_size=h["global_batch_size"],
+            gradient_checkpointing=h["gradient_checkpointing"], sharding=h["sharding"], precision=h["precision"],
+            instance_type=run.compute.instance_type, instance_count=run.compute.instance_count, max_instance_count=max_instance_count,
+        )
+    except InvalidModelConfig as error:
+        raise PipelineInputError("base_model_s3_uri", f"{MODEL_CONFIG}: {error}") from None
+    except UnknownLoraTargets as error:
+        raise PipelineInputError("hyperparameters.lora_target_modules", str(error)) from None
 
 
-def capacity_plan(run: Run, model_config: dict) -> dict:
+def capacity_plan(run: Run, model_config: dict, max_instance_count: int | None = None) -> dict:
     """The run plan's ``capacity``: the plan (``TrainingPlan.to_dict()``) with "checked": true,
     or {"checked": false, "reason"} for an architecture the plan does not size. Raises
-    PipelineInputError, naming the fixes, when the run cannot fit."""
+    PipelineInputError, naming the fixes (none above ``max_instance_count``), when the run
+    cannot start."""
     try:
-        plan = plan_for(run, model_config)
+        plan = plan_for(run, model_config, max_instance_count)
     except UnsupportedModel as error:
         return {"checked": False, "reason": f"capacity not checked: {error}"}
     if plan.problems:
-        raise PipelineInputError(CAPACITY_FIELD, " ".join(plan.problems))
+        raise PipelineInputError(CAPACITY_FIELD, plan.refusal())
     return {"checked": True, **plan.to_dict()}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from openforge_contract.environment_variables import TrainingEnvironment
 from openforge_contract.execution_data import ERROR, PLAN, RUN, VALID
@@ -41,7 +41,7 @@ def validate_input(event, policy: EnvironmentPolicy, platform: PlatformLocations
             raise PipelineInputError("", "the state machine must pass {\"input\": ..., \"execution_name\": ...}")
         run = parse_run(event["input"], policy)
         plan = plan_run(run, event.get("execution_name"), platform)
-        plan = replace(plan, capacity=capacity_plan(run, model_config(run.base_model_s3_uri)))
+        plan = replace(plan, capacity=capacity_plan(run, model_config(run.base_model_s3_uri), policy.max_instance_count))
     except PipelineInputError as error:
         return {VALID: False, ERROR: {"field": error.field, "cause": str(error)}}
     return {VALID: True, ERROR: None, RUN: run.to_dict(), PLAN: plan.to_dict()}
@@ -89,7 +89,7 @@ def deploy_model(clients: Clients, request: DeployRequest, execution_arn: str | 
     """DeployEndpoint: the deployment record ({"endpoint_name", "model_name", ...,
     "started_at"}), rolled back again with "execution_ended" when the execution had ended by
     the time it was made."""
-    started_at = datetime.now(timezone.utc).isoformat()
+    started_at = datetime.now(UTC).isoformat()
     deployed = {**deploy(clients("sagemaker"), request), "started_at": started_at}
     return execution_check.undone_if_ended(clients("stepfunctions"), execution_arn, deployed,
                                            f"deploying to endpoint {deployed['endpoint_name']}",

@@ -45,5 +45,5 @@ def capacity_lines(s3, pipeline_input: Mapping, default_base_model_s3_uri: str |
     except UnsupportedModel as error:
         return [f"Capacity plan: not checked ({error})"]
     if plan.problems:
-        raise UsageError("this run does not fit: " + " ".join(plan.problems))
+        raise UsageError("this run cannot start: " + plan.refusal())
     return ["Capacity plan:", *(f"  {line}" for line in plan.lines())]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from openforge_contract.capacity import ModelShape, layer_activation_bytes_per_token, memory_per_device
+from openforge_contract.capacity import LoraTargets, ModelShape, layer_activation_bytes_per_token, lora_outside_layers_bytes_per_token, memory_per_device
 
 LAYER = {"model_type": "llama", "vocab_size": 500, "hidden_size": 128, "intermediate_size": 352, "num_attention_heads": 4, "num_key_value_heads": 2}
 PROBE = {"model_type": "llama", "vocab_size": 8000, "hidden_size": 384, "intermediate_size": 1024, "num_hidden_layers": 4,
@@ -20,8 +20,9 @@ PROBE = {"model_type": "llama", "vocab_size": 8000, "hidden_size": 384, "interme
 LORA_RANK = 8
 
 
-def saved_bytes(layers: int, method: str, dtype, lora_dropout: float, length: int) -> int:
-    """Bytes of every distinct tensor autograd saves in one forward pass (parameters excluded)."""
+def saved_bytes(layers: int, method: str, dtype, lora_dropout: float, length: int, targets="all-linear", input_grads: bool = False) -> int:
+    """Bytes of every distinct tensor autograd saves in one forward pass (parameters excluded).
+    ``input_grads``: the first layer's input needs a gradient, as in every later layer."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -29,8 +30,10 @@ def saved_bytes(layers: int, method: str, dtype, lora_dropout: float, length: in
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**LAYER, num_hidden_layers=layers), dtype=dtype)
     model.config.use_cache = False
+    if input_grads:
+        model.enable_input_require_grads()
     if method == "lora":
-        model = get_peft_model(model, LoraConfig(r=LORA_RANK, lora_dropout=lora_dropout, target_modules="all-linear", task_type="CAUSAL_LM"))
+        model = get_peft_model(model, LoraConfig(r=LORA_RANK, lora_dropout=lora_dropout, target_modules=targets, task_type="CAUSAL_LM"))
     parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
     storages = {}
 
@@ -58,6 +61,36 @@ def test_a_layer_saves_what_the_estimate_counts(method, bf16, lora_dropout):
     estimate = layer_activation_bytes_per_token(ModelShape.from_config({**LAYER, "num_hidden_layers": 3}), method=method, dtype_bytes=2 if bf16 else 4,
                                                 length=length, lora_rank=LORA_RANK, lora_dropout=lora_dropout > 0, device="cpu")
     assert estimate * length == measured
+
+
+@pytest.mark.parametrize("bf16, lora_dropout", [(False, 0.05), (True, 0.05), (False, 0.0), (True, 0.0)])
+def test_an_adapted_head_and_embeddings_save_what_the_estimate_counts(bf16, lora_dropout):
+    """Against all-linear with the first layer's input needing a gradient (as the estimate counts every layer, and as an
+    adapted embedding makes it), what adapting lm_head or embed_tokens adds."""
+    import torch
+
+    dtype, length, layers = (torch.bfloat16 if bf16 else torch.float32), 64, 2
+    shape = ModelShape.from_config({**LAYER, "num_hidden_layers": layers})
+    base = saved_bytes(layers, "lora", dtype, lora_dropout, length, input_grads=True)
+    for added, targets in (("lm_head", LoraTargets(LoraTargets.all_linear(shape).layers, head=True)),
+                           ("embed_tokens", LoraTargets(LoraTargets.all_linear(shape).layers, embeddings=True))):
+        measured = saved_bytes(layers, "lora", dtype, lora_dropout, length, targets=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                                                                     "down_proj", added], input_grads=True) - base
+        estimate = lora_outside_layers_bytes_per_token(shape, targets, lora_rank=LORA_RANK, lora_dropout=lora_dropout > 0, device="cpu")
+        assert estimate * length == measured, added
+
+
+def test_full_rank_sft_holds_16_bytes_a_parameter_at_either_precision_sharded_or_not():
+    """fp32 master weights, fp32 gradients and AdamW's two fp32 states (the container loads full-rank SFT in fp32 and
+    computes in bf16 under autocast); sharded, each device holds its share."""
+    from openforge_contract.capacity import parameter_count
+
+    shape = ModelShape.from_config(PROBE)
+    for dtype_bytes in (2, 4):
+        for devices in (1, 8):
+            estimate = memory_per_device(shape, method="full", dtype_bytes=dtype_bytes, rows=1, max_length=64, gradient_checkpointing=True,
+                                         sharded_over=devices)
+            assert estimate.weights + estimate.gradients + estimate.optimiser == pytest.approx(16 * parameter_count(shape) / devices, abs=3)
 
 
 def peak_rss(spec: dict) -> int:

@@ -28,10 +28,11 @@ def test_auto_shards_only_a_replica_that_does_not_fit_one_device():
 # (what is asked, the fix the refusal must name, the same settings with that fix applied)
 REFUSALS = {
     # Sharded, the trained weights are fp32 master copies (16 bytes a parameter with gradients and AdamW states).
-    "full 8B, no sharding: more instances": ({"config": "Llama-3.1-8B", "method": "full", "sharding": "none"}, "sharding full with 4 instances",
+    "full 8B, no sharding: more instances": ({"config": "Llama-3.1-8B", "method": "full", "sharding": "none"}, "sharding full with 4 instances with global_batch_size 128",
                                              {"sharding": "full", "instance_count": 4, "global_batch_size": 128}),
     "LoRA 7B: checkpointing": ({"config": "Mistral-7B-v0.1"}, "gradient_checkpointing true", {"gradient_checkpointing": True}),
-    "LoRA 7B: smaller micro-batch": ({"config": "Mistral-7B-v0.1"}, "per_device_batch_size 3", {"per_device_batch_size": 3, "global_batch_size": 48}),
+    # 3 rows would not divide the 32 records a step over 8 devices: 2 is the largest that fits and divides.
+    "LoRA 7B: smaller micro-batch": ({"config": "Mistral-7B-v0.1"}, "per_device_batch_size 2", {"per_device_batch_size": 2}),
     "LoRA 7B: shorter rows": ({"config": "Mistral-7B-v0.1"}, "max_length 1024", {"max_length": 1024}),
     "full 70B: LoRA with checkpointing": ({"config": "Llama-3.1-70B", "method": "full"}, "method lora with gradient_checkpointing true",
                                           {"method": "lora", "gradient_checkpointing": True}),
@@ -118,3 +119,47 @@ def test_the_docs_page_shows_the_table_as_the_plan_makes_it():
     page = (Path(__file__).resolve().parents[2] / "docs" / "training-at-scale.md").read_text()
     shown = page.split("<!-- capacity table -->\n", 1)[1].split("\n<!-- end capacity table -->", 1)[0]
     assert shown == markdown()
+
+
+def random_settings(rng) -> dict:
+    """One run as a user might ask for it: any reference model, method, batch shape, sharding and instances."""
+    per_device = rng.choice([1, 2, 3, 4, 6, 8, 16])
+    return {"config": rng.choice([*CONFIGS, "tiny"]), "method": rng.choice(["lora", "full"]), "lora_rank": rng.choice([8, 16, 64]),
+            "lora_target_modules": rng.choice(["all-linear", "q_proj,v_proj", "self_attn.o_proj,mlp.down_proj,lm_head"]),
+            "lora_dropout": rng.choice([0.0, 0.05]), "max_length": rng.choice([512, 2048, 4096, 8192]), "per_device_batch_size": per_device,
+            "global_batch_size": per_device * rng.choice([1, 3, 4, 8, 16, 32]) + rng.choice([0, 0, 1]), "gradient_checkpointing": rng.random() < 0.5,
+            "sharding": rng.choice(["auto", "none", "full"]), "precision": rng.choice(["auto", "fp32"]),
+            "instance_type": rng.choice([P5, TRN1, "ml.p4d.24xlarge", "ml.g5.12xlarge", "ml.g5.2xlarge"]), "instance_count": rng.choice([1, 1, 2, 3]),
+            "max_instance_count": rng.choice([None, 3, 8])}
+
+
+def test_every_proposed_fix_applied_gives_a_run_that_can_start():
+    import random
+
+    rng, refused, fixes = random.Random(17), 0, 0
+    for _ in range(300):
+        asked = random_settings(rng)
+        config = TINY if asked["config"] == "tiny" else CONFIGS[asked["config"]]
+        kwargs = {name: value for name, value in asked.items() if name != "config"}
+        planned = plan_training(config, **kwargs)
+        if not planned.problems:
+            assert planned.fixes == []
+            continue
+        refused += 1
+        assert planned.fixes or "use a smaller model" in planned.refusal(), (asked, planned.problems)
+        for fix in planned.fixes:
+            fixes += 1
+            assert fix.get("instance_count", 1) <= (asked["max_instance_count"] or 16), (asked, fix)
+            applied = plan_training(config, **{**kwargs, **fix})
+            assert applied.problems == [], (asked, fix, applied.problems)
+    assert refused > 100 and fixes > 200, (refused, fixes)  # not vacuous: many refusals, many fixes tried
+
+
+def test_where_no_single_change_or_pair_fits_a_combination_is_proposed():
+    asked = {"method": "full", "max_length": 8192, "per_device_batch_size": 4, "global_batch_size": 128, "gradient_checkpointing": False,
+             "sharding": "none", "instance_type": P5, "max_instance_count": 4}
+    refused = plan_training(CONFIGS["Llama-3.1-70B"], **asked)
+    assert "smaller model" not in refused.refusal() and len(refused.fixes) == 1, refused.problems
+    (fix,) = refused.fixes
+    assert len(set(fix) - {"global_batch_size"}) >= 3, fix  # 70B at 8192 tokens a row: LoRA, sharding and checkpointing at least
+    assert plan_training(CONFIGS["Llama-3.1-70B"], **{**asked, **fix}).problems == []

@@ -305,7 +305,22 @@ def test_a_run_that_cannot_fit_is_refused_naming_its_fixes(handler):
     error = handler({"input": full, "execution_name": "run-1"}, LambdaContext())["error"]
     assert error["field"] == "capacity"
     assert error["cause"].startswith("capacity: full-rank SFT of this 70.6B-parameter model needs"), error["cause"]
-    assert "use method lora (needs" in error["cause"] and " instances (needs " in error["cause"], error["cause"]
+    assert "use method lora (needs" in error["cause"] and ", or 4 instances with global_batch_size 128 (needs " in error["cause"], error["cause"]
+
+
+def test_a_refusal_proposes_no_more_instances_than_the_environment_allows(handler, monkeypatch):
+    put_base_model_config(CONFIGS["Llama-3.1-70B"])
+    monkeypatch.setenv("MAX_INSTANCE_COUNT", "2")
+    limited = load_handler("validate_input")  # the environment is read once per cold start: a new one
+    error = limited({"input": {**MINIMAL, "method": "full"}, "execution_name": "run-1"}, LambdaContext())["error"]
+    assert error["field"] == "capacity" and "use method lora (needs" in error["cause"], error["cause"]
+    assert " instances" not in error["cause"], "70B full-rank SFT needs 4 p5 instances: more than this environment's 2"
+
+
+def test_lora_targets_that_adapt_nothing_are_refused_naming_the_field(handler):
+    for targets in ("qproj", " , ", "all-linear,lm_head", "mlp"):
+        error = handler({"input": {**MINIMAL, "hyperparameters": {"lora_target_modules": targets}}, "execution_name": "run-1"}, LambdaContext())["error"]
+        assert error["field"] == "hyperparameters.lora_target_modules" and "q_proj, k_proj, v_proj" in error["cause"], error
 
 
 def test_a_base_model_without_a_readable_config_is_refused_naming_where(handler):

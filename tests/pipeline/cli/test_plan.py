@@ -69,7 +69,7 @@ def test_a_named_base_model_is_planned_and_a_run_that_cannot_fit_starts_nothing(
     model = f"s3://{ARTIFACTS}/base-models/llama-70b/"
     code, out, err = start(tmp_path, {"base_model_s3_uri": model, "method": "full"})
     assert code != 0 and executions() == []
-    assert err.startswith("error: this run does not fit: full-rank SFT of this 70.6B-parameter model needs"), err
+    assert err.startswith("error: this run cannot start: full-rank SFT of this 70.6B-parameter model needs"), err
     assert "use method lora (needs" in err
 
     code, out, err = start(tmp_path, {"base_model_s3_uri": model})  # LoRA, sharded over the 8 GPUs: fits, and prints the plan
@@ -82,3 +82,22 @@ def test_a_missing_config_is_named_and_an_unreadable_one_leaves_the_check_to_val
     assert code != 0 and f"no config.json at s3://{ARTIFACTS}/base-models/nothing-here/config.json" in err and executions() == []
     code, out, _ = start(tmp_path, {"base_model_s3_uri": "s3://a-bucket-that-does-not-exist/base-models/x/"})
     assert out.splitlines()[0].startswith("Capacity plan: not shown (cannot read s3://a-bucket-that-does-not-exist/base-models/x/config.json")
+
+
+@pytest.mark.parametrize("body, problem", [
+    (json.dumps({**CONFIGS["Llama-3.1-8B"], "num_attention_heads": 0}), "base_model_s3_uri: config.json: num_attention_heads is 0"),
+    (b"", "config.json is empty"),
+    (b'{"model_type": "llama", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "is not valid JSON (nested too deeply)"),
+])
+def test_a_config_json_the_plan_cannot_read_is_a_clear_refusal_not_a_traceback(s3, tmp_path, body, problem):
+    s3.put_object(Bucket=ARTIFACTS, Key="base-models/broken/config.json", Body=body)
+    code, _, err = start(tmp_path, {"base_model_s3_uri": f"s3://{ARTIFACTS}/base-models/broken/"})
+    assert code != 0 and executions() == [] and "Traceback" not in err
+    assert err.startswith("error: ") and problem in err, err
+
+
+def test_lora_targets_that_adapt_nothing_are_refused_before_the_run_starts(s3, tmp_path):
+    s3.put_object(Bucket=ARTIFACTS, Key="base-models/llama-8b/config.json", Body=json.dumps(CONFIGS["Llama-3.1-8B"]))
+    code, _, err = start(tmp_path, {"base_model_s3_uri": f"s3://{ARTIFACTS}/base-models/llama-8b/", "hyperparameters": {"lora_target_modules": "qproj"}})
+    assert code != 0 and executions() == []
+    assert err.startswith("error: hyperparameters.lora_target_modules: 'qproj' matches no module of this llama model"), err
