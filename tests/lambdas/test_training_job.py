@@ -37,7 +37,7 @@ def test_a_training_step_is_a_private_encrypted_job_reading_its_mix():
         "lora_rank": "16", "lora_alpha": "32", "lora_dropout": "0.05", "lora_target_modules": "all-linear",
         "learning_rate": "1e-05", "lr_scheduler_type": "cosine", "warmup_ratio": "0.03", "weight_decay": "0.0",
         "num_epochs": "1.0", "max_steps": "-1", "global_batch_size": "32", "per_device_batch_size": "4",
-        "max_length": "2048", "seed": "42", "precision": "auto", "gradient_checkpointing": "false",
+        "max_length": "2048", "seed": "42", "precision": "auto", "gradient_checkpointing": "true", "sharding": "auto",
         "method": "lora", "customer_data_percent": "75", "curated_weights": '{"factuality": 60, "reasoning": 40}',
         "mlflow_tracking_uri": MLFLOW, "run_name": "tickets-t75-f42b7a90", "base_model": BASE_MODEL,
     }
@@ -158,7 +158,8 @@ def test_every_hyperparameter_sent_is_one_the_container_accepts(tmp_path, step, 
     else:
         training_config.RunConfig(*parsed).validate()
         assert values["customer_data_percent"] == plan["mixes"][mix_index]["customer_data_percent"]
-        assert values["learning_rate"] == 1e-5 and values["gradient_checkpointing"] is False and values["seed"] == 42
+        assert values["learning_rate"] == 1e-5 and values["gradient_checkpointing"] is True and values["seed"] == 42
+        assert values["sharding"] == "auto"
         assert values["max_steps"] == (5 if step == "validation" else -1)
         assert values["curated_weights"] in (None, '{"factuality": 60, "reasoning": 40}')
 

@@ -112,6 +112,19 @@ def test_a_plan_with_problems_fails_in_prepare_naming_them_before_any_record_is_
     assert "1 x ml.p5.48xlarge" in str(refused.value) and all(problem in str(refused.value) for problem in expected)
 
 
+def test_lora_targets_or_a_config_the_plan_refuses_stop_prepare_naming_them(words_job, monkeypatch):
+    """Without ValidateInput (a direct start) the container refuses them itself, rather than
+    training unplanned: auto would otherwise take a whole replica per device."""
+    monkeypatch.setenv(TRAINING_INSTANCE_TYPE_VARIABLE, "ml.p5.48xlarge")
+    flags = {"customer_data_percent": 100, "max_steps": 1, "global_batch_size": 8, "per_device_batch_size": 1}
+    with pytest.raises(InputError, match=r"^lora_target_modules: .*q_proj"):
+        train.prepare(load(words_argv(words_job, **flags, lora_target_modules="self_attention.query")))
+    config = words_job / "input" / "data" / "model" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "num_key_value_heads": 3}))  # 4 heads: not divisible
+    with pytest.raises(InputError, match=r"^channel .model.: config.json: .*num_key_value_heads"):
+        train.prepare(load(words_argv(words_job, **flags)))
+
+
 def test_auto_sharding_follows_the_plan(words_job, monkeypatch):
     """2 hosts of one GPU each, 2 processes, full-rank SFT: with a device too small for a
     replica but large enough for a half-sharded one, auto shards; with the real one, it does not."""

@@ -16,10 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
+from openforge_contract.capacity import InvalidModelConfig, UnknownLoraTargets
 from openforge_contract.capacity_plan import GIB, TrainingPlan, plan_training
 
 from .chat import Tokenised
 from .config import RunConfig
+from .errors import InputError
 from .packing import clip
 
 log = logging.getLogger("openforge.planning")
@@ -82,6 +84,10 @@ def plan_run(config: RunConfig, model_config: dict, instance_type: str | None, i
             gradient_checkpointing=t.gradient_checkpointing, sharding=t.sharding, precision=t.precision, instance_type=instance_type,
             instance_count=instance_count, tokens=tokens,
         )
+    except InvalidModelConfig as error:  # the model would not load either
+        raise InputError(f"channel 'model': config.json: {error}") from None
+    except UnknownLoraTargets as error:  # peft would adapt nothing, or not what was asked
+        raise InputError(f"lora_target_modules: {error}") from None
     except ValueError as error:  # UnsupportedModel, an instance type the catalogue lacks or one without an accelerator
         return None, str(error)
     return plan, None

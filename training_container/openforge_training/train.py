@@ -88,7 +88,7 @@ def prepare(config: RunConfig) -> Prepared:
     job_instance_type, instance_count = instance_type(input_dir), len(hosts(input_dir)[0])
     capacity, not_planned = plan_run(config, model_config, job_instance_type, instance_count)
     if capacity is not None and capacity.problems:
-        raise InputError(f"this run cannot start on {instance_count} x {job_instance_type}: {' '.join(capacity.problems)}")
+        raise InputError(f"this run cannot start on {instance_count} x {job_instance_type}: {capacity.refusal()}")
     spec = MixSpec.from_percentages(config.mix.customer_data_percent, config.mix.weights(), config.mix.normalise_curated_weights)
     counts = TokenCounts(config.mix.max_length)
     pools: dict[str, Pool] = {}
