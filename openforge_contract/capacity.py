@@ -56,8 +56,8 @@ class UnknownLoraTargets(ValueError):
 def _size(config: dict, name: str, default: int | None = None) -> int:
     """A size field: a JSON integer (not a bool), at least 1 and below MAX_CONFIG_SIZE; an
     optional one (with a default) may be absent or null."""
-    if name not in config and default is None:
-        raise UnsupportedModel(f"config.json has no {name}")
+    if name not in config and default is None:  # transformers would fill its own default, not this model's size
+        raise InvalidModelConfig(f"config.json has no {name}, which every {config.get('model_type')} model's config.json names")
     value = config.get(name)
     if value is None and default is not None:
         return default
@@ -95,8 +95,8 @@ class ModelShape:
 
     @classmethod
     def from_config(cls, config: dict) -> ModelShape:
-        """The shape, each field checked: UnsupportedModel for an architecture (or a required
-        field) the plan does not size, InvalidModelConfig for a value no model can have."""
+        """The shape, each field checked: UnsupportedModel for an architecture the plan does not
+        size, InvalidModelConfig for a required field missing or a value no model can have."""
         model_type = config.get("model_type")
         if not isinstance(model_type, str) or model_type not in SUPPORTED:
             raise UnsupportedModel(f"config.json model_type {_shown(model_type)}: the plan sizes {', '.join(SUPPORTED)}")

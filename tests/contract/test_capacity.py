@@ -91,7 +91,8 @@ def test_lora_targets_that_adapt_nothing_are_named(targets, problem):
 def test_what_the_plan_cannot_size_is_named():
     with pytest.raises(UnsupportedModel, match='model_type "gpt2": the plan sizes llama, mistral, qwen2, qwen3'):
         ModelShape.from_config({"model_type": "gpt2"})
-    with pytest.raises(UnsupportedModel, match="config.json has no intermediate_size"):
+    # A missing size is refused, not left unchecked: transformers would build its own default size.
+    with pytest.raises(InvalidModelConfig, match="config.json has no intermediate_size, which every llama model's config.json names"):
         ModelShape.from_config({k: v for k, v in tiny("llama").items() if k != "intermediate_size"})
 
 
