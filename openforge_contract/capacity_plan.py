@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from .capacity import LoraTargets, ModelShape, lora_parameter_count, memory_per_device, parameter_count, resolve_lora_targets, training_flops_per_token
 from .hyperparameters import SHARDING, TRAINING
-from .instance_catalogue import DEFAULT_GPU_TRAINING_TYPE, NEURON, lookup
+from .instance_catalogue import CATALOGUE, DEFAULT_GPU_TRAINING_TYPE, HYPERPOD_WORKER, NEURON, NVIDIA, TRAINING_JOB, lookup
 
 GIB = 2**30
 # Share of a device's memory the plan leaves to the CUDA context, NCCL buffers and the
@@ -200,7 +200,7 @@ def _memory_changes(asked: Settings, max_instance_count: int) -> list[list[dict]
     return [kind for kind in kinds + [lengths] if kind]
 
 
-def _memory_fixes(shape: ModelShape, asked: Settings, max_instance_count: int) -> list[dict]:
+def _memory_fixes(shape: ModelShape, asked: Settings, max_instance_count: int, gpu_types: tuple[str, ...]) -> list[dict]:
     """Complete fixes (``_complete``) for a run that does not fit: the first of each kind of
     change that lets it start; when no single change does, the first pair; when no pair, one
     combination (each kind's first sufficient change, else its largest, in order); on Neuron,
@@ -231,9 +231,22 @@ def _memory_fixes(shape: ModelShape, asked: Settings, max_instance_count: int) -
     neuron_prefix = {"sharding": "none"} if _neuron(asked.instance_type) and asked.sharding == "full" else {}
     found = search(replace(asked, **neuron_prefix), neuron_prefix)
     if _neuron(asked.instance_type) or not found:
-        gpu = {"instance_type": DEFAULT_GPU_TRAINING_TYPE}
-        found += search(replace(asked, **gpu), gpu)[:1]
+        for gpu_type in gpu_types:  # the first GPU type the environment allows on which the run can start
+            gpu = {"instance_type": gpu_type}
+            if gpu_found := search(replace(asked, **gpu), gpu)[:1]:
+                found += gpu_found
+                break
     return found
+
+
+def _gpu_types(allowed: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The GPU types a fix may propose: the platform's default where the environment's limits
+    are not known; else the GPU training types among those it allows, the default first."""
+    if allowed is None:
+        return (DEFAULT_GPU_TRAINING_TYPE,)
+    gpus = [name for name in allowed if name in CATALOGUE and CATALOGUE[name].accelerator == NVIDIA
+            and CATALOGUE[name].uses & {TRAINING_JOB, HYPERPOD_WORKER}]
+    return tuple(sorted(gpus, key=lambda name: name != DEFAULT_GPU_TRAINING_TYPE))
 
 
 def _batch_fixes(shape: ModelShape, asked: Settings) -> list[dict]:
@@ -255,11 +268,13 @@ def plan_training(config_json: dict, *, method: str = "lora", lora_rank: int = T
                   max_length: int = TRAINING["max_length"], per_device_batch_size: int = TRAINING["per_device_batch_size"],
                   global_batch_size: int = TRAINING["global_batch_size"], gradient_checkpointing: bool = TRAINING["gradient_checkpointing"],
                   sharding: str = TRAINING["sharding"], precision: str = TRAINING["precision"], instance_type: str, instance_count: int = 1,
-                  max_instance_count: int | None = None, tokens: int | None = None) -> TrainingPlan:
+                  max_instance_count: int | None = None, training_instance_types: tuple[str, ...] | None = None,
+                  tokens: int | None = None) -> TrainingPlan:
     """The plan for one training job. ``problems`` empty: the run can start; otherwise each
     sentence names what is wrong and the fixes that would work, first to try first; every fix
     (``fixes``), applied, gives a plan with no problems. ``max_instance_count``: the
-    environment's limit, which no fix exceeds. Raises InvalidModelConfig or UnsupportedModel
+    environment's limit, which no fix exceeds; ``training_instance_types``: the types it allows,
+    of which a fix proposes only GPU types (the platform's default first). Raises InvalidModelConfig or UnsupportedModel
     for a config.json it cannot size, UnknownLoraTargets for targets naming no module LoRA adapts."""
     if sharding not in SHARDING:
         raise ValueError(f"sharding {sharding!r}: expected one of {', '.join(SHARDING)}")
@@ -290,7 +305,7 @@ def plan_training(config_json: dict, *, method: str = "lora", lora_rank: int = T
     if not fits:
         what = "full-rank SFT" if method == "full" else f"LoRA r{lora_rank}"
         where = f"per device over {devices} devices" if settings.sharding == "full" else "per NeuronCore process" if neuron else "per device"
-        found = _memory_fixes(shape, asked, most_instances)
+        found = _memory_fixes(shape, asked, most_instances, _gpu_types(training_instance_types))
         advice = use(found) if found else "no setting this plan knows fits, alone or combined: use a smaller model"
         problems.append(f"{what} of this {parameter_count(shape) / 1e9:.1f}B-parameter model needs {need / GIB:.0f} GiB {where} on "
                         f"{instance_type} ({usable / GIB:.0f} of {_device_memory(instance_type) / GIB:.0f} GiB usable): {advice}")

@@ -16,7 +16,7 @@ import json
 from openforge_contract.capacity import InvalidModelConfig, UnknownLoraTargets, UnsupportedModel
 from openforge_contract.capacity_plan import TrainingPlan, plan_training
 from openforge_contract.s3_layout import MODEL_CONFIG
-from openforge_lambda.pipeline_input import PipelineInputError
+from openforge_lambda.pipeline_input import EnvironmentPolicy, PipelineInputError
 from openforge_lambda.run import Run
 from openforge_lambda.s3_streams import split_s3_uri
 
@@ -64,9 +64,9 @@ def read_model_config(s3, base_model_s3_uri: str) -> dict:
     return config
 
 
-def plan_for(run: Run, model_config: dict, max_instance_count: int | None = None) -> TrainingPlan:
+def plan_for(run: Run, model_config: dict, policy: EnvironmentPolicy | None = None) -> TrainingPlan:
     """The capacity plan of this run on the instances it asks for (fixes within the
-    environment's ``max_instance_count``); UnsupportedModel for an architecture the plan does
+    environment's ``max_instance_count`` and ``training_instance_types``); UnsupportedModel for an architecture the plan does
     not size; PipelineInputError for a config.json value no model has (base_model_s3_uri) or
     LoRA targets naming no module LoRA adapts (hyperparameters.lora_target_modules)."""
     h = run.hyperparameters
@@ -75,7 +75,9 @@ def plan_for(run: Run, model_config: dict, max_instance_count: int | None = None
             model_config, method=run.method, lora_rank=h["lora_rank"], lora_target_modules=h["lora_target_modules"], lora_dropout=h["lora_dropout"],
             max_length=h["max_length"], per_device_batch_size=h["per_device_batch_size"], global_batch_size=h["global_batch_size"],
             gradient_checkpointing=h["gradient_checkpointing"], sharding=h["sharding"], precision=h["precision"],
-            instance_type=run.compute.instance_type, instance_count=run.compute.instance_count, max_instance_count=max_instance_count,
+            instance_type=run.compute.instance_type, instance_count=run.compute.instance_count,
+            max_instance_count=policy.max_instance_count if policy else None,
+            training_instance_types=policy.training_instance_types if policy else None,
         )
     except InvalidModelConfig as error:
         raise PipelineInputError("base_model_s3_uri", f"{MODEL_CONFIG}: {error}") from None
@@ -83,13 +85,13 @@ def plan_for(run: Run, model_config: dict, max_instance_count: int | None = None
         raise PipelineInputError("hyperparameters.lora_target_modules", str(error)) from None
 
 
-def capacity_plan(run: Run, model_config: dict, max_instance_count: int | None = None) -> dict:
+def capacity_plan(run: Run, model_config: dict, policy: EnvironmentPolicy | None = None) -> dict:
     """The run plan's ``capacity``: the plan (``TrainingPlan.to_dict()``) with "checked": true,
     or {"checked": false, "reason"} for an architecture the plan does not size. Raises
-    PipelineInputError, naming the fixes (none above ``max_instance_count``), when the run
+    PipelineInputError, naming the fixes (within the environment's limits), when the run
     cannot start."""
     try:
-        plan = plan_for(run, model_config, max_instance_count)
+        plan = plan_for(run, model_config, policy)
     except UnsupportedModel as error:
         return {"checked": False, "reason": f"capacity not checked: {error}"}
     if plan.problems:

@@ -41,7 +41,7 @@ def validate_input(event, policy: EnvironmentPolicy, platform: PlatformLocations
             raise PipelineInputError("", "the state machine must pass {\"input\": ..., \"execution_name\": ...}")
         run = parse_run(event["input"], policy)
         plan = plan_run(run, event.get("execution_name"), platform)
-        plan = replace(plan, capacity=capacity_plan(run, model_config(run.base_model_s3_uri), policy.max_instance_count))
+        plan = replace(plan, capacity=capacity_plan(run, model_config(run.base_model_s3_uri), policy))
     except PipelineInputError as error:
         return {VALID: False, ERROR: {"field": error.field, "cause": str(error)}}
     return {VALID: True, ERROR: None, RUN: run.to_dict(), PLAN: plan.to_dict()}

@@ -163,3 +163,13 @@ def test_where_no_single_change_or_pair_fits_a_combination_is_proposed():
     (fix,) = refused.fixes
     assert len(set(fix) - {"global_batch_size"}) >= 3, fix  # 70B at 8192 tokens a row: LoRA, sharding and checkpointing at least
     assert plan_training(CONFIGS["Llama-3.1-70B"], **{**asked, **fix}).problems == []
+
+
+def test_a_gpu_type_fix_is_one_the_environment_allows():
+    """On Trainium the fix is a GPU type: the platform's default where the environment allows it,
+    else the first allowed GPU type the run starts on, else none at all."""
+    trn1 = {"config": "Llama-3.1-8B", "instance_type": TRN1, "per_device_batch_size": 1}
+    assert any("instance type ml.p5.48xlarge" in problem for problem in plan(**trn1).problems)
+    only_g6e = plan(**trn1, training_instance_types=(TRN1, "ml.g6e.12xlarge")).problems
+    assert any("instance type ml.g6e.12xlarge" in problem for problem in only_g6e) and "p5" not in " ".join(only_g6e)
+    assert "instance type" not in " ".join(plan(**trn1, training_instance_types=(TRN1,)).problems)

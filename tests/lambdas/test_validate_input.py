@@ -341,3 +341,26 @@ def test_an_architecture_the_plan_does_not_size_trains_unchecked_and_says_so(han
     result = handler({"input": MINIMAL, "execution_name": "run-1"}, LambdaContext())
     assert result["valid"] is True
     assert result["plan"]["capacity"]["checked"] is False and "gemma2" in result["plan"]["capacity"]["reason"]
+
+
+def test_the_fixes_stay_within_the_environments_limits():
+    """ValidateInput hands the environment's limits to the plan: no fix asks for more instances
+    than max_instance_count, nor a GPU type the environment does not allow."""
+    from openforge_lambda.capacity_check import capacity_plan
+    from openforge_lambda.run import Run
+
+    full_70b = Run.from_dict(normalise({**MINIMAL, "method": "full"}, POLICY))
+    with pytest.raises(PipelineInputError) as unlimited:
+        capacity_plan(full_70b, CONFIGS["Llama-3.1-70B"])
+    assert "4 instances with global_batch_size 128" in str(unlimited.value)
+    limited = EnvironmentPolicy(**{**POLICY.__dict__, "max_instance_count": 2})
+    with pytest.raises(PipelineInputError) as within:
+        capacity_plan(full_70b, CONFIGS["Llama-3.1-70B"], limited)
+    assert " instances " not in str(within.value) and "use method lora" in str(within.value)
+
+    trainium = Run.from_dict(normalise({**MINIMAL, "compute": {"instance_type": "ml.trn1.32xlarge"}, "hyperparameters": {"per_device_batch_size": 1}},
+                                       POLICY))
+    trn_only = EnvironmentPolicy(**{**POLICY.__dict__, "training_instance_types": ("ml.trn1.32xlarge",)})
+    with pytest.raises(PipelineInputError) as no_gpu:
+        capacity_plan(trainium, CONFIGS["Llama-3.1-8B"], trn_only)
+    assert "instance type" not in str(no_gpu.value)
