@@ -14,6 +14,7 @@ This path has not run on Trainium hardware; its memory figures are the CUDA mode
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 from .capacity import LoraTargets, ModelShape, lora_parameter_count, memory_per_device, parameter_count, resolve_lora_targets, training_flops_per_token
@@ -335,3 +336,18 @@ def plan_training(config_json: dict, *, method: str = "lora", lora_rank: int = T
                      "price": "on-demand SageMaker training, us-east-1" if instance.training_price_per_hour_usd is not None else "no verified price",
                      **({"neuron": "data parallel only; not yet run on Trainium hardware"} if neuron else {})},
     )
+
+
+# The training settings the plan reads, named as the training container's hyperparameters
+# (openforge_contract.hyperparameters.TRAINING; max_length is the container's MixArguments').
+PLANNED_HYPERPARAMETERS = ("lora_rank", "lora_target_modules", "lora_dropout", "max_length", "per_device_batch_size", "global_batch_size",
+                           "gradient_checkpointing", "sharding", "precision")
+
+
+def plan_for_hyperparameters(config_json: dict, hyperparameters: Mapping, *, method: str, instance_type: str, instance_count: int,
+                             **options) -> TrainingPlan:
+    """``plan_training`` for a run's hyperparameters as the pipeline input and the container
+    name them (ValidateInput and the container plan alike); ``options``: max_instance_count,
+    training_instance_types, tokens."""
+    return plan_training(config_json, method=method, instance_type=instance_type, instance_count=instance_count,
+                         **{name: hyperparameters[name] for name in PLANNED_HYPERPARAMETERS}, **options)

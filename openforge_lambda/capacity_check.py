@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 from openforge_contract.capacity import InvalidModelConfig, UnknownLoraTargets, UnsupportedModel
-from openforge_contract.capacity_plan import TrainingPlan, plan_training
+from openforge_contract.capacity_plan import TrainingPlan, plan_for_hyperparameters
 from openforge_contract.s3_layout import MODEL_CONFIG
 from openforge_lambda.pipeline_input import EnvironmentPolicy, PipelineInputError
 from openforge_lambda.run import Run
@@ -69,13 +69,9 @@ def plan_for(run: Run, model_config: dict, policy: EnvironmentPolicy | None = No
     environment's ``max_instance_count`` and ``training_instance_types``); UnsupportedModel for an architecture the plan does
     not size; PipelineInputError for a config.json value no model has (base_model_s3_uri) or
     LoRA targets naming no module LoRA adapts (hyperparameters.lora_target_modules)."""
-    h = run.hyperparameters
     try:
-        return plan_training(
-            model_config, method=run.method, lora_rank=h["lora_rank"], lora_target_modules=h["lora_target_modules"], lora_dropout=h["lora_dropout"],
-            max_length=h["max_length"], per_device_batch_size=h["per_device_batch_size"], global_batch_size=h["global_batch_size"],
-            gradient_checkpointing=h["gradient_checkpointing"], sharding=h["sharding"], precision=h["precision"],
-            instance_type=run.compute.instance_type, instance_count=run.compute.instance_count,
+        return plan_for_hyperparameters(
+            model_config, run.hyperparameters, method=run.method, instance_type=run.compute.instance_type, instance_count=run.compute.instance_count,
             max_instance_count=policy.max_instance_count if policy else None,
             training_instance_types=policy.training_instance_types if policy else None,
         )

@@ -13,11 +13,11 @@ import logging
 import resource
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 
 from openforge_contract.capacity import InvalidModelConfig, UnknownLoraTargets
-from openforge_contract.capacity_plan import GIB, TrainingPlan, plan_training
+from openforge_contract.capacity_plan import GIB, TrainingPlan, plan_for_hyperparameters
 
 from .chat import Tokenised
 from .config import RunConfig
@@ -76,14 +76,10 @@ def plan_run(config: RunConfig, model_config: dict, instance_type: str | None, i
     """The plan of this run on ``instance_count`` x ``instance_type``, or None and why not."""
     if instance_type is None:
         return None, "the instance type is not known here (neither a SageMaker training job nor a HyperPod job)"
-    t = config.tuning
+    hyperparameters = {**asdict(config.tuning), "max_length": config.mix.max_length}
     try:
-        plan = plan_training(
-            model_config, method=t.method, lora_rank=t.lora_rank, lora_target_modules=t.lora_target_modules, lora_dropout=t.lora_dropout,
-            max_length=config.mix.max_length, per_device_batch_size=t.per_device_batch_size, global_batch_size=t.global_batch_size,
-            gradient_checkpointing=t.gradient_checkpointing, sharding=t.sharding, precision=t.precision, instance_type=instance_type,
-            instance_count=instance_count, tokens=tokens,
-        )
+        plan = plan_for_hyperparameters(model_config, hyperparameters, method=config.tuning.method, instance_type=instance_type,
+                                        instance_count=instance_count, tokens=tokens)
     except InvalidModelConfig as error:  # the model would not load either
         raise InputError(f"channel 'model': config.json: {error}") from None
     except UnknownLoraTargets as error:  # peft would adapt nothing, or not what was asked
